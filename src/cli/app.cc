@@ -1,0 +1,158 @@
+#include "cli/app.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <sstream>
+
+#include "cli/commands.h"
+
+namespace pcipass::cli {
+
+const PciIds& Context::ids() {
+  if (!ids_) ids_ = std::make_unique<PciIds>(*fs_);
+  return *ids_;
+}
+
+const ModuleIndex& Context::modules() {
+  if (!modules_) modules_ = ModuleIndex::open(*fs_);
+  return *modules_;
+}
+
+Result<Inventory*> Context::inventory() {
+  if (!inventory_) inventory_ = TRY(Inventory::scan(*fs_, &ids()));
+  return &*inventory_;
+}
+
+const GroupMap& Context::groups() {
+  if (!groups_) groups_ = GroupMap::build(*inventory_);
+  return *groups_;
+}
+
+const HostImpact& Context::impact() {
+  if (!impact_) impact_ = HostImpact::scan(*fs_, *inventory_);
+  return *impact_;
+}
+
+static const char* error_kind_name(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::kIo: return "io";
+    case ErrorKind::kInvalid: return "invalid-argument";
+    case ErrorKind::kNotFound: return "not-found";
+    case ErrorKind::kRefused: return "refused";
+    case ErrorKind::kState: return "state";
+    case ErrorKind::kInternal: return "internal";
+  }
+  return "internal";
+}
+
+int fail(Context& ctx, const Error& e) {
+  if (ctx.json) {
+    Json j{{"error", {{"kind", error_kind_name(e.kind)}, {"message", e.describe()}}}};
+    if (!e.path.empty()) j["error"]["path"] = e.path;
+    if (e.err) j["error"]["errno"] = e.err;
+    if (!e.fix.empty()) j["error"]["fix"] = e.fix;
+    ctx.out << j.dump(2) << '\n';
+  }
+  print_error(ctx.err, ctx.term, e);
+  return (e.kind == ErrorKind::kInvalid || e.kind == ErrorKind::kNotFound) ? kExitUsage : kExitFailure;
+}
+
+std::string short_address(const PciAddress& a, bool all_domain_zero) {
+  std::string s = a.str();
+  return all_domain_zero ? s.substr(5) : s;
+}
+
+std::string device_title(const Device& d) {
+  std::string name = d.vendor_name.empty() ? fmt::format("Vendor {:04x}", d.vendor) : d.vendor_name;
+  name += ' ';
+  name += d.device_name.empty() ? fmt::format("Device {:04x}", d.device) : d.device_name;
+  return name + " [" + d.id_pair() + "]";
+}
+
+static std::string hex4(uint16_t v) { return fmt::format("{:04x}", v); }
+
+Json device_json(const Device& d) {
+  Json j;
+  j["address"] = d.address.str();
+  j["vendor_id"] = hex4(d.vendor);
+  j["device_id"] = hex4(d.device);
+  j["subsystem_vendor_id"] = hex4(d.subsystem_vendor);
+  j["subsystem_device_id"] = hex4(d.subsystem_device);
+  j["revision"] = fmt::format("{:02x}", d.revision);
+  j["class"] = fmt::format("{:06x}", d.class_code);
+  j["kind"] = d.kind();
+  j["vendor_name"] = d.vendor_name;
+  j["device_name"] = d.device_name;
+  j["class_name"] = d.class_name;
+  j["driver"] = d.driver ? Json(*d.driver) : Json(nullptr);
+  j["iommu_group"] = d.iommu_group ? Json(*d.iommu_group) : Json(nullptr);
+  j["bridge"] = d.is_bridge();
+  j["boot_vga"] = d.boot_vga;
+  Json parents = Json::array();
+  for (const auto& p : d.parents) parents.push_back(p.str());
+  j["parents"] = parents;
+  j["physfn"] = d.physfn ? Json(d.physfn->str()) : Json(nullptr);
+  Json vfs = Json::array();
+  for (const auto& v : d.virtfns) vfs.push_back(v.str());
+  j["virtfns"] = vfs;
+  return j;
+}
+
+Json assessment_json(const Assessment& a) {
+  Json companions = Json::array();
+  for (const auto& c : a.companions) companions.push_back(c.str());
+  return Json{{"verdict", verdict_id(a.verdict)}, {"reason", a.reason}, {"companions", companions}};
+}
+
+namespace {
+
+std::string version_text() { return std::string("pcipass ") + PCIPASS_VERSION; }
+
+}  // namespace
+
+int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  CLI::App app{"pcipass: PCI(e) passthrough for Linux KVM hosts", "pcipass"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", version_text());
+  std::string root = "/", color = "auto";
+  bool json = false;
+  app.add_option("--root", root, "Read (and write) the host below DIR instead of /")
+      ->option_text("DIR")
+      ->check(CLI::ExistingDirectory);
+  app.add_flag("--json", json, "Machine-readable output (docs/json.md)");
+  app.add_option("--color", color, "Colour: auto, always or never")->check(CLI::IsMember({"auto", "always", "never"}));
+
+  Args args;
+  const Command* chosen = nullptr;
+  std::vector<std::pair<CLI::App*, const Command*>> subs;
+  for (const auto& c : commands()) {
+    CLI::App* sub = app.add_subcommand(c.name, c.help);
+    for (const char* alias : c.aliases) sub->alias(alias);
+    sub->add_flag("--json", json, "Machine-readable output (docs/json.md)");
+    c.setup(*sub, args);
+    subs.emplace_back(sub, &c);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    out << app.help();
+    return kExitOk;
+  } catch (const CLI::CallForVersion&) {
+    out << version_text() << '\n';
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream o, eo;
+    int code = app.exit(e, o, eo);
+    out << o.str();
+    err << eo.str();
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  for (auto& [sub, c] : subs)
+    if (sub->parsed()) chosen = c;
+  Context ctx(make_real_host_fs(root), detect_term(STDOUT_FILENO, color), json, out, err);
+  return chosen->run(ctx, args);
+}
+
+}  // namespace pcipass::cli

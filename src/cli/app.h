@@ -1,0 +1,92 @@
+// The pcipass command line: global options, the command table, and the shared context.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/format.h"
+#include "host/host_fs.h"
+#include "host/impact.h"
+#include "host/modules.h"
+#include "pci/groups.h"
+#include "pci/ids.h"
+#include "pci/inventory.h"
+
+namespace CLI {
+class App;
+}
+
+namespace pcipass::cli {
+
+using Json = nlohmann::ordered_json;
+
+// Every option any command takes; each command's setup registers the ones it uses.
+struct Args {
+  std::vector<std::string> devices;
+  std::string class_filter, vendor_filter, driver_filter;
+  int group_filter = -1;
+  std::string output;
+  std::string driver = "vfio-pci";
+  std::string owner;
+  bool with_group = false, force = false, dry_run = false;
+};
+
+// What a command run needs, built lazily so `check` on a broken /sys still works.
+class Context {
+ public:
+  Context(std::unique_ptr<HostFs> fs, Term term, bool json, std::ostream& out, std::ostream& err)
+      : term(term), json(json), out(out), err(err), fs_(std::move(fs)) {}
+
+  HostFs& fs() { return *fs_; }
+  const PciIds& ids();
+  const ModuleIndex& modules();
+  Result<Inventory*> inventory();  // with names and details-free devices
+  const GroupMap& groups();        // requires inventory() to have succeeded
+  const HostImpact& impact();      // likewise
+
+  Term term;
+  bool json;
+  std::ostream& out;
+  std::ostream& err;
+
+ private:
+  std::unique_ptr<HostFs> fs_;
+  std::unique_ptr<PciIds> ids_;
+  std::unique_ptr<ModuleIndex> modules_;
+  std::optional<Inventory> inventory_;
+  std::optional<GroupMap> groups_;
+  std::optional<HostImpact> impact_;
+};
+
+struct Command {
+  const char* name;
+  std::vector<const char*> aliases;
+  const char* help;
+  std::function<void(CLI::App&, Args&)> setup;
+  std::function<int(Context&, const Args&)> run;
+};
+
+const std::vector<Command>& commands();
+
+// Entry point: parses argv, runs one command, returns the exit status. Never calls exit().
+int run(int argc, char** argv, std::ostream& out, std::ostream& err);
+
+// Exit statuses (docs/cli.md).
+inline constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2, kExitWarn = 3;
+
+// Reports an error in the chosen form and returns its exit status.
+int fail(Context& ctx, const Error& e);
+
+// JSON shapes shared by several commands (docs/json.md).
+Json device_json(const Device& d);
+Json assessment_json(const Assessment& a);
+std::string short_address(const PciAddress& a, bool all_domain_zero);
+std::string device_title(const Device& d);  // "NVIDIA Corporation GP104 [GeForce GTX 1080] [10de:1b80]"
+
+}  // namespace pcipass::cli

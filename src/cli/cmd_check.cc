@@ -1,0 +1,56 @@
+// pcipass check: host readiness, one line per requirement, exit status from the worst.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "check/check.h"
+#include "cli/commands.h"
+
+namespace pcipass::cli {
+
+static Style status_style(CheckStatus s) {
+  switch (s) {
+    case CheckStatus::kPass: return Style::kGood;
+    case CheckStatus::kWarn: return Style::kWarn;
+    case CheckStatus::kFail: return Style::kBad;
+  }
+  return Style::kPlain;
+}
+
+int run_check(Context& ctx, const Args&) {
+  CheckReport report = run_checks(ctx.fs(), ctx.modules());
+  CheckStatus worst = report.worst();
+  int counts[3] = {0, 0, 0};
+  for (const auto& r : report.results) counts[static_cast<int>(r.status)]++;
+  if (ctx.json) {
+    Json checks = Json::array();
+    for (const auto& r : report.results)
+      checks.push_back({{"id", r.id},
+                        {"title", r.title},
+                        {"status", check_status_name(r.status)},
+                        {"detail", r.detail},
+                        {"fix", r.fix.empty() ? Json(nullptr) : Json(r.fix)}});
+    ctx.out << Json{{"schema", "pcipass.check/1"},
+                    {"checks", checks},
+                    {"worst", check_status_name(worst)},
+                    {"summary", {{"pass", counts[0]}, {"warn", counts[1]}, {"fail", counts[2]}}}}
+                   .dump(2)
+            << '\n';
+  } else {
+    size_t title_width = 0;
+    for (const auto& r : report.results) title_width = std::max(title_width, display_width(r.title));
+    for (const auto& r : report.results) {
+      std::string line = fmt::format("{}  {:<{}}  {}", ctx.term.paint(status_style(r.status), check_status_name(r.status)),
+                                     r.title, title_width, r.detail);
+      ctx.out << line << '\n';
+      if (!r.fix.empty()) ctx.out << "      " << ctx.term.paint(Style::kBold, "fix:") << ' ' << r.fix << '\n';
+    }
+    ctx.out << fmt::format("{} passed, {} warnings, {} failed: {}\n", counts[0], counts[1], counts[2],
+                           worst == CheckStatus::kFail   ? "this host cannot pass devices through yet"
+                           : worst == CheckStatus::kWarn ? "passthrough should work; read the warnings"
+                                                         : "ready for passthrough");
+  }
+  if (worst == CheckStatus::kFail) return kExitFailure;
+  return worst == CheckStatus::kWarn ? kExitWarn : kExitOk;
+}
+
+}  // namespace pcipass::cli

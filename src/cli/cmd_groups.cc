@@ -1,0 +1,106 @@
+// pcipass groups: every IOMMU group with its viability.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "cli/commands.h"
+
+namespace pcipass::cli {
+
+void setup_groups(CLI::App& app, Args& a) {
+  app.add_option("--group", a.group_filter, "Only this IOMMU group");
+}
+
+namespace {
+
+// What a device's role is in making its group usable by a VM.
+struct Role {
+  const char* id;
+  std::string text;
+  Style style;
+};
+
+Role role_of(const Device& d, const HostImpact& impact) {
+  if (d.is_bridge()) return {"stays", "stays (bridge)", Style::kDim};
+  if (impact.critical(d.address)) return {"host-critical", impact.critical_reason(d.address), Style::kBad};
+  if (driver_keeps_group_viable(d.driver)) return {"ok", d.driver ? "ok" : "ok (no driver)", Style::kGood};
+  return {"must-move", "must move to vfio-pci", Style::kWarn};
+}
+
+}  // namespace
+
+int run_groups(Context& ctx, const Args& a) {
+  auto inv = ctx.inventory();
+  if (!inv) return fail(ctx, inv.error());
+  const auto& groups = ctx.groups();
+  const auto& impact = ctx.impact();
+  bool zero_domain = std::all_of((*inv)->devices().begin(), (*inv)->devices().end(),
+                                 [](const Device& d) { return d.address.domain == 0; });
+  if (a.group_filter >= 0 && !groups.find(a.group_filter))
+    return fail(ctx, Error::not_found(fmt::format("no IOMMU group {} on this host", a.group_filter),
+                                      groups.groups().empty() ? "the IOMMU is off: see `pcipass check`"
+                                                              : "`pcipass groups` lists them all"));
+  Json out = Json::array();
+  size_t viable = 0, shown = 0;
+  for (const auto& g : groups.groups()) {
+    if (a.group_filter >= 0 && g.id != a.group_filter) continue;
+    ++shown;
+    auto blocking = g.blocking();
+    bool critical = std::any_of(g.devices.begin(), g.devices.end(),
+                                [&](const Device* d) { return !d->is_bridge() && impact.critical(d->address); });
+    viable += blocking.empty();
+    if (ctx.json) {
+      Json devs = Json::array(), must = Json::array();
+      for (const Device* d : g.devices) {
+        Role r = role_of(*d, impact);
+        devs.push_back({{"address", d->address.str()},
+                        {"kind", d->kind()},
+                        {"driver", d->driver ? Json(*d->driver) : Json(nullptr)},
+                        {"bridge", d->is_bridge()},
+                        {"role", r.id},
+                        {"name", device_title(*d)}});
+      }
+      for (const Device* d : blocking) must.push_back(d->address.str());
+      out.push_back({{"id", g.id}, {"viable", blocking.empty()}, {"assignable", !critical},
+                     {"must_move", must}, {"devices", devs}});
+      continue;
+    }
+    std::string head = fmt::format("IOMMU group {}", g.id);
+    std::string state;
+    Style style = Style::kGood;
+    if (blocking.empty()) {
+      state = "viable: a VM can use it now";
+    } else if (critical) {
+      state = "not assignable: it holds a device the host needs";
+      style = Style::kBad;
+    } else {
+      state = fmt::format("not viable until {} device{} move{} to vfio-pci", blocking.size(),
+                          blocking.size() == 1 ? "" : "s", blocking.size() == 1 ? "s" : "");
+      style = Style::kWarn;
+    }
+    ctx.out << ctx.term.paint(Style::kBold, head) << "  " << ctx.term.paint(style, state) << '\n';
+    Table t({"ADDRESS", "CLASS", "DRIVER", "ROLE", "DEVICE"});
+    for (const Device* d : g.devices) {
+      Role r = role_of(*d, impact);
+      t.add({{short_address(d->address, zero_domain)}, {d->kind()}, {d->driver.value_or("-")},
+             {r.text, r.style}, {device_title(*d)}});
+    }
+    t.print(ctx.out, ctx.term, 2);
+  }
+  if (ctx.json) {
+    ctx.out << Json{{"schema", "pcipass.groups/1"},
+                    {"iommu_enabled", !groups.groups().empty()},
+                    {"groups", out}}
+                   .dump(2)
+            << '\n';
+    return kExitOk;
+  }
+  if (groups.groups().empty())
+    ctx.out << "No IOMMU groups: the IOMMU is off in the firmware or the kernel (see `pcipass check`)\n";
+  else
+    ctx.out << fmt::format("{} IOMMU group{}, {} viable for a VM now\n", shown, shown == 1 ? "" : "s", viable);
+  return kExitOk;
+}
+
+}  // namespace pcipass::cli

@@ -1,0 +1,122 @@
+// pcipass list: one line per device.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "cli/commands.h"
+
+namespace pcipass::cli {
+
+void setup_list(CLI::App& app, Args& a) {
+  std::string kinds;
+  for (const char* const* k = class_kinds(); *k; ++k) kinds += std::string(kinds.empty() ? "" : "|") + *k;
+  app.add_option("--class", a.class_filter, "Only devices of this kind: " + kinds);
+  app.add_option("--vendor", a.vendor_filter, "Only this vendor: ID (10de) or part of its name");
+  app.add_option("--driver", a.driver_filter, "Only devices bound to this driver ('none' for unbound)");
+  app.add_option("--group", a.group_filter, "Only devices of this IOMMU group");
+}
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+Status validate_filters(const Args& a) {
+  if (!a.class_filter.empty()) {
+    bool known = false;
+    for (const char* const* k = class_kinds(); *k; ++k) known |= a.class_filter == *k;
+    if (!known) {
+      std::string kinds;
+      for (const char* const* k = class_kinds(); *k; ++k) kinds += std::string(kinds.empty() ? "" : ", ") + *k;
+      return Error::invalid(fmt::format("unknown device class '{}'", a.class_filter), "use one of: " + kinds);
+    }
+  }
+  return {};
+}
+
+bool keep(const Device& d, const Args& a) {
+  if (!a.class_filter.empty() && d.kind() != a.class_filter) return false;
+  if (!a.vendor_filter.empty()) {
+    auto id = parse_hex(a.vendor_filter, 4);
+    bool by_id = id && a.vendor_filter.size() == 4 && *id == d.vendor;
+    bool by_name = lower(d.vendor_name).find(lower(a.vendor_filter)) != std::string::npos;
+    if (!by_id && !by_name) return false;
+  }
+  if (!a.driver_filter.empty()) {
+    std::string drv = d.driver.value_or("none");
+    if (drv != a.driver_filter) return false;
+  }
+  if (a.group_filter >= 0 && d.iommu_group != a.group_filter) return false;
+  return true;
+}
+
+Style verdict_style(Verdict v) {
+  switch (v) {
+    case Verdict::kReady: return Style::kGood;
+    case Verdict::kNeedsGroup: return Style::kWarn;
+    case Verdict::kBridge: return Style::kDim;
+    default: return Style::kBad;
+  }
+}
+
+std::string summary_line(const std::map<Verdict, int>& counts, size_t devices, size_t groups) {
+  std::vector<std::string> parts;
+  for (auto [v, n] : counts) parts.push_back(fmt::format("{} {}", n, verdict_label(v)));
+  return fmt::format("{} device{}, {} IOMMU group{}{}{}", devices, devices == 1 ? "" : "s", groups,
+                     groups == 1 ? "" : "s", parts.empty() ? "" : ": ", fmt::join(parts, ", "));
+}
+
+}  // namespace
+
+int run_list(Context& ctx, const Args& a) {
+  if (auto s = validate_filters(a); !s) return fail(ctx, s.error());
+  auto inv = ctx.inventory();
+  if (!inv) return fail(ctx, inv.error());
+  const auto& groups = ctx.groups();
+  const auto& impact = ctx.impact();
+  bool iommu = (*inv)->iommu_groups_present();
+  bool zero_domain = std::all_of((*inv)->devices().begin(), (*inv)->devices().end(),
+                                 [](const Device& d) { return d.address.domain == 0; });
+  Json rows = Json::array();
+  Table table({"ADDRESS", "CLASS", "DRIVER", "GROUP", "VERDICT", "DEVICE"});
+  std::map<Verdict, int> counts;
+  size_t shown = 0;
+  for (const auto& d : (*inv)->devices()) {
+    if (!keep(d, a)) continue;
+    ++shown;
+    Assessment as = assess(d, groups, impact, iommu);
+    counts[as.verdict]++;
+    if (ctx.json) {
+      Json j = device_json(d);
+      j["passthrough"] = assessment_json(as);
+      rows.push_back(std::move(j));
+      continue;
+    }
+    table.add({{short_address(d.address, zero_domain)},
+               {d.kind(), Style::kPlain},
+               {d.driver.value_or("-"), d.driver ? Style::kPlain : Style::kDim},
+               {d.iommu_group ? std::to_string(*d.iommu_group) : "-"},
+               {verdict_label(as.verdict), verdict_style(as.verdict)},
+               {device_title(d)}});
+  }
+  size_t group_count = groups.groups().size();
+  if (ctx.json) {
+    Json summary{{"devices", shown}, {"iommu_groups", group_count}, {"iommu_enabled", iommu}};
+    Json by_verdict = Json::object();
+    for (auto [v, n] : counts) by_verdict[verdict_id(v)] = n;
+    summary["verdicts"] = by_verdict;
+    ctx.out << Json{{"schema", "pcipass.list/1"}, {"devices", rows}, {"summary", summary}}.dump(2) << '\n';
+    return kExitOk;
+  }
+  if (table.size()) table.print(ctx.out, ctx.term);
+  ctx.out << summary_line(counts, shown, group_count);
+  if (!iommu) ctx.out << " (IOMMU off: see `pcipass check`)";
+  ctx.out << '\n';
+  return kExitOk;
+}
+
+}  // namespace pcipass::cli

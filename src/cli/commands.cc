@@ -1,0 +1,31 @@
+#include "cli/commands.h"
+
+#include <CLI/CLI.hpp>
+
+namespace pcipass::cli {
+
+static void add_devices(CLI::App& app, Args& a, bool required) {
+  auto* opt = app.add_option("DEVICE", a.devices,
+                             "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE");
+  if (required) opt->required();
+}
+
+void setup_show(CLI::App& app, Args& a) { add_devices(app, a, true); }
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"check", {}, "Is this host ready for passthrough? One line per requirement, with fixes",
+       [](CLI::App&, Args&) {}, run_check},
+      {"list", {"ls"}, "Every PCI device with its driver, IOMMU group and passthrough verdict", setup_list,
+       run_list},
+      {"groups", {}, "Every IOMMU group, its devices, and whether a VM could use it", setup_groups,
+       run_groups},
+      {"show", {"info"}, "Everything known about a device", setup_show, run_show},
+      {"tree", {}, "The PCI hierarchy, bridges and IOMMU groups", [](CLI::App&, Args&) {}, run_tree},
+      {"snapshot", {}, "Capture this host's PCI, IOMMU and module state into a file for bug reports",
+       setup_snapshot, run_snapshot},
+  };
+  return table;
+}
+
+}  // namespace pcipass::cli

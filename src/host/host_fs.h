@@ -1,0 +1,77 @@
+// HostFs: the one door to everything the operating system exposes as files
+// (/sys, /proc, /dev, /etc, /boot, /lib/modules, /run). Paths are absolute host paths;
+// an implementation maps them below its root, so tests and `--root DIR` see a captured tree.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/result.h"
+
+namespace pcipass {
+
+enum class FileType { kMissing, kFile, kDir, kLink, kCharDevice, kOther };
+
+class HostFs {
+ public:
+  virtual ~HostFs() = default;
+
+  // Whole contents (at most `limit` bytes) of a file.
+  virtual Result<std::string> read(const std::string& path, size_t limit = 1 << 20) const = 0;
+  // Target of a symbolic link, as stored.
+  virtual Result<std::string> read_link(const std::string& path) const = 0;
+  // Canonical host path with every symbolic link followed.
+  virtual Result<std::string> resolve(const std::string& path) const = 0;
+  // Entry names of a directory, sorted, without "." and "..".
+  virtual Result<std::vector<std::string>> list(const std::string& dir) const = 0;
+  virtual FileType type(const std::string& path, bool follow_links = true) const = 0;
+  // Owner, group and mode of a path (following links).
+  struct Owner {
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+  };
+  virtual Result<Owner> owner(const std::string& path) const = 0;
+
+  // One write(2) of `data` to an existing file, as sysfs attributes need; a short write is an error.
+  virtual Status write(const std::string& path, std::string_view data) = 0;
+  // Replace a regular file atomically: write a temporary file beside it, fsync, rename.
+  virtual Status write_atomic(const std::string& path, std::string_view data, mode_t mode) = 0;
+  virtual Status make_dirs(const std::string& path, mode_t mode) = 0;
+  virtual Status remove(const std::string& path) = 0;
+  virtual Status change_owner(const std::string& path, uid_t uid, gid_t gid) = 0;
+  // Exclusive advisory lock held until the returned handle is destroyed.
+  class Lock {
+   public:
+    virtual ~Lock() = default;
+  };
+  virtual Result<std::unique_ptr<Lock>> lock(const std::string& path) = 0;
+
+  // Where this view of the host is rooted ("/" for the live host), for messages.
+  virtual std::string root() const = 0;
+
+  // Conveniences built on the primitives.
+  bool exists(const std::string& path) const { return type(path) != FileType::kMissing; }
+  bool is_dir(const std::string& path) const { return type(path) == FileType::kDir; }
+  // Contents with surrounding whitespace removed; nullopt when unreadable.
+  std::optional<std::string> read_trimmed(const std::string& path) const;
+  // An integer attribute such as "0x10de", "3" or "-1"; nullopt when missing or malformed.
+  std::optional<int64_t> read_number(const std::string& path) const;
+  // Last component of a link's target ("../../bus/pci/drivers/e1000e" -> "e1000e").
+  std::optional<std::string> link_basename(const std::string& path) const;
+};
+
+// The live host or a captured tree, rooted at `root`.
+std::unique_ptr<HostFs> make_real_host_fs(std::string root);
+
+std::string join_path(std::string_view dir, std::string_view name);
+std::string base_name(std::string_view path);
+std::string trim(std::string_view s);
+
+}  // namespace pcipass

@@ -1,0 +1,83 @@
+#include "host/modules.h"
+
+#include <libkmod.h>
+
+#include <sstream>
+
+namespace pcipass {
+
+const char* module_state_name(ModuleState s) {
+  switch (s) {
+    case ModuleState::kMissing: return "missing";
+    case ModuleState::kAvailable: return "available";
+    case ModuleState::kLoaded: return "loaded";
+    case ModuleState::kBuiltin: return "builtin";
+  }
+  return "?";
+}
+
+std::string ModuleIndex::normalize(std::string name) {
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
+}
+
+std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
+  std::unique_ptr<ModuleIndex> m(new ModuleIndex);
+  m->release_ = fs.read_trimmed("/proc/sys/kernel/osrelease").value_or("");
+  if (auto text = fs.read("/proc/modules", 4 << 20)) {
+    std::istringstream in(*text);
+    std::string line;
+    while (std::getline(in, line)) m->loaded_.insert(normalize(line.substr(0, line.find(' '))));
+  }
+  if (m->release_.empty()) return m;
+  std::string dir = "/lib/modules/" + m->release_;
+  if (auto text = fs.read(dir + "/modules.builtin", 4 << 20)) {
+    std::istringstream in(*text);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::string name = base_name(line);
+      if (name.ends_with(".ko")) name.resize(name.size() - 3);
+      if (!name.empty()) m->builtin_.insert(normalize(name));
+    }
+  }
+  if (fs.type(dir + "/modules.dep.bin") == FileType::kFile) {
+    std::string real = (fs.root() == "/" ? "" : fs.root()) + dir;
+    m->ctx_ = kmod_new(real.c_str(), nullptr);
+    if (m->ctx_) kmod_set_log_priority(m->ctx_, 0);
+  }
+  return m;
+}
+
+ModuleIndex::~ModuleIndex() {
+  if (ctx_) kmod_unref(ctx_);
+}
+
+ModuleState ModuleIndex::state(const std::string& raw) const {
+  std::string name = normalize(raw);
+  if (builtin_.count(name)) return ModuleState::kBuiltin;
+  if (loaded_.count(name)) return ModuleState::kLoaded;
+  if (!ctx_) return ModuleState::kMissing;
+  kmod_module* mod = nullptr;
+  if (kmod_module_new_from_name(ctx_, name.c_str(), &mod) != 0) return ModuleState::kMissing;
+  bool has_path = kmod_module_get_path(mod) != nullptr;
+  kmod_module_unref(mod);
+  return has_path ? ModuleState::kAvailable : ModuleState::kMissing;
+}
+
+std::vector<std::string> ModuleIndex::modules_for_alias(const std::string& modalias) const {
+  std::vector<std::string> out;
+  if (!ctx_ || modalias.empty()) return out;
+  kmod_list* list = nullptr;
+  if (kmod_module_new_from_lookup(ctx_, modalias.c_str(), &list) != 0) return out;
+  kmod_list* it;
+  kmod_list_foreach(it, list) {
+    kmod_module* mod = kmod_module_get_module(it);
+    out.push_back(normalize(kmod_module_get_name(mod)));
+    kmod_module_unref(mod);
+  }
+  kmod_module_unref_list(list);
+  return out;
+}
+
+}  // namespace pcipass

@@ -1,0 +1,116 @@
+#include "pci/groups.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "host/impact.h"
+
+namespace pcipass {
+
+bool driver_keeps_group_viable(const std::optional<std::string>& driver) {
+  if (!driver) return true;
+  return *driver == "pci-stub" || driver->find("vfio") != std::string::npos;
+}
+
+std::vector<const Device*> IommuGroup::endpoints() const {
+  std::vector<const Device*> out;
+  for (const Device* d : devices)
+    if (!d->is_bridge()) out.push_back(d);
+  return out;
+}
+
+std::vector<const Device*> IommuGroup::blocking() const {
+  std::vector<const Device*> out;
+  for (const Device* d : endpoints())
+    if (!driver_keeps_group_viable(d->driver)) out.push_back(d);
+  return out;
+}
+
+GroupMap GroupMap::build(const Inventory& inv) {
+  std::map<int, IommuGroup> by_id;
+  for (const auto& d : inv.devices()) {
+    if (!d.iommu_group) continue;
+    auto& g = by_id[*d.iommu_group];
+    g.id = *d.iommu_group;
+    g.devices.push_back(&d);  // inventory order is address order
+  }
+  GroupMap m;
+  for (auto& [id, g] : by_id) m.groups_.push_back(std::move(g));
+  return m;
+}
+
+const IommuGroup* GroupMap::find(int id) const {
+  auto it = std::lower_bound(groups_.begin(), groups_.end(), id,
+                             [](const IommuGroup& g, int v) { return g.id < v; });
+  return it != groups_.end() && it->id == id ? &*it : nullptr;
+}
+
+const char* verdict_id(Verdict v) {
+  switch (v) {
+    case Verdict::kReady: return "ready";
+    case Verdict::kNeedsGroup: return "needs-group";
+    case Verdict::kGroupNotViable: return "group-not-viable";
+    case Verdict::kNoIommu: return "no-iommu";
+    case Verdict::kHostCritical: return "host-critical";
+    case Verdict::kBridge: return "bridge";
+  }
+  return "?";
+}
+
+const char* verdict_label(Verdict v) {
+  switch (v) {
+    case Verdict::kReady: return "ready";
+    case Verdict::kNeedsGroup: return "needs group";
+    case Verdict::kGroupNotViable: return "group not viable";
+    case Verdict::kNoIommu: return "no IOMMU";
+    case Verdict::kHostCritical: return "host-critical";
+    case Verdict::kBridge: return "bridge";
+  }
+  return "?";
+}
+
+Assessment assess(const Device& d, const GroupMap& groups, const HostImpact& impact, bool iommu_on) {
+  Assessment a;
+  if (d.is_bridge() || d.is_host_bridge()) {
+    a.verdict = Verdict::kBridge;
+    a.reason = d.is_host_bridge() ? "the host bridge is part of the platform and is never assigned"
+                                  : "bridges and ports stay with the host; the devices below them are assigned";
+    return a;
+  }
+  if (impact.critical(d.address)) {
+    a.verdict = Verdict::kHostCritical;
+    a.reason = impact.critical_reason(d.address);
+    return a;
+  }
+  const IommuGroup* g = d.iommu_group ? groups.find(*d.iommu_group) : nullptr;
+  if (!g) {
+    a.verdict = Verdict::kNoIommu;
+    a.reason = iommu_on ? "the device has no IOMMU group" : "the IOMMU is off: no device has an IOMMU group";
+    return a;
+  }
+  std::vector<std::string> critical;
+  for (const Device* other : g->endpoints()) {
+    if (other == &d) continue;
+    a.companions.push_back(other->address);
+    if (impact.critical(other->address))
+      critical.push_back(fmt::format("{} {}", other->address.str(), impact.critical_reason(other->address)));
+  }
+  if (!critical.empty()) {
+    a.verdict = Verdict::kGroupNotViable;
+    a.reason = fmt::format("group {} also holds {}", g->id, fmt::join(critical, "; "));
+  } else if (!a.companions.empty()) {
+    a.verdict = Verdict::kNeedsGroup;
+    std::vector<std::string> names;
+    for (const auto& c : a.companions) names.push_back(c.str());
+    a.reason = fmt::format("group {} must go along: {}", g->id, fmt::join(names, ", "));
+  } else {
+    a.verdict = Verdict::kReady;
+    a.reason = driver_keeps_group_viable(d.driver) && d.driver
+                   ? fmt::format("bound to {}; group {} is viable", *d.driver, g->id)
+                   : fmt::format("alone in group {}", g->id);
+  }
+  return a;
+}
+
+}  // namespace pcipass

@@ -1,0 +1,43 @@
+// The host's PCI devices, read from /sys/bus/pci/devices through HostFs.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/host_fs.h"
+#include "pci/device.h"
+#include "pci/ids.h"
+
+namespace pcipass {
+
+class ModuleIndex;
+
+class Inventory {
+ public:
+  // Scans every device; names come from `ids` (may be null for numeric output).
+  static Result<Inventory> scan(const HostFs& fs, const PciIds* ids);
+
+  const std::vector<Device>& devices() const { return devices_; }
+  std::vector<Device>& devices() { return devices_; }
+  const Device* find(const PciAddress& a) const;
+  Device* find(const PciAddress& a);
+  // Devices matching a command-line argument; an address that matches nothing is an error
+  // naming the nearest addresses that do exist.
+  Result<std::vector<const Device*>> select(const std::string& argument) const;
+  // Devices directly below `bridge` (their last parent is it).
+  std::vector<const Device*> children(const PciAddress& bridge) const;
+  // Reads the slower attributes (config space, modalias, reset methods...).
+  void load_details(const HostFs& fs, Device& d, const ModuleIndex* modules) const;
+  bool iommu_groups_present() const { return groups_present_; }
+
+ private:
+  std::vector<Device> devices_;
+  std::map<PciAddress, size_t> index_;
+  bool groups_present_ = false;
+};
+
+inline constexpr const char* kPciDevicesDir = "/sys/bus/pci/devices";
+
+}  // namespace pcipass

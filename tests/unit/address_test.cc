@@ -1,0 +1,63 @@
+#include "pci/address.h"
+
+#include <gtest/gtest.h>
+
+namespace pcipass {
+namespace {
+
+std::string error_of(std::string_view text) {
+  auto r = parse_address(text);
+  return r.ok() ? "ok" : r.error().message;
+}
+
+TEST(Address, ParsesFullShortAndLibvirtForms) {
+  auto a = parse_address("0000:01:00.0");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->str(), "0000:01:00.0");
+  EXPECT_EQ(parse_address("01:00.1")->str(), "0000:01:00.1");
+  EXPECT_EQ(parse_address("pci_0000_1a_1f_7")->str(), "0000:1a:1f.7");
+  EXPECT_EQ(parse_address("10000:e1:00.0")->str(), "10000:e1:00.0");  // VMD domains
+  EXPECT_EQ(parse_address("0000:AF:00.0")->str(), "0000:af:00.0");
+}
+
+TEST(Address, LibvirtName) { EXPECT_EQ(parse_address("0000:3b:02.5")->libvirt_name(), "pci_0000_3b_02_5"); }
+
+TEST(Address, NamesTheBadField) {
+  EXPECT_EQ(error_of("0000:zz:00.0"), "invalid bus number 'zz' in '0000:zz:00.0'");
+  EXPECT_EQ(error_of("0000:01:20.0"), "invalid slot number '20' in '0000:01:20.0'");
+  EXPECT_EQ(error_of("0000:01:00.8"), "invalid function number '8' in '0000:01:00.8'");
+  EXPECT_EQ(error_of("0000:01:00."), "invalid function number '' in '0000:01:00.'");
+  EXPECT_EQ(error_of("xyz0:01:00.0"), "invalid domain 'xyz0' in 'xyz0:01:00.0'");
+  EXPECT_EQ(error_of(":01:00.0"), "invalid domain '' in ':01:00.0'");
+  EXPECT_EQ(error_of("100:00.0"), "invalid bus number '100' in '100:00.0'");
+  EXPECT_EQ(error_of("01.0"), "'01.0' is not a PCI address: expected BUS:SLOT.FUNCTION");
+  EXPECT_EQ(error_of("0000:01:00"), "'0000:01:00' is not a PCI address: the '.FUNCTION' part is missing");
+  EXPECT_EQ(error_of("pci_0000_01_00"), "invalid libvirt device name 'pci_0000_01_00'");
+  EXPECT_EQ(error_of("pci_0000_01_00_0_1"), "invalid libvirt device name 'pci_0000_01_00_0_1'");
+  EXPECT_EQ(parse_address("0000:zz:00.0").error().kind, ErrorKind::kInvalid);
+  EXPECT_FALSE(parse_address("0000:zz:00.0").error().fix.empty());
+}
+
+TEST(Selector, IdsAndAddresses) {
+  auto s = parse_selector("10de:1b80");
+  ASSERT_TRUE(s.ok());
+  auto id = std::get<IdPattern>(*s);
+  EXPECT_EQ(id.vendor, 0x10de);
+  EXPECT_EQ(*id.device, 0x1b80);
+  EXPECT_TRUE(id.matches(0x10de, 0x1b80));
+  EXPECT_FALSE(id.matches(0x10de, 0x10f0));
+  auto v = std::get<IdPattern>(*parse_selector("8086"));
+  EXPECT_FALSE(v.device.has_value());
+  EXPECT_TRUE(v.matches(0x8086, 0x1234));
+  EXPECT_TRUE(std::holds_alternative<PciAddress>(*parse_selector("01:00.0")));
+  EXPECT_TRUE(std::holds_alternative<PciAddress>(*parse_selector("pci_0000_01_00_0")));
+}
+
+TEST(Selector, BadIds) {
+  EXPECT_EQ(parse_selector("10dg:1b80").error().message, "invalid vendor ID '10dg' in '10dg:1b80'");
+  EXPECT_EQ(parse_selector("10de:1b8").error().message, "invalid device ID '1b8' in '10de:1b8'");
+  EXPECT_EQ(parse_selector("").error().message, "empty device argument");
+}
+
+}  // namespace
+}  // namespace pcipass

@@ -1,0 +1,32 @@
+// Runs the pcipass command line in-process, as a user would type it.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/app.h"
+
+namespace pcipass::test {
+
+struct CliRun {
+  int status = -1;
+  std::string out, err;
+};
+
+inline CliRun run_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "pcipass");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::ostringstream out, err;
+  CliRun r;
+  r.status = cli::run(static_cast<int>(args.size()), argv.data(), out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+inline std::string source_path(const std::string& rel) { return std::string(PCIPASS_SOURCE_DIR) + "/" + rel; }
+
+}  // namespace pcipass::test

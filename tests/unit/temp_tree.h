@@ -1,0 +1,72 @@
+// A throw-away host tree on disk for tests: files, directories and relative symlinks.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace pcipass::test {
+
+class TempTree {
+ public:
+  TempTree() {
+    char tmpl[] = "/tmp/pcipass-test-XXXXXX";
+    root_ = ::mkdtemp(tmpl);
+  }
+  ~TempTree() { std::filesystem::remove_all(root_); }
+  TempTree(const TempTree&) = delete;
+  TempTree& operator=(const TempTree&) = delete;
+
+  const std::string& root() const { return root_; }
+  std::string real(const std::string& host_path) const { return root_ + host_path; }
+
+  void file(const std::string& path, const std::string& content) {
+    std::filesystem::create_directories(std::filesystem::path(real(path)).parent_path());
+    std::ofstream(real(path), std::ios::binary) << content;
+  }
+  void dir(const std::string& path) { std::filesystem::create_directories(real(path)); }
+  // A symlink at `path` whose target is `target` (a host path), stored relative like sysfs does.
+  void link(const std::string& path, const std::string& target) {
+    auto from = std::filesystem::path(path).parent_path();
+    std::filesystem::create_directories(real(from));
+    std::filesystem::create_symlink(std::filesystem::path(target).lexically_relative(from), real(path));
+  }
+  std::string read(const std::string& path) const {
+    std::ifstream in(real(path), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  // A PCI function with a 256-byte config space, a driver and optionally a group.
+  void pci_device(const std::string& parent_dir, const std::string& addr, uint16_t vendor, uint16_t device,
+                  uint32_t class_code, const std::string& driver = "", int group = -1) {
+    std::string dev = parent_dir + "/" + addr;
+    std::string cfg(256, '\0');
+    cfg[0] = static_cast<char>(vendor & 0xff), cfg[1] = static_cast<char>(vendor >> 8);
+    cfg[2] = static_cast<char>(device & 0xff), cfg[3] = static_cast<char>(device >> 8);
+    cfg[9] = static_cast<char>(class_code & 0xff), cfg[10] = static_cast<char>((class_code >> 8) & 0xff);
+    cfg[11] = static_cast<char>(class_code >> 16);
+    if ((class_code >> 8) == 0x0604) cfg[0x0e] = 1;
+    file(dev + "/config", cfg);
+    file(dev + "/driver_override", "(null)\n");
+    link("/sys/bus/pci/devices/" + addr, dev);
+    if (!driver.empty()) {
+      dir("/sys/bus/pci/drivers/" + driver);
+      link(dev + "/driver", "/sys/bus/pci/drivers/" + driver);
+      link("/sys/bus/pci/drivers/" + driver + "/" + addr, dev);
+    }
+    if (group >= 0) {
+      std::string g = "/sys/kernel/iommu_groups/" + std::to_string(group);
+      link(dev + "/iommu_group", g);
+      link(g + "/devices/" + addr, dev);
+    }
+  }
+
+ private:
+  std::string root_;
+};
+
+}  // namespace pcipass::test

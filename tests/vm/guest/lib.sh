@@ -1,0 +1,150 @@
+# Helpers for guest scenario scripts (busybox sh). Sourced before
+# /share/scenario.sh; copied into every run's share, so editing it does not
+# rebuild the image.
+# shellcheck shell=sh
+RESULTS=/share/results
+. /share/env 2>/dev/null || true
+FAILS=0
+
+log() { echo "scenario: $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+# expect_eq WHAT GOT WANT
+expect_eq() { if [ "$2" = "$3" ]; then ok "$1 = $3"; else fail "$1: got '$2', want '$3'"; fi; }
+# finish: exit with the number of failures (capped at 100)
+finish() {
+  [ "$FAILS" -gt 100 ] && FAILS=100
+  echo "scenario: $FAILS failure(s)"
+  exit "$FAILS"
+}
+
+# Loads drivers for every device that has a modalias (what udev's coldplug
+# does); use after creating VFs or hotplugging if their driver is not loaded.
+coldplug() {
+  for _p in 1 2; do
+    for _f in /sys/bus/*/devices/*/modalias; do
+      [ -r "$_f" ] && modprobe -q -a "$(cat "$_f")" 2>/dev/null
+    done
+  done
+  true
+}
+
+# pci_find VENDOR DEVICE: addresses of matching devices, one a line
+# (e.g. pci_find 0x1b36 0x0010).
+pci_find() {
+  for _d in /sys/bus/pci/devices/*; do
+    [ "$(cat "$_d/vendor")" = "$1" ] && [ "$(cat "$_d/device")" = "$2" ] && echo "${_d##*/}"
+  done
+  true
+}
+# pci_group ADDR: the IOMMU group number, or '-'
+pci_group() { _g=$(readlink "/sys/bus/pci/devices/$1/iommu_group" 2>/dev/null) && echo "${_g##*/}" || echo -; }
+# pci_driver ADDR: the bound driver, or '-'
+pci_driver() { _g=$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null) && echo "${_g##*/}" || echo -; }
+
+# sriov_enable ADDR N: creates N VFs on the PF ADDR (0 first, as the kernel
+# requires) and waits for their drivers.
+sriov_enable() {
+  echo 0 > "/sys/bus/pci/devices/$1/sriov_numvfs"
+  echo "$2" > "/sys/bus/pci/devices/$1/sriov_numvfs" || return 1
+  coldplug
+  _i=0
+  while [ $_i -lt 50 ]; do
+    [ "$(ls -d /sys/bus/pci/devices/$1/virtfn* 2>/dev/null | wc -l)" -ge "$2" ] && break
+    sleep 0.1; _i=$((_i + 1))
+  done
+}
+
+_rl() { _x=$(readlink "$1" 2>/dev/null) && echo "${_x##*/}" || echo -; }
+_cat() { if [ -r "$1" ]; then tr '\n' ' ' < "$1" | sed 's/ *$//'; else echo -; fi; }
+
+# dump_kernel_facts DIR: what the kernel shows, for the host-side checker
+# (tests/vm/check). Layout:
+#   DIR/devices.txt   "ADDR KEY VALUE" lines (KEY: vendor device class
+#                     revision subsystem_vendor subsystem_device driver
+#                     module iommu_group boot_vga sriov_totalvfs
+#                     sriov_numvfs physfn virtfn path block net
+#                     driver_override reset_method)
+#   DIR/config/ADDR   raw config space (as root: 256 or 4096 bytes)
+#   DIR/groups.txt    "GROUP ADDR..." per /sys/kernel/iommu_groups entry
+#   DIR/iommu.txt     /sys/class/iommu entries, DMAR/IVRS tables, /dev/vfio
+#   DIR/cmdline DIR/mounts DIR/modules DIR/uname
+dump_kernel_facts() {
+  _o=$1; mkdir -p "$_o/config"
+  : > "$_o/devices.txt"
+  for _d in /sys/bus/pci/devices/*; do
+    _a=${_d##*/}
+    {
+      for _k in vendor device class revision subsystem_vendor subsystem_device \
+                boot_vga sriov_totalvfs sriov_numvfs driver_override reset_method; do
+        [ -e "$_d/$_k" ] && echo "$_a $_k $(_cat "$_d/$_k")"
+      done
+      echo "$_a driver $(_rl "$_d/driver")"
+      echo "$_a module $(_rl "$_d/driver/module")"
+      echo "$_a iommu_group $(_rl "$_d/iommu_group")"
+      [ -e "$_d/physfn" ] && echo "$_a physfn $(_rl "$_d/physfn")"
+      for _v in "$_d"/virtfn*; do
+        [ -e "$_v" ] && echo "$_a virtfn ${_v##*/}=$(_rl "$_v")"
+      done
+      echo "$_a path $(realpath "$_d")"
+      _rp=$(realpath "$_d")
+      for _b in $(find "$_rp/" -path '*/block/*' -name dev 2>/dev/null); do
+        # only this function's own disks, not those of devices below it
+        case ${_b#"$_rp"/} in
+          *[0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f].[0-7]*) continue ;;
+        esac
+        _b=${_b%/dev}; echo "$_a block ${_b##*/}"
+      done
+      for _n in "$_d"/net/*; do [ -e "$_n" ] && echo "$_a net ${_n##*/}"; done
+    } >> "$_o/devices.txt"
+    cat "$_d/config" > "$_o/config/$_a" 2>/dev/null
+  done
+  : > "$_o/groups.txt"
+  for _g in /sys/kernel/iommu_groups/*; do
+    [ -d "$_g/devices" ] || continue
+    echo "${_g##*/} $(ls "$_g/devices" | tr '\n' ' ' | sed 's/ *$//')" >> "$_o/groups.txt"
+  done
+  {
+    echo "class_iommu $(ls /sys/class/iommu 2>/dev/null | tr '\n' ' ')"
+    echo "acpi_tables $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ')"
+    echo "dev_vfio $(ls /dev/vfio 2>/dev/null | tr '\n' ' ')"
+  } > "$_o/iommu.txt"
+  cat /proc/cmdline > "$_o/cmdline"
+  cat /proc/mounts > "$_o/mounts"
+  cat /proc/modules > "$_o/modules"
+  uname -r > "$_o/uname"
+}
+
+# run_pcipass NAME ARGS...: runs pcipass, output into $RESULTS/pcipass/
+# NAME.out / NAME.err / NAME.rc; never fails (the checker judges).
+run_pcipass() {
+  _n=$1; shift
+  mkdir -p "$RESULTS/pcipass"
+  echo "\$ pcipass $*" > "$RESULTS/pcipass/$_n.cmd"
+  pcipass "$@" > "$RESULTS/pcipass/$_n.out" 2> "$RESULTS/pcipass/$_n.err"
+  echo $? > "$RESULTS/pcipass/$_n.rc"
+}
+
+# capture_state LABEL: the kernel facts into $RESULTS/LABEL/kernel and, when
+# pcipass is installed, its standard outputs into $RESULTS/LABEL/pcipass
+# (list, groups, tree, check in human and --json form, show for every
+# device). tests/vm/check compares each LABEL's two halves.
+capture_state() {
+  dump_kernel_facts "$RESULTS/$1/kernel"
+  command -v pcipass >/dev/null 2>&1 || return 0
+  _save=$RESULTS; RESULTS=$RESULTS/$1
+  for _c in list groups tree check; do
+    run_pcipass "$_c" "$_c"
+    run_pcipass "$_c.json" "$_c" --json
+  done
+  for _d in /sys/bus/pci/devices/*; do
+    run_pcipass "show-${_d##*/}" show "${_d##*/}"
+    run_pcipass "show-${_d##*/}.json" show "${_d##*/}" --json
+  done
+  RESULTS=$_save
+}
+
+# need_pcipass: exit 77 (skip) when there is no pcipass in the guest.
+need_pcipass() {
+  command -v pcipass >/dev/null 2>&1 || { echo "SKIP: no pcipass binary in the guest"; exit 77; }
+}
