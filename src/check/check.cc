@@ -522,7 +522,6 @@ struct Remapping {
 };
 
 Remapping interrupt_remapping(const Facts& f) {
-  Remapping r;
   // /proc/interrupts shows what the kernel did: remapped chips are named IR-IO-APIC, IR-PCI-MSI...
   bool ir_chip = false, plain_chip = false;
   if (auto text = f.fs.read("/proc/interrupts", 4 << 20)) {
@@ -533,22 +532,22 @@ Remapping interrupt_remapping(const Facts& f) {
   }
   if (ir_chip) return {Tri::kYes, "on (IR- interrupts in /proc/interrupts)", {}, false};
   if (f.ic.intremap_off)
-    return {Tri::kNo, "off: " + f.ic.intremap_off_param + " is set",
+    return {Tri::kNo, "off (" + f.ic.intremap_off_param + ")",
             "remove " + f.ic.intremap_off_param + " from the kernel command line " + f.where, false};
 
   std::string vm_fix = "this is a VM: use -device intel-iommu,intremap=on with -machine kernel-irqchip=split";
   std::string hw_fix =
       f.cpu.hypervisor ? vm_fix : "update the firmware or enable interrupt remapping in its setup";
   if (f.cpu.platform == Platform::kIntel && f.dmar_flags && !(*f.dmar_flags & 1))
-    return {Tri::kNo, "off: the firmware's DMAR table does not offer it", hw_fix, true};
+    return {Tri::kNo, "off in the firmware (DMAR flags)", hw_fix, true};
   if (!f.iommu_on()) return {Tri::kUnknown, "unknown until the IOMMU is on",
                              "fix the IOMMU lines above, then run pcipass check again", false};
   if (plain_chip)
-    return {Tri::kNo, "off: no IR- interrupts in /proc/interrupts",
+    return {Tri::kNo, "off (no IR- in /proc/interrupts)",
             "see `dmesg | grep -i remapping` for why the kernel left it off", false};
   if (f.cpu.platform == Platform::kIntel) {
     // VT-d extended capability register, bit 3: interrupt remapping. Every unit must have it.
-    size_t with = 0, read = 0;
+    size_t read = 0;
     std::string lacking;
     for (const std::string& u : f.iommu_units) {
       auto ecap = f.fs.read_trimmed("/sys/class/iommu/" + u + "/intel-iommu/ecap");
@@ -557,11 +556,10 @@ Remapping interrupt_remapping(const Facts& f) {
       unsigned long long v = std::strtoull(ecap->c_str(), &end, 16);
       if (*end != '\0') continue;
       ++read;
-      if (v & 0x8) ++with;
-      else if (lacking.empty()) lacking = u;
+      if (!(v & 0x8) && lacking.empty()) lacking = u;
     }
     if (!lacking.empty())
-      return {Tri::kNo, "off: " + lacking + " cannot remap interrupts (ecap)", hw_fix, true};
+      return {Tri::kNo, lacking + " lacks it (ecap)", hw_fix, true};
     if (read > 0)
       return {Tri::kYes, fmt::format("supported by {} {}", read, read == 1 ? "DMAR unit" : "DMAR units"), {}, false};
     return {Tri::kUnknown, "unknown: no intel-iommu/ecap in /sys/class/iommu",
@@ -582,11 +580,11 @@ CheckResult check_interrupt_remapping(const Facts& f) {
     case Tri::kNo: break;
   }
   if (f.unsafe.allowed())
-    return result(id, title, CheckStatus::kWarn, r.why + "; unsafe interrupts allowed", r.fix);
+    return result(id, title, CheckStatus::kWarn, r.why + ", unsafe interrupts allowed", r.fix);
   std::string fix = r.fix;
   if (r.hardware_lacks && !f.cpu.hypervisor)
     fix += "; or, at your own risk, set vfio_iommu_type1.allow_unsafe_interrupts=1";
-  return result(id, title, CheckStatus::kFail, r.why + ": vfio refuses devices", fix);
+  return result(id, title, CheckStatus::kFail, r.why + ", vfio refuses devices", fix);
 }
 
 CheckResult check_unsafe_interrupts(const Facts& f) {
