@@ -15,9 +15,12 @@ namespace pcipass {
 
 const char* check_status_name(CheckStatus s) {
   switch (s) {
-    case CheckStatus::kPass: return "PASS";
-    case CheckStatus::kWarn: return "WARN";
-    case CheckStatus::kFail: return "FAIL";
+    case CheckStatus::kPass:
+      return "PASS";
+    case CheckStatus::kWarn:
+      return "WARN";
+    case CheckStatus::kFail:
+      return "FAIL";
   }
   return "?";
 }
@@ -49,24 +52,29 @@ struct Cpu {
   bool vmx = false, svm = false, hypervisor = false;
 };
 
-struct Names {  // the platform's words for things
-  const char* cpu_virt;   // "VT-x"
-  const char* cpu_flag;   // "vmx"
-  const char* iommu;      // "VT-d"
-  const char* table;      // "DMAR"
-  const char* kvm_module; // "kvm_intel"
+struct Names {             // the platform's words for things
+  const char* cpu_virt;    // "VT-x"
+  const char* cpu_flag;    // "vmx"
+  const char* iommu;       // "VT-d"
+  const char* table;       // "DMAR"
+  const char* kvm_module;  // "kvm_intel"
 };
 
 Names names_for(Platform p) {
   switch (p) {
-    case Platform::kIntel: return {"VT-x", "vmx", "VT-d", "DMAR", "kvm_intel"};
-    case Platform::kAmd: return {"AMD-V", "svm", "AMD-Vi", "IVRS", "kvm_amd"};
-    case Platform::kOther: break;
+    case Platform::kIntel:
+      return {"VT-x", "vmx", "VT-d", "DMAR", "kvm_intel"};
+    case Platform::kAmd:
+      return {"AMD-V", "svm", "AMD-Vi", "IVRS", "kvm_amd"};
+    case Platform::kOther:
+      break;
   }
   return {"VT-x/AMD-V", "vmx/svm", "IOMMU", "DMAR/IVRS", "kvm"};
 }
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
 std::vector<std::string> split_words(std::string_view s) {
   std::vector<std::string> out;
@@ -100,10 +108,14 @@ Cpu read_cpu(const HostFs& fs) {
       }
     }
   }
-  if (cpu.vendor_id == "GenuineIntel") cpu.platform = Platform::kIntel;
-  else if (cpu.vendor_id == "AuthenticAMD" || cpu.vendor_id == "HygonGenuine") cpu.platform = Platform::kAmd;
-  else if (cpu.vmx) cpu.platform = Platform::kIntel;  // VIA/Zhaoxin: VT-x and VT-d
-  else if (cpu.svm) cpu.platform = Platform::kAmd;
+  if (cpu.vendor_id == "GenuineIntel")
+    cpu.platform = Platform::kIntel;
+  else if (cpu.vendor_id == "AuthenticAMD" || cpu.vendor_id == "HygonGenuine")
+    cpu.platform = Platform::kAmd;
+  else if (cpu.vmx)
+    cpu.platform = Platform::kIntel;  // VIA/Zhaoxin: VT-x and VT-d
+  else if (cpu.svm)
+    cpu.platform = Platform::kAmd;
   return cpu;
 }
 
@@ -113,12 +125,15 @@ ModuleState module_state(const HostFs& fs, const ModuleIndex& mods, const std::s
   ModuleState s = mods.state(name);
   if (s == ModuleState::kMissing || s == ModuleState::kAvailable) {
     std::string dir = "/sys/module/" + ModuleIndex::normalize(name);
-    if (fs.is_dir(dir)) return fs.exists(dir + "/initstate") ? ModuleState::kLoaded : ModuleState::kBuiltin;
+    if (fs.is_dir(dir))
+      return fs.exists(dir + "/initstate") ? ModuleState::kLoaded : ModuleState::kBuiltin;
   }
   return s;
 }
 
-bool present(ModuleState s) { return s == ModuleState::kLoaded || s == ModuleState::kBuiltin; }
+bool present(ModuleState s) {
+  return s == ModuleState::kLoaded || s == ModuleState::kBuiltin;
+}
 
 std::string list_some(const std::vector<std::string>& names, size_t max = 3) {
   std::string out;
@@ -154,10 +169,10 @@ std::string cmdline_where(const HostFs& fs) {
 
 // vfio_iommu_type1.allow_unsafe_interrupts: live value and where it is configured.
 struct UnsafeInterrupts {
-  std::optional<bool> live;      // the loaded module's parameter
+  std::optional<bool> live;        // the loaded module's parameter
   std::optional<bool> configured;  // what the next load gets (modprobe.d, then the command line)
-  std::string source;            // where `configured` comes from, for messages
-  std::string source_param;      // the setting as written there
+  std::string source;              // where `configured` comes from, for messages
+  std::string source_param;        // the setting as written there
   bool allowed() const { return live ? *live : configured.value_or(false); }
 };
 
@@ -171,7 +186,8 @@ struct ModprobeOption {
 // in modprobe's order (files sorted by name; /etc overrides the same name elsewhere).
 std::optional<ModprobeOption> modprobe_unsafe_option(const HostFs& fs) {
   std::map<std::string, std::string> files;  // name -> path
-  for (const char* dir : {"/usr/lib/modprobe.d", "/lib/modprobe.d", "/run/modprobe.d", "/etc/modprobe.d"}) {
+  for (const char* dir :
+       {"/usr/lib/modprobe.d", "/lib/modprobe.d", "/run/modprobe.d", "/etc/modprobe.d"}) {
     auto names = fs.list(dir);
     if (!names) continue;
     for (const std::string& n : *names)
@@ -192,12 +208,14 @@ std::optional<ModprobeOption> modprobe_unsafe_option(const HostFs& fs) {
       joined += line;
       std::vector<std::string> w = split_words(joined);
       joined.clear();
-      if (w.size() < 3 || w[0] != "options" || ModuleIndex::normalize(w[1]) != "vfio_iommu_type1") continue;
+      if (w.size() < 3 || w[0] != "options" || ModuleIndex::normalize(w[1]) != "vfio_iommu_type1")
+        continue;
       for (size_t i = 2; i < w.size(); ++i) {
         std::string key = w[i].substr(0, w[i].find('='));
         if (ModuleIndex::normalize(key) != "allow_unsafe_interrupts") continue;
         std::optional<bool> v = true;  // a bare bool parameter means Y
-        if (w[i].find('=') != std::string::npos) v = parse_kernel_bool(w[i].substr(w[i].find('=') + 1));
+        if (w[i].find('=') != std::string::npos)
+          v = parse_kernel_bool(w[i].substr(w[i].find('=') + 1));
         if (v) found = ModprobeOption{*v, path, w[i]};
       }
     }
@@ -210,6 +228,10 @@ struct Facts {
   const ModuleIndex& mods;
   Cpu cpu;
   Names n;
+  // The IOMMU's platform follows the firmware's table, not the CPU: a VM on an AMD host can
+  // have an emulated Intel VT-d (QEMU -device intel-iommu), and then needs intel_iommu=on.
+  Platform iommu = Platform::kOther;
+  Names in;
   std::optional<KernelCmdline> cmdline;  // nullopt when /proc/cmdline is unreadable
   IommuCmdline ic;
   bool dmar = false, ivrs = false, iort = false, viot = false;
@@ -222,10 +244,13 @@ struct Facts {
   Facts(const HostFs& f, const ModuleIndex& m) : fs(f), mods(m) {}
   bool iommu_on() const { return !iommu_units.empty() && iommu_groups > 0; }
   bool table() const {
-    switch (cpu.platform) {
-      case Platform::kIntel: return dmar;
-      case Platform::kAmd: return ivrs;
-      case Platform::kOther: break;
+    switch (iommu) {
+      case Platform::kIntel:
+        return dmar;
+      case Platform::kAmd:
+        return ivrs;
+      case Platform::kOther:
+        break;
     }
     return dmar || ivrs || iort || viot;
   }
@@ -245,6 +270,8 @@ Facts gather(const HostFs& fs, const ModuleIndex& mods) {
   f.ivrs = fs.exists(tables + "IVRS");
   f.iort = fs.exists(tables + "IORT");
   f.viot = fs.exists(tables + "VIOT");
+  f.iommu = f.dmar ? Platform::kIntel : f.ivrs ? Platform::kAmd : f.cpu.platform;
+  f.in = names_for(f.iommu);
   if (f.dmar) {
     // ACPI DMAR: 36-byte header, host address width, then flags (bit 0: INTR_REMAP).
     auto raw = fs.read(tables + "DMAR", 64);
@@ -287,13 +314,16 @@ CheckResult result(const char* id, std::string title, CheckStatus s, std::string
 
 std::string cpu_fix(const Facts& f) {
   if (f.cpu.hypervisor)
-    return fmt::format("this is a VM: enable nested virtualization on its host ({} nested=1, QEMU -cpu host)",
-                       f.cpu.platform == Platform::kAmd ? "kvm_amd" : "kvm_intel");
+    return fmt::format(
+        "this is a VM: enable nested virtualization on its host ({} nested=1, QEMU -cpu host)",
+        f.cpu.platform == Platform::kAmd ? "kvm_amd" : "kvm_intel");
   switch (f.cpu.platform) {
     case Platform::kIntel:
       return "enable Intel Virtualization Technology (VT-x) in the firmware setup, then reboot";
-    case Platform::kAmd: return "enable SVM mode (AMD-V) in the firmware setup, then reboot";
-    case Platform::kOther: break;
+    case Platform::kAmd:
+      return "enable SVM mode (AMD-V) in the firmware setup, then reboot";
+    case Platform::kOther:
+      break;
   }
   return "enable VT-x (Intel) / AMD-V (SVM) in the firmware setup, then reboot";
 }
@@ -306,8 +336,12 @@ CheckResult check_cpu(const Facts& f) {
                   "run `grep -c -w -e vmx -e svm /proc/cpuinfo` on the host: 0 means it is off");
   if (f.cpu.vmx) return result(id, title, CheckStatus::kPass, "Intel VT-x (vmx flag)");
   if (f.cpu.svm) return result(id, title, CheckStatus::kPass, "AMD-V (svm flag)");
+  if (f.fs.exists("/dev/kvm"))  // a paravirtual KVM (kvm_pvm) runs without the flag
+    return result(id, title, CheckStatus::kWarn,
+                  fmt::format("no {} flag, but /dev/kvm exists", f.n.cpu_flag), cpu_fix(f));
   return result(id, title, CheckStatus::kFail,
-                fmt::format("no {} flag in /proc/cpuinfo: {} is off", f.n.cpu_flag, f.n.cpu_virt), cpu_fix(f));
+                fmt::format("no {} flag in /proc/cpuinfo: {} is off", f.n.cpu_flag, f.n.cpu_virt),
+                cpu_fix(f));
 }
 
 CheckResult check_kvm_module(const Facts& f) {
@@ -316,31 +350,39 @@ CheckResult check_kvm_module(const Facts& f) {
   std::string name = f.n.kvm_module;
   ModuleState s = module_state(f.fs, f.mods, name);
   if (s == ModuleState::kLoaded) return result(id, title, CheckStatus::kPass, name + " loaded");
-  if (s == ModuleState::kBuiltin) return result(id, title, CheckStatus::kPass, name + " built into the kernel");
+  if (s == ModuleState::kBuiltin)
+    return result(id, title, CheckStatus::kPass, name + " built into the kernel");
   // Another KVM backend (kvm_pvm, ...) may serve /dev/kvm.
   if (f.fs.exists("/dev/kvm")) {
     for (const std::string& m : f.fs.list("/sys/module").value_or(std::vector<std::string>{}))
       if (starts_with(m, "kvm_") && m != name)
-        return result(id, title, CheckStatus::kPass, fmt::format("{} provides KVM ({} not loaded)", m, name));
+        return result(id, title, CheckStatus::kPass,
+                      fmt::format("{} provides KVM ({} not loaded)", m, name));
   }
   if (s == ModuleState::kAvailable)
-    return result(id, title, CheckStatus::kWarn, name + " available, not loaded", "load it: modprobe " + name);
-  std::string config = name == "kvm_intel" ? "CONFIG_KVM_INTEL" : name == "kvm_amd" ? "CONFIG_KVM_AMD" : "CONFIG_KVM";
+    return result(id, title, CheckStatus::kWarn, name + " available, not loaded",
+                  "load it: modprobe " + name);
+  std::string config = name == "kvm_intel" ? "CONFIG_KVM_INTEL"
+                       : name == "kvm_amd" ? "CONFIG_KVM_AMD"
+                                           : "CONFIG_KVM";
   if (!f.mods.has_index())
     return result(id, title, CheckStatus::kFail,
                   fmt::format("{} not loaded; no /lib/modules/{}", name, f.release()),
                   fmt::format("install the running kernel's modules, or a kernel with {}", config));
-  return result(id, title, CheckStatus::kFail, fmt::format("{} is not in this kernel", name),
-                fmt::format("install a kernel built with {} (Debian's standard kernel has it)", config));
+  return result(
+      id, title, CheckStatus::kFail, fmt::format("{} is not in this kernel", name),
+      fmt::format("install a kernel built with {} (Debian's standard kernel has it)", config));
 }
 
 CheckResult check_kvm_device(const Facts& f) {
   const char* id = "kvm-device";
   std::string title = "/dev/kvm";
   FileType t = f.fs.type("/dev/kvm");
-  if (t == FileType::kCharDevice || t == FileType::kFile) return result(id, title, CheckStatus::kPass, "present");
+  if (t == FileType::kCharDevice || t == FileType::kFile)
+    return result(id, title, CheckStatus::kPass, "present");
   std::string detail = t == FileType::kMissing ? "missing" : "not a device node";
-  if (f.cpu.read && !f.cpu.vmx && !f.cpu.svm) return result(id, title, CheckStatus::kFail, detail, cpu_fix(f));
+  if (f.cpu.read && !f.cpu.vmx && !f.cpu.svm)
+    return result(id, title, CheckStatus::kFail, detail, cpu_fix(f));
   std::string name = f.n.kvm_module;
   ModuleState s = module_state(f.fs, f.mods, name);
   if (s == ModuleState::kAvailable)
@@ -348,18 +390,22 @@ CheckResult check_kvm_device(const Facts& f) {
   if (present(s))
     return result(id, title, CheckStatus::kFail, detail + " although " + name + " is loaded",
                   "create it: mknod -m 660 /dev/kvm c 10 232 && chgrp kvm /dev/kvm");
-  return result(id, title, CheckStatus::kFail, detail, "install a kernel with KVM (see the KVM module line)");
+  return result(id, title, CheckStatus::kFail, detail,
+                "install a kernel with KVM (see the KVM module line)");
 }
 
 // "enable VT-d in the firmware setup (UEFI/BIOS)": the first step when the ACPI table is missing.
 std::string firmware_step(const Facts& f) {
   if (f.cpu.hypervisor)
-    return "this is a VM: give it a virtual IOMMU (QEMU: -machine q35,kernel-irqchip=split "
-           "-device intel-iommu,intremap=on)";
-  switch (f.cpu.platform) {
-    case Platform::kIntel: return "enable VT-d in the firmware setup (UEFI/BIOS)";
-    case Platform::kAmd: return "enable AMD-Vi (IOMMU) in the firmware setup (UEFI/BIOS)";
-    case Platform::kOther: break;
+    return "this is a VM: give it a vIOMMU (QEMU: -M q35,kernel-irqchip=split -device "
+           "intel-iommu,intremap=on)";
+  switch (f.iommu) {
+    case Platform::kIntel:
+      return "enable VT-d in the firmware setup (UEFI/BIOS)";
+    case Platform::kAmd:
+      return "enable AMD-Vi (IOMMU) in the firmware setup (UEFI/BIOS)";
+    case Platform::kOther:
+      break;
   }
   return "enable VT-d (Intel) / AMD-Vi (IOMMU) in the firmware setup";
 }
@@ -368,24 +414,28 @@ CheckResult check_iommu_firmware(const Facts& f) {
   const char* id = "iommu-firmware";
   std::string title = "IOMMU in firmware";
   if (f.table()) {
-    if (f.cpu.platform != Platform::kOther)
-      return result(id, title, CheckStatus::kPass, fmt::format("ACPI {} table present ({})", f.n.table, f.n.iommu));
+    if (f.iommu != Platform::kOther)
+      return result(id, title, CheckStatus::kPass,
+                    fmt::format("ACPI {} table present ({})", f.in.table, f.in.iommu));
     const char* t = f.dmar ? "DMAR" : f.ivrs ? "IVRS" : f.iort ? "IORT" : "VIOT";
     return result(id, title, CheckStatus::kPass, fmt::format("ACPI {} table present", t));
   }
   if (f.iommu_on())
     return result(id, title, CheckStatus::kPass,
-                  fmt::format("no ACPI {} table, but IOMMU units run ({})", f.n.table, list_some(f.iommu_units, 2)));
-  std::string detail = f.cpu.platform == Platform::kOther
-                           ? std::string("no ACPI DMAR or IVRS table")
-                           : fmt::format("no ACPI {} table: {} is off or missing", f.n.table, f.n.iommu);
+                  fmt::format("no ACPI {} table, but IOMMU units run ({})", f.in.table,
+                              list_some(f.iommu_units, 2)));
+  std::string detail =
+      f.iommu == Platform::kOther
+          ? std::string("no ACPI DMAR or IVRS table")
+          : fmt::format("no ACPI {} table: {} is off or missing", f.in.table, f.in.iommu);
   std::string fix = firmware_step(f);
-  if (!f.cpu.hypervisor && f.cpu.platform != Platform::kOther) fix += ", then reboot";
+  if (!f.cpu.hypervisor && f.iommu != Platform::kOther) fix += ", then reboot";
   return result(id, title, CheckStatus::kFail, detail, fix);
 }
 
 // Parameters as written on the command line whose option list contains one starting with `opt`.
-std::vector<std::string> params_with_option(const KernelCmdline& c, std::string_view key, std::string_view opt) {
+std::vector<std::string> params_with_option(const KernelCmdline& c, std::string_view key,
+                                            std::string_view opt) {
   std::vector<std::string> out;
   for (const auto& p : c.params()) {
     if (p.first != key || !p.second) continue;
@@ -413,36 +463,40 @@ CheckResult check_iommu_kernel(const Facts& f) {
   const char* id = "iommu-kernel";
   std::string title = "IOMMU in the kernel";
   if (f.iommu_on()) {
-    std::string detail = fmt::format("on: {} ({}), {}", plural(f.iommu_units.size(), "unit", "units"),
-                                     list_some(f.iommu_units, 2), plural(f.iommu_groups, "group", "groups"));
+    std::string detail =
+        fmt::format("on: {} ({}), {}", plural(f.iommu_units.size(), "unit", "units"),
+                    list_some(f.iommu_units, 2), plural(f.iommu_groups, "group", "groups"));
     if (f.ic.iommu_pt.value_or(false)) detail += ", iommu=pt";
     return result(id, title, CheckStatus::kPass, detail);
   }
   if (f.iommu_groups > 0)
     return result(id, title, CheckStatus::kWarn,
-                  fmt::format("{} but no units in /sys/class/iommu", plural(f.iommu_groups, "group", "groups")),
+                  fmt::format("{} but no units in /sys/class/iommu",
+                              plural(f.iommu_groups, "group", "groups")),
                   "if vfio refuses a device, see `dmesg | grep -i iommu`");
 
-  std::string detail = f.iommu_units.empty()
-                           ? std::string("IOMMU is off in the kernel: no IOMMU groups")
-                           : fmt::format("IOMMU units ({}) but no IOMMU groups", list_some(f.iommu_units, 2));
+  std::string detail =
+      f.iommu_units.empty()
+          ? std::string("IOMMU is off in the kernel: no IOMMU groups")
+          : fmt::format("IOMMU units ({}) but no IOMMU groups", list_some(f.iommu_units, 2));
 
   // What to change on the kernel command line.
   std::vector<std::string> remove, add;
   std::string replace_from;  // intel_iommu=off -> intel_iommu=on
   if (f.cmdline) {
     for (const std::string& p : params_with_option(*f.cmdline, "iommu", "off")) remove.push_back(p);
-    if (f.cpu.platform == Platform::kIntel) {
+    if (f.iommu == Platform::kIntel) {
       if (f.ic.intel_iommu == false) {
         auto offs = params_with_option(*f.cmdline, "intel_iommu", "off");
         replace_from = offs.empty() ? "intel_iommu=off" : offs.back();
       } else if (!f.ic.intel_iommu) {
         add.push_back("intel_iommu=on");
       }
-    } else if (f.cpu.platform == Platform::kAmd) {
-      for (const std::string& p : params_with_option(*f.cmdline, "amd_iommu", "off")) remove.push_back(p);
+    } else if (f.iommu == Platform::kAmd) {
+      for (const std::string& p : params_with_option(*f.cmdline, "amd_iommu", "off"))
+        remove.push_back(p);
     }
-  } else if (f.cpu.platform == Platform::kIntel) {
+  } else if (f.iommu == Platform::kIntel) {
     add.push_back("intel_iommu=on");
   }
   std::string edit;
@@ -451,7 +505,8 @@ CheckResult check_iommu_kernel(const Facts& f) {
     if (!remove.empty()) edit = "remove " + join(remove, " and ") + ", " + edit;
     edit += " in the kernel command line";
   } else if (!remove.empty() && !add.empty()) {
-    edit = "remove " + join(remove, " and ") + " and add " + join(add) + " in the kernel command line";
+    edit =
+        "remove " + join(remove, " and ") + " and add " + join(add) + " in the kernel command line";
   } else if (!remove.empty()) {
     edit = "remove " + join(remove, " and ") + " from the kernel command line";
   } else if (!add.empty()) {
@@ -464,13 +519,15 @@ CheckResult check_iommu_kernel(const Facts& f) {
   std::string fix;
   if (!f.table()) {
     fix = firmware_step(f);
-    if (!edit.empty()) fix += ", then " + edit;
-    else if (!f.cpu.hypervisor && f.cpu.platform != Platform::kOther) fix += ", then reboot";
+    if (!edit.empty())
+      fix += ", then " + edit;
+    else if (!f.cpu.hypervisor && f.iommu != Platform::kOther)
+      fix += ", then reboot";
   } else if (!edit.empty()) {
     fix = edit;
-  } else if (f.cpu.platform == Platform::kIntel) {
+  } else if (f.iommu == Platform::kIntel) {
     fix = "the kernel ignored intel_iommu=on: see `dmesg | grep -i -e DMAR -e IOMMU`";
-  } else if (f.cpu.platform == Platform::kAmd) {
+  } else if (f.iommu == Platform::kAmd) {
     fix = "AMD-Vi is on by default but did not start: see `dmesg | grep -i AMD-Vi`";
   } else {
     fix = "see `dmesg | grep -i iommu`: the kernel may lack IOMMU support";
@@ -480,10 +537,24 @@ CheckResult check_iommu_kernel(const Facts& f) {
 
 bool relevant_param(const std::string& key, const std::optional<std::string>& value) {
   static const char* keys[] = {
-      "intel_iommu", "amd_iommu", "amd_iommu_intr", "iommu", "iommu.passthrough", "iommu.strict",
-      "intremap", "nointremap", "vfio-pci.ids", "vfio-pci.disable_vga", "vfio_iommu_type1.allow_unsafe_interrupts",
-      "vfio.enable_unsafe_noiommu_mode", "pcie_acs_override", "rd.driver.pre", "rd.driver.blacklist",
-      "modprobe.blacklist", "module_blacklist", "vfio-pci.disable_idle_d3",
+      "intel_iommu",
+      "amd_iommu",
+      "amd_iommu_intr",
+      "iommu",
+      "iommu.passthrough",
+      "iommu.strict",
+      "intremap",
+      "nointremap",
+      "vfio-pci.ids",
+      "vfio-pci.disable_vga",
+      "vfio_iommu_type1.allow_unsafe_interrupts",
+      "vfio.enable_unsafe_noiommu_mode",
+      "pcie_acs_override",
+      "rd.driver.pre",
+      "rd.driver.blacklist",
+      "modprobe.blacklist",
+      "module_blacklist",
+      "vfio-pci.disable_idle_d3",
   };
   for (const char* k : keys)
     if (KernelCmdline::key_equal(key, k)) return true;
@@ -509,6 +580,14 @@ CheckResult check_cmdline(const Facts& f) {
                               "devices in split groups can reach each other's memory",
                               join(acs, " and "), f.where));
   if (found.empty()) return result(id, title, CheckStatus::kPass, "no IOMMU or VFIO parameters");
+  std::vector<std::string> off;
+  if (f.ic.intel_iommu == false) off.push_back("intel_iommu=off");
+  if (f.ic.amd_iommu_off) off.push_back("amd_iommu=off");
+  if (f.ic.iommu_off) off.push_back("iommu=off");
+  if (f.ic.intremap_off) off.push_back(f.ic.intremap_off_param);
+  if (!off.empty())
+    return result(id, title, CheckStatus::kWarn, join(off, " and ") + " disables passthrough",
+                  fmt::format("remove {} from the kernel command line {}", join(off, " and "), f.where));
   return result(id, title, CheckStatus::kPass, join(found));
 }
 
@@ -516,8 +595,8 @@ enum class Tri { kYes, kNo, kUnknown };
 
 struct Remapping {
   Tri state = Tri::kUnknown;
-  std::string why;  // for the detail
-  std::string fix;  // when kNo or kUnknown
+  std::string why;              // for the detail
+  std::string fix;              // when kNo or kUnknown
   bool hardware_lacks = false;  // no way to turn it on
 };
 
@@ -526,26 +605,31 @@ Remapping interrupt_remapping(const Facts& f) {
   bool ir_chip = false, plain_chip = false;
   if (auto text = f.fs.read("/proc/interrupts", 4 << 20)) {
     for (const std::string& w : split_words(*text)) {
-      if (starts_with(w, "IR-")) ir_chip = true;
-      else if (starts_with(w, "PCI-MSI") || w == "IO-APIC") plain_chip = true;
+      if (starts_with(w, "IR-"))
+        ir_chip = true;
+      else if (starts_with(w, "PCI-MSI") || w == "IO-APIC")
+        plain_chip = true;
     }
   }
   if (ir_chip) return {Tri::kYes, "on (IR- interrupts in /proc/interrupts)", {}, false};
   if (f.ic.intremap_off)
     return {Tri::kNo, "off (" + f.ic.intremap_off_param + ")",
-            "remove " + f.ic.intremap_off_param + " from the kernel command line " + f.where, false};
+            "remove " + f.ic.intremap_off_param + " from the kernel command line " + f.where,
+            false};
 
-  std::string vm_fix = "this is a VM: use -device intel-iommu,intremap=on with -machine kernel-irqchip=split";
+  std::string vm_fix =
+      "this is a VM: use -device intel-iommu,intremap=on with -machine kernel-irqchip=split";
   std::string hw_fix =
       f.cpu.hypervisor ? vm_fix : "update the firmware or enable interrupt remapping in its setup";
-  if (f.cpu.platform == Platform::kIntel && f.dmar_flags && !(*f.dmar_flags & 1))
+  if (f.iommu == Platform::kIntel && f.dmar_flags && !(*f.dmar_flags & 1))
     return {Tri::kNo, "off in the firmware (DMAR flags)", hw_fix, true};
-  if (!f.iommu_on()) return {Tri::kUnknown, "unknown until the IOMMU is on",
-                             "fix the IOMMU lines above, then run pcipass check again", false};
+  if (!f.iommu_on())
+    return {Tri::kUnknown, "unknown until the IOMMU is on",
+            "fix the IOMMU lines above, then run pcipass check again", false};
   if (plain_chip)
     return {Tri::kNo, "off (no IR- in /proc/interrupts)",
             "see `dmesg | grep -i remapping` for why the kernel left it off", false};
-  if (f.cpu.platform == Platform::kIntel) {
+  if (f.iommu == Platform::kIntel) {
     // VT-d extended capability register, bit 3: interrupt remapping. Every unit must have it.
     size_t read = 0;
     std::string lacking;
@@ -558,16 +642,21 @@ Remapping interrupt_remapping(const Facts& f) {
       ++read;
       if (!(v & 0x8) && lacking.empty()) lacking = u;
     }
-    if (!lacking.empty())
-      return {Tri::kNo, lacking + " lacks it (ecap)", hw_fix, true};
+    if (!lacking.empty()) return {Tri::kNo, lacking + " lacks it (ecap)", hw_fix, true};
     if (read > 0)
-      return {Tri::kYes, fmt::format("supported by {} {}", read, read == 1 ? "DMAR unit" : "DMAR units"), {}, false};
+      return {Tri::kYes,
+              fmt::format("supported by {} {}", read, read == 1 ? "DMAR unit" : "DMAR units"),
+              {},
+              false};
     return {Tri::kUnknown, "unknown: no intel-iommu/ecap in /sys/class/iommu",
-            "if vfio says \"No interrupt remapping support\", see `dmesg | grep -i remapping`", false};
+            "if vfio says \"No interrupt remapping support\", see `dmesg | grep -i remapping`",
+            false};
   }
-  if (f.cpu.platform == Platform::kAmd && f.ivrs) return {Tri::kYes, "on (AMD-Vi remaps interrupts)", {}, false};
+  if (f.iommu == Platform::kAmd && f.ivrs)
+    return {Tri::kYes, "on (AMD-Vi remaps interrupts)", {}, false};
   return {Tri::kUnknown, "unknown on this platform",
-          "if vfio says \"No interrupt remapping support\", see `dmesg | grep -i remapping`", false};
+          "if vfio says \"No interrupt remapping support\", see `dmesg | grep -i remapping`",
+          false};
 }
 
 CheckResult check_interrupt_remapping(const Facts& f) {
@@ -575,9 +664,12 @@ CheckResult check_interrupt_remapping(const Facts& f) {
   std::string title = "Interrupt remapping";
   Remapping r = interrupt_remapping(f);
   switch (r.state) {
-    case Tri::kYes: return result(id, title, CheckStatus::kPass, r.why);
-    case Tri::kUnknown: return result(id, title, CheckStatus::kWarn, r.why, r.fix);
-    case Tri::kNo: break;
+    case Tri::kYes:
+      return result(id, title, CheckStatus::kPass, r.why);
+    case Tri::kUnknown:
+      return result(id, title, CheckStatus::kWarn, r.why, r.fix);
+    case Tri::kNo:
+      break;
   }
   if (f.unsafe.allowed())
     return result(id, title, CheckStatus::kWarn, r.why + ", unsafe interrupts allowed", r.fix);
@@ -592,9 +684,10 @@ CheckResult check_unsafe_interrupts(const Facts& f) {
   std::string title = "Unsafe interrupts";
   const std::string param = "/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts";
   std::string off_now = "echo N > " + param;
-  std::string drop = f.unsafe.source == "the kernel command line"
-                         ? "remove " + f.unsafe.source_param + " from the kernel command line " + f.where
-                         : "remove " + f.unsafe.source_param + " from " + f.unsafe.source;
+  std::string drop =
+      f.unsafe.source == "the kernel command line"
+          ? "remove " + f.unsafe.source_param + " from the kernel command line " + f.where
+          : "remove " + f.unsafe.source_param + " from " + f.unsafe.source;
   bool configured = f.unsafe.configured.value_or(false);
   if (f.unsafe.live.value_or(false)) {
     std::string fix = configured ? drop + ", and " + off_now : off_now;
@@ -602,7 +695,8 @@ CheckResult check_unsafe_interrupts(const Facts& f) {
                   fix + " (vfio then needs interrupt remapping)");
   }
   if (configured) {
-    std::string when = f.unsafe.live ? "allowed from the next vfio_iommu_type1 load" : "allowed once vfio_iommu_type1 loads";
+    std::string when = f.unsafe.live ? "allowed from the next vfio_iommu_type1 load"
+                                     : "allowed once vfio_iommu_type1 loads";
     return result(id, title, CheckStatus::kWarn, "unsafe interrupts " + when, drop);
   }
   return result(id, title, CheckStatus::kPass, "not allowed");
@@ -612,11 +706,14 @@ CheckResult check_module(const Facts& f, const char* id, const std::string& name
                          const char* config) {
   ModuleState s = module_state(f.fs, f.mods, name);
   switch (s) {
-    case ModuleState::kLoaded: return result(id, title, CheckStatus::kPass, "module loaded");
-    case ModuleState::kBuiltin: return result(id, title, CheckStatus::kPass, "built into the kernel");
+    case ModuleState::kLoaded:
+      return result(id, title, CheckStatus::kPass, "module loaded");
+    case ModuleState::kBuiltin:
+      return result(id, title, CheckStatus::kPass, "built into the kernel");
     case ModuleState::kAvailable:
       return result(id, title, CheckStatus::kPass, "module available, pcipass loads it on bind");
-    case ModuleState::kMissing: break;
+    case ModuleState::kMissing:
+      break;
   }
   if (name == "vfio_iommu_type1") {
     // Kernels with IOMMUFD_VFIO_CONTAINER serve /dev/vfio/vfio from iommufd instead.
@@ -625,24 +722,28 @@ CheckResult check_module(const Facts& f, const char* id, const std::string& name
       return result(id, title, CheckStatus::kPass, "missing; iommufd serves /dev/vfio/vfio");
   }
   if (!f.mods.has_index())
-    return result(id, title, CheckStatus::kFail, fmt::format("not loaded; no /lib/modules/{}", f.release()),
+    return result(id, title, CheckStatus::kFail,
+                  fmt::format("not loaded; no /lib/modules/{}", f.release()),
                   fmt::format("install the running kernel's modules, or a kernel with {}", config));
-  return result(id, title, CheckStatus::kFail, "missing from the kernel and its modules",
-                fmt::format("install a kernel built with {} (Debian's standard kernel has it)", config));
+  return result(
+      id, title, CheckStatus::kFail, "missing from the kernel and its modules",
+      fmt::format("install a kernel built with {} (Debian's standard kernel has it)", config));
 }
 
 CheckResult check_vfio_device(const Facts& f) {
   const char* id = "vfio-device";
   std::string title = "/dev/vfio/vfio";
   FileType t = f.fs.type("/dev/vfio/vfio");
-  if (t == FileType::kCharDevice || t == FileType::kFile) return result(id, title, CheckStatus::kPass, "present");
+  if (t == FileType::kCharDevice || t == FileType::kFile)
+    return result(id, title, CheckStatus::kPass, "present");
   ModuleState s = module_state(f.fs, f.mods, "vfio");
   if (s == ModuleState::kAvailable)
     return result(id, title, CheckStatus::kPass, "appears when vfio loads (pcipass loads it)");
   if (present(s))
     return result(id, title, CheckStatus::kFail, "missing although vfio is loaded",
                   "create it: mkdir -p /dev/vfio && mknod -m 666 /dev/vfio/vfio c 10 196");
-  return result(id, title, CheckStatus::kFail, "missing: the kernel has no vfio", "install a kernel with vfio (see the vfio line)");
+  return result(id, title, CheckStatus::kFail, "missing: the kernel has no vfio",
+                "install a kernel with vfio (see the vfio line)");
 }
 
 CheckResult check_memlock(const Facts& f) {
@@ -665,7 +766,8 @@ CheckResult check_memlock(const Facts& f) {
     }
   }
   if (!soft)
-    return result(id, title, CheckStatus::kWarn, "cannot read Max locked memory in /proc/self/limits",
+    return result(id, title, CheckStatus::kWarn,
+                  "cannot read Max locked memory in /proc/self/limits",
                   "check `ulimit -l`: QEMU must be able to lock all guest RAM");
   auto bytes = [](const std::string& s) -> std::optional<uint64_t> {
     if (s == "unlimited") return std::nullopt;
@@ -689,7 +791,8 @@ CheckResult check_memlock(const Facts& f) {
     }
   }
   if (ram && limit >= *ram)
-    return result(id, title, CheckStatus::kPass, fmt::format("{}, covers all {} of RAM", human_bytes(limit), human_bytes(*ram)));
+    return result(id, title, CheckStatus::kPass,
+                  fmt::format("{}, covers all {} of RAM", human_bytes(limit), human_bytes(*ram)));
   std::string detail = human_bytes(limit);
   if (*hard != *soft) detail += " (hard " + show(*hard) + ")";
   detail += ": VFIO pins all guest RAM";

@@ -16,8 +16,8 @@ enum class CheckStatus { kPass, kWarn, kFail };
 const char* check_status_name(CheckStatus s);
 
 struct CheckResult {
-  std::string id;      // stable, e.g. "iommu-kernel" (docs/checks.md)
-  std::string title;   // "IOMMU in the kernel"
+  std::string id;     // stable, e.g. "iommu-kernel" (docs/checks.md)
+  std::string title;  // "IOMMU in the kernel"
   CheckStatus status = CheckStatus::kPass;
   std::string detail;  // what was found, one short line
   std::string fix;     // what to do about it; empty for PASS
@@ -33,9 +33,18 @@ struct CheckReport {
 
 // Stable ids, in the order run_checks() reports them.
 inline constexpr const char* kCheckIds[] = {
-    "cpu-virtualization", "kvm-module",          "kvm-device",        "iommu-firmware",
-    "iommu-kernel",       "kernel-cmdline",      "interrupt-remapping", "unsafe-interrupts",
-    "vfio-module",        "vfio-iommu-type1-module", "vfio-pci-module", "vfio-device",
+    "cpu-virtualization",
+    "kvm-module",
+    "kvm-device",
+    "iommu-firmware",
+    "iommu-kernel",
+    "kernel-cmdline",
+    "interrupt-remapping",
+    "unsafe-interrupts",
+    "vfio-module",
+    "vfio-iommu-type1-module",
+    "vfio-pci-module",
+    "vfio-device",
     "memlock",
 };
 

@@ -28,6 +28,13 @@ Role role_of(const Device& d, const HostImpact& impact) {
   return {"must-move", "must move to vfio-pci", Style::kWarn};
 }
 
+// Endpoints a VM could want: host bridges are endpoints to the kernel but never assigned.
+size_t assignable_count(const IommuGroup& g) {
+  size_t n = 0;
+  for (const Device* d : g.endpoints()) n += !d->is_host_bridge();
+  return n;
+}
+
 }  // namespace
 
 int run_groups(Context& ctx, const Args& a) {
@@ -62,14 +69,17 @@ int run_groups(Context& ctx, const Args& a) {
                         {"name", device_title(*d)}});
       }
       for (const Device* d : blocking) must.push_back(d->address.str());
-      out.push_back({{"id", g.id}, {"viable", blocking.empty()}, {"assignable", !critical},
+      out.push_back({{"id", g.id}, {"viable", blocking.empty()}, {"assignable", !critical && assignable_count(g) > 0},
                      {"must_move", must}, {"devices", devs}});
       continue;
     }
     std::string head = fmt::format("IOMMU group {}", g.id);
     std::string state;
     Style style = Style::kGood;
-    if (blocking.empty()) {
+    if (assignable_count(g) == 0) {
+      state = "nothing to assign: bridges only";
+      style = Style::kDim;
+    } else if (blocking.empty()) {
       state = "viable: a VM can use it now";
     } else if (critical) {
       state = "not assignable: it holds a device the host needs";

@@ -15,7 +15,7 @@ void setup_snapshot(CLI::App& app, Args& a) {
 int run_snapshot(Context& ctx, const Args& a) {
   SnapshotTree tree = collect_snapshot(ctx.fs());
   if (!tree.count("/sys/bus/pci/devices"))
-    return fail(ctx, Error::state("no PCI devices found under " + ctx.fs().root() + "/sys/bus/pci/devices",
+    return fail(ctx, Error::state("no PCI devices found under " + join_path(ctx.fs().root(), "sys/bus/pci/devices"),
                                   "is sysfs mounted on /sys?"));
   if (auto s = write_snapshot(tree, a.output); !s) return fail(ctx, s.error());
   size_t files = 0, links = 0;

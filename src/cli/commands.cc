@@ -24,6 +24,16 @@ const std::vector<Command>& commands() {
       {"tree", {}, "The PCI hierarchy, bridges and IOMMU groups", [](CLI::App&, Args&) {}, run_tree},
       {"snapshot", {}, "Capture this host's PCI, IOMMU and module state into a file for bug reports",
        setup_snapshot, run_snapshot},
+      {"plan", {}, "What binding devices would do: groups, drivers, what the host loses; changes nothing",
+       setup_plan, run_plan},
+      {"bind", {}, "Give devices (and what their IOMMU group forces along) to vfio-pci, with rollback",
+       setup_bind, run_bind},
+      {"release", {"unbind", "reattach"}, "Give devices bound by pcipass back to their host drivers",
+       setup_release, run_release},
+      {"status", {}, "What pcipass has bound, from which drivers, and whether it still holds",
+       [](CLI::App&, Args&) {}, run_status},
+      {"recover", {}, "Restore the devices of a run that was interrupted (journal in /run/pcipass)",
+       [](CLI::App&, Args&) {}, run_recover},
   };
   return table;
 }

@@ -1,6 +1,7 @@
 // One function pair per subcommand; the table in commands.cc ties them to names.
 #pragma once
 
+#include "assign/assign.h"
 #include "cli/app.h"
 
 namespace pcipass::cli {
@@ -15,7 +16,18 @@ PCIPASS_COMMAND(show)
 PCIPASS_COMMAND(tree)
 PCIPASS_COMMAND(check)
 PCIPASS_COMMAND(snapshot)
+PCIPASS_COMMAND(plan)
+PCIPASS_COMMAND(bind)
+PCIPASS_COMMAND(release)
+PCIPASS_COMMAND(status)
+PCIPASS_COMMAND(recover)
 
 #undef PCIPASS_COMMAND
+
+// Shared by the assignment commands (defined in cmd_plan.cc, cmd_bind.cc).
+HostFs& assign_fs(Context& ctx);          // the context's HostFs, or the test seam's
+assign::Environment assign_env();         // the real environment, or the test seam's
+Result<std::vector<PciAddress>> resolve_devices(Context& ctx, const Args& a);  // every DEVICE argument
+Json steps_json(const std::vector<assign::Step>& steps);
 
 }  // namespace pcipass::cli

@@ -10,7 +10,9 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-bool has_space(std::string_view s) { return std::any_of(s.begin(), s.end(), is_space); }
+bool has_space(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), is_space);
+}
 
 // One parameter starting at `pos` (no leading space), as the kernel's next_arg() splits it.
 // Advances `pos` past the parameter and the white space after it.
@@ -57,7 +59,9 @@ KernelCmdline::Param next_param(std::string_view text, size_t& pos) {
   return p;
 }
 
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
 
 }  // namespace
 
@@ -92,7 +96,9 @@ bool KernelCmdline::key_equal(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool KernelCmdline::has(std::string_view key) const { return last(key) != nullptr; }
+bool KernelCmdline::has(std::string_view key) const {
+  return last(key) != nullptr;
+}
 
 const KernelCmdline::Param* KernelCmdline::last(std::string_view key) const {
   for (auto it = params_.rbegin(); it != params_.rend(); ++it)
@@ -152,8 +158,9 @@ size_t KernelCmdline::remove(std::string_view key) {
 
 size_t KernelCmdline::remove(std::string_view key, std::string_view value) {
   size_t before = params_.size();
-  std::erase_if(params_,
-                [&](const Param& p) { return key_equal(p.first, key) && p.second && *p.second == value; });
+  std::erase_if(params_, [&](const Param& p) {
+    return key_equal(p.first, key) && p.second && *p.second == value;
+  });
   return before - params_.size();
 }
 
@@ -184,13 +191,25 @@ std::string KernelCmdline::str() const {
 std::optional<bool> parse_kernel_bool(std::string_view s) {
   if (s.empty()) return std::nullopt;
   switch (s[0]) {
-    case 'y': case 'Y': case 't': case 'T': case '1': return true;
-    case 'n': case 'N': case 'f': case 'F': case '0': return false;
-    case 'o': case 'O':
+    case 'y':
+    case 'Y':
+    case 't':
+    case 'T':
+    case '1':
+      return true;
+    case 'n':
+    case 'N':
+    case 'f':
+    case 'F':
+    case '0':
+      return false;
+    case 'o':
+    case 'O':
       if (s.size() > 1 && (s[1] == 'n' || s[1] == 'N')) return true;
       if (s.size() > 1 && (s[1] == 'f' || s[1] == 'F')) return false;
       return std::nullopt;
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -212,17 +231,22 @@ IommuCmdline iommu_settings(const KernelCmdline& cmdline) {
   for (const auto& [key, value] : cmdline.params()) {
     if (key == "intel_iommu") {
       for (const std::string& o : items(value)) {
-        if (starts_with(o, "on")) out.intel_iommu = true;
-        else if (starts_with(o, "off")) out.intel_iommu = false;
+        if (starts_with(o, "on"))
+          out.intel_iommu = true;
+        else if (starts_with(o, "off"))
+          out.intel_iommu = false;
       }
     } else if (key == "amd_iommu") {
       for (const std::string& o : items(value))
         if (starts_with(o, "off")) out.amd_iommu_off = true;
     } else if (key == "iommu") {
       for (const std::string& o : items(value)) {
-        if (starts_with(o, "off")) out.iommu_off = true;
-        else if (starts_with(o, "pt")) out.iommu_pt = true;
-        else if (starts_with(o, "nopt")) out.iommu_pt = false;
+        if (starts_with(o, "off"))
+          out.iommu_off = true;
+        else if (starts_with(o, "pt"))
+          out.iommu_pt = true;
+        else if (starts_with(o, "nopt"))
+          out.iommu_pt = false;
       }
     } else if (KernelCmdline::key_equal(key, "iommu.passthrough")) {
       if (value)

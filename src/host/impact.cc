@@ -1,7 +1,10 @@
 #include "host/impact.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -36,9 +39,63 @@ std::vector<std::string> fields(const std::string& line) {
   return out;
 }
 
+// "0100A8C0" as /proc/net/route prints it (host byte order, little-endian) -> 192.168.0.1 as a
+// number whose most significant byte is the first octet.
+std::optional<uint32_t> route_hex(const std::string& s) {
+  auto v = parse_hex(s, 8);
+  if (!v || s.size() != 8) return std::nullopt;
+  uint32_t x = *v;
+  return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >> 8) & 0xff00) | (x >> 24);
+}
+
+std::optional<uint32_t> parse_ipv4(const std::string& s) {
+  in_addr a{};
+  if (::inet_pton(AF_INET, s.c_str(), &a) != 1) return std::nullopt;
+  return ntohl(a.s_addr);
+}
+
+std::string ipv4_text(uint32_t v) {
+  return fmt::format("{}.{}.{}.{}", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
+}
+
+// "fe800000000000000000000000000001" -> "fe80::1"
+std::optional<std::string> ipv6_from_hex(const std::string& hex) {
+  if (hex.size() != 32) return std::nullopt;
+  in6_addr a{};
+  for (size_t i = 0; i < 16; ++i) {
+    auto b = parse_hex(hex.substr(i * 2, 2), 2);
+    if (!b) return std::nullopt;
+    a.s6_addr[i] = static_cast<uint8_t>(*b);
+  }
+  char buf[INET6_ADDRSTRLEN];
+  if (!::inet_ntop(AF_INET6, &a, buf, sizeof buf)) return std::nullopt;
+  return std::string(buf);
+}
+
+// /proc/net/tcp6 prints each 32-bit word in host (little-endian) order.
+std::optional<std::string> ipv6_from_proc_hex(const std::string& hex) {
+  if (hex.size() != 32) return std::nullopt;
+  std::string fixed;
+  for (size_t w = 0; w < 4; ++w)
+    for (int b = 3; b >= 0; --b) fixed += hex.substr(w * 8 + static_cast<size_t>(b) * 2, 2);
+  return ipv6_from_hex(fixed);
+}
+
+std::string normalize_ip(std::string ip) {
+  if (ip.starts_with("::ffff:") && ip.find('.') != std::string::npos) ip = ip.substr(7);
+  in6_addr a{};
+  if (ip.find(':') != std::string::npos && ::inet_pton(AF_INET6, ip.c_str(), &a) == 1) {
+    char buf[INET6_ADDRSTRLEN];
+    if (::inet_ntop(AF_INET6, &a, buf, sizeof buf)) return buf;
+  }
+  return ip;
+}
+
+std::string before_slash(const std::string& s) { return s.substr(0, s.find('/')); }
+
 class Scanner {
  public:
-  Scanner(const HostFs& fs, HostImpact& out) : fs_(fs), out_(out) {}
+  Scanner(const HostFs& fs, HostImpact& out, const ImpactOptions& opt) : fs_(fs), out_(out), opt_(opt) {}
 
   void run() {
     scan_net();
@@ -46,6 +103,7 @@ class Scanner {
     scan_swaps();
     scan_md();
     scan_console();
+    if (opt_.processes) scan_processes();
   }
 
  private:
@@ -74,6 +132,26 @@ class Scanner {
       if (auto a = owner_of("/sys/class/block/" + leaf)) out_.add(*a, use);
   }
 
+  // Interfaces below `upper`, recursively: bridge ports, bond slaves, a VLAN's parent.
+  std::set<std::string> lower_interfaces(const std::string& upper) {
+    std::set<std::string> out;
+    std::vector<std::string> todo{upper};
+    while (!todo.empty()) {
+      std::string cur = todo.back();
+      todo.pop_back();
+      std::string dir = "/sys/class/net/" + cur;
+      std::vector<std::string> next;
+      for (const auto& e : fs_.list(dir).value_or({}))
+        if (e.starts_with("lower_")) next.push_back(e.substr(6));
+      for (const auto& e : fs_.list(dir + "/brif").value_or({})) next.push_back(e);
+      std::istringstream slaves(fs_.read_trimmed(dir + "/bonding/slaves").value_or(""));
+      for (std::string s; slaves >> s;) next.push_back(s);
+      for (auto& n : next)
+        if (n != upper && out.insert(n).second) todo.push_back(n);
+    }
+    return out;
+  }
+
   void scan_net() {
     std::set<std::string> default_ifs;
     for (const auto& line : lines_of(fs_, "/proc/net/route")) {
@@ -85,32 +163,178 @@ class Scanner {
       if (f.size() == 10 && f[0] == std::string(32, '0') && f[1] == "00" && f[9] != "lo")
         default_ifs.insert(f[9]);
     }
+    auto addresses = interface_addresses();
+    auto ssh = ssh_interfaces(addresses);
+    // A bridge, bond or VLAN carrying the route or the SSH session passes it to the NICs below.
+    std::map<std::string, std::string> via;
+    for (const auto& upper : default_ifs)
+      for (const auto& lower : lower_interfaces(upper)) via.emplace(lower, upper);
+    for (const auto& [ifname, name] : via) default_ifs.insert(ifname);
+    std::map<std::string, std::string> ssh_lowers;
+    for (const auto& [upper, text] : ssh)
+      for (const auto& lower : lower_interfaces(upper)) ssh_lowers.emplace(lower, text + " (through " + upper + ")");
+    ssh.insert(ssh_lowers.begin(), ssh_lowers.end());
     for (const auto& ifname : fs_.list("/sys/class/net").value_or({})) {
       auto a = owner_of("/sys/class/net/" + ifname);
       if (!a) continue;
       std::string state = fs_.read_trimmed("/sys/class/net/" + ifname + "/operstate").value_or("unknown");
-      out_.add(*a, {"net", ifname, fmt::format("network interface {} ({})", ifname, state), false});
+      HostUse net{"net", ifname, fmt::format("network interface {} ({})", ifname, state), false, {}};
+      if (auto it = addresses.find(ifname); it != addresses.end()) net.addresses = it->second;
+      out_.add(*a, std::move(net));
       if (default_ifs.count(ifname))
-        out_.add(*a, {"route", ifname, fmt::format("carries the default route ({})", ifname), true});
+        out_.add(*a, {"route", ifname,
+                      via.count(ifname) ? fmt::format("carries the default route ({} under {})", ifname, via[ifname])
+                                        : fmt::format("carries the default route ({})", ifname),
+                      true, {}});
+      if (auto it = ssh.find(ifname); it != ssh.end()) out_.add(*a, {"ssh", ifname, it->second, true, {}});
     }
+  }
+
+  // IPv4 addresses from /proc/net/fib_trie (local /32 entries) matched to the interface whose link
+  // route covers them (/proc/net/route); IPv6 addresses from /proc/net/if_inet6.
+  std::map<std::string, std::vector<std::string>> interface_addresses() {
+    std::map<std::string, std::vector<std::string>> out;
+    struct LinkRoute {
+      std::string ifname;
+      uint32_t dest, mask;
+    };
+    std::vector<LinkRoute> routes;
+    for (const auto& line : lines_of(fs_, "/proc/net/route")) {
+      auto f = fields(line);
+      if (f.size() < 8 || f[0] == "Iface") continue;
+      auto dest = route_hex(f[1]), gw = route_hex(f[2]), mask = route_hex(f[7]);
+      if (dest && gw && mask && *gw == 0 && *mask != 0) routes.push_back({f[0], *dest, *mask});
+    }
+    std::set<uint32_t> local;
+    std::string last;
+    for (const auto& line : lines_of(fs_, "/proc/net/fib_trie")) {
+      auto f = fields(line);
+      if (f.size() == 2 && f[0] == "|--") last = f[1];
+      else if (f.size() >= 3 && f[0] == "/32" && f[1] == "host" && f[2] == "LOCAL" && !last.empty())
+        if (auto ip = parse_ipv4(last)) local.insert(*ip);
+    }
+    for (uint32_t ip : local) {
+      const LinkRoute* best = nullptr;
+      for (const auto& r : routes)
+        if ((ip & r.mask) == r.dest && (!best || r.mask > best->mask)) best = &r;
+      if (!best) continue;
+      auto& v = out[best->ifname];
+      std::string text = fmt::format("{}/{}", ipv4_text(ip), __builtin_popcount(best->mask));
+      if (std::find(v.begin(), v.end(), text) == v.end()) v.push_back(text);
+    }
+    for (const auto& line : lines_of(fs_, "/proc/net/if_inet6")) {
+      auto f = fields(line);
+      if (f.size() < 6) continue;
+      auto ip = ipv6_from_hex(f[0]);
+      auto len = parse_hex(f[2], 2);
+      if (ip && len) out[f[5]].push_back(fmt::format("{}/{}", *ip, *len));
+    }
+    return out;
+  }
+
+  // Interfaces carrying SSH: the session in use (SSH_CONNECTION's server address) and any
+  // established connection to local port 22 (/proc/net/tcp, /proc/net/tcp6).
+  std::map<std::string, std::string> ssh_interfaces(const std::map<std::string, std::vector<std::string>>& addrs) {
+    std::map<std::string, std::string> out;
+    auto iface_of = [&](const std::string& ip) -> std::string {
+      std::string want = normalize_ip(ip);
+      for (const auto& [ifname, list] : addrs)
+        for (const auto& a : list)
+          if (normalize_ip(before_slash(a)) == want) return ifname;
+      return {};
+    };
+    std::optional<std::string> conn = opt_.ssh_connection;
+    if (!conn && fs_.root() == "/")
+      if (const char* env = std::getenv("SSH_CONNECTION")) conn = env;
+    if (conn) {
+      auto f = fields(*conn);
+      if (f.size() == 4) {
+        std::string ifname = iface_of(f[2]);
+        if (!ifname.empty())
+          out[ifname] = fmt::format("carries the SSH session in use ({} from {})", ifname, normalize_ip(f[0]));
+      }
+    }
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+      for (const auto& line : lines_of(fs_, table)) {
+        auto f = fields(line);
+        if (f.size() < 4 || f[3] != "01") continue;  // ESTABLISHED
+        auto colon = f[1].find(':'), rcolon = f[2].find(':');
+        if (colon == std::string::npos || rcolon == std::string::npos) continue;
+        if (f[1].substr(colon + 1) != "0016") continue;  // local port 22
+        std::string lhex = f[1].substr(0, colon), rhex = f[2].substr(0, rcolon);
+        std::optional<std::string> local, remote;
+        if (lhex.size() == 8) {
+          auto l = route_hex(lhex), r = route_hex(rhex);
+          if (l) local = ipv4_text(*l);
+          if (r) remote = ipv4_text(*r);
+        } else {
+          local = ipv6_from_proc_hex(lhex);
+          remote = ipv6_from_proc_hex(rhex);
+        }
+        if (!local) continue;
+        std::string ifname = iface_of(*local);
+        if (!ifname.empty() && !out.count(ifname))
+          out[ifname] = fmt::format("carries an SSH connection ({} from {})", ifname,
+                                    remote ? normalize_ip(*remote) : std::string("?"));
+      }
+    }
+    return out;
+  }
+
+  void scan_processes() {
+    auto holds = find_holders(fs_, [](const std::string& t) {
+      return t.starts_with("/dev/vfio/") || t.starts_with("/dev/dri/") || t.starts_with("/sys/devices/");
+    });
+    for (const auto& h : holds) {
+      std::vector<PciAddress> devs;
+      if (h.path.starts_with("/dev/vfio/")) {
+        std::string group = h.path.substr(10);
+        for (const auto& n : fs_.list("/sys/kernel/iommu_groups/" + group + "/devices").value_or({}))
+          if (auto a = parse_address(n)) devs.push_back(*a);
+      } else if (h.path.starts_with("/dev/dri/")) {
+        if (auto a = owner_of("/sys/class/drm/" + base_name(h.path) + "/device")) devs.push_back(*a);
+      } else if (auto a = owning_pci_device(h.path)) {
+        devs.push_back(*a);
+      }
+      for (const auto& a : devs)
+        out_.add(a, {"process", std::to_string(h.pid),
+                     fmt::format("in use by {} (pid {}) through {}", h.comm, h.pid, h.path), false, {}});
+    }
+  }
+
+  // The block device a mountinfo line is on: its major:minor, or for filesystems that report
+  // an anonymous device (btrfs: 0:30) the mount source, /dev/mapper names included.
+  std::optional<std::string> mounted_block(const std::vector<std::string>& f) {
+    if (!f[2].starts_with("0:"))
+      if (auto real = fs_.resolve("/sys/dev/block/" + f[2])) return base_name(*real);
+    auto dash = std::find(f.begin() + 5, f.end(), "-");
+    if (dash == f.end() || dash + 2 >= f.end()) return std::nullopt;
+    const std::string& source = *(dash + 2);
+    if (!source.starts_with("/dev/")) return std::nullopt;
+    if (source.starts_with("/dev/mapper/")) {
+      std::string name = source.substr(12);
+      for (const auto& b : fs_.list("/sys/class/block").value_or({}))
+        if (b.starts_with("dm-") && fs_.read_trimmed("/sys/class/block/" + b + "/dm/name") == name) return b;
+      return std::nullopt;
+    }
+    std::string block = base_name(source);
+    return fs_.exists("/sys/class/block/" + block) ? std::optional<std::string>(block) : std::nullopt;
   }
 
   void scan_mounts() {
     for (const auto& line : lines_of(fs_, "/proc/self/mountinfo")) {
       auto f = fields(line);
       if (f.size() < 5) continue;
-      const std::string& majmin = f[2];
       const std::string& mountpoint = f[4];
-      if (majmin.starts_with("0:")) continue;  // virtual filesystems
-      auto real = fs_.resolve("/sys/dev/block/" + majmin);
-      if (!real) continue;
-      std::string block = base_name(*real);
+      auto block = mounted_block(f);
+      if (!block) continue;
       bool root = mountpoint == "/";
-      std::string what = root ? fmt::format("holds the root filesystem (/ on {})", block)
-                              : fmt::format("{} is mounted on {}", block, mountpoint);
-      add_block_use(block, {root ? "root-fs" : "mount", mountpoint, what, true});
+      std::string what = root ? fmt::format("holds the root filesystem (/ on {})", *block)
+                              : fmt::format("{} is mounted on {}", *block, mountpoint);
+      add_block_use(*block, {root ? "root-fs" : "mount", mountpoint, what, true, {}});
     }
   }
+
 
   void scan_swaps() {
     auto lines = lines_of(fs_, "/proc/swaps");
@@ -157,14 +381,37 @@ class Scanner {
 
   const HostFs& fs_;
   HostImpact& out_;
+  const ImpactOptions& opt_;
 };
 
 }  // namespace
 
-HostImpact HostImpact::scan(const HostFs& fs, const Inventory& inv) {
+std::vector<ProcessHold> find_holders(const HostFs& fs, const std::function<bool(const std::string&)>& match) {
+  std::vector<ProcessHold> out;
+  for (const auto& pid : fs.list("/proc").value_or({})) {
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string fd_dir = "/proc/" + pid + "/fd";
+    auto fds = fs.list(fd_dir);
+    if (!fds) continue;
+    std::set<std::string> seen;
+    for (const auto& fd : *fds) {
+      auto target = fs.read_link(fd_dir + "/" + fd);
+      if (!target || !match(*target) || !seen.insert(*target).second) continue;
+      out.push_back({std::atoi(pid.c_str()), fs.read_trimmed("/proc/" + pid + "/comm").value_or("?"), *target});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ProcessHold& a, const ProcessHold& b) {
+    return a.pid != b.pid ? a.pid < b.pid : a.path < b.path;
+  });
+  return out;
+}
+
+HostImpact HostImpact::scan(const HostFs& fs, const Inventory& inv) { return scan(fs, inv, ImpactOptions{}); }
+
+HostImpact HostImpact::scan(const HostFs& fs, const Inventory& inv, const ImpactOptions& options) {
   (void)inv;
   HostImpact impact;
-  Scanner(fs, impact).run();
+  Scanner(fs, impact, options).run();
   return impact;
 }
 

@@ -2,7 +2,9 @@
 // route), disks with mounted filesystems, swap, RAID members, the framebuffer console.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,15 +14,36 @@
 namespace pcipass {
 
 struct HostUse {
-  std::string kind;    // "net", "route", "block", "mount", "root-fs", "swap", "md", "console", "process"
+  // "net", "route", "ssh", "block", "mount", "root-fs", "swap", "md", "console", "process"
+  std::string kind;
   std::string name;    // "eth0", "vda1", "/", "fb0", "1234"
   std::string detail;  // human explanation
   bool critical = false;  // losing it breaks the host (root fs, default route, console...)
+  std::vector<std::string> addresses = {};  // "net": the interface's IPv4/IPv6 addresses ("192.0.2.4/24")
+};
+
+// A process holding a device open: /dev/vfio/N, /dev/dri/*, or a sysfs resource/config file.
+struct ProcessHold {
+  int pid = 0;
+  std::string comm;  // /proc/PID/comm
+  std::string path;  // what it holds open, e.g. /dev/vfio/3
+};
+
+// Every process with an open descriptor whose target satisfies `match` (unreadable /proc entries
+// are skipped: other users' processes are invisible without privileges).
+std::vector<ProcessHold> find_holders(const HostFs& fs, const std::function<bool(const std::string&)>& match);
+
+struct ImpactOptions {
+  // "CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT" of the SSH session in use; nullopt: read the
+  // environment's SSH_CONNECTION when the view is the live host ("/"), nothing otherwise.
+  std::optional<std::string> ssh_connection;
+  bool processes = true;  // scan /proc/PID/fd for open device files
 };
 
 class HostImpact {
  public:
   static HostImpact scan(const HostFs& fs, const Inventory& inv);
+  static HostImpact scan(const HostFs& fs, const Inventory& inv, const ImpactOptions& options);
   // Uses of one device (not of the devices below it).
   const std::vector<HostUse>& uses(const PciAddress& a) const;
   bool critical(const PciAddress& a) const;

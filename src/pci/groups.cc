@@ -102,8 +102,9 @@ Assessment assess(const Device& d, const GroupMap& groups, const HostImpact& imp
   } else if (!a.companions.empty()) {
     a.verdict = Verdict::kNeedsGroup;
     std::vector<std::string> names;
-    for (const auto& c : a.companions) names.push_back(c.str());
-    a.reason = fmt::format("group {} must go along: {}", g->id, fmt::join(names, ", "));
+    for (size_t i = 0; i < a.companions.size() && i < 4; ++i) names.push_back(a.companions[i].str());
+    std::string more = a.companions.size() > 4 ? fmt::format(" and {} more", a.companions.size() - 4) : "";
+    a.reason = fmt::format("group {} must go along: {}{}", g->id, fmt::join(names, ", "), more);
   } else {
     a.verdict = Verdict::kReady;
     a.reason = driver_keeps_group_viable(d.driver) && d.driver

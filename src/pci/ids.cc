@@ -8,6 +8,8 @@ extern "C" {
 #include <cstdlib>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "host/host_fs.h"
 
 namespace pcipass {
@@ -60,7 +62,10 @@ static std::string lookup(pci_access* a, int flags, unsigned v1, unsigned v2 = 0
 std::string PciIds::vendor(uint16_t v) const { return lookup(access_, PCI_LOOKUP_VENDOR, v); }
 std::string PciIds::device(uint16_t v, uint16_t d) const { return lookup(access_, PCI_LOOKUP_DEVICE, v, d); }
 std::string PciIds::subsystem(uint16_t v, uint16_t d, uint16_t sv, uint16_t sd) const {
-  return lookup(access_, PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE, v, d, sv, sd);
+  std::string name = lookup(access_, PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE, v, d, sv, sd);
+  if (!name.empty()) return name;
+  std::string vendor_name = lookup(access_, PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_VENDOR, sv);
+  return vendor_name.empty() ? name : vendor_name + " Device " + fmt::format("{:04x}", sd);
 }
 std::string PciIds::class_name(uint32_t c) const { return lookup(access_, PCI_LOOKUP_CLASS, c >> 8); }
 

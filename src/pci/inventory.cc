@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 
 #include "host/modules.h"
@@ -41,6 +42,14 @@ void read_ids(const HostFs& fs, const std::string& dir, Device& d) {
     if ((d.header_type & 0x7f) == 0) {
       d.subsystem_vendor = u16_at(b, 0x2c);
       d.subsystem_device = u16_at(b, 0x2e);
+    } else {  // bridges keep them in a capability, which the kernel has already decoded
+      d.subsystem_vendor = static_cast<uint16_t>(fs.read_number(dir + "/subsystem_vendor").value_or(0));
+      d.subsystem_device = static_cast<uint16_t>(fs.read_number(dir + "/subsystem_device").value_or(0));
+    }
+    // SR-IOV VFs read 0xffff as their IDs in config space; the kernel's attributes have the real ones.
+    if (d.vendor == 0xffff) {
+      d.vendor = static_cast<uint16_t>(fs.read_number(dir + "/vendor").value_or(0xffff));
+      d.device = static_cast<uint16_t>(fs.read_number(dir + "/device").value_or(0xffff));
     }
     return;
   }
@@ -54,11 +63,23 @@ void read_ids(const HostFs& fs, const std::string& dir, Device& d) {
   if ((d.class_code >> 8) == 0x0604 || (d.class_code >> 8) == 0x0609) d.header_type = 1;
 }
 
+// The canonical path of a device: its bus link's target made absolute. sysfs directories below
+// /sys/devices are never links, so lexical normalisation is exact and costs one readlink instead
+// of realpath's one per component (bench/list-vs-lspci).
+Result<std::string> device_path(const HostFs& fs, const std::string& link) {
+  auto target = fs.read_link(link);
+  if (!target) return fs.resolve(link);
+  std::filesystem::path p = std::filesystem::path(link).parent_path() / *target;
+  std::string normal = p.lexically_normal().string();
+  if (!normal.starts_with("/sys/devices/")) return fs.resolve(link);
+  return normal;
+}
+
 Result<Device> read_device(const HostFs& fs, const std::string& name, const PciIds* ids) {
   Device d;
   d.address = TRY(parse_address(name));
   std::string dir = std::string(kPciDevicesDir) + "/" + name;
-  d.sysfs_path = TRY(fs.resolve(dir));
+  d.sysfs_path = TRY(device_path(fs, dir));
   auto chain = addresses_in_path(d.sysfs_path);
   if (!chain.empty() && chain.back() == d.address) chain.pop_back();
   d.parents = std::move(chain);
@@ -97,7 +118,10 @@ Result<Inventory> Inventory::scan(const HostFs& fs, const PciIds* ids) {
   Inventory inv;
   for (const auto& name : *names) {
     auto d = read_device(fs, name, ids);
-    if (!d) continue;  // a device that vanished mid-scan (hot-unplug) is not an error
+    if (!d) {  // e.g. unplugged mid-scan: report it, list the rest
+      inv.problems_.push_back(fmt::format("skipped {}: {}", name, d.error().message));
+      continue;
+    }
     inv.groups_present_ |= d->iommu_group.has_value();
     inv.devices_.push_back(std::move(*d));
   }
@@ -166,6 +190,8 @@ void Inventory::load_details(const HostFs& fs, Device& d, const ModuleIndex* mod
     x.driver_override = *o;
   x.modalias = fs.read_trimmed(dir + "/modalias").value_or("");
   if (modules) x.modules = modules->modules_for_alias(x.modalias);
+  std::sort(x.modules.begin(), x.modules.end());
+  x.modules.erase(std::unique(x.modules.begin(), x.modules.end()), x.modules.end());
   if (auto n = fs.read_number(dir + "/numa_node"); n && *n >= 0) x.numa_node = static_cast<int>(*n);
   if (auto n = fs.read_number(dir + "/irq")) x.irq = static_cast<int>(*n);
   if (auto r = fs.read_trimmed(dir + "/reset_method")) {

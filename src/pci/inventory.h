@@ -31,11 +31,14 @@ class Inventory {
   // Reads the slower attributes (config space, modalias, reset methods...).
   void load_details(const HostFs& fs, Device& d, const ModuleIndex* modules) const;
   bool iommu_groups_present() const { return groups_present_; }
+  // Entries of /sys/bus/pci/devices that could not be read, with the reason.
+  const std::vector<std::string>& problems() const { return problems_; }
 
  private:
   std::vector<Device> devices_;
   std::map<PciAddress, size_t> index_;
   bool groups_present_ = false;
+  std::vector<std::string> problems_;
 };
 
 inline constexpr const char* kPciDevicesDir = "/sys/bus/pci/devices";

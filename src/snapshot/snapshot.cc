@@ -24,7 +24,9 @@ constexpr const char* kModules[] = {"vfio", "vfio_pci", "vfio_pci_core", "vfio_i
 
 constexpr const char* kProcFiles[] = {"/proc/cmdline", "/proc/modules", "/proc/sys/kernel/osrelease",
                                       "/proc/self/mountinfo", "/proc/self/limits", "/proc/swaps",
-                                      "/proc/net/route", "/proc/net/ipv6_route", "/proc/mdstat"};
+                                      "/proc/net/route", "/proc/net/ipv6_route", "/proc/mdstat",
+                                      "/proc/interrupts", "/proc/meminfo", "/etc/default/grub",
+                                      "/etc/kernel/cmdline"};
 
 constexpr const char* kModuleIndexes[] = {"modules.builtin", "modules.builtin.bin", "modules.dep.bin",
                                           "modules.alias.bin", "modules.softdep", "modules.builtin.alias.bin"};
@@ -45,10 +47,10 @@ class Collector {
 
  private:
   void dir(const std::string& path) {
-    for (size_t pos = 1; pos != std::string::npos; pos = path.find('/', pos + 1)) {
-      std::string prefix = path.substr(0, path.find('/', pos) == std::string::npos ? path.size() : path.find('/', pos));
-      if (!tree_.count(prefix)) tree_[prefix] = {SnapshotEntry::kDir, {}};
-      if (prefix == path) break;
+    for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+      std::string prefix = path.substr(0, slash);
+      tree_.try_emplace(prefix, SnapshotEntry{SnapshotEntry::kDir, {}});
+      if (slash == std::string::npos) break;
     }
   }
   void parent_dir(const std::string& path) {
@@ -111,13 +113,24 @@ class Collector {
     for (const char* t : {"DMAR", "IVRS"}) empty_file_if_exists(std::string("/sys/firmware/acpi/tables/") + t);
   }
 
+  // Write-only attributes (bind, uevent...) are kept as empty files: they mark that the driver or
+  // module exists, and keep the directory when the tree is stored in git.
+  void presence(const std::string& path) {
+    parent_dir(path);
+    tree_[path] = {SnapshotEntry::kFile, {}};
+  }
+
   void drivers_and_modules() {
     dir("/sys/bus/pci/drivers");
-    for (const auto& drv : fs_.list("/sys/bus/pci/drivers").value_or({})) dir("/sys/bus/pci/drivers/" + drv);
+    for (const auto& drv : fs_.list("/sys/bus/pci/drivers").value_or({}))
+      for (const char* attr : {"bind", "unbind", "new_id", "remove_id"})
+        if (fs_.exists("/sys/bus/pci/drivers/" + drv + "/" + attr)) presence("/sys/bus/pci/drivers/" + drv + "/" + attr);
+    for (const char* attr : {"drivers_probe", "rescan"})
+      if (fs_.exists(std::string("/sys/bus/pci/") + attr)) presence(std::string("/sys/bus/pci/") + attr);
+    for (const auto& m : fs_.list("/sys/module").value_or({})) presence("/sys/module/" + m + "/uevent");
     for (const char* m : kModules) {
       std::string base = std::string("/sys/module/") + m;
       if (!fs_.is_dir(base)) continue;
-      dir(base);
       files_in(base + "/parameters");
       file(base + "/initstate", 64);
     }
@@ -131,6 +144,11 @@ class Collector {
         if (!real) continue;
         for (const char* attr : {"operstate", "dev", "type"}) file(*real + "/" + attr, 256);
         for (const auto& s : fs_.list(*real + "/slaves").value_or({})) link(*real + "/slaves/" + s);
+        for (const auto& e : fs_.list(*real).value_or({}))
+          if (e.starts_with("lower_")) link(*real + "/" + e);
+        for (const auto& e : fs_.list(*real + "/brif").value_or({})) link(*real + "/brif/" + e);
+        file(*real + "/bonding/slaves", 4096);
+        file(*real + "/dm/name", 256);
         link(*real + "/device");
       }
     }
@@ -147,6 +165,9 @@ class Collector {
 
   void proc_and_dev() {
     for (const char* p : kProcFiles) file(p);
+    for (const char* d : {"/etc/modprobe.d", "/run/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d"})
+      for (const auto& n : fs_.list(d).value_or({}))
+        if (n.ends_with(".conf")) file(std::string(d) + "/" + n, 256 * 1024);
     // One processor's block says the vendor and flags; the rest only repeats it.
     if (auto cpu = fs_.read("/proc/cpuinfo", 4 << 20)) {
       auto end = cpu->find("\n\n");

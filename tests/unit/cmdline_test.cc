@@ -8,8 +8,12 @@ namespace {
 using Param = KernelCmdline::Param;
 using Params = std::vector<Param>;
 
-Param kv(std::string k, std::string v) { return {std::move(k), std::move(v)}; }
-Param bare(std::string k) { return {std::move(k), std::nullopt}; }
+Param kv(std::string k, std::string v) {
+  return {std::move(k), std::move(v)};
+}
+Param bare(std::string k) {
+  return {std::move(k), std::nullopt};
+}
 
 TEST(KernelCmdline, Empty) {
   for (const char* text : {"", " ", "\n", " \t \n"}) {
@@ -25,9 +29,10 @@ TEST(KernelCmdline, Empty) {
 }
 
 TEST(KernelCmdline, KeysValuesAndTrailingNewline) {
-  KernelCmdline c = KernelCmdline::parse("BOOT_IMAGE=/vmlinuz-6.1.0-13-amd64 root=UUID=ab-cd ro quiet\n");
-  EXPECT_EQ(c.params(), (Params{kv("BOOT_IMAGE", "/vmlinuz-6.1.0-13-amd64"), kv("root", "UUID=ab-cd"),
-                                bare("ro"), bare("quiet")}));
+  KernelCmdline c =
+      KernelCmdline::parse("BOOT_IMAGE=/vmlinuz-6.1.0-13-amd64 root=UUID=ab-cd ro quiet\n");
+  EXPECT_EQ(c.params(), (Params{kv("BOOT_IMAGE", "/vmlinuz-6.1.0-13-amd64"),
+                                kv("root", "UUID=ab-cd"), bare("ro"), bare("quiet")}));
   EXPECT_EQ(c.get("root"), "UUID=ab-cd");  // only the first '=' splits
   EXPECT_TRUE(c.has("quiet"));
   EXPECT_EQ(c.get("quiet"), std::nullopt);  // present, but without a value
@@ -44,7 +49,8 @@ TEST(KernelCmdline, WhiteSpaceOfAnyKindSeparates) {
 
 TEST(KernelCmdline, QuotedValues) {
   KernelCmdline c = KernelCmdline::parse(R"(dyndbg="file drivers/vfio/* +p" quiet k="" e=")");
-  EXPECT_EQ(c.params(), (Params{kv("dyndbg", "file drivers/vfio/* +p"), bare("quiet"), kv("k", ""), kv("e", "")}));
+  EXPECT_EQ(c.params(), (Params{kv("dyndbg", "file drivers/vfio/* +p"), bare("quiet"), kv("k", ""),
+                                kv("e", "")}));
 }
 
 TEST(KernelCmdline, QuotedWholeParameter) {
@@ -69,10 +75,12 @@ TEST(KernelCmdline, EqualsAtStartIsNotASeparator) {
 }
 
 TEST(KernelCmdline, DoubleDashEndsKernelParameters) {
-  KernelCmdline c = KernelCmdline::parse("console=ttyS0 quiet -- --firecracker-init --addr 0.0.0.0:2024 x=1\n");
+  KernelCmdline c =
+      KernelCmdline::parse("console=ttyS0 quiet -- --firecracker-init --addr 0.0.0.0:2024 x=1\n");
   EXPECT_EQ(c.params(), (Params{kv("console", "ttyS0"), bare("quiet")}));
   EXPECT_TRUE(c.has_init_separator());
-  EXPECT_EQ(c.init_args(), (std::vector<std::string>{"--firecracker-init", "--addr", "0.0.0.0:2024", "x=1"}));
+  EXPECT_EQ(c.init_args(),
+            (std::vector<std::string>{"--firecracker-init", "--addr", "0.0.0.0:2024", "x=1"}));
   EXPECT_FALSE(c.has("x"));  // init's, not the kernel's
   EXPECT_EQ(c.str(), "console=ttyS0 quiet -- --firecracker-init --addr 0.0.0.0:2024 x=1");
 }
@@ -145,9 +153,12 @@ TEST(KernelCmdline, FormatQuotesWhiteSpaceAndRoundTrips) {
 }
 
 TEST(KernelBool, KstrtoboolRules) {
-  for (const char* t : {"1", "y", "Y", "yes", "on", "ON", "t", "true"}) EXPECT_EQ(parse_kernel_bool(t), true) << t;
-  for (const char* f : {"0", "n", "N", "no", "off", "Off", "f", "false"}) EXPECT_EQ(parse_kernel_bool(f), false) << f;
-  for (const char* bad : {"", "2", "o", "maybe"}) EXPECT_EQ(parse_kernel_bool(bad), std::nullopt) << bad;
+  for (const char* t : {"1", "y", "Y", "yes", "on", "ON", "t", "true"})
+    EXPECT_EQ(parse_kernel_bool(t), true) << t;
+  for (const char* f : {"0", "n", "N", "no", "off", "Off", "f", "false"})
+    EXPECT_EQ(parse_kernel_bool(f), false) << f;
+  for (const char* bad : {"", "2", "o", "maybe"})
+    EXPECT_EQ(parse_kernel_bool(bad), std::nullopt) << bad;
 }
 
 TEST(IommuSettings, NothingSet) {
@@ -162,13 +173,15 @@ TEST(IommuSettings, NothingSet) {
 TEST(IommuSettings, IntelLastOnOffWins) {
   EXPECT_EQ(iommu_settings(KernelCmdline::parse("intel_iommu=on")).intel_iommu, true);
   EXPECT_EQ(iommu_settings(KernelCmdline::parse("intel_iommu=on,igfx_off")).intel_iommu, true);
-  EXPECT_EQ(iommu_settings(KernelCmdline::parse("intel_iommu=on intel_iommu=off")).intel_iommu, false);
+  EXPECT_EQ(iommu_settings(KernelCmdline::parse("intel_iommu=on intel_iommu=off")).intel_iommu,
+            false);
   EXPECT_EQ(iommu_settings(KernelCmdline::parse("intel_iommu=off,on")).intel_iommu, true);
   EXPECT_EQ(iommu_settings(KernelCmdline::parse("intel_iommu=sm_on")).intel_iommu, std::nullopt);
 }
 
 TEST(IommuSettings, IommuOffPtAndAmd) {
-  IommuCmdline s = iommu_settings(KernelCmdline::parse("iommu=pt amd_iommu=fullflush,off iommu=off"));
+  IommuCmdline s =
+      iommu_settings(KernelCmdline::parse("iommu=pt amd_iommu=fullflush,off iommu=off"));
   EXPECT_TRUE(s.iommu_off);
   EXPECT_TRUE(s.amd_iommu_off);
   EXPECT_EQ(s.iommu_pt, true);

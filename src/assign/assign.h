@@ -1,0 +1,115 @@
+// Binding devices to vfio-pci (or pci-stub) and giving them back, as transactions:
+// lock, journal, the kernel's writes, verification; any failure rolls every device back.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "assign/journal.h"
+#include "assign/module_loader.h"
+#include "assign/plan.h"
+#include "host/host_fs.h"
+#include "host/impact.h"
+
+namespace pcipass::assign {
+
+// What the operations need besides HostFs; tests replace all of it.
+struct Environment {
+  ModuleLoader* loader = nullptr;          // null: libkmod on the live host (make_kmod_loader)
+  std::function<void(int ms)> sleep_ms;    // null: nanosleep
+  int node_wait_ms = 5000;                 // how long to wait for udev to create /dev/vfio/GROUP
+  ImpactOptions impact;                    // SSH session override, process scan
+};
+
+// One change pcipass makes (or, with --dry-run, would make), in order.
+struct Step {
+  std::string kind;  // "module", "write", "journal", "chown", "state"
+  std::string path;  // the file written; the module name for "module"
+  std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown
+  std::string text() const;  // "write /sys/bus/pci/devices/0000:01:00.0/driver_override: vfio-pci"
+};
+
+struct BindRequest {
+  std::vector<PciAddress> devices;
+  std::string driver = "vfio-pci";
+  bool with_group = false, force = false, dry_run = false;
+  std::string owner;  // USER[:GROUP] for /dev/vfio/GROUP, "" for none
+};
+
+struct BindReport {
+  Plan plan;
+  std::vector<Step> steps;             // made (or planned, with dry_run)
+  std::vector<PciAddress> bound;       // devices moved to the driver
+  std::vector<PciAddress> unchanged;   // devices already on it
+  std::vector<int> groups;             // groups now usable (nodes checked for vfio-pci)
+  std::vector<std::string> warnings;   // memlock...
+  bool dry_run = false;
+};
+
+Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& env);
+
+struct ReleaseRequest {
+  std::vector<PciAddress> devices;
+  bool with_group = false;  // also every other device of their groups that pcipass bound
+  bool dry_run = false;
+};
+
+struct Released {
+  PciAddress address;
+  DeviceState before, after;  // after: what the device is bound to now
+};
+
+struct ReleaseReport {
+  std::vector<Step> steps;
+  std::vector<Released> released;
+  std::vector<PciAddress> unchanged;  // already back on the host
+  bool dry_run = false;
+};
+
+Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Environment& env);
+
+struct RecoverReport {
+  bool pending = false;        // false: there was nothing to recover
+  std::string operation;       // of the interrupted run
+  std::string phase;
+  std::vector<JournalEntry> devices;
+  std::vector<Step> steps;
+};
+
+Result<RecoverReport> recover(HostFs& fs, const Environment& env);
+
+struct StatusEntry {
+  Binding binding;
+  bool present = false;                  // the device still exists
+  std::optional<std::string> driver;     // bound to now
+  bool node = false;                     // /dev/vfio/GROUP exists (vfio-pci)
+  bool holds = false;                    // the state still holds
+  std::string problem;                   // why not, when it does not
+  std::vector<ProcessHold> users;        // processes holding /dev/vfio/GROUP
+};
+
+struct StatusReport {
+  std::vector<StatusEntry> entries;
+  std::optional<Journal> pending;  // an interrupted run: `pcipass recover`
+};
+
+Result<StatusReport> status(const HostFs& fs);
+
+// "memlock limit is 8 MiB..." when /proc/self/limits has a soft limit below 1 GiB; "" otherwise.
+std::string memlock_warning(const HostFs& fs);
+
+// Processes holding /dev/vfio/GROUP open.
+std::vector<ProcessHold> group_users(const HostFs& fs, int group);
+
+// Test seam for the command line: when set, plan/bind/release/status/recover use this HostFs for
+// every access and this environment (a sysfs double and a fake module loader). Null in the
+// program.
+struct CliOverride {
+  HostFs* fs = nullptr;
+  Environment env;
+};
+CliOverride*& cli_override();
+
+}  // namespace pcipass::assign

@@ -1,0 +1,27 @@
+// Loading a driver's kernel module before binding: the live host through libkmod; tests inject
+// a fake that registers the driver in their sysfs double.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "host/host_fs.h"
+#include "util/result.h"
+
+namespace pcipass::assign {
+
+class ModuleLoader {
+ public:
+  virtual ~ModuleLoader() = default;
+  // Loads `module` ("vfio_pci", "pci_stub") and its dependencies, as `modprobe` would.
+  virtual Status load(const std::string& module) = 0;
+};
+
+// libkmod's kmod_module_probe_insert_module on the running kernel. For a view rooted anywhere
+// but "/", a loader that refuses: a captured tree has no kernel to load modules into.
+std::unique_ptr<ModuleLoader> make_kmod_loader(const HostFs& fs);
+
+// The module providing a PCI driver: "vfio-pci" -> "vfio_pci".
+std::string module_for_driver(const std::string& driver);
+
+}  // namespace pcipass::assign

@@ -1,0 +1,144 @@
+#include "assign/plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+namespace pcipass::assign {
+
+const char* action_id(Action a) {
+  switch (a) {
+    case Action::kBind: return "bind";
+    case Action::kUnchanged: return "unchanged";
+    case Action::kStays: return "stays";
+    case Action::kViable: return "viable";
+    case Action::kLeftBehind: return "left-behind";
+  }
+  return "?";
+}
+
+std::vector<PciAddress> Plan::moves() const {
+  std::vector<PciAddress> out;
+  for (const auto& g : groups)
+    for (const auto& d : g.devices)
+      if (d.action == Action::kBind) out.push_back(d.address);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const char* Plan::verdict_id() const {
+  if (!refusals.empty()) return "refused";
+  return moves().empty() ? "nothing-to-do" : "ready";
+}
+
+Error Plan::refusal_error(const std::string& operation) const {
+  std::vector<std::string> messages, fixes;
+  for (const auto& r : refusals) {
+    messages.push_back(r.message);
+    if (std::find(fixes.begin(), fixes.end(), r.fix) == fixes.end()) fixes.push_back(r.fix);
+  }
+  return Error::refused(fmt::format("refusing to {}: {}", operation, fmt::join(messages, "; ")),
+                        fmt::format("{}", fmt::join(fixes, "; ")));
+}
+
+namespace {
+
+std::string title_of(const Device& d) {
+  std::string name = d.vendor_name.empty() ? fmt::format("Vendor {:04x}", d.vendor) : d.vendor_name;
+  name += ' ';
+  name += d.device_name.empty() ? fmt::format("Device {:04x}", d.device) : d.device_name;
+  return name + " [" + d.id_pair() + "]";
+}
+
+}  // namespace
+
+Result<Plan> make_plan(const Inventory& inv, const GroupMap& groups, const HostImpact& impact,
+                       const std::vector<PciAddress>& requested, const PlanOptions& opt) {
+  Plan plan;
+  plan.driver = opt.driver;
+  std::set<PciAddress> wanted(requested.begin(), requested.end());
+  std::set<int> group_ids;
+  for (const auto& a : requested) {
+    const Device* d = inv.find(a);
+    if (!d) return Error::not_found(fmt::format("no PCI device {} on this host", a.str()), "see `pcipass list`");
+    if (d->is_host_bridge())
+      return Error::invalid(fmt::format("{} is the host bridge: it is part of the platform and is never assigned",
+                                        a.str()),
+                            "name an endpoint device (see `pcipass list`)");
+    if (d->is_bridge())
+      return Error::invalid(fmt::format("{} is a bridge ({}): bridges and ports stay with the host", a.str(),
+                                        d->driver.value_or("no driver")),
+                            "name the devices below it (see `pcipass tree`)");
+    if (!d->iommu_group)
+      return Error::state(
+          fmt::format("{} has no IOMMU group: {}", a.str(),
+                      inv.iommu_groups_present() ? "this device cannot be isolated"
+                                                 : "the IOMMU is off"),
+          inv.iommu_groups_present() ? "see `pcipass show " + a.str() + "`" : "see `pcipass check`");
+    group_ids.insert(*d->iommu_group);
+  }
+
+  for (int id : group_ids) {
+    const IommuGroup* g = groups.find(id);
+    if (!g) continue;
+    PlanGroup pg;
+    pg.id = id;
+    std::vector<const Device*> left_behind;
+    for (const Device* d : g->devices) {
+      PlanDevice pd;
+      pd.address = d->address;
+      pd.title = title_of(*d);
+      pd.kind = d->kind();
+      pd.driver = d->driver;
+      pd.new_driver = d->driver;
+      pd.requested = wanted.count(d->address) > 0;
+      pd.uses = impact.uses(d->address);
+      if (d->is_bridge() || d->is_host_bridge()) {
+        pd.action = Action::kStays;
+      } else if (d->driver == opt.driver) {
+        pd.action = Action::kUnchanged;
+      } else if (pd.requested || (opt.with_group && !driver_keeps_group_viable(d->driver))) {
+        pd.action = Action::kBind;
+        pd.new_driver = opt.driver;
+      } else if (driver_keeps_group_viable(d->driver)) {
+        pd.action = Action::kViable;
+      } else {
+        pd.action = Action::kLeftBehind;
+        left_behind.push_back(d);
+      }
+      pg.devices.push_back(std::move(pd));
+    }
+    if (!left_behind.empty()) {
+      std::vector<std::string> names, all;
+      for (const Device* d : left_behind) names.push_back(fmt::format("{} ({})", d->address.str(), *d->driver));
+      for (const Device* d : g->endpoints()) all.push_back(d->address.str());
+      std::vector<std::string> req;
+      for (const auto& pd : pg.devices)
+        if (pd.requested) req.push_back(pd.address.str());
+      plan.refusals.push_back(
+          {"group-not-viable", left_behind.front()->address,
+           fmt::format("IOMMU group {} would not be viable: {} would stay on the host", id, fmt::join(names, ", ")),
+           fmt::format("add --with-group to bind every endpoint of group {} ({})", id, fmt::join(all, ", "))});
+    }
+    plan.groups.push_back(std::move(pg));
+  }
+
+  for (const auto& g : plan.groups)
+    for (const auto& d : g.devices) {
+      if (d.action != Action::kBind) continue;
+      for (const auto& u : d.uses) plan.losses.push_back({d.address, u});
+      if (opt.force) continue;
+      std::string critical = impact.critical_reason(d.address);
+      if (!critical.empty())
+        plan.refusals.push_back({"host-critical", d.address, fmt::format("{} {}", d.address.str(), critical),
+                                 "the host needs it; add --force only if the host can do without it"});
+      for (const auto& u : d.uses)
+        if (u.kind == "process")
+          plan.refusals.push_back({"in-use", d.address, fmt::format("{} is {}", d.address.str(), u.detail),
+                                   "stop the process first, or add --force"});
+    }
+  return plan;
+}
+
+}  // namespace pcipass::assign

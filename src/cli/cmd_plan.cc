@@ -1,0 +1,131 @@
+// pcipass plan: what binding devices would do, changing nothing.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "assign/assign.h"
+#include "cli/commands.h"
+
+namespace pcipass::cli {
+
+HostFs& assign_fs(Context& ctx) {
+  auto* o = assign::cli_override();
+  return o && o->fs ? *o->fs : ctx.fs();
+}
+
+assign::Environment assign_env() {
+  auto* o = assign::cli_override();
+  return o ? o->env : assign::Environment{};
+}
+
+Result<std::vector<PciAddress>> resolve_devices(Context& ctx, const Args& a) {
+  Inventory* inv = TRY(ctx.inventory());
+  std::vector<PciAddress> out;
+  for (const auto& arg : a.devices)
+    for (const Device* d : TRY(inv->select(arg)))
+      if (std::find(out.begin(), out.end(), d->address) == out.end()) out.push_back(d->address);
+  return out;
+}
+
+Json host_use_json(const PciAddress& a, const HostUse& u) {
+  Json j{{"address", a.str()}, {"kind", u.kind}, {"name", u.name}, {"detail", u.detail}, {"critical", u.critical}};
+  if (!u.addresses.empty()) j["addresses"] = u.addresses;
+  return j;
+}
+
+Json plan_json(const assign::Plan& p) {
+  Json groups = Json::array(), losses = Json::array(), refusals = Json::array();
+  for (const auto& g : p.groups) {
+    Json devs = Json::array();
+    for (const auto& d : g.devices) {
+      Json uses = Json::array();
+      for (const auto& u : d.uses) uses.push_back(host_use_json(d.address, u));
+      devs.push_back({{"address", d.address.str()},
+                      {"name", d.title},
+                      {"kind", d.kind},
+                      {"driver", d.driver ? Json(*d.driver) : Json(nullptr)},
+                      {"new_driver", d.new_driver ? Json(*d.new_driver) : Json(nullptr)},
+                      {"action", assign::action_id(d.action)},
+                      {"requested", d.requested},
+                      {"host_uses", uses}});
+    }
+    groups.push_back({{"id", g.id}, {"devices", devs}});
+  }
+  for (const auto& l : p.losses) losses.push_back(host_use_json(l.address, l.use));
+  for (const auto& r : p.refusals)
+    refusals.push_back({{"id", r.id}, {"address", r.address.str()}, {"message", r.message}, {"fix", r.fix}});
+  return Json{{"driver", p.driver}, {"verdict", p.verdict_id()}, {"groups", groups}, {"host_loses", losses},
+              {"refusals", refusals}};
+}
+
+void print_plan(Context& ctx, const assign::Plan& p) {
+  for (const auto& g : p.groups) {
+    ctx.out << ctx.term.paint(Style::kBold, fmt::format("IOMMU group {}", g.id)) << '\n';
+    Table t({"ADDRESS", "DRIVER", "AFTER", "ACTION", "DEVICE"});
+    for (const auto& d : g.devices) {
+      Style s = d.action == assign::Action::kBind         ? Style::kWarn
+                : d.action == assign::Action::kLeftBehind ? Style::kBad
+                : d.action == assign::Action::kStays      ? Style::kDim
+                                                          : Style::kGood;
+      std::string action = assign::action_id(d.action);
+      if (d.requested) action += " *";
+      t.add({{d.address.str()}, {d.driver.value_or("-")}, {d.new_driver.value_or("-")}, {action, s}, {d.title}});
+    }
+    t.print(ctx.out, ctx.term, 2);
+  }
+  ctx.out << "The host would lose:";
+  if (p.losses.empty()) ctx.out << " nothing it uses\n";
+  else ctx.out << '\n';
+  for (const auto& l : p.losses) {
+    std::string line = fmt::format("  {}  {}", l.address.str(), l.use.detail);
+    if (!l.use.addresses.empty()) line += fmt::format(" [{}]", fmt::join(l.use.addresses, ", "));
+    ctx.out << ctx.term.paint(l.use.critical ? Style::kBad : Style::kPlain, line) << '\n';
+  }
+  std::string verdict = p.verdict_id();
+  Style vs = p.refusals.empty() ? Style::kGood : Style::kBad;
+  std::vector<std::string> moves;
+  for (const auto& a : p.moves()) moves.push_back(a.str());
+  if (p.refusals.empty() && moves.empty()) verdict += ": every device is already on " + p.driver;
+  else if (p.refusals.empty()) verdict += fmt::format(": `pcipass bind` would move {} to {}", fmt::join(moves, ", "), p.driver);
+  ctx.out << "Verdict: " << ctx.term.paint(vs, verdict) << '\n';
+  for (const auto& r : p.refusals) {
+    ctx.out << "  " << r.message << '\n';
+    ctx.out << "    " << ctx.term.paint(Style::kBold, "fix:") << ' ' << r.fix << '\n';
+  }
+}
+
+void setup_plan(CLI::App& app, Args& a) {
+  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")->required();
+  app.add_option("--driver", a.driver, "Driver to bind to: vfio-pci (default) or pci-stub")
+      ->check(CLI::IsMember({"vfio-pci", "pci-stub"}));
+  app.add_flag("--with-group", a.with_group, "Bring every endpoint of the devices' IOMMU groups");
+  app.add_flag("--force", a.force, "Plan as if host-critical devices may be taken");
+}
+
+int run_plan(Context& ctx, const Args& a) {
+  auto devices = resolve_devices(ctx, a);
+  if (!devices) return fail(ctx, devices.error());
+  HostFs& fs = assign_fs(ctx);
+  auto env = assign_env();
+  auto inv = Inventory::scan(fs, &ctx.ids());
+  if (!inv) return fail(ctx, inv.error());
+  GroupMap groups = GroupMap::build(*inv);
+  HostImpact impact = HostImpact::scan(fs, *inv, env.impact);
+  auto plan = assign::make_plan(*inv, groups, impact, *devices, {a.driver, a.with_group, a.force});
+  if (!plan) return fail(ctx, plan.error());
+  if (ctx.json) {
+    Json j{{"schema", "pcipass.plan/1"}};
+    Json req = Json::array();
+    for (const auto& d : *devices) req.push_back(d.str());
+    j["requested"] = req;
+    j.update(plan_json(*plan));
+    ctx.out << j.dump(2) << '\n';
+  } else {
+    print_plan(ctx, *plan);
+  }
+  return plan->refusals.empty() ? kExitOk : kExitFailure;
+}
+
+}  // namespace pcipass::cli

@@ -1,0 +1,45 @@
+// pcipass recover: finish or roll back a run that was interrupted (kill -9, power loss of /run is moot).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "assign/assign.h"
+#include "cli/commands.h"
+
+namespace pcipass::cli {
+
+int run_recover(Context& ctx, const Args&) {
+  HostFs& fs = assign_fs(ctx);
+  auto r = assign::recover(fs, assign_env());
+  if (!r) return fail(ctx, r.error());
+  if (ctx.json) {
+    Json devs = Json::array();
+    for (const auto& d : r->devices) {
+      auto now = assign::read_device_state(fs, d.address);
+      devs.push_back({{"address", d.address.str()},
+                      {"driver", now.driver ? Json(*now.driver) : Json(nullptr)}});
+    }
+    ctx.out << Json{{"schema", "pcipass.recover/1"},
+                    {"pending", r->pending},
+                    {"operation", r->pending ? Json(r->operation) : Json(nullptr)},
+                    {"action", !r->pending ? "none" : r->phase == "committed" ? "recorded" : "rolled-back"},
+                    {"devices", devs},
+                    {"steps", steps_json(r->steps)}}
+                   .dump(2)
+            << '\n';
+    return kExitOk;
+  }
+  if (!r->pending) {
+    ctx.out << "nothing to recover\n";
+    return kExitOk;
+  }
+  if (r->phase == "committed") {
+    ctx.out << fmt::format("the interrupted {} had finished its writes; its state is now recorded\n", r->operation);
+    return kExitOk;
+  }
+  ctx.out << fmt::format("rolled back an interrupted {}:\n", r->operation);
+  for (const auto& d : r->devices)
+    ctx.out << fmt::format("  {} is on {}\n", d.address.str(), assign::read_device_state(fs, d.address).describe());
+  return kExitOk;
+}
+
+}  // namespace pcipass::cli

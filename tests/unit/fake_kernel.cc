@@ -1,0 +1,246 @@
+#include "fake_kernel.h"
+
+#include <filesystem>
+#include <sstream>
+
+namespace pcipass::test {
+
+namespace fs = std::filesystem;
+
+FakeKernel::FakeKernel(TempTree& tree) : tree_(tree), real_(make_real_host_fs(tree.root())) {
+  tree_.dir("/sys/bus/pci/drivers");
+  for (const auto& d : real_->list("/sys/bus/pci/drivers").value_or({})) register_driver(d);
+  if (!real_->exists("/sys/bus/pci/drivers_probe")) tree_.file("/sys/bus/pci/drivers_probe", "");
+  tree_.file("/dev/vfio/vfio", "");
+}
+
+void FakeKernel::register_driver(const std::string& name) {
+  std::string dir = "/sys/bus/pci/drivers/" + name;
+  tree_.dir(dir);
+  for (const char* f : {"bind", "unbind", "new_id", "remove_id"})
+    if (!real_->exists(dir + "/" + f)) tree_.file(dir + "/" + f, "");
+}
+
+void FakeKernel::add_process(int pid, const std::string& comm, const std::vector<std::string>& targets) {
+  std::string dir = "/proc/" + std::to_string(pid);
+  tree_.file(dir + "/comm", comm + "\n");
+  tree_.dir(dir + "/fd");
+  int fd = 3;
+  for (const auto& t : targets) fs::create_symlink(t, tree_.real(dir + "/fd/" + std::to_string(fd++)));
+}
+
+std::string FakeKernel::dev_dir(const std::string& addr) const {
+  return real_->resolve("/sys/bus/pci/devices/" + addr).value_or("");
+}
+
+std::optional<std::string> FakeKernel::driver_of(const std::string& addr) const {
+  std::string dir = dev_dir(addr);
+  if (real_->type(dir + "/driver", false) != FileType::kLink) return std::nullopt;
+  return real_->link_basename(dir + "/driver");
+}
+
+std::optional<std::string> FakeKernel::override_of(const std::string& addr) const {
+  auto o = real_->read_trimmed(dev_dir(addr) + "/driver_override");
+  if (!o || *o == "(null)" || o->empty()) return std::nullopt;
+  return o;
+}
+
+std::optional<std::string> FakeKernel::group_of(const std::string& addr) const {
+  std::string dir = dev_dir(addr);
+  if (real_->type(dir + "/iommu_group", false) != FileType::kLink) return std::nullopt;
+  return real_->link_basename(dir + "/iommu_group");
+}
+
+// /dev/vfio/G exists while any device of group G is bound to vfio-pci (and udev runs).
+void FakeKernel::update_node(const std::string& group) {
+  bool any = false;
+  for (const auto& a : real_->list("/sys/kernel/iommu_groups/" + group + "/devices").value_or({}))
+    any |= driver_of(a) == "vfio-pci";
+  std::string node = "/dev/vfio/" + group;
+  if (any && udev_ && !real_->exists(node)) tree_.file(node, "");
+  if (!any) fs::remove(tree_.real(node));
+}
+
+Status FakeKernel::bind_device(const std::string& addr, const std::string& driver) {
+  std::string dir = dev_dir(addr);
+  if (declines_.count(addr + "/" + driver)) return {};  // probe failed: stays unbound
+  tree_.link(dir + "/driver", "/sys/bus/pci/drivers/" + driver);
+  tree_.link("/sys/bus/pci/drivers/" + driver + "/" + addr, dir);
+  if (auto g = group_of(addr)) update_node(*g);
+  return {};
+}
+
+Status FakeKernel::unbind_device(const std::string& addr) {
+  auto d = driver_of(addr);
+  fs::remove(tree_.real(dev_dir(addr) + "/driver"));
+  if (d) fs::remove(tree_.real("/sys/bus/pci/drivers/" + *d + "/" + addr));
+  if (auto g = group_of(addr)) update_node(*g);
+  return {};
+}
+
+Status FakeKernel::apply(const std::string& path, const std::string& data) {
+  auto resolved = real_->resolve(path);
+  if (!resolved) return Error::io("open", path, ENOENT);
+  const std::string& r = *resolved;
+  std::string value = data;
+  if (!value.empty() && value.back() == '\n') value.pop_back();
+  auto errno_error = [&](int e) -> Status { return Error::io("write", path, e); };
+
+  if (base_name(r) == "driver_override") {
+    tree_.file(r, value.empty() ? "(null)\n" : value + "\n");
+    return {};
+  }
+  bool registered = false;
+  auto is_registered = [&](const std::string& d) { return real_->is_dir("/sys/bus/pci/drivers/" + d); };
+  if (r == "/sys/bus/pci/drivers_probe") {
+    if (dev_dir(value).empty()) return errno_error(ENODEV);
+    if (driver_of(value)) return {};
+    if (auto o = override_of(value)) {
+      if (is_registered(*o)) return bind_device(value, *o);
+      return {};
+    }
+    auto n = native_.find(value);
+    if (n != native_.end() && is_registered(n->second)) return bind_device(value, n->second);
+    return {};
+  }
+  const std::string drivers = "/sys/bus/pci/drivers/";
+  if (r.starts_with(drivers)) {
+    std::string rest = r.substr(drivers.size());
+    auto slash = rest.find('/');
+    std::string driver = rest.substr(0, slash), file = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    registered = is_registered(driver);
+    if (file == "unbind") {
+      if (dev_dir(value).empty() || driver_of(value) != driver) return errno_error(ENODEV);
+      if (auto b = busy_.find(value); b != busy_.end()) return errno_error(b->second);
+      return unbind_device(value);
+    }
+    if (file == "bind") {
+      if (dev_dir(value).empty() || !registered) return errno_error(ENODEV);
+      if (driver_of(value)) return errno_error(EBUSY);
+      auto o = override_of(value);
+      if (o && *o != driver) return errno_error(ENODEV);
+      if (!o && native_[value] != driver) return errno_error(ENODEV);
+      return bind_device(value, driver);
+    }
+    if (file == "new_id" || file == "remove_id") return errno_error(EPERM);  // pcipass never uses them
+  }
+  return real_->write(path, data);
+}
+
+Status FakeKernel::write(const std::string& path, std::string_view data) {
+  log_.push_back(path + " <- " + (data == "\n" ? std::string("\\n") : std::string(data)));
+  int n = static_cast<int>(log_.size());
+  if (crashed(true)) return Error::io("write", path, EIO);
+  auto f = faults_.find(n);
+  if (f == faults_.end()) return apply(path, std::string(data));
+  if (f->second.applied) (void)apply(path, std::string(data));
+  if (f->second.short_write) {
+    Error e = Error::io("write", path, EIO);
+    e.message = "write " + path + ": short write (0 of " + std::to_string(data.size()) + " bytes)";
+    return e;
+  }
+  return Error::io("write", path, f->second.err);
+}
+
+Status FakeKernel::write_atomic(const std::string& path, std::string_view data, mode_t mode) {
+  if (crashed()) return Error::io("create", path + ".tmp", EIO);
+  return real_->write_atomic(path, data, mode);
+}
+
+Status FakeKernel::make_dirs(const std::string& path, mode_t mode) {
+  if (crashed()) return Error::io("mkdir", path, EIO);
+  return real_->make_dirs(path, mode);
+}
+
+Status FakeKernel::remove(const std::string& path) {
+  if (crashed()) return Error::io("unlink", path, EIO);
+  return real_->remove(path);
+}
+
+Status FakeKernel::change_owner(const std::string& path, uid_t uid, gid_t gid) {
+  if (crashed()) return Error::io("chown", path, EIO);
+  if (!real_->exists(path)) return Error::io("chown", path, ENOENT);
+  chowns_[path] = {uid, gid};
+  return {};
+}
+
+Result<HostFs::Owner> FakeKernel::owner(const std::string& path) const {
+  auto o = TRY(real_->owner(path));
+  if (auto it = chowns_.find(path); it != chowns_.end()) o.uid = it->second.first, o.gid = it->second.second;
+  return o;
+}
+
+std::string FakeKernel::snapshot() const {
+  std::ostringstream out;
+  for (const auto& a : real_->list("/sys/bus/pci/devices").value_or({})) {
+    out << a << " driver=" << driver_of(a).value_or("-") << " override=" << override_of(a).value_or("-") << '\n';
+  }
+  for (const auto& d : real_->list("/sys/bus/pci/drivers").value_or({}))
+    for (const auto& e : real_->list("/sys/bus/pci/drivers/" + d).value_or({}))
+      if (real_->type("/sys/bus/pci/drivers/" + d + "/" + e, false) == FileType::kLink) out << d << " <- " << e << '\n';
+  for (const auto& n : real_->list("/dev/vfio").value_or({})) out << "/dev/vfio/" << n << '\n';
+  return out.str();
+}
+
+Status FakeLoader::load(const std::string& module) {
+  loaded.push_back(module);
+  if (fail) return Error::io("load module", module, ENOENT);
+  std::string driver = module;
+  for (char& c : driver)
+    if (c == '_') c = '-';
+  k_.register_driver(driver);
+  return {};
+}
+
+}  // namespace pcipass::test
+
+namespace pcipass::test {
+
+void sample_host(TempTree& t) {
+  const std::string bus = "/sys/devices/pci0000:00";
+  t.pci_device(bus, "0000:00:00.0", 0x8086, 0x29c0, 0x060000, "", 0);
+  t.pci_device(bus, "0000:00:01.0", 0x8086, 0x10d3, 0x020000, "e1000e", 1);
+  t.pci_device(bus, "0000:00:02.0", 0x1af4, 0x1001, 0x010000, "virtio-pci", 2);
+  t.pci_device(bus, "0000:00:03.0", 0x8086, 0x10d3, 0x020000, "e1000e", 4);
+  t.pci_device(bus, "0000:00:1c.0", 0x8086, 0x2448, 0x060400, "pcieport", 3);
+  t.pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
+  t.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel", 3);
+  t.file("/proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/vda1 intel_iommu=on\n");
+  for (auto [addr, ifname] : {std::pair{"0000:00:01.0", "eth0"}, std::pair{"0000:00:03.0", "eth1"}}) {
+    std::string dir = bus + "/" + addr + "/net/" + ifname;
+    t.file(dir + "/operstate", "up\n");
+    t.link("/sys/class/net/" + std::string(ifname), dir);
+  }
+  t.file("/proc/net/route",
+         "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+         "eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+         "eth0\t000200C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n"
+         "eth1\t006433C6\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n");
+  t.file("/proc/net/fib_trie",
+         "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 192.0.2.10\n        /32 host LOCAL\n"
+         "     |-- 198.51.100.5\n        /32 host LOCAL\n");
+  t.file("/proc/net/if_inet6", "20010db8000000000000000000000010 02 40 00 80     eth0\n");
+  std::string vda = bus + "/0000:00:02.0/virtio0/block/vda";
+  t.dir(vda + "/vda1");
+  t.link("/sys/class/block/vda", vda);
+  t.link("/sys/class/block/vda1", vda + "/vda1");
+  t.link("/sys/dev/block/254:1", vda + "/vda1");
+  t.file("/proc/self/mountinfo", "22 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw\n");
+  t.file("/proc/self/limits", "Limit                     Soft Limit           Hard Limit           Units\n"
+                              "Max locked memory         unlimited            unlimited            bytes\n");
+  t.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"
+                        "libvirt-qemu:x:64055:108:Libvirt Qemu,,,:/var/lib/libvirt:/usr/sbin/nologin\n");
+  t.file("/etc/group", "root:x:0:\nkvm:x:108:\nlibvirt-qemu:x:64055:\n");
+  t.dir("/run");
+}
+
+void sample_natives(FakeKernel& k) {
+  k.native("0000:00:01.0", "e1000e");
+  k.native("0000:00:02.0", "virtio-pci");
+  k.native("0000:00:03.0", "e1000e");
+  k.native("0000:00:1c.0", "pcieport");
+  k.native("0000:01:00.0", "nouveau");
+  k.native("0000:01:00.1", "snd_hda_intel");
+}
+
+}  // namespace pcipass::test
