@@ -154,9 +154,9 @@ void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as, c
   row("reset methods", x.reset_methods.empty() ? "none (vfio-pci cannot reset it)"
                                                : fmt::format("{}", fmt::join(x.reset_methods, " ")));
   if (x.config) {
-    std::string irq = x.config->msix ? "MSI-X" : x.config->msi ? "MSI" : "INTx only";
+    std::string irq = x.config->msix ? "MSI-X" : x.config->msi ? "MSI" : x.config->interrupt_pin ? "INTx only" : "none";
     if (x.config->msix && x.config->msi) irq = "MSI, MSI-X";
-    if (x.irq) irq += fmt::format(" (IRQ {})", *x.irq);
+    if (x.irq && *x.irq > 0) irq += fmt::format(" (IRQ {})", *x.irq);
     row("interrupts", irq);
     bool first = true;
     for (const auto& c : x.config->capabilities) {

@@ -174,3 +174,71 @@ capture_state() {
 need_pcipass() {
   command -v pcipass >/dev/null 2>&1 || { echo "SKIP: no pcipass binary in the guest"; exit 77; }
 }
+
+# QEMU inside the guest (the image carries the host's qemu-system-x86_64 and
+# SeaBIOS), for scenarios that open vfio-pci devices the way a VM does:
+#   qemu_start NAME ARGS...  starts a paused TCG q35 machine (-S -nodefaults,
+#                            64 MiB, memlock unlimited) with ARGS (e.g.
+#                            -device vfio-pci,host=0000:00:02.0,bus=pcie.0,addr=0x5),
+#                            QMP on its stdin/stdout (a fifo on fd 9);
+#                            fails, with QEMU's stderr, if QEMU exits.
+#                            Sets QEMU_PID and QEMU_DIR (/tmp/qemu-NAME:
+#                            cmdline, out = QMP transcript, err = stderr).
+#   qmp JSON                 sends a QMP command, prints its reply line.
+#   qemu_pci                 query-pci: "SLOT.FN VENDOR:DEVICE QDEV_ID" per
+#                            root-bus device, hex (a paused machine lists
+#                            only pcie.0, so put vfio devices there).
+#   qemu_quit                quit, wait for the process, close the fifo.
+qemu_start() {
+  QEMU_DIR=/tmp/qemu-$1; shift
+  rm -rf "$QEMU_DIR"; mkdir -p "$QEMU_DIR"; mkfifo "$QEMU_DIR/in"
+  echo "qemu-system-x86_64 -S -nodefaults -no-user-config -display none -machine q35 -accel tcg -m 64 -qmp stdio $*" > "$QEMU_DIR/cmdline"
+  (ulimit -l unlimited && exec qemu-system-x86_64 -S -nodefaults -no-user-config -display none \
+     -machine q35 -accel tcg -m 64 -qmp stdio "$@" < "$QEMU_DIR/in" > "$QEMU_DIR/out" 2> "$QEMU_DIR/err") &
+  QEMU_PID=$!
+  exec 9> "$QEMU_DIR/in"
+  _i=0
+  until grep -q '"QMP"' "$QEMU_DIR/out" 2>/dev/null; do
+    if ! kill -0 "$QEMU_PID" 2>/dev/null || [ $_i -gt 1200 ]; then
+      echo "qemu_start: QEMU did not start: $(tr '\n' ' ' < "$QEMU_DIR/err")"
+      exec 9>&-; wait "$QEMU_PID" 2>/dev/null; QEMU_PID=""
+      return 1
+    fi
+    sleep 0.1; _i=$((_i + 1))
+  done
+  qmp '{"execute":"qmp_capabilities"}' > /dev/null
+}
+qmp() {
+  _n=$(grep -c -E '^\{"(return|error)"' "$QEMU_DIR/out")
+  # a QEMU that died must not take the scenario with it (SIGPIPE)
+  (trap '' PIPE; echo "$1" >&9) 2>/dev/null
+  _i=0
+  while [ "$(grep -c -E '^\{"(return|error)"' "$QEMU_DIR/out")" -le "$_n" ]; do
+    if ! kill -0 "$QEMU_PID" 2>/dev/null || [ $_i -gt 1200 ]; then
+      echo "qmp: no reply to $1: $(tr '\n' ' ' < "$QEMU_DIR/err")" >&2; return 1
+    fi
+    sleep 0.1; _i=$((_i + 1))
+  done
+  grep -E '^\{"(return|error)"' "$QEMU_DIR/out" | tail -n1
+}
+qemu_pci() {
+  qmp '{"execute":"query-pci"}' | awk '{
+    n = split($0, recs, /"irq_pin"/)
+    for (i = 2; i <= n; i++) {
+      r = recs[i]; s = f = v = d = -1; q = ""
+      if (match(r, /"slot": [0-9]+/)) s = substr(r, RSTART + 8, RLENGTH - 8) + 0
+      if (match(r, /"function": [0-9]+/)) f = substr(r, RSTART + 12, RLENGTH - 12) + 0
+      if (match(r, /"vendor": [0-9]+/)) v = substr(r, RSTART + 10, RLENGTH - 10) + 0
+      if (match(r, /"device": [0-9]+/)) d = substr(r, RSTART + 10, RLENGTH - 10) + 0
+      if (match(r, /"qdev_id": "[^"]*"/)) q = substr(r, RSTART + 12, RLENGTH - 13)
+      printf "%02x.%d %04x:%04x %s\n", s, f, v, d, (q == "" ? "-" : q)
+    }
+  }'
+}
+qemu_quit() {
+  [ -n "$QEMU_PID" ] || return 0
+  qmp '{"execute":"quit"}' > /dev/null 2>&1
+  wait "$QEMU_PID" 2>/dev/null
+  exec 9>&-
+  QEMU_PID=""
+}
