@@ -28,7 +28,8 @@ std::vector<std::vector<std::string>> records(const HostFs& fs, const std::strin
 }
 
 std::optional<unsigned> number(const std::string& s) {
-  if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
   unsigned long v = std::stoul(s);
   if (v > 0xfffffffeUL) return std::nullopt;
   return static_cast<unsigned>(v);
@@ -62,8 +63,9 @@ Result<Account> resolve_owner(const HostFs& fs, const std::string& spec) {
       return Error::invalid(fmt::format("no user '{}' in /etc/passwd", user),
                             "create the user, or give a numeric uid");
     if (group.empty())
-      return Error::invalid(fmt::format("uid {} is not in /etc/passwd, so it has no primary group", *n),
-                            "give the group too: --owner UID:GROUP");
+      return Error::invalid(
+          fmt::format("uid {} is not in /etc/passwd, so it has no primary group", *n),
+          "give the group too: --owner UID:GROUP");
     a.uid = *n;
   }
   auto groups = records(fs, "/etc/group");

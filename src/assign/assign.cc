@@ -53,8 +53,8 @@ class Txn {
     if (dry_) return {};
     DeviceState now = read_device_state(fs_, a);
     if (now.driver != driver)
-      return Error::state(fmt::format("{} did not bind to {} after drivers_probe: it is on {}", a.str(), driver,
-                                      now.driver.value_or("no driver")),
+      return Error::state(fmt::format("{} did not bind to {} after drivers_probe: it is on {}",
+                                      a.str(), driver, now.driver.value_or("no driver")),
                           "the kernel log (`dmesg`) has the driver's reason");
     return {};
   }
@@ -86,8 +86,8 @@ class Txn {
     if (dry_) return {};
     DeviceState now = read_device_state(fs_, a);
     if (now.override != target.override || (!target.any_driver && now.driver != target.driver))
-      return Error::state(fmt::format("{} could not be put back on {}: it is on {}", a.str(), target.describe(),
-                                      now.describe()),
+      return Error::state(fmt::format("{} could not be put back on {}: it is on {}", a.str(),
+                                      target.describe(), now.describe()),
                           "the kernel log (`dmesg`) has the driver's reason");
     return {};
   }
@@ -112,9 +112,10 @@ class Txn {
 };
 
 Error pending_error(const Journal& j) {
-  return Error::state(fmt::format("an interrupted pcipass run left a journal ({}: {} of {} device{})", kJournalPath,
-                                  j.operation, j.devices.size(), j.devices.size() == 1 ? "" : "s"),
-                      "run `pcipass recover` to put the devices back first");
+  return Error::state(
+      fmt::format("an interrupted pcipass run left a journal ({}: {} of {} device{})", kJournalPath,
+                  j.operation, j.devices.size(), j.devices.size() == 1 ? "" : "s"),
+      "run `pcipass recover` to put the devices back first");
 }
 
 // Lock and refuse while a journal is pending (not for dry runs: they write nothing).
@@ -159,16 +160,22 @@ Error fail_and_roll_back(HostFs& fs, Txn& txn, const Journal& j, Error e) {
   if (rb) {
     Status rm = fs.remove(kJournalPath);
     if (!rm) {
-      e.fix = "the devices were rolled back, but the journal could not be removed: run `pcipass recover`";
+      e.fix =
+          "the devices were rolled back, but the journal could not be removed: run `pcipass "
+          "recover`";
       return e;
     }
-    if (e.fix.empty()) e.fix = "every device was rolled back to where it was";
-    else e.fix += " (every device was rolled back to where it was)";
+    if (e.fix.empty())
+      e.fix = "every device was rolled back to where it was";
+    else
+      e.fix += " (every device was rolled back to where it was)";
     return e;
   }
   Error out = e;
   out.message = fmt::format("{}; rolling back failed too: {}", e.message, rb.error().message);
-  out.fix = "run `pcipass recover` once the cause is fixed (the journal in /run/pcipass knows the original drivers)";
+  out.fix =
+      "run `pcipass recover` once the cause is fixed (the journal in /run/pcipass knows the "
+      "original drivers)";
   return out;
 }
 
@@ -179,11 +186,6 @@ std::string mib(uint64_t bytes) {
 }
 
 }  // namespace
-
-CliOverride*& cli_override() {
-  static CliOverride* current = nullptr;
-  return current;
-}
 
 std::vector<ProcessHold> group_users(const HostFs& fs, int group) {
   std::string node = "/dev/vfio/" + std::to_string(group);
@@ -200,12 +202,16 @@ std::string memlock_warning(const HostFs& fs) {
     std::istringstream f(line.substr(17));
     std::string soft;
     f >> soft;
-    if (soft == "unlimited" || soft.empty() || soft.find_first_not_of("0123456789") != std::string::npos) return {};
+    if (soft == "unlimited" || soft.empty() ||
+        soft.find_first_not_of("0123456789") != std::string::npos)
+      return {};
     uint64_t bytes = std::stoull(soft);
     if (bytes >= (1ULL << 30)) return {};
     return fmt::format(
-        "the memlock limit is {} (ulimit -l): QEMU pins all guest memory for a VFIO device, so a VM "
-        "started with this limit fails to map its RAM; raise it for the VM's user (LimitMEMLOCK= in its "
+        "the memlock limit is {} (ulimit -l): QEMU pins all guest memory for a VFIO device, so a "
+        "VM "
+        "started with this limit fails to map its RAM; raise it for the VM's user (LimitMEMLOCK= "
+        "in its "
         "systemd unit, memlock in /etc/security/limits.conf; libvirt raises it itself)",
         mib(bytes));
   }
@@ -214,8 +220,10 @@ std::string memlock_warning(const HostFs& fs) {
 
 Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& env) {
   if (req.driver != "vfio-pci" && req.driver != "pci-stub")
-    return Error::invalid(fmt::format("unsupported driver '{}'", req.driver), "use --driver vfio-pci or pci-stub");
-  if (req.devices.empty()) return Error::invalid("no device named", "name a device: pcipass bind 0000:01:00.0");
+    return Error::invalid(fmt::format("unsupported driver '{}'", req.driver),
+                          "use --driver vfio-pci or pci-stub");
+  if (req.devices.empty())
+    return Error::invalid("no device named", "name a device: pcipass bind 0000:01:00.0");
   std::optional<Account> owner;
   if (!req.owner.empty()) {
     if (req.driver != "vfio-pci")
@@ -229,7 +237,8 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
   HostImpact impact = HostImpact::scan(fs, inv, env.impact);
   BindReport report;
   report.dry_run = req.dry_run;
-  report.plan = TRY(make_plan(inv, groups, impact, req.devices, {req.driver, req.with_group, req.force}));
+  report.plan =
+      TRY(make_plan(inv, groups, impact, req.devices, {req.driver, req.with_group, req.force}));
   const Plan& plan = report.plan;
   if (!plan.refusals.empty()) return plan.refusal_error("bind");
   if (req.driver == "vfio-pci")
@@ -250,8 +259,9 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
       if (!loader) loader = (own = make_kmod_loader(fs)).get();
       TRY(loader->load(module));
       if (!fs.is_dir(drivers_dir))
-        return Error::state(fmt::format("driver {} is not registered after loading module {}", req.driver, module),
-                            "the kernel log (`dmesg`) has the reason");
+        return Error::state(
+            fmt::format("driver {} is not registered after loading module {}", req.driver, module),
+            "the kernel log (`dmesg`) has the reason");
     }
   }
 
@@ -260,7 +270,9 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
   j.driver = req.driver;
   j.owner = req.owner;
   j.pid = static_cast<int>(::getpid());
-  for (const auto& a : moves) j.devices.push_back({a, inv.find(a)->iommu_group, read_device_state(fs, a), {req.driver, req.driver}});
+  for (const auto& a : moves)
+    j.devices.push_back(
+        {a, inv.find(a)->iommu_group, read_device_state(fs, a), {req.driver, req.driver}});
 
   Status st;
   if (!moves.empty()) {
@@ -283,9 +295,10 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
           waited += 20;
         }
         if (!fs.exists(node)) {
-          st = Error::state(fmt::format("{} did not appear within {} ms after group {} was bound to vfio-pci", node,
-                                        env.node_wait_ms, g.id),
-                            "is udev running? The kernel log (`dmesg`) may say more");
+          st = Error::state(
+              fmt::format("{} did not appear within {} ms after group {} was bound to vfio-pci",
+                          node, env.node_wait_ms, g.id),
+              "is udev running? The kernel log (`dmesg`) may say more");
           break;
         }
       }
@@ -331,14 +344,17 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
 
 Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Environment& env) {
   (void)env;
-  if (req.devices.empty()) return Error::invalid("no device named", "name a device: pcipass release 0000:01:00.0");
+  if (req.devices.empty())
+    return Error::invalid("no device named", "name a device: pcipass release 0000:01:00.0");
   auto lock = TRY(begin(fs, req.dry_run));
   Inventory inv = TRY(Inventory::scan(fs, nullptr));
   StateFile state = TRY(load_state(fs));
   std::set<PciAddress> wanted;
   for (const auto& a : req.devices) {
     const Device* d = inv.find(a);
-    if (!d) return Error::not_found(fmt::format("no PCI device {} on this host", a.str()), "see `pcipass status`");
+    if (!d)
+      return Error::not_found(fmt::format("no PCI device {} on this host", a.str()),
+                              "see `pcipass status`");
     if (d->is_bridge() || d->is_host_bridge())
       return Error::invalid(fmt::format("{} is a bridge: pcipass never binds bridges", a.str()),
                             "name the devices below it (see `pcipass status`)");
@@ -388,9 +404,10 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
     for (const auto& u : users) who.push_back(fmt::format("{} (pid {})", u.comm, u.pid));
     for (const auto& d : j.devices)
       if (d.group == g) in_group.push_back(d.address.str());
-    return Error::refused(fmt::format("refusing to release {}: /dev/vfio/{} is held open by {}",
-                                      fmt::join(in_group, ", "), g, fmt::join(who, ", ")),
-                          fmt::format("shut the VM down (or stop pid {}), then release", users.front().pid));
+    return Error::refused(
+        fmt::format("refusing to release {}: /dev/vfio/{} is held open by {}",
+                    fmt::join(in_group, ", "), g, fmt::join(who, ", ")),
+        fmt::format("shut the VM down (or stop pid {}), then release", users.front().pid));
   }
 
   Txn txn(fs, req.dry_run);
@@ -420,7 +437,8 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
     e.fix = "the devices are back on the host; run `pcipass recover` to finish updating the state";
     return e;
   }
-  for (const auto& d : j.devices) report.released.push_back({d.address, d.before, read_device_state(fs, d.address)});
+  for (const auto& d : j.devices)
+    report.released.push_back({d.address, d.before, read_device_state(fs, d.address)});
   report.steps = std::move(txn.steps);
   return report;
 }
@@ -468,9 +486,11 @@ Result<StatusReport> status(const HostFs& fs) {
       e.node = fs.exists("/dev/vfio/" + std::to_string(*b.group));
       e.users = group_users(fs, *b.group);
     }
-    if (!e.present) e.problem = "the device is gone (hot-unplugged or SR-IOV VFs removed)";
+    if (!e.present)
+      e.problem = "the device is gone (hot-unplugged or SR-IOV VFs removed)";
     else if (cur.driver != b.driver)
-      e.problem = fmt::format("it is on {} now, not {}", cur.driver.value_or("no driver"), b.driver);
+      e.problem =
+          fmt::format("it is on {} now, not {}", cur.driver.value_or("no driver"), b.driver);
     else if (b.driver == "vfio-pci" && b.group && !e.node)
       e.problem = fmt::format("/dev/vfio/{} is missing", *b.group);
     e.holds = e.problem.empty();

@@ -17,17 +17,17 @@ namespace pcipass::assign {
 
 // What the operations need besides HostFs; tests replace all of it.
 struct Environment {
-  ModuleLoader* loader = nullptr;          // null: libkmod on the live host (make_kmod_loader)
-  std::function<void(int ms)> sleep_ms;    // null: nanosleep
-  int node_wait_ms = 5000;                 // how long to wait for udev to create /dev/vfio/GROUP
-  ImpactOptions impact;                    // SSH session override, process scan
+  ModuleLoader* loader = nullptr;        // null: libkmod on the live host (make_kmod_loader)
+  std::function<void(int ms)> sleep_ms;  // null: nanosleep
+  int node_wait_ms = 5000;               // how long to wait for udev to create /dev/vfio/GROUP
+  ImpactOptions impact;                  // SSH session override, process scan
 };
 
 // One change pcipass makes (or, with --dry-run, would make), in order.
 struct Step {
-  std::string kind;  // "module", "write", "journal", "chown", "state"
-  std::string path;  // the file written; the module name for "module"
-  std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown
+  std::string kind;          // "module", "write", "journal", "chown", "state"
+  std::string path;          // the file written; the module name for "module"
+  std::string data;          // what is written ("\n" clears driver_override); "uid:gid" for chown
   std::string text() const;  // "write /sys/bus/pci/devices/0000:01:00.0/driver_override: vfio-pci"
 };
 
@@ -40,11 +40,11 @@ struct BindRequest {
 
 struct BindReport {
   Plan plan;
-  std::vector<Step> steps;             // made (or planned, with dry_run)
-  std::vector<PciAddress> bound;       // devices moved to the driver
-  std::vector<PciAddress> unchanged;   // devices already on it
-  std::vector<int> groups;             // groups now usable (nodes checked for vfio-pci)
-  std::vector<std::string> warnings;   // memlock...
+  std::vector<Step> steps;            // made (or planned, with dry_run)
+  std::vector<PciAddress> bound;      // devices moved to the driver
+  std::vector<PciAddress> unchanged;  // devices already on it
+  std::vector<int> groups;            // groups now usable (nodes checked for vfio-pci)
+  std::vector<std::string> warnings;  // memlock...
   bool dry_run = false;
 };
 
@@ -71,8 +71,8 @@ struct ReleaseReport {
 Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Environment& env);
 
 struct RecoverReport {
-  bool pending = false;        // false: there was nothing to recover
-  std::string operation;       // of the interrupted run
+  bool pending = false;   // false: there was nothing to recover
+  std::string operation;  // of the interrupted run
   std::string phase;
   std::vector<JournalEntry> devices;
   std::vector<Step> steps;
@@ -82,12 +82,12 @@ Result<RecoverReport> recover(HostFs& fs, const Environment& env);
 
 struct StatusEntry {
   Binding binding;
-  bool present = false;                  // the device still exists
-  std::optional<std::string> driver;     // bound to now
-  bool node = false;                     // /dev/vfio/GROUP exists (vfio-pci)
-  bool holds = false;                    // the state still holds
-  std::string problem;                   // why not, when it does not
-  std::vector<ProcessHold> users;        // processes holding /dev/vfio/GROUP
+  bool present = false;               // the device still exists
+  std::optional<std::string> driver;  // bound to now
+  bool node = false;                  // /dev/vfio/GROUP exists (vfio-pci)
+  bool holds = false;                 // the state still holds
+  std::string problem;                // why not, when it does not
+  std::vector<ProcessHold> users;     // processes holding /dev/vfio/GROUP
 };
 
 struct StatusReport {
@@ -102,14 +102,5 @@ std::string memlock_warning(const HostFs& fs);
 
 // Processes holding /dev/vfio/GROUP open.
 std::vector<ProcessHold> group_users(const HostFs& fs, int group);
-
-// Test seam for the command line: when set, plan/bind/release/status/recover use this HostFs for
-// every access and this environment (a sysfs double and a fake module loader). Null in the
-// program.
-struct CliOverride {
-  HostFs* fs = nullptr;
-  Environment env;
-};
-CliOverride*& cli_override();
 
 }  // namespace pcipass::assign

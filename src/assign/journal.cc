@@ -15,12 +15,15 @@ std::string DeviceState::describe() const {
   return s;
 }
 
-std::string device_dir(const PciAddress& a) { return "/sys/bus/pci/devices/" + a.str(); }
+std::string device_dir(const PciAddress& a) {
+  return "/sys/bus/pci/devices/" + a.str();
+}
 
 DeviceState read_device_state(const HostFs& fs, const PciAddress& a) {
   DeviceState s;
   std::string dir = device_dir(a);
-  if (fs.type(dir + "/driver", false) == FileType::kLink) s.driver = fs.link_basename(dir + "/driver");
+  if (fs.type(dir + "/driver", false) == FileType::kLink)
+    s.driver = fs.link_basename(dir + "/driver");
   auto o = fs.read_trimmed(dir + "/driver_override");
   if (o && !o->empty() && *o != "(null)") s.override = *o;
   return s;
@@ -28,7 +31,9 @@ DeviceState read_device_state(const HostFs& fs, const PciAddress& a) {
 
 namespace {
 
-Json opt(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
+Json opt(const std::optional<std::string>& s) {
+  return s ? Json(*s) : Json(nullptr);
+}
 std::optional<std::string> opt_str(const Json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return std::nullopt;
   return j[key].get<std::string>();
@@ -58,8 +63,9 @@ Result<Json> read_json(const HostFs& fs, const std::string& path, bool& missing)
   try {
     return Json::parse(*text);
   } catch (const std::exception& e) {
-    return Error::state(fmt::format("{} is damaged: {}", path, e.what()),
-                        "inspect it; remove it only after checking `pcipass status` against the devices' drivers");
+    return Error::state(
+        fmt::format("{} is damaged: {}", path, e.what()),
+        "inspect it; remove it only after checking `pcipass status` against the devices' drivers");
   }
 }
 
@@ -69,7 +75,9 @@ Result<PciAddress> address_from(const Json& j, const std::string& path) {
   return *a;
 }
 
-Status ensure_dir(HostFs& fs) { return fs.make_dirs(kRunDir, 0700); }
+Status ensure_dir(HostFs& fs) {
+  return fs.make_dirs(kRunDir, 0700);
+}
 
 }  // namespace
 
@@ -87,7 +95,8 @@ Result<std::optional<Journal>> load_journal(const HostFs& fs) {
     for (const auto& d : j.at("devices")) {
       JournalEntry e;
       e.address = TRY(address_from(d, kJournalPath));
-      if (d.contains("iommu_group") && !d["iommu_group"].is_null()) e.group = d["iommu_group"].get<int>();
+      if (d.contains("iommu_group") && !d["iommu_group"].is_null())
+        e.group = d["iommu_group"].get<int>();
       e.before = state_from(d.at("before"));
       e.after = state_from(d.at("after"));
       out.devices.push_back(std::move(e));
@@ -107,8 +116,12 @@ Status save_journal(HostFs& fs, const Journal& j) {
                     {"iommu_group", d.group ? Json(*d.group) : Json(nullptr)},
                     {"before", state_json(d.before)},
                     {"after", state_json(d.after)}});
-  Json out{{"schema", "pcipass.journal/1"}, {"operation", j.operation}, {"driver", j.driver},
-           {"owner", j.owner},         {"pid", j.pid},             {"phase", j.phase},
+  Json out{{"schema", "pcipass.journal/1"},
+           {"operation", j.operation},
+           {"driver", j.driver},
+           {"owner", j.owner},
+           {"pid", j.pid},
+           {"phase", j.phase},
            {"devices", devs}};
   return fs.write_atomic(kJournalPath, out.dump(2) + "\n", 0600);
 }
@@ -139,7 +152,8 @@ Result<StateFile> load_state(const HostFs& fs) {
     for (const auto& d : j.at("bindings")) {
       Binding b;
       b.address = TRY(address_from(d, kStatePath));
-      if (d.contains("iommu_group") && !d["iommu_group"].is_null()) b.group = d["iommu_group"].get<int>();
+      if (d.contains("iommu_group") && !d["iommu_group"].is_null())
+        b.group = d["iommu_group"].get<int>();
       b.driver = d.at("driver").get<std::string>();
       b.original = state_from(d.at("original"));
       b.owner = d.value("owner", std::string());
@@ -161,7 +175,8 @@ Status save_state(HostFs& fs, const StateFile& s) {
                     {"driver", b.driver},
                     {"original", state_json(b.original)},
                     {"owner", b.owner}});
-  return fs.write_atomic(kStatePath, Json{{"schema", "pcipass.state/1"}, {"bindings", list}}.dump(2) + "\n", 0600);
+  return fs.write_atomic(
+      kStatePath, Json{{"schema", "pcipass.state/1"}, {"bindings", list}}.dump(2) + "\n", 0600);
 }
 
 }  // namespace pcipass::assign

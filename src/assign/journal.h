@@ -41,7 +41,8 @@ struct Journal {
   std::string driver;     // bind: the target driver
   std::string owner;      // bind --owner, as given
   int pid = 0;
-  std::string phase = "writing";  // "writing": roll back; "committed": only the state file is left to update
+  std::string phase =
+      "writing";  // "writing": roll back; "committed": only the state file is left to update
   std::vector<JournalEntry> devices;
 };
 
@@ -52,9 +53,9 @@ Status save_journal(HostFs& fs, const Journal& j);
 struct Binding {
   PciAddress address;
   std::optional<int> group;
-  std::string driver;     // what pcipass bound it to
-  DeviceState original;   // driver and driver_override before
-  std::string owner;      // --owner given, "" when none
+  std::string driver;    // what pcipass bound it to
+  DeviceState original;  // driver and driver_override before
+  std::string owner;     // --owner given, "" when none
 };
 
 struct StateFile {

@@ -25,17 +25,19 @@ class KmodLoader : public ModuleLoader {
     int rc = kmod_module_new_from_lookup(ctx, module.c_str(), &list);
     Status out;
     if (rc < 0 || !list) {
-      out = Error::not_found("kernel module " + module + " was not found for the running kernel",
-                             "install the kernel's modules package (linux-image-*), or build " + module);
+      out = Error::not_found(
+          "kernel module " + module + " was not found for the running kernel",
+          "install the kernel's modules package (linux-image-*), or build " + module);
     } else {
       kmod_list* it;
       kmod_list_foreach(it, list) {
         kmod_module* mod = kmod_module_get_module(it);
-        int err = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY, nullptr,
-                                                  nullptr, nullptr, nullptr);
+        int err = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY,
+                                                  nullptr, nullptr, nullptr, nullptr);
         kmod_module_unref(mod);
         if (err < 0) {
-          out = Error::io("load module", module, -err, "run `modprobe " + module + "` to see the kernel's reason");
+          out = Error::io("load module", module, -err,
+                          "run `modprobe " + module + "` to see the kernel's reason");
           break;
         }
       }

@@ -9,11 +9,16 @@ namespace pcipass::assign {
 
 const char* action_id(Action a) {
   switch (a) {
-    case Action::kBind: return "bind";
-    case Action::kUnchanged: return "unchanged";
-    case Action::kStays: return "stays";
-    case Action::kViable: return "viable";
-    case Action::kLeftBehind: return "left-behind";
+    case Action::kBind:
+      return "bind";
+    case Action::kUnchanged:
+      return "unchanged";
+    case Action::kStays:
+      return "stays";
+    case Action::kViable:
+      return "viable";
+    case Action::kLeftBehind:
+      return "left-behind";
   }
   return "?";
 }
@@ -61,21 +66,24 @@ Result<Plan> make_plan(const Inventory& inv, const GroupMap& groups, const HostI
   std::set<int> group_ids;
   for (const auto& a : requested) {
     const Device* d = inv.find(a);
-    if (!d) return Error::not_found(fmt::format("no PCI device {} on this host", a.str()), "see `pcipass list`");
+    if (!d)
+      return Error::not_found(fmt::format("no PCI device {} on this host", a.str()),
+                              "see `pcipass list`");
     if (d->is_host_bridge())
-      return Error::invalid(fmt::format("{} is the host bridge: it is part of the platform and is never assigned",
-                                        a.str()),
-                            "name an endpoint device (see `pcipass list`)");
+      return Error::invalid(
+          fmt::format("{} is the host bridge: it is part of the platform and is never assigned",
+                      a.str()),
+          "name an endpoint device (see `pcipass list`)");
     if (d->is_bridge())
-      return Error::invalid(fmt::format("{} is a bridge ({}): bridges and ports stay with the host", a.str(),
-                                        d->driver.value_or("no driver")),
+      return Error::invalid(fmt::format("{} is a bridge ({}): bridges and ports stay with the host",
+                                        a.str(), d->driver.value_or("no driver")),
                             "name the devices below it (see `pcipass tree`)");
     if (!d->iommu_group)
-      return Error::state(
-          fmt::format("{} has no IOMMU group: {}", a.str(),
-                      inv.iommu_groups_present() ? "this device cannot be isolated"
-                                                 : "the IOMMU is off"),
-          inv.iommu_groups_present() ? "see `pcipass show " + a.str() + "`" : "see `pcipass check`");
+      return Error::state(fmt::format("{} has no IOMMU group: {}", a.str(),
+                                      inv.iommu_groups_present() ? "this device cannot be isolated"
+                                                                 : "the IOMMU is off"),
+                          inv.iommu_groups_present() ? "see `pcipass show " + a.str() + "`"
+                                                     : "see `pcipass check`");
     group_ids.insert(*d->iommu_group);
   }
 
@@ -111,15 +119,18 @@ Result<Plan> make_plan(const Inventory& inv, const GroupMap& groups, const HostI
     }
     if (!left_behind.empty()) {
       std::vector<std::string> names, all;
-      for (const Device* d : left_behind) names.push_back(fmt::format("{} ({})", d->address.str(), *d->driver));
+      for (const Device* d : left_behind)
+        names.push_back(fmt::format("{} ({})", d->address.str(), *d->driver));
       for (const Device* d : g->endpoints()) all.push_back(d->address.str());
       std::vector<std::string> req;
       for (const auto& pd : pg.devices)
         if (pd.requested) req.push_back(pd.address.str());
       plan.refusals.push_back(
           {"group-not-viable", left_behind.front()->address,
-           fmt::format("IOMMU group {} would not be viable: {} would stay on the host", id, fmt::join(names, ", ")),
-           fmt::format("add --with-group to bind every endpoint of group {} ({})", id, fmt::join(all, ", "))});
+           fmt::format("IOMMU group {} would not be viable: {} would stay on the host", id,
+                       fmt::join(names, ", ")),
+           fmt::format("add --with-group to bind every endpoint of group {} ({})", id,
+                       fmt::join(all, ", "))});
     }
     plan.groups.push_back(std::move(pg));
   }
@@ -131,11 +142,13 @@ Result<Plan> make_plan(const Inventory& inv, const GroupMap& groups, const HostI
       if (opt.force) continue;
       std::string critical = impact.critical_reason(d.address);
       if (!critical.empty())
-        plan.refusals.push_back({"host-critical", d.address, fmt::format("{} {}", d.address.str(), critical),
-                                 "the host needs it; add --force only if the host can do without it"});
+        plan.refusals.push_back(
+            {"host-critical", d.address, fmt::format("{} {}", d.address.str(), critical),
+             "the host needs it; add --force only if the host can do without it"});
       for (const auto& u : d.uses)
         if (u.kind == "process")
-          plan.refusals.push_back({"in-use", d.address, fmt::format("{} is {}", d.address.str(), u.detail),
+          plan.refusals.push_back({"in-use", d.address,
+                                   fmt::format("{} is {}", d.address.str(), u.detail),
                                    "stop the process first, or add --force"});
     }
   return plan;

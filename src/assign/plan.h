@@ -52,8 +52,8 @@ struct Loss {
 struct Plan {
   std::string driver;
   std::vector<PlanGroup> groups;
-  std::vector<Loss> losses;        // uses of the devices that would move
-  std::vector<Refusal> refusals;   // empty: bind would go ahead
+  std::vector<Loss> losses;               // uses of the devices that would move
+  std::vector<Refusal> refusals;          // empty: bind would go ahead
   std::vector<PciAddress> moves() const;  // devices whose driver changes, in address order
   bool nothing_to_do() const { return refusals.empty() && moves().empty(); }
   const char* verdict_id() const;  // "ready", "nothing-to-do", "refused"

@@ -586,8 +586,9 @@ CheckResult check_cmdline(const Facts& f) {
   if (f.ic.iommu_off) off.push_back("iommu=off");
   if (f.ic.intremap_off) off.push_back(f.ic.intremap_off_param);
   if (!off.empty())
-    return result(id, title, CheckStatus::kWarn, join(off, " and ") + " disables passthrough",
-                  fmt::format("remove {} from the kernel command line {}", join(off, " and "), f.where));
+    return result(
+        id, title, CheckStatus::kWarn, join(off, " and ") + " disables passthrough",
+        fmt::format("remove {} from the kernel command line {}", join(off, " and "), f.where));
   return result(id, title, CheckStatus::kPass, join(found));
 }
 

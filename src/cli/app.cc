@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -37,12 +37,18 @@ const HostImpact& Context::impact() {
 
 static const char* error_kind_name(ErrorKind k) {
   switch (k) {
-    case ErrorKind::kIo: return "io";
-    case ErrorKind::kInvalid: return "invalid-argument";
-    case ErrorKind::kNotFound: return "not-found";
-    case ErrorKind::kRefused: return "refused";
-    case ErrorKind::kState: return "state";
-    case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kIo:
+      return "io";
+    case ErrorKind::kInvalid:
+      return "invalid-argument";
+    case ErrorKind::kNotFound:
+      return "not-found";
+    case ErrorKind::kRefused:
+      return "refused";
+    case ErrorKind::kState:
+      return "state";
+    case ErrorKind::kInternal:
+      return "internal";
   }
   return "internal";
 }
@@ -56,7 +62,8 @@ int fail(Context& ctx, const Error& e) {
     ctx.out << j.dump(2) << '\n';
   }
   print_error(ctx.err, ctx.term, e);
-  return (e.kind == ErrorKind::kInvalid || e.kind == ErrorKind::kNotFound) ? kExitUsage : kExitFailure;
+  return (e.kind == ErrorKind::kInvalid || e.kind == ErrorKind::kNotFound) ? kExitUsage
+                                                                           : kExitFailure;
 }
 
 std::string short_address(const PciAddress& a, bool all_domain_zero) {
@@ -71,7 +78,9 @@ std::string device_title(const Device& d) {
   return name + " [" + d.id_pair() + "]";
 }
 
-static std::string hex4(uint16_t v) { return fmt::format("{:04x}", v); }
+static std::string hex4(uint16_t v) {
+  return fmt::format("{:04x}", v);
+}
 
 Json device_json(const Device& d) {
   Json j;
@@ -108,11 +117,13 @@ Json assessment_json(const Assessment& a) {
 
 namespace {
 
-std::string version_text() { return std::string("pcipass ") + PCIPASS_VERSION; }
+std::string version_text() {
+  return std::string("pcipass ") + PCIPASS_VERSION;
+}
 
 }  // namespace
 
-int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
+int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injected* injected) {
   CLI::App app{"pcipass: PCI(e) passthrough for Linux KVM hosts", "pcipass"};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_text());
@@ -122,7 +133,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
       ->option_text("DIR")
       ->check(CLI::ExistingDirectory);
   app.add_flag("--json", json, "Machine-readable output (docs/json.md)");
-  app.add_option("--color", color, "Colour: auto, always or never")->check(CLI::IsMember({"auto", "always", "never"}));
+  app.add_option("--color", color, "Colour: auto, always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
 
   Args args;
   const Command* chosen = nullptr;
@@ -151,7 +163,9 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   for (auto& [sub, c] : subs)
     if (sub->parsed()) chosen = c;
-  Context ctx(make_real_host_fs(root), detect_term(STDOUT_FILENO, color), json, out, err);
+  Context ctx(make_real_host_fs(root), injected ? injected->fs : nullptr,
+              injected ? injected->env : assign::Environment{}, detect_term(STDOUT_FILENO, color),
+              json, out, err);
   return chosen->run(ctx, args);
 }
 

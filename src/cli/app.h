@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "assign/assign.h"
 #include "cli/format.h"
 #include "host/host_fs.h"
 #include "host/impact.h"
@@ -38,12 +39,27 @@ struct Args {
 };
 
 // What a command run needs, built lazily so `check` on a broken /sys still works.
+// What a caller may put in place of the real host: tests pass a sysfs double and a fake module
+// loader; the program passes nothing.
+struct Injected {
+  HostFs* fs = nullptr;  // every read and write, instead of make_real_host_fs(--root)
+  assign::Environment env;
+};
+
 class Context {
  public:
-  Context(std::unique_ptr<HostFs> fs, Term term, bool json, std::ostream& out, std::ostream& err)
-      : term(term), json(json), out(out), err(err), fs_(std::move(fs)) {}
+  Context(std::unique_ptr<HostFs> owned, HostFs* fs, assign::Environment env, Term term, bool json,
+          std::ostream& out, std::ostream& err)
+      : term(term),
+        json(json),
+        out(out),
+        err(err),
+        owned_(std::move(owned)),
+        fs_(fs ? fs : owned_.get()),
+        env_(std::move(env)) {}
 
   HostFs& fs() { return *fs_; }
+  const assign::Environment& env() const { return env_; }
   const PciIds& ids();
   const ModuleIndex& modules();
   Result<Inventory*> inventory();  // with names and details-free devices
@@ -56,7 +72,9 @@ class Context {
   std::ostream& err;
 
  private:
-  std::unique_ptr<HostFs> fs_;
+  std::unique_ptr<HostFs> owned_;
+  HostFs* fs_;
+  assign::Environment env_;
   std::unique_ptr<PciIds> ids_;
   std::unique_ptr<ModuleIndex> modules_;
   std::optional<Inventory> inventory_;
@@ -75,7 +93,8 @@ struct Command {
 const std::vector<Command>& commands();
 
 // Entry point: parses argv, runs one command, returns the exit status. Never calls exit().
-int run(int argc, char** argv, std::ostream& out, std::ostream& err);
+int run(int argc, char** argv, std::ostream& out, std::ostream& err,
+        const Injected* injected = nullptr);
 
 // Exit statuses (docs/cli.md).
 inline constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2, kExitWarn = 3;
@@ -87,6 +106,7 @@ int fail(Context& ctx, const Error& e);
 Json device_json(const Device& d);
 Json assessment_json(const Assessment& a);
 std::string short_address(const PciAddress& a, bool all_domain_zero);
-std::string device_title(const Device& d);  // "NVIDIA Corporation GP104 [GeForce GTX 1080] [10de:1b80]"
+std::string device_title(
+    const Device& d);  // "NVIDIA Corporation GP104 [GeForce GTX 1080] [10de:1b80]"
 
 }  // namespace pcipass::cli

@@ -1,6 +1,6 @@
 // pcipass bind: hand devices to vfio-pci (or pci-stub), as one transaction.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "assign/assign.h"
 #include "cli/commands.h"
@@ -14,11 +14,13 @@ Json steps_json(const std::vector<assign::Step>& steps) {
 }
 
 void setup_bind(CLI::App& app, Args& a) {
-  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")->required();
+  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")
+      ->required();
   app.add_option("--driver", a.driver, "Driver to bind to: vfio-pci (default) or pci-stub")
       ->check(CLI::IsMember({"vfio-pci", "pci-stub"}));
   app.add_flag("--with-group", a.with_group, "Bind every endpoint of the devices' IOMMU groups");
-  app.add_flag("--force", a.force, "Take devices the host needs (root disk, default route, SSH, console)");
+  app.add_flag("--force", a.force,
+               "Take devices the host needs (root disk, default route, SSH, console)");
   app.add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
   app.add_option("--owner", a.owner, "Give /dev/vfio/GROUP to USER[:GROUP] (e.g. libvirt-qemu:kvm)")
       ->option_text("USER[:GROUP]");
@@ -28,21 +30,30 @@ int run_bind(Context& ctx, const Args& a) {
   auto devices = resolve_devices(ctx, a);
   if (!devices) return fail(ctx, devices.error());
   assign::BindRequest req{*devices, a.driver, a.with_group, a.force, a.dry_run, a.owner};
-  auto r = assign::bind(assign_fs(ctx), req, assign_env());
+  auto r = assign::bind(ctx.fs(), req, ctx.env());
   if (!r) return fail(ctx, r.error());
-  for (const auto& w : r->warnings) ctx.err << ctx.term.paint(Style::kWarn, "warning:") << ' ' << w << '\n';
+  for (const auto& w : r->warnings)
+    ctx.err << ctx.term.paint(Style::kWarn, "warning:") << ' ' << w << '\n';
   if (ctx.json) {
     Json bound = Json::array(), unchanged = Json::array(), groups = Json::array();
     for (const auto& g : r->plan.groups)
       for (const auto& d : g.devices)
         if (d.action == assign::Action::kBind)
-          bound.push_back({{"address", d.address.str()}, {"from", d.driver ? Json(*d.driver) : Json(nullptr)}});
+          bound.push_back(
+              {{"address", d.address.str()}, {"from", d.driver ? Json(*d.driver) : Json(nullptr)}});
     for (const auto& u : r->unchanged) unchanged.push_back(u.str());
     for (int g : r->groups)
-      groups.push_back({{"id", g}, {"node", a.driver == "vfio-pci" ? Json("/dev/vfio/" + std::to_string(g)) : Json(nullptr)}});
-    ctx.out << Json{{"schema", "pcipass.bind/1"}, {"dry_run", r->dry_run}, {"driver", a.driver},
-                    {"bound", bound},             {"unchanged", unchanged},  {"groups", groups},
-                    {"steps", steps_json(r->steps)}, {"warnings", r->warnings}}
+      groups.push_back({{"id", g},
+                        {"node", a.driver == "vfio-pci" ? Json("/dev/vfio/" + std::to_string(g))
+                                                        : Json(nullptr)}});
+    ctx.out << Json{{"schema", "pcipass.bind/1"},
+                    {"dry_run", r->dry_run},
+                    {"driver", a.driver},
+                    {"bound", bound},
+                    {"unchanged", unchanged},
+                    {"groups", groups},
+                    {"steps", steps_json(r->steps)},
+                    {"warnings", r->warnings}}
                    .dump(2)
             << '\n';
     return kExitOk;
@@ -60,8 +71,10 @@ int run_bind(Context& ctx, const Args& a) {
   for (const auto& g : r->plan.groups)
     for (const auto& d : g.devices)
       if (d.action == assign::Action::kBind)
-        ctx.out << fmt::format("bound {} to {} (was {})\n", d.address.str(), a.driver, d.driver.value_or("no driver"));
-  for (const auto& u : r->unchanged) ctx.out << fmt::format("{} is already on {}\n", u.str(), a.driver);
+        ctx.out << fmt::format("bound {} to {} (was {})\n", d.address.str(), a.driver,
+                               d.driver.value_or("no driver"));
+  for (const auto& u : r->unchanged)
+    ctx.out << fmt::format("{} is already on {}\n", u.str(), a.driver);
   for (int g : r->groups) {
     if (a.driver != "vfio-pci") continue;
     std::string line = fmt::format("group {} is ready: /dev/vfio/{}", g, g);

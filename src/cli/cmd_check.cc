@@ -1,6 +1,6 @@
 // pcipass check: host readiness, one line per requirement, exit status from the worst.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "check/check.h"
 #include "cli/commands.h"
@@ -9,9 +9,12 @@ namespace pcipass::cli {
 
 static Style status_style(CheckStatus s) {
   switch (s) {
-    case CheckStatus::kPass: return Style::kGood;
-    case CheckStatus::kWarn: return Style::kWarn;
-    case CheckStatus::kFail: return Style::kBad;
+    case CheckStatus::kPass:
+      return Style::kGood;
+    case CheckStatus::kWarn:
+      return Style::kWarn;
+    case CheckStatus::kFail:
+      return Style::kBad;
   }
   return Style::kPlain;
 }
@@ -37,17 +40,21 @@ int run_check(Context& ctx, const Args&) {
             << '\n';
   } else {
     size_t title_width = 0;
-    for (const auto& r : report.results) title_width = std::max(title_width, display_width(r.title));
+    for (const auto& r : report.results)
+      title_width = std::max(title_width, display_width(r.title));
     for (const auto& r : report.results) {
-      std::string line = fmt::format("{}  {:<{}}  {}", ctx.term.paint(status_style(r.status), check_status_name(r.status)),
-                                     r.title, title_width, r.detail);
+      std::string line = fmt::format(
+          "{}  {:<{}}  {}", ctx.term.paint(status_style(r.status), check_status_name(r.status)),
+          r.title, title_width, r.detail);
       ctx.out << line << '\n';
-      if (!r.fix.empty()) ctx.out << "      " << ctx.term.paint(Style::kBold, "fix:") << ' ' << r.fix << '\n';
+      if (!r.fix.empty())
+        ctx.out << "      " << ctx.term.paint(Style::kBold, "fix:") << ' ' << r.fix << '\n';
     }
-    ctx.out << fmt::format("{} passed, {} warnings, {} failed: {}\n", counts[0], counts[1], counts[2],
-                           worst == CheckStatus::kFail   ? "this host cannot pass devices through yet"
-                           : worst == CheckStatus::kWarn ? "passthrough should work; read the warnings"
-                                                         : "ready for passthrough");
+    ctx.out << fmt::format(
+        "{} passed, {} warnings, {} failed: {}\n", counts[0], counts[1], counts[2],
+        worst == CheckStatus::kFail   ? "this host cannot pass devices through yet"
+        : worst == CheckStatus::kWarn ? "passthrough should work; read the warnings"
+                                      : "ready for passthrough");
   }
   if (worst == CheckStatus::kFail) return kExitFailure;
   return worst == CheckStatus::kWarn ? kExitWarn : kExitOk;

@@ -1,6 +1,6 @@
 // pcipass groups: every IOMMU group with its viability.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 
@@ -23,8 +23,10 @@ struct Role {
 
 Role role_of(const Device& d, const HostImpact& impact) {
   if (d.is_bridge()) return {"stays", "stays (bridge)", Style::kDim};
-  if (impact.critical(d.address)) return {"host-critical", impact.critical_reason(d.address), Style::kBad};
-  if (driver_keeps_group_viable(d.driver)) return {"ok", d.driver ? "ok" : "ok (no driver)", Style::kGood};
+  if (impact.critical(d.address))
+    return {"host-critical", impact.critical_reason(d.address), Style::kBad};
+  if (driver_keeps_group_viable(d.driver))
+    return {"ok", d.driver ? "ok" : "ok (no driver)", Style::kGood};
   return {"must-move", "must move to vfio-pci", Style::kWarn};
 }
 
@@ -45,17 +47,19 @@ int run_groups(Context& ctx, const Args& a) {
   bool zero_domain = std::all_of((*inv)->devices().begin(), (*inv)->devices().end(),
                                  [](const Device& d) { return d.address.domain == 0; });
   if (a.group_filter >= 0 && !groups.find(a.group_filter))
-    return fail(ctx, Error::not_found(fmt::format("no IOMMU group {} on this host", a.group_filter),
-                                      groups.groups().empty() ? "the IOMMU is off: see `pcipass check`"
-                                                              : "`pcipass groups` lists them all"));
+    return fail(ctx,
+                Error::not_found(fmt::format("no IOMMU group {} on this host", a.group_filter),
+                                 groups.groups().empty() ? "the IOMMU is off: see `pcipass check`"
+                                                         : "`pcipass groups` lists them all"));
   Json out = Json::array();
   size_t viable = 0, shown = 0;
   for (const auto& g : groups.groups()) {
     if (a.group_filter >= 0 && g.id != a.group_filter) continue;
     ++shown;
     auto blocking = g.blocking();
-    bool critical = std::any_of(g.devices.begin(), g.devices.end(),
-                                [&](const Device* d) { return !d->is_bridge() && impact.critical(d->address); });
+    bool critical = std::any_of(g.devices.begin(), g.devices.end(), [&](const Device* d) {
+      return !d->is_bridge() && impact.critical(d->address);
+    });
     viable += blocking.empty();
     if (ctx.json) {
       Json devs = Json::array(), must = Json::array();
@@ -69,8 +73,11 @@ int run_groups(Context& ctx, const Args& a) {
                         {"name", device_title(*d)}});
       }
       for (const Device* d : blocking) must.push_back(d->address.str());
-      out.push_back({{"id", g.id}, {"viable", blocking.empty()}, {"assignable", !critical && assignable_count(g) > 0},
-                     {"must_move", must}, {"devices", devs}});
+      out.push_back({{"id", g.id},
+                     {"viable", blocking.empty()},
+                     {"assignable", !critical && assignable_count(g) > 0},
+                     {"must_move", must},
+                     {"devices", devs}});
       continue;
     }
     std::string head = fmt::format("IOMMU group {}", g.id);
@@ -93,8 +100,11 @@ int run_groups(Context& ctx, const Args& a) {
     Table t({"ADDRESS", "CLASS", "DRIVER", "ROLE", "DEVICE"});
     for (const Device* d : g.devices) {
       Role r = role_of(*d, impact);
-      t.add({{short_address(d->address, zero_domain)}, {d->kind()}, {d->driver.value_or("-")},
-             {r.text, r.style}, {device_title(*d)}});
+      t.add({{short_address(d->address, zero_domain)},
+             {d->kind()},
+             {d->driver.value_or("-")},
+             {r.text, r.style},
+             {device_title(*d)}});
     }
     t.print(ctx.out, ctx.term, 2);
   }
@@ -107,9 +117,11 @@ int run_groups(Context& ctx, const Args& a) {
     return kExitOk;
   }
   if (groups.groups().empty())
-    ctx.out << "No IOMMU groups: the IOMMU is off in the firmware or the kernel (see `pcipass check`)\n";
+    ctx.out << "No IOMMU groups: the IOMMU is off in the firmware or the kernel (see `pcipass "
+               "check`)\n";
   else
-    ctx.out << fmt::format("{} IOMMU group{}, {} viable for a VM now\n", shown, shown == 1 ? "" : "s", viable);
+    ctx.out << fmt::format("{} IOMMU group{}, {} viable for a VM now\n", shown,
+                           shown == 1 ? "" : "s", viable);
   return kExitOk;
 }
 

@@ -1,6 +1,6 @@
 // pcipass list: one line per device.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <map>
@@ -11,10 +11,12 @@ namespace pcipass::cli {
 
 void setup_list(CLI::App& app, Args& a) {
   std::string kinds;
-  for (const char* const* k = class_kinds(); *k; ++k) kinds += std::string(kinds.empty() ? "" : "|") + *k;
+  for (const char* const* k = class_kinds(); *k; ++k)
+    kinds += std::string(kinds.empty() ? "" : "|") + *k;
   app.add_option("--class", a.class_filter, "Only devices of this kind: " + kinds);
   app.add_option("--vendor", a.vendor_filter, "Only this vendor: ID (10de) or part of its name");
-  app.add_option("--driver", a.driver_filter, "Only devices bound to this driver ('none' for unbound)");
+  app.add_option("--driver", a.driver_filter,
+                 "Only devices bound to this driver ('none' for unbound)");
   app.add_option("--group", a.group_filter, "Only devices of this IOMMU group");
 }
 
@@ -31,8 +33,10 @@ Status validate_filters(const Args& a) {
     for (const char* const* k = class_kinds(); *k; ++k) known |= a.class_filter == *k;
     if (!known) {
       std::string kinds;
-      for (const char* const* k = class_kinds(); *k; ++k) kinds += std::string(kinds.empty() ? "" : ", ") + *k;
-      return Error::invalid(fmt::format("unknown device class '{}'", a.class_filter), "use one of: " + kinds);
+      for (const char* const* k = class_kinds(); *k; ++k)
+        kinds += std::string(kinds.empty() ? "" : ", ") + *k;
+      return Error::invalid(fmt::format("unknown device class '{}'", a.class_filter),
+                            "use one of: " + kinds);
     }
   }
   return {};
@@ -56,10 +60,14 @@ bool keep(const Device& d, const Args& a) {
 
 Style verdict_style(Verdict v) {
   switch (v) {
-    case Verdict::kReady: return Style::kGood;
-    case Verdict::kNeedsGroup: return Style::kWarn;
-    case Verdict::kBridge: return Style::kDim;
-    default: return Style::kBad;
+    case Verdict::kReady:
+      return Style::kGood;
+    case Verdict::kNeedsGroup:
+      return Style::kWarn;
+    case Verdict::kBridge:
+      return Style::kDim;
+    default:
+      return Style::kBad;
   }
 }
 
@@ -76,7 +84,8 @@ int run_list(Context& ctx, const Args& a) {
   if (auto s = validate_filters(a); !s) return fail(ctx, s.error());
   auto inv = ctx.inventory();
   if (!inv) return fail(ctx, inv.error());
-  for (const auto& problem : (*inv)->problems()) ctx.err << ctx.term.paint(Style::kWarn, "warning:") << ' ' << problem << '\n';
+  for (const auto& problem : (*inv)->problems())
+    ctx.err << ctx.term.paint(Style::kWarn, "warning:") << ' ' << problem << '\n';
   const auto& groups = ctx.groups();
   const auto& impact = ctx.impact();
   bool iommu = (*inv)->iommu_groups_present();

@@ -1,6 +1,6 @@
 // pcipass plan: what binding devices would do, changing nothing.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <set>
@@ -9,16 +9,6 @@
 #include "cli/commands.h"
 
 namespace pcipass::cli {
-
-HostFs& assign_fs(Context& ctx) {
-  auto* o = assign::cli_override();
-  return o && o->fs ? *o->fs : ctx.fs();
-}
-
-assign::Environment assign_env() {
-  auto* o = assign::cli_override();
-  return o ? o->env : assign::Environment{};
-}
 
 Result<std::vector<PciAddress>> resolve_devices(Context& ctx, const Args& a) {
   Inventory* inv = TRY(ctx.inventory());
@@ -30,7 +20,11 @@ Result<std::vector<PciAddress>> resolve_devices(Context& ctx, const Args& a) {
 }
 
 Json host_use_json(const PciAddress& a, const HostUse& u) {
-  Json j{{"address", a.str()}, {"kind", u.kind}, {"name", u.name}, {"detail", u.detail}, {"critical", u.critical}};
+  Json j{{"address", a.str()},
+         {"kind", u.kind},
+         {"name", u.name},
+         {"detail", u.detail},
+         {"critical", u.critical}};
   if (!u.addresses.empty()) j["addresses"] = u.addresses;
   return j;
 }
@@ -55,8 +49,12 @@ Json plan_json(const assign::Plan& p) {
   }
   for (const auto& l : p.losses) losses.push_back(host_use_json(l.address, l.use));
   for (const auto& r : p.refusals)
-    refusals.push_back({{"id", r.id}, {"address", r.address.str()}, {"message", r.message}, {"fix", r.fix}});
-  return Json{{"driver", p.driver}, {"verdict", p.verdict_id()}, {"groups", groups}, {"host_loses", losses},
+    refusals.push_back(
+        {{"id", r.id}, {"address", r.address.str()}, {"message", r.message}, {"fix", r.fix}});
+  return Json{{"driver", p.driver},
+              {"verdict", p.verdict_id()},
+              {"groups", groups},
+              {"host_loses", losses},
               {"refusals", refusals}};
 }
 
@@ -71,13 +69,19 @@ void print_plan(Context& ctx, const assign::Plan& p) {
                                                           : Style::kGood;
       std::string action = assign::action_id(d.action);
       if (d.requested) action += " *";
-      t.add({{d.address.str()}, {d.driver.value_or("-")}, {d.new_driver.value_or("-")}, {action, s}, {d.title}});
+      t.add({{d.address.str()},
+             {d.driver.value_or("-")},
+             {d.new_driver.value_or("-")},
+             {action, s},
+             {d.title}});
     }
     t.print(ctx.out, ctx.term, 2);
   }
   ctx.out << "The host would lose:";
-  if (p.losses.empty()) ctx.out << " nothing it uses\n";
-  else ctx.out << '\n';
+  if (p.losses.empty())
+    ctx.out << " nothing it uses\n";
+  else
+    ctx.out << '\n';
   for (const auto& l : p.losses) {
     std::string line = fmt::format("  {}  {}", l.address.str(), l.use.detail);
     if (!l.use.addresses.empty()) line += fmt::format(" [{}]", fmt::join(l.use.addresses, ", "));
@@ -87,8 +91,11 @@ void print_plan(Context& ctx, const assign::Plan& p) {
   Style vs = p.refusals.empty() ? Style::kGood : Style::kBad;
   std::vector<std::string> moves;
   for (const auto& a : p.moves()) moves.push_back(a.str());
-  if (p.refusals.empty() && moves.empty()) verdict += ": every device is already on " + p.driver;
-  else if (p.refusals.empty()) verdict += fmt::format(": `pcipass bind` would move {} to {}", fmt::join(moves, ", "), p.driver);
+  if (p.refusals.empty() && moves.empty())
+    verdict += ": every device is already on " + p.driver;
+  else if (p.refusals.empty())
+    verdict +=
+        fmt::format(": `pcipass bind` would move {} to {}", fmt::join(moves, ", "), p.driver);
   ctx.out << "Verdict: " << ctx.term.paint(vs, verdict) << '\n';
   for (const auto& r : p.refusals) {
     ctx.out << "  " << r.message << '\n';
@@ -97,7 +104,8 @@ void print_plan(Context& ctx, const assign::Plan& p) {
 }
 
 void setup_plan(CLI::App& app, Args& a) {
-  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")->required();
+  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")
+      ->required();
   app.add_option("--driver", a.driver, "Driver to bind to: vfio-pci (default) or pci-stub")
       ->check(CLI::IsMember({"vfio-pci", "pci-stub"}));
   app.add_flag("--with-group", a.with_group, "Bring every endpoint of the devices' IOMMU groups");
@@ -107,8 +115,8 @@ void setup_plan(CLI::App& app, Args& a) {
 int run_plan(Context& ctx, const Args& a) {
   auto devices = resolve_devices(ctx, a);
   if (!devices) return fail(ctx, devices.error());
-  HostFs& fs = assign_fs(ctx);
-  auto env = assign_env();
+  HostFs& fs = ctx.fs();
+  auto env = ctx.env();
   auto inv = Inventory::scan(fs, &ctx.ids());
   if (!inv) return fail(ctx, inv.error());
   GroupMap groups = GroupMap::build(*inv);

@@ -1,6 +1,7 @@
-// pcipass recover: finish or roll back a run that was interrupted (kill -9, power loss of /run is moot).
-#include <CLI/CLI.hpp>
+// pcipass recover: finish or roll back a run that was interrupted (kill -9, power loss of /run is
+// moot).
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "assign/assign.h"
 #include "cli/commands.h"
@@ -8,8 +9,8 @@
 namespace pcipass::cli {
 
 int run_recover(Context& ctx, const Args&) {
-  HostFs& fs = assign_fs(ctx);
-  auto r = assign::recover(fs, assign_env());
+  HostFs& fs = ctx.fs();
+  auto r = assign::recover(fs, ctx.env());
   if (!r) return fail(ctx, r.error());
   if (ctx.json) {
     Json devs = Json::array();
@@ -21,7 +22,9 @@ int run_recover(Context& ctx, const Args&) {
     ctx.out << Json{{"schema", "pcipass.recover/1"},
                     {"pending", r->pending},
                     {"operation", r->pending ? Json(r->operation) : Json(nullptr)},
-                    {"action", !r->pending ? "none" : r->phase == "committed" ? "recorded" : "rolled-back"},
+                    {"action", !r->pending               ? "none"
+                               : r->phase == "committed" ? "recorded"
+                                                         : "rolled-back"},
                     {"devices", devs},
                     {"steps", steps_json(r->steps)}}
                    .dump(2)
@@ -33,12 +36,14 @@ int run_recover(Context& ctx, const Args&) {
     return kExitOk;
   }
   if (r->phase == "committed") {
-    ctx.out << fmt::format("the interrupted {} had finished its writes; its state is now recorded\n", r->operation);
+    ctx.out << fmt::format(
+        "the interrupted {} had finished its writes; its state is now recorded\n", r->operation);
     return kExitOk;
   }
   ctx.out << fmt::format("rolled back an interrupted {}:\n", r->operation);
   for (const auto& d : r->devices)
-    ctx.out << fmt::format("  {} is on {}\n", d.address.str(), assign::read_device_state(fs, d.address).describe());
+    ctx.out << fmt::format("  {} is on {}\n", d.address.str(),
+                           assign::read_device_state(fs, d.address).describe());
   return kExitOk;
 }
 

@@ -1,6 +1,6 @@
 // pcipass release (unbind, reattach): give devices back to their host drivers.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "assign/assign.h"
 #include "cli/commands.h"
@@ -8,8 +8,10 @@
 namespace pcipass::cli {
 
 void setup_release(CLI::App& app, Args& a) {
-  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")->required();
-  app.add_flag("--with-group", a.with_group, "Also release the other devices of their groups that pcipass bound");
+  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")
+      ->required();
+  app.add_flag("--with-group", a.with_group,
+               "Also release the other devices of their groups that pcipass bound");
   app.add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
 }
 
@@ -17,7 +19,7 @@ int run_release(Context& ctx, const Args& a) {
   auto devices = resolve_devices(ctx, a);
   if (!devices) return fail(ctx, devices.error());
   assign::ReleaseRequest req{*devices, a.with_group, a.dry_run};
-  auto r = assign::release(assign_fs(ctx), req, assign_env());
+  auto r = assign::release(ctx.fs(), req, ctx.env());
   if (!r) return fail(ctx, r.error());
   if (ctx.json) {
     Json released = Json::array(), unchanged = Json::array();
@@ -28,14 +30,18 @@ int run_release(Context& ctx, const Args& a) {
                                  : d.after.driver   ? Json(*d.after.driver)
                                                     : Json(nullptr)}});
     for (const auto& u : r->unchanged) unchanged.push_back(u.str());
-    ctx.out << Json{{"schema", "pcipass.release/1"}, {"dry_run", r->dry_run}, {"released", released},
-                    {"unchanged", unchanged}, {"steps", steps_json(r->steps)}}
+    ctx.out << Json{{"schema", "pcipass.release/1"},
+                    {"dry_run", r->dry_run},
+                    {"released", released},
+                    {"unchanged", unchanged},
+                    {"steps", steps_json(r->steps)}}
                    .dump(2)
             << '\n';
     return kExitOk;
   }
   if (r->dry_run) {
-    if (r->steps.empty()) ctx.out << "dry run: nothing to write\n";
+    if (r->steps.empty())
+      ctx.out << "dry run: nothing to write\n";
     else {
       ctx.out << "dry run: pcipass would make these changes, in order:\n";
       for (const auto& s : r->steps) ctx.out << "  " << s.text() << '\n';
@@ -44,9 +50,11 @@ int run_release(Context& ctx, const Args& a) {
     return kExitOk;
   }
   for (const auto& d : r->released)
-    ctx.out << fmt::format("released {}: {} -> {}\n", d.address.str(), d.before.driver.value_or("no driver"),
+    ctx.out << fmt::format("released {}: {} -> {}\n", d.address.str(),
+                           d.before.driver.value_or("no driver"),
                            d.after.driver.value_or("no driver"));
-  for (const auto& u : r->unchanged) ctx.out << fmt::format("{} is already back on the host\n", u.str());
+  for (const auto& u : r->unchanged)
+    ctx.out << fmt::format("{} is already back on the host\n", u.str());
   return kExitOk;
 }
 

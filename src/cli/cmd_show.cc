@@ -1,6 +1,6 @@
 // pcipass show DEVICE: everything known about one device.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 
@@ -22,38 +22,46 @@ std::vector<Caveat> caveats(Context& ctx, Inventory& inv, const Device& d) {
     if (!p->details) inv.load_details(ctx.fs(), *p, nullptr);
     const auto& pc = p->details->config;
     if (pc && pc->pcie && pc->pcie->port_type == 7) {
-      out.push_back({"conventional-pci-behind-bridge",
-                     fmt::format("conventional PCI device behind the PCIe-to-PCI bridge {}: every device "
-                                 "behind that bridge can only be assigned together, to one VM",
-                                 p->address.str())});
+      out.push_back(
+          {"conventional-pci-behind-bridge",
+           fmt::format("conventional PCI device behind the PCIe-to-PCI bridge {}: every device "
+                       "behind that bridge can only be assigned together, to one VM",
+                       p->address.str())});
       break;
     }
   }
-  if (cfg && cfg->interrupt_pin && !cfg->msi && !cfg->msix && d.details->irq && *d.details->irq > 0) {
+  if (cfg && cfg->interrupt_pin && !cfg->msi && !cfg->msix && d.details->irq &&
+      *d.details->irq > 0) {
     std::vector<std::string> sharing;
     for (auto& other : inv.devices()) {
       if (&other == &d) continue;
-      if (auto irq = ctx.fs().read_number(std::string(kPciDevicesDir) + "/" + other.address.str() + "/irq");
+      if (auto irq = ctx.fs().read_number(std::string(kPciDevicesDir) + "/" + other.address.str() +
+                                          "/irq");
           irq && *irq == *d.details->irq)
         sharing.push_back(other.address.str());
     }
     if (!sharing.empty())
-      out.push_back({"shared-intx",
-                     fmt::format("no MSI or MSI-X and INTx IRQ {} is shared with {}: the device cannot "
-                                 "be assigned while another device uses that line",
-                                 *d.details->irq, fmt::join(sharing, ", "))});
+      out.push_back(
+          {"shared-intx",
+           fmt::format("no MSI or MSI-X and INTx IRQ {} is shared with {}: the device cannot "
+                       "be assigned while another device uses that line",
+                       *d.details->irq, fmt::join(sharing, ", "))});
   }
   return out;
 }
 
-std::string yes_no(bool b) { return b ? "yes" : "no"; }
-
-std::string libvirt_address(const PciAddress& a) {
-  return fmt::format("<address domain='0x{:04x}' bus='0x{:02x}' slot='0x{:02x}' function='0x{:x}'/>",
-                     a.domain, a.bus, a.slot, a.function);
+std::string yes_no(bool b) {
+  return b ? "yes" : "no";
 }
 
-Json show_json(Context& ctx, Inventory& inv, Device& d, const Assessment& as, const std::vector<Caveat>& cv) {
+std::string libvirt_address(const PciAddress& a) {
+  return fmt::format(
+      "<address domain='0x{:04x}' bus='0x{:02x}' slot='0x{:02x}' function='0x{:x}'/>", a.domain,
+      a.bus, a.slot, a.function);
+}
+
+Json show_json(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
+               const std::vector<Caveat>& cv) {
   const auto& x = *d.details;
   Json j = device_json(d);
   j["subsystem_name"] = d.subsystem_name;
@@ -76,38 +84,44 @@ Json show_json(Context& ctx, Inventory& inv, Device& d, const Assessment& as, co
   Json cfg = nullptr;
   if (x.config) {
     for (const auto& c : x.config->capabilities)
-      caps.push_back({{"id", c.extended ? fmt::format("{:04x}", c.id) : fmt::format("{:02x}", c.id)},
-                      {"extended", c.extended},
-                      {"offset", fmt::format("{:03x}", c.offset)},
-                      {"name", c.name},
-                      {"summary", c.summary}});
-    cfg = {{"size", x.config->size},
-           {"msi", x.config->msi},
-           {"msix", x.config->msix},
-           {"flr", x.config->pcie && x.config->pcie->flr},
-           {"pcie_port_type", x.config->pcie ? Json(x.config->pcie->port_type_name) : Json(nullptr)},
-           {"acs", x.config->acs.has_value()},
-           {"aer", x.config->aer},
-           {"sriov_total_vfs", x.config->sriov ? Json(x.config->sriov->total_vfs) : Json(nullptr)},
-           {"interrupt_pin", x.config->interrupt_pin},
-           {"problems", x.config->problems}};
+      caps.push_back(
+          {{"id", c.extended ? fmt::format("{:04x}", c.id) : fmt::format("{:02x}", c.id)},
+           {"extended", c.extended},
+           {"offset", fmt::format("{:03x}", c.offset)},
+           {"name", c.name},
+           {"summary", c.summary}});
+    cfg = {
+        {"size", x.config->size},
+        {"msi", x.config->msi},
+        {"msix", x.config->msix},
+        {"flr", x.config->pcie && x.config->pcie->flr},
+        {"pcie_port_type", x.config->pcie ? Json(x.config->pcie->port_type_name) : Json(nullptr)},
+        {"acs", x.config->acs.has_value()},
+        {"aer", x.config->aer},
+        {"sriov_total_vfs", x.config->sriov ? Json(x.config->sriov->total_vfs) : Json(nullptr)},
+        {"interrupt_pin", x.config->interrupt_pin},
+        {"problems", x.config->problems}};
   }
   j["capabilities"] = caps;
   j["config_space"] = cfg;
   j["config_error"] = x.config_error.empty() ? Json(nullptr) : Json(x.config_error);
-  j["sriov"] = x.sriov_totalvfs ? Json{{"total_vfs", *x.sriov_totalvfs}, {"num_vfs", x.sriov_numvfs.value_or(0)}}
-                                : Json(nullptr);
+  j["sriov"] = x.sriov_totalvfs
+                   ? Json{{"total_vfs", *x.sriov_totalvfs}, {"num_vfs", x.sriov_numvfs.value_or(0)}}
+                   : Json(nullptr);
   j["libvirt"] = {{"nodedev", d.address.libvirt_name()},
                   {"domain", fmt::format("0x{:04x}", d.address.domain)},
                   {"bus", fmt::format("0x{:02x}", d.address.bus)},
                   {"slot", fmt::format("0x{:02x}", d.address.slot)},
                   {"function", fmt::format("0x{:x}", d.address.function)},
                   {"address_xml", libvirt_address(d.address)}};
-  j["decimal"] = {{"domain", d.address.domain}, {"bus", d.address.bus}, {"slot", d.address.slot},
+  j["decimal"] = {{"domain", d.address.domain},
+                  {"bus", d.address.bus},
+                  {"slot", d.address.slot},
                   {"function", d.address.function}};
   Json uses = Json::array();
   for (const auto& u : ctx.impact().uses(d.address))
-    uses.push_back({{"kind", u.kind}, {"name", u.name}, {"detail", u.detail}, {"critical", u.critical}});
+    uses.push_back(
+        {{"kind", u.kind}, {"name", u.name}, {"detail", u.detail}, {"critical", u.critical}});
   j["host_uses"] = uses;
   j["passthrough"] = assessment_json(as);
   Json cj = Json::array();
@@ -117,20 +131,25 @@ Json show_json(Context& ctx, Inventory& inv, Device& d, const Assessment& as, co
   return j;
 }
 
-void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as, const std::vector<Caveat>& cv) {
+void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
+                const std::vector<Caveat>& cv) {
   const auto& x = *d.details;
   auto& o = ctx.out;
   auto row = [&](const std::string& key, const std::string& value) {
     if (!value.empty()) o << "  " << fmt::format("{:<15}", key) << value << '\n';
   };
   o << ctx.term.paint(Style::kBold, d.address.str()) << "  " << device_title(d) << '\n';
-  row("class", fmt::format("{} [{:06x}] ({})", d.class_name.empty() ? "?" : d.class_name, d.class_code, d.kind()));
+  row("class", fmt::format("{} [{:06x}] ({})", d.class_name.empty() ? "?" : d.class_name,
+                           d.class_code, d.kind()));
   if (d.subsystem_vendor)
-    row("subsystem", fmt::format("{} [{:04x}:{:04x}]", d.subsystem_name.empty() ? "?" : d.subsystem_name,
-                                 d.subsystem_vendor, d.subsystem_device));
+    row("subsystem",
+        fmt::format("{} [{:04x}:{:04x}]", d.subsystem_name.empty() ? "?" : d.subsystem_name,
+                    d.subsystem_vendor, d.subsystem_device));
   row("revision", fmt::format("{:02x}", d.revision));
-  row("driver", d.driver.value_or("none") + (x.driver_override ? " (driver_override: " + *x.driver_override + ")" : ""));
-  row("modules", x.modules.empty() ? "none match its modalias" : fmt::format("{}", fmt::join(x.modules, ", ")));
+  row("driver", d.driver.value_or("none") +
+                    (x.driver_override ? " (driver_override: " + *x.driver_override + ")" : ""));
+  row("modules", x.modules.empty() ? "none match its modalias"
+                                   : fmt::format("{}", fmt::join(x.modules, ", ")));
   if (d.iommu_group) {
     std::vector<std::string> members;
     if (const IommuGroup* g = ctx.groups().find(*d.iommu_group))
@@ -144,36 +163,45 @@ void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as, c
   std::vector<std::string> chain;
   for (const auto& p : d.parents) {
     const Device* pd = inv.find(p);
-    chain.push_back(pd ? fmt::format("{} ({})", p.str(), pd->driver.value_or("no driver")) : p.str());
+    chain.push_back(pd ? fmt::format("{} ({})", p.str(), pd->driver.value_or("no driver"))
+                       : p.str());
   }
   row("parents", chain.empty() ? "root bus" : fmt::format("{}", fmt::join(chain, " > ")));
   if (x.link_speed)
     row("link", fmt::format("{} x{} (max {} x{})", *x.link_speed, x.link_width.value_or("?"),
                             x.max_link_speed.value_or("?"), x.max_link_width.value_or("?")));
   if ((d.class_code >> 16) == 0x03) row("boot vga", yes_no(d.boot_vga));
-  row("reset methods", x.reset_methods.empty() ? "none (vfio-pci cannot reset it)"
-                                               : fmt::format("{}", fmt::join(x.reset_methods, " ")));
+  row("reset methods", x.reset_methods.empty()
+                           ? "none (vfio-pci cannot reset it)"
+                           : fmt::format("{}", fmt::join(x.reset_methods, " ")));
   if (x.config) {
-    std::string irq = x.config->msix ? "MSI-X" : x.config->msi ? "MSI" : x.config->interrupt_pin ? "INTx only" : "none";
+    std::string irq = x.config->msix            ? "MSI-X"
+                      : x.config->msi           ? "MSI"
+                      : x.config->interrupt_pin ? "INTx only"
+                                                : "none";
     if (x.config->msix && x.config->msi) irq = "MSI, MSI-X";
     if (x.irq && *x.irq > 0) irq += fmt::format(" (IRQ {})", *x.irq);
     row("interrupts", irq);
     bool first = true;
     for (const auto& c : x.config->capabilities) {
-      row(first ? "capabilities" : "", fmt::format("[{:03x}] {}{}", c.offset, c.name, c.summary.empty() ? "" : ": " + c.summary));
+      row(first ? "capabilities" : "", fmt::format("[{:03x}] {}{}", c.offset, c.name,
+                                                   c.summary.empty() ? "" : ": " + c.summary));
       first = false;
     }
     for (const auto& p : x.config->problems) row("config space", p);
   } else {
     row("config space", x.config_error);
   }
-  if (x.sriov_totalvfs) row("sr-iov", fmt::format("{} of {} VFs enabled", x.sriov_numvfs.value_or(0), *x.sriov_totalvfs));
+  if (x.sriov_totalvfs)
+    row("sr-iov",
+        fmt::format("{} of {} VFs enabled", x.sriov_numvfs.value_or(0), *x.sriov_totalvfs));
   if (d.physfn) row("sr-iov", "virtual function of " + d.physfn->str());
-  for (const auto& u : ctx.impact().uses(d.address)) row("host uses", u.detail + (u.critical ? " [critical]" : ""));
+  for (const auto& u : ctx.impact().uses(d.address))
+    row("host uses", u.detail + (u.critical ? " [critical]" : ""));
   row("libvirt", d.address.libvirt_name());
   row("", libvirt_address(d.address));
-  row("decimal", fmt::format("domain {} bus {} slot {} function {}", d.address.domain, d.address.bus,
-                             d.address.slot, d.address.function));
+  row("decimal", fmt::format("domain {} bus {} slot {} function {}", d.address.domain,
+                             d.address.bus, d.address.slot, d.address.function));
   for (const auto& c : cv) row("caveat", c.text);
 }
 

@@ -1,16 +1,18 @@
 // pcipass status: what pcipass has bound, from which drivers, and whether it still holds.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "assign/assign.h"
 #include "cli/commands.h"
 
 namespace pcipass::cli {
 
-static Json opt(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
+static Json opt(const std::optional<std::string>& s) {
+  return s ? Json(*s) : Json(nullptr);
+}
 
 int run_status(Context& ctx, const Args&) {
-  auto r = assign::status(assign_fs(ctx));
+  auto r = assign::status(ctx.fs());
   if (!r) return fail(ctx, r.error());
   bool all_hold = true;
   for (const auto& e : r->entries) all_hold &= e.holds;
@@ -18,7 +20,8 @@ int run_status(Context& ctx, const Args&) {
     Json list = Json::array();
     for (const auto& e : r->entries) {
       Json users = Json::array();
-      for (const auto& u : e.users) users.push_back({{"pid", u.pid}, {"comm", u.comm}, {"path", u.path}});
+      for (const auto& u : e.users)
+        users.push_back({{"pid", u.pid}, {"comm", u.comm}, {"path", u.path}});
       const auto& b = e.binding;
       list.push_back({{"address", b.address.str()},
                       {"iommu_group", b.group ? Json(*b.group) : Json(nullptr)},
@@ -28,7 +31,9 @@ int run_status(Context& ctx, const Args&) {
                       {"owner", b.owner.empty() ? Json(nullptr) : Json(b.owner)},
                       {"present", e.present},
                       {"current_driver", opt(e.driver)},
-                      {"node", b.group && b.driver == "vfio-pci" ? Json("/dev/vfio/" + std::to_string(*b.group)) : Json(nullptr)},
+                      {"node", b.group && b.driver == "vfio-pci"
+                                   ? Json("/dev/vfio/" + std::to_string(*b.group))
+                                   : Json(nullptr)},
                       {"node_present", e.node},
                       {"holds", e.holds},
                       {"problem", e.problem.empty() ? Json(nullptr) : Json(e.problem)},
@@ -38,34 +43,44 @@ int run_status(Context& ctx, const Args&) {
     if (r->pending) {
       Json devs = Json::array();
       for (const auto& d : r->pending->devices) devs.push_back(d.address.str());
-      pending = {{"operation", r->pending->operation}, {"phase", r->pending->phase}, {"pid", r->pending->pid},
+      pending = {{"operation", r->pending->operation},
+                 {"phase", r->pending->phase},
+                 {"pid", r->pending->pid},
                  {"devices", devs}};
     }
-    ctx.out << Json{{"schema", "pcipass.status/1"}, {"bindings", list}, {"pending", pending}, {"all_hold", all_hold}}
+    ctx.out << Json{{"schema", "pcipass.status/1"},
+                    {"bindings", list},
+                    {"pending", pending},
+                    {"all_hold", all_hold}}
                    .dump(2)
             << '\n';
   } else {
-    if (r->entries.empty()) ctx.out << "pcipass has bound nothing\n";
+    if (r->entries.empty())
+      ctx.out << "pcipass has bound nothing\n";
     else {
       Table t({"ADDRESS", "GROUP", "DRIVER", "ORIGINAL", "STATE"});
       for (const auto& e : r->entries) {
         const auto& b = e.binding;
         std::string state = e.holds ? "holds" : e.problem;
         if (e.holds && !e.users.empty())
-          state = fmt::format("holds, in use by {} (pid {})", e.users.front().comm, e.users.front().pid);
+          state = fmt::format("holds, in use by {} (pid {})", e.users.front().comm,
+                              e.users.front().pid);
         t.add({{b.address.str()},
                {b.group ? std::to_string(*b.group) : "-"},
                {b.driver},
-               {b.original.driver.value_or("no driver") + (b.original.override ? " (override " + *b.original.override + ")" : "")},
+               {b.original.driver.value_or("no driver") +
+                (b.original.override ? " (override " + *b.original.override + ")" : "")},
                {state, e.holds ? Style::kGood : Style::kBad}});
       }
       t.print(ctx.out, ctx.term);
     }
     if (r->pending)
-      ctx.out << ctx.term.paint(Style::kBad,
-                                fmt::format("an interrupted {} of {} device{} left a journal: run `pcipass recover`",
-                                            r->pending->operation, r->pending->devices.size(),
-                                            r->pending->devices.size() == 1 ? "" : "s"))
+      ctx.out << ctx.term.paint(
+                     Style::kBad,
+                     fmt::format(
+                         "an interrupted {} of {} device{} left a journal: run `pcipass recover`",
+                         r->pending->operation, r->pending->devices.size(),
+                         r->pending->devices.size() == 1 ? "" : "s"))
               << '\n';
   }
   if (r->pending) return kExitFailure;

@@ -1,6 +1,6 @@
 // pcipass tree: the PCI hierarchy as bridges see it, with IOMMU groups.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <map>
 
@@ -28,15 +28,17 @@ class TreePrinter {
   void print(const Device& d, const std::string& prefix, bool last) {
     std::string label = fmt::format("{} {}", d.address.str(), d.kind());
     std::string group = d.iommu_group ? fmt::format("[group {}]", *d.iommu_group) : "";
-    std::string line = prefix + (last ? "└─ " : "├─ ") + ctx_.term.paint(Style::kBold, label) + " " +
-                       ctx_.term.paint(Style::kWarn, group) + (group.empty() ? "" : " ") +
+    std::string line = prefix + (last ? "└─ " : "├─ ") + ctx_.term.paint(Style::kBold, label) +
+                       " " + ctx_.term.paint(Style::kWarn, group) + (group.empty() ? "" : " ") +
                        d.driver.value_or("-") + "  " + device_title(d);
-    std::string plain = prefix + "└─ " + label + " " + group + " " + d.driver.value_or("-") + "  " + device_title(d);
+    std::string plain = prefix + "└─ " + label + " " + group + " " + d.driver.value_or("-") + "  " +
+                        device_title(d);
     if (ctx_.term.width > 0 && display_width(plain) > static_cast<size_t>(ctx_.term.width))
       line = truncate_to(line, ctx_.term.width + (line.size() - plain.size()));
     ctx_.out << line << '\n';
     auto kids = inv_.children(d.address);
-    for (size_t i = 0; i < kids.size(); ++i) print(*kids[i], prefix + (last ? "   " : "│  "), i + 1 == kids.size());
+    for (size_t i = 0; i < kids.size(); ++i)
+      print(*kids[i], prefix + (last ? "   " : "│  "), i + 1 == kids.size());
   }
 
  private:
@@ -58,13 +60,15 @@ int run_tree(Context& ctx, const Args&) {
     for (const auto& [key, devs] : roots) {
       Json kids = Json::array();
       for (const Device* d : devs) kids.push_back(p.node_json(*d));
-      buses.push_back({{"bus", fmt::format("{:04x}:{:02x}", key.first, key.second)}, {"children", kids}});
+      buses.push_back(
+          {{"bus", fmt::format("{:04x}:{:02x}", key.first, key.second)}, {"children", kids}});
     }
     ctx.out << Json{{"schema", "pcipass.tree/1"}, {"root_buses", buses}}.dump(2) << '\n';
     return kExitOk;
   }
   for (const auto& [key, devs] : roots) {
-    ctx.out << ctx.term.paint(Style::kBold, fmt::format("pci{:04x}:{:02x}", key.first, key.second)) << '\n';
+    ctx.out << ctx.term.paint(Style::kBold, fmt::format("pci{:04x}:{:02x}", key.first, key.second))
+            << '\n';
     for (size_t i = 0; i < devs.size(); ++i) p.print(*devs[i], "", i + 1 == devs.size());
   }
   ctx.out << fmt::format("{} devices under {} root bus{}\n", (*inv)->devices().size(), roots.size(),

@@ -6,7 +6,7 @@
 
 namespace pcipass::cli {
 
-#define PCIPASS_COMMAND(name)                 \
+#define PCIPASS_COMMAND(name)                \
   void setup_##name(CLI::App& app, Args& a); \
   int run_##name(Context& ctx, const Args& a);
 
@@ -25,9 +25,8 @@ PCIPASS_COMMAND(recover)
 #undef PCIPASS_COMMAND
 
 // Shared by the assignment commands (defined in cmd_plan.cc, cmd_bind.cc).
-HostFs& assign_fs(Context& ctx);          // the context's HostFs, or the test seam's
-assign::Environment assign_env();         // the real environment, or the test seam's
-Result<std::vector<PciAddress>> resolve_devices(Context& ctx, const Args& a);  // every DEVICE argument
+Result<std::vector<PciAddress>> resolve_devices(Context& ctx,
+                                                const Args& a);  // every DEVICE argument
 Json steps_json(const std::vector<assign::Step>& steps);
 
 }  // namespace pcipass::cli

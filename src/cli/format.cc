@@ -11,12 +11,23 @@ std::string Term::paint(Style s, const std::string& text) const {
   if (!color || s == Style::kPlain || text.empty()) return text;
   const char* code = "";
   switch (s) {
-    case Style::kBold: code = "1"; break;
-    case Style::kDim: code = "2"; break;
-    case Style::kGood: code = "32"; break;
-    case Style::kWarn: code = "33"; break;
-    case Style::kBad: code = "1;31"; break;
-    case Style::kPlain: break;
+    case Style::kBold:
+      code = "1";
+      break;
+    case Style::kDim:
+      code = "2";
+      break;
+    case Style::kGood:
+      code = "32";
+      break;
+    case Style::kWarn:
+      code = "33";
+      break;
+    case Style::kBad:
+      code = "1;31";
+      break;
+    case Style::kPlain:
+      break;
   }
   return std::string("\x1b[") + code + "m" + text + "\x1b[0m";
 }
@@ -58,7 +69,8 @@ void Table::print(std::ostream& out, const Term& term, int indent) const {
   std::vector<size_t> w(cols, 0);
   for (size_t c = 0; c < cols; ++c) w[c] = display_width(headers_[c]);
   for (const auto& row : rows_)
-    for (size_t c = 0; c < cols && c < row.size(); ++c) w[c] = std::max(w[c], display_width(row[c].text));
+    for (size_t c = 0; c < cols && c < row.size(); ++c)
+      w[c] = std::max(w[c], display_width(row[c].text));
   size_t used = indent;
   for (size_t c = 0; c + 1 < cols; ++c) used += w[c] + 2;
   auto emit = [&](const std::vector<Cell>& row, bool header) {

@@ -117,7 +117,8 @@ class RealHostFs : public HostFs {
     std::string r(buf);
     if (root_.empty()) return r;
     if (r == root_) return std::string("/");
-    if (r.compare(0, root_.size(), root_) == 0 && r[root_.size()] == '/') return r.substr(root_.size());
+    if (r.compare(0, root_.size(), root_) == 0 && r[root_.size()] == '/')
+      return r.substr(root_.size());
     return Error::io("realpath", path, EXDEV, "the link leaves the root " + root());
   }
 
@@ -197,13 +198,15 @@ class RealHostFs : public HostFs {
     for (size_t pos = 1; pos <= path.size(); ++pos) {
       if (pos != path.size() && path[pos] != '/') continue;
       cur = path.substr(0, pos);
-      if (::mkdir(real(cur).c_str(), mode) != 0 && errno != EEXIST) return Error::io("mkdir", cur, errno);
+      if (::mkdir(real(cur).c_str(), mode) != 0 && errno != EEXIST)
+        return Error::io("mkdir", cur, errno);
     }
     return {};
   }
 
   Status remove(const std::string& path) override {
-    if (::unlink(real(path).c_str()) != 0 && errno != ENOENT) return Error::io("unlink", path, errno);
+    if (::unlink(real(path).c_str()) != 0 && errno != ENOENT)
+      return Error::io("unlink", path, errno);
     return {};
   }
 

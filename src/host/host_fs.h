@@ -39,7 +39,8 @@ class HostFs {
   };
   virtual Result<Owner> owner(const std::string& path) const = 0;
 
-  // One write(2) of `data` to an existing file, as sysfs attributes need; a short write is an error.
+  // One write(2) of `data` to an existing file, as sysfs attributes need; a short write is an
+  // error.
   virtual Status write(const std::string& path, std::string_view data) = 0;
   // Replace a regular file atomically: write a temporary file beside it, fsync, rename.
   virtual Status write_atomic(const std::string& path, std::string_view data, mode_t mode) = 0;

@@ -91,11 +91,14 @@ std::string normalize_ip(std::string ip) {
   return ip;
 }
 
-std::string before_slash(const std::string& s) { return s.substr(0, s.find('/')); }
+std::string before_slash(const std::string& s) {
+  return s.substr(0, s.find('/'));
+}
 
 class Scanner {
  public:
-  Scanner(const HostFs& fs, HostImpact& out, const ImpactOptions& opt) : fs_(fs), out_(out), opt_(opt) {}
+  Scanner(const HostFs& fs, HostImpact& out, const ImpactOptions& opt)
+      : fs_(fs), out_(out), opt_(opt) {}
 
   void run() {
     scan_net();
@@ -113,7 +116,8 @@ class Scanner {
   }
 
   // Every block device a (possibly stacked) block device rests on, itself included.
-  void physical_blocks(const std::string& name, std::set<std::string>& seen, std::vector<std::string>& out) {
+  void physical_blocks(const std::string& name, std::set<std::string>& seen,
+                       std::vector<std::string>& out) {
     if (!seen.insert(name).second) return;
     std::string dir = "/sys/class/block/" + name;
     auto slaves = fs_.list(dir + "/slaves");
@@ -172,21 +176,28 @@ class Scanner {
     for (const auto& [ifname, name] : via) default_ifs.insert(ifname);
     std::map<std::string, std::string> ssh_lowers;
     for (const auto& [upper, text] : ssh)
-      for (const auto& lower : lower_interfaces(upper)) ssh_lowers.emplace(lower, text + " (through " + upper + ")");
+      for (const auto& lower : lower_interfaces(upper))
+        ssh_lowers.emplace(lower, text + " (through " + upper + ")");
     ssh.insert(ssh_lowers.begin(), ssh_lowers.end());
     for (const auto& ifname : fs_.list("/sys/class/net").value_or({})) {
       auto a = owner_of("/sys/class/net/" + ifname);
       if (!a) continue;
-      std::string state = fs_.read_trimmed("/sys/class/net/" + ifname + "/operstate").value_or("unknown");
-      HostUse net{"net", ifname, fmt::format("network interface {} ({})", ifname, state), false, {}};
+      std::string state =
+          fs_.read_trimmed("/sys/class/net/" + ifname + "/operstate").value_or("unknown");
+      HostUse net{
+          "net", ifname, fmt::format("network interface {} ({})", ifname, state), false, {}};
       if (auto it = addresses.find(ifname); it != addresses.end()) net.addresses = it->second;
       out_.add(*a, std::move(net));
       if (default_ifs.count(ifname))
-        out_.add(*a, {"route", ifname,
-                      via.count(ifname) ? fmt::format("carries the default route ({} under {})", ifname, via[ifname])
+        out_.add(*a, {"route",
+                      ifname,
+                      via.count(ifname) ? fmt::format("carries the default route ({} under {})",
+                                                      ifname, via[ifname])
                                         : fmt::format("carries the default route ({})", ifname),
-                      true, {}});
-      if (auto it = ssh.find(ifname); it != ssh.end()) out_.add(*a, {"ssh", ifname, it->second, true, {}});
+                      true,
+                      {}});
+      if (auto it = ssh.find(ifname); it != ssh.end())
+        out_.add(*a, {"ssh", ifname, it->second, true, {}});
     }
   }
 
@@ -209,7 +220,8 @@ class Scanner {
     std::string last;
     for (const auto& line : lines_of(fs_, "/proc/net/fib_trie")) {
       auto f = fields(line);
-      if (f.size() == 2 && f[0] == "|--") last = f[1];
+      if (f.size() == 2 && f[0] == "|--")
+        last = f[1];
       else if (f.size() >= 3 && f[0] == "/32" && f[1] == "host" && f[2] == "LOCAL" && !last.empty())
         if (auto ip = parse_ipv4(last)) local.insert(*ip);
     }
@@ -234,7 +246,8 @@ class Scanner {
 
   // Interfaces carrying SSH: the session in use (SSH_CONNECTION's server address) and any
   // established connection to local port 22 (/proc/net/tcp, /proc/net/tcp6).
-  std::map<std::string, std::string> ssh_interfaces(const std::map<std::string, std::vector<std::string>>& addrs) {
+  std::map<std::string, std::string> ssh_interfaces(
+      const std::map<std::string, std::vector<std::string>>& addrs) {
     std::map<std::string, std::string> out;
     auto iface_of = [&](const std::string& ip) -> std::string {
       std::string want = normalize_ip(ip);
@@ -251,7 +264,8 @@ class Scanner {
       if (f.size() == 4) {
         std::string ifname = iface_of(f[2]);
         if (!ifname.empty())
-          out[ifname] = fmt::format("carries the SSH session in use ({} from {})", ifname, normalize_ip(f[0]));
+          out[ifname] = fmt::format("carries the SSH session in use ({} from {})", ifname,
+                                    normalize_ip(f[0]));
       }
     }
     for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
@@ -283,22 +297,28 @@ class Scanner {
 
   void scan_processes() {
     auto holds = find_holders(fs_, [](const std::string& t) {
-      return t.starts_with("/dev/vfio/") || t.starts_with("/dev/dri/") || t.starts_with("/sys/devices/");
+      return t.starts_with("/dev/vfio/") || t.starts_with("/dev/dri/") ||
+             t.starts_with("/sys/devices/");
     });
     for (const auto& h : holds) {
       std::vector<PciAddress> devs;
       if (h.path.starts_with("/dev/vfio/")) {
         std::string group = h.path.substr(10);
-        for (const auto& n : fs_.list("/sys/kernel/iommu_groups/" + group + "/devices").value_or({}))
+        for (const auto& n :
+             fs_.list("/sys/kernel/iommu_groups/" + group + "/devices").value_or({}))
           if (auto a = parse_address(n)) devs.push_back(*a);
       } else if (h.path.starts_with("/dev/dri/")) {
-        if (auto a = owner_of("/sys/class/drm/" + base_name(h.path) + "/device")) devs.push_back(*a);
+        if (auto a = owner_of("/sys/class/drm/" + base_name(h.path) + "/device"))
+          devs.push_back(*a);
       } else if (auto a = owning_pci_device(h.path)) {
         devs.push_back(*a);
       }
       for (const auto& a : devs)
-        out_.add(a, {"process", std::to_string(h.pid),
-                     fmt::format("in use by {} (pid {}) through {}", h.comm, h.pid, h.path), false, {}});
+        out_.add(a, {"process",
+                     std::to_string(h.pid),
+                     fmt::format("in use by {} (pid {}) through {}", h.comm, h.pid, h.path),
+                     false,
+                     {}});
     }
   }
 
@@ -314,11 +334,13 @@ class Scanner {
     if (source.starts_with("/dev/mapper/")) {
       std::string name = source.substr(12);
       for (const auto& b : fs_.list("/sys/class/block").value_or({}))
-        if (b.starts_with("dm-") && fs_.read_trimmed("/sys/class/block/" + b + "/dm/name") == name) return b;
+        if (b.starts_with("dm-") && fs_.read_trimmed("/sys/class/block/" + b + "/dm/name") == name)
+          return b;
       return std::nullopt;
     }
     std::string block = base_name(source);
-    return fs_.exists("/sys/class/block/" + block) ? std::optional<std::string>(block) : std::nullopt;
+    return fs_.exists("/sys/class/block/" + block) ? std::optional<std::string>(block)
+                                                   : std::nullopt;
   }
 
   void scan_mounts() {
@@ -334,7 +356,6 @@ class Scanner {
       add_block_use(*block, {root ? "root-fs" : "mount", mountpoint, what, true, {}});
     }
   }
-
 
   void scan_swaps() {
     auto lines = lines_of(fs_, "/proc/swaps");
@@ -355,7 +376,8 @@ class Scanner {
         auto bracket = f[i].find('[');
         if (bracket == std::string::npos) continue;
         std::string member = f[i].substr(0, bracket);
-        add_block_use(member, {"md", f[0], fmt::format("{} is a member of RAID array {}", member, f[0]), true});
+        add_block_use(member, {"md", f[0],
+                               fmt::format("{} is a member of RAID array {}", member, f[0]), true});
       }
     }
   }
@@ -386,7 +408,8 @@ class Scanner {
 
 }  // namespace
 
-std::vector<ProcessHold> find_holders(const HostFs& fs, const std::function<bool(const std::string&)>& match) {
+std::vector<ProcessHold> find_holders(const HostFs& fs,
+                                      const std::function<bool(const std::string&)>& match) {
   std::vector<ProcessHold> out;
   for (const auto& pid : fs.list("/proc").value_or({})) {
     if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -397,7 +420,8 @@ std::vector<ProcessHold> find_holders(const HostFs& fs, const std::function<bool
     for (const auto& fd : *fds) {
       auto target = fs.read_link(fd_dir + "/" + fd);
       if (!target || !match(*target) || !seen.insert(*target).second) continue;
-      out.push_back({std::atoi(pid.c_str()), fs.read_trimmed("/proc/" + pid + "/comm").value_or("?"), *target});
+      out.push_back({std::atoi(pid.c_str()),
+                     fs.read_trimmed("/proc/" + pid + "/comm").value_or("?"), *target});
     }
   }
   std::sort(out.begin(), out.end(), [](const ProcessHold& a, const ProcessHold& b) {
@@ -406,7 +430,9 @@ std::vector<ProcessHold> find_holders(const HostFs& fs, const std::function<bool
   return out;
 }
 
-HostImpact HostImpact::scan(const HostFs& fs, const Inventory& inv) { return scan(fs, inv, ImpactOptions{}); }
+HostImpact HostImpact::scan(const HostFs& fs, const Inventory& inv) {
+  return scan(fs, inv, ImpactOptions{});
+}
 
 HostImpact HostImpact::scan(const HostFs& fs, const Inventory& inv, const ImpactOptions& options) {
   (void)inv;
@@ -421,7 +447,9 @@ const std::vector<HostUse>& HostImpact::uses(const PciAddress& a) const {
   return it == uses_.end() ? kNone : it->second;
 }
 
-bool HostImpact::critical(const PciAddress& a) const { return !critical_reason(a).empty(); }
+bool HostImpact::critical(const PciAddress& a) const {
+  return !critical_reason(a).empty();
+}
 
 std::string HostImpact::critical_reason(const PciAddress& a) const {
   for (const auto& u : uses(a))

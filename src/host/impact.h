@@ -16,10 +16,11 @@ namespace pcipass {
 struct HostUse {
   // "net", "route", "ssh", "block", "mount", "root-fs", "swap", "md", "console", "process"
   std::string kind;
-  std::string name;    // "eth0", "vda1", "/", "fb0", "1234"
-  std::string detail;  // human explanation
+  std::string name;       // "eth0", "vda1", "/", "fb0", "1234"
+  std::string detail;     // human explanation
   bool critical = false;  // losing it breaks the host (root fs, default route, console...)
-  std::vector<std::string> addresses = {};  // "net": the interface's IPv4/IPv6 addresses ("192.0.2.4/24")
+  std::vector<std::string> addresses =
+      {};  // "net": the interface's IPv4/IPv6 addresses ("192.0.2.4/24")
 };
 
 // A process holding a device open: /dev/vfio/N, /dev/dri/*, or a sysfs resource/config file.
@@ -31,7 +32,8 @@ struct ProcessHold {
 
 // Every process with an open descriptor whose target satisfies `match` (unreadable /proc entries
 // are skipped: other users' processes are invisible without privileges).
-std::vector<ProcessHold> find_holders(const HostFs& fs, const std::function<bool(const std::string&)>& match);
+std::vector<ProcessHold> find_holders(const HostFs& fs,
+                                      const std::function<bool(const std::string&)>& match);
 
 struct ImpactOptions {
   // "CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT" of the SSH session in use; nullopt: read the

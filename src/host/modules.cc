@@ -8,10 +8,14 @@ namespace pcipass {
 
 const char* module_state_name(ModuleState s) {
   switch (s) {
-    case ModuleState::kMissing: return "missing";
-    case ModuleState::kAvailable: return "available";
-    case ModuleState::kLoaded: return "loaded";
-    case ModuleState::kBuiltin: return "builtin";
+    case ModuleState::kMissing:
+      return "missing";
+    case ModuleState::kAvailable:
+      return "available";
+    case ModuleState::kLoaded:
+      return "loaded";
+    case ModuleState::kBuiltin:
+      return "builtin";
   }
   return "?";
 }

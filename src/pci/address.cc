@@ -21,10 +21,14 @@ std::optional<uint32_t> parse_hex(std::string_view s, size_t max_digits) {
   uint32_t v = 0;
   for (char c : s) {
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return std::nullopt;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return std::nullopt;
     v = v * 16 + static_cast<uint32_t>(d);
   }
   return v;
@@ -79,17 +83,20 @@ Result<PciAddress> parse_address(std::string_view text) {
   if (text.starts_with("pci_")) return parse_libvirt_name(text);
   auto dot = text.rfind('.');
   if (dot == std::string_view::npos)
-    return Error::invalid(fmt::format("'{}' is not a PCI address: the '.FUNCTION' part is missing", text),
-                          "write it as 0000:01:00.0 or 01:00.0");
+    return Error::invalid(
+        fmt::format("'{}' is not a PCI address: the '.FUNCTION' part is missing", text),
+        "write it as 0000:01:00.0 or 01:00.0");
   std::string_view head = text.substr(0, dot), function = text.substr(dot + 1);
   auto last = head.rfind(':');
   if (last == std::string_view::npos)
-    return Error::invalid(fmt::format("'{}' is not a PCI address: expected BUS:SLOT.FUNCTION", text),
-                          "write it as 0000:01:00.0 or 01:00.0");
+    return Error::invalid(
+        fmt::format("'{}' is not a PCI address: expected BUS:SLOT.FUNCTION", text),
+        "write it as 0000:01:00.0 or 01:00.0");
   std::string_view slot = head.substr(last + 1);
   head = head.substr(0, last);
   auto first = head.rfind(':');
-  std::string_view domain = first == std::string_view::npos ? std::string_view() : head.substr(0, first);
+  std::string_view domain =
+      first == std::string_view::npos ? std::string_view() : head.substr(0, first);
   std::string_view bus = first == std::string_view::npos ? head : head.substr(first + 1);
   if (first != std::string_view::npos && domain.empty()) return bad_field("domain", domain, text);
   return build(domain, bus, slot, function, text);
@@ -97,8 +104,9 @@ Result<PciAddress> parse_address(std::string_view text) {
 
 Result<DeviceSelector> parse_selector(std::string_view text) {
   if (text.empty())
-    return Error::invalid("empty device argument", "name a device as 0000:01:00.0, 01:00.0, "
-                                                   "pci_0000_01_00_0 or VENDOR:DEVICE");
+    return Error::invalid("empty device argument",
+                          "name a device as 0000:01:00.0, 01:00.0, "
+                          "pci_0000_01_00_0 or VENDOR:DEVICE");
   bool looks_like_id = text.find('.') == std::string_view::npos && !text.starts_with("pci_");
   if (!looks_like_id) {
     auto a = parse_address(text);
@@ -107,7 +115,8 @@ Result<DeviceSelector> parse_selector(std::string_view text) {
   }
   auto colon = text.find(':');
   std::string_view vendor = text.substr(0, colon);
-  std::string_view device = colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
+  std::string_view device =
+      colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
   auto id_error = [&](std::string_view what, std::string_view v) {
     return Error::invalid(fmt::format("invalid {} ID '{}' in '{}'", what, v, text),
                           "IDs are 4 hex digits, as `lspci -nn` shows them: e.g. 10de:1b80");

@@ -29,16 +29,26 @@ int speed_x10(int code) {
 
 std::string port_type_name(int t) {
   switch (t) {
-    case 0: return "Endpoint";
-    case 1: return "Legacy Endpoint";
-    case 4: return "Root Port";
-    case 5: return "Upstream Port";
-    case 6: return "Downstream Port";
-    case 7: return "PCIe-to-PCI Bridge";
-    case 8: return "PCI-to-PCIe Bridge";
-    case 9: return "Root Complex Integrated Endpoint";
-    case 10: return "Root Complex Event Collector";
-    default: return fmt::format("type {}", t);
+    case 0:
+      return "Endpoint";
+    case 1:
+      return "Legacy Endpoint";
+    case 4:
+      return "Root Port";
+    case 5:
+      return "Upstream Port";
+    case 6:
+      return "Downstream Port";
+    case 7:
+      return "PCIe-to-PCI Bridge";
+    case 8:
+      return "PCI-to-PCIe Bridge";
+    case 9:
+      return "Root Complex Integrated Endpoint";
+    case 10:
+      return "Root Complex Event Collector";
+    default:
+      return fmt::format("type {}", t);
   }
 }
 
@@ -56,15 +66,16 @@ void decode_standard(const Reader& r, Capability& c, ConfigSpace& cs) {
         uint16_t ctl = r.u16(o + 2);
         cs.msi = true;
         int vectors = 1 << ((ctl >> 1) & 7);
-        c.summary = fmt::format("{}-bit, {} vector{}{}", (ctl & 0x80) ? 64 : 32, vectors, vectors == 1 ? "" : "s",
-                                (ctl & 1) ? ", enabled" : "");
+        c.summary = fmt::format("{}-bit, {} vector{}{}", (ctl & 0x80) ? 64 : 32, vectors,
+                                vectors == 1 ? "" : "s", (ctl & 1) ? ", enabled" : "");
       }
       break;
     case kCapMsix:
       if (r.has(o + 2, 2)) {
         uint16_t ctl = r.u16(o + 2);
         cs.msix = true;
-        c.summary = fmt::format("{} vectors{}", (ctl & 0x7ff) + 1, (ctl & 0x8000) ? ", enabled" : "");
+        c.summary =
+            fmt::format("{} vectors{}", (ctl & 0x7ff) + 1, (ctl & 0x8000) ? ", enabled" : "");
       }
       break;
     case kCapPcie:
@@ -85,8 +96,9 @@ void decode_standard(const Reader& r, Capability& c, ConfigSpace& cs) {
         }
         c.summary = p.port_type_name + (p.flr ? ", FLR" : "");
         if (p.link_max_width)
-          c.summary += fmt::format(", link {} GT/s x{} (max {} GT/s x{})", speed_name(r.u16(o + 0x12) & 0xf),
-                                   *p.link_width, speed_name(r.u32(o + 0xc) & 0xf), *p.link_max_width);
+          c.summary +=
+              fmt::format(", link {} GT/s x{} (max {} GT/s x{})", speed_name(r.u16(o + 0x12) & 0xf),
+                          *p.link_width, speed_name(r.u32(o + 0xc) & 0xf), *p.link_max_width);
         cs.pcie = p;
       } else {
         cs.problems.push_back(fmt::format("PCI Express capability at 0x{:02x} is truncated", o));
@@ -117,7 +129,8 @@ void decode_extended(const Reader& r, Capability& c, ConfigSpace& cs) {
         s.vf_offset = r.u16(o + 0x14);
         s.vf_stride = r.u16(o + 0x16);
         s.vf_device = r.u16(o + 0x1a);
-        c.summary = fmt::format("{} of {} VFs enabled, VF device {:04x}", s.num_vfs, s.total_vfs, s.vf_device);
+        c.summary = fmt::format("{} of {} VFs enabled, VF device {:04x}", s.num_vfs, s.total_vfs,
+                                s.vf_device);
         cs.sriov = s;
       }
       break;
@@ -131,14 +144,16 @@ void walk_standard(const Reader& r, ConfigSpace& cs) {
   size_t ptr = r.u8(0x34) & 0xfc;
   while (ptr != 0) {
     if (ptr < 0x40 || ptr + 2 > limit) {
-      cs.problems.push_back(fmt::format("capability pointer 0x{:02x} is outside 0x40..0x{:02x}", ptr, limit - 1));
+      cs.problems.push_back(
+          fmt::format("capability pointer 0x{:02x} is outside 0x40..0x{:02x}", ptr, limit - 1));
       return;
     }
     if (!seen.insert(ptr).second) {
       cs.problems.push_back(fmt::format("capability list loops back to 0x{:02x}", ptr));
       return;
     }
-    Capability c{false, r.u8(ptr), static_cast<uint16_t>(ptr), capability_name(false, r.u8(ptr)), {}};
+    Capability c{
+        false, r.u8(ptr), static_cast<uint16_t>(ptr), capability_name(false, r.u8(ptr)), {}};
     decode_standard(r, c, cs);
     cs.capabilities.push_back(std::move(c));
     ptr = r.u8(ptr + 1) & 0xfc;
@@ -151,8 +166,8 @@ void walk_extended(const Reader& r, ConfigSpace& cs) {
   size_t ptr = 0x100;
   while (ptr != 0) {
     if (ptr < 0x100 || ptr + 4 > r.b.size()) {
-      cs.problems.push_back(
-          fmt::format("extended capability pointer 0x{:03x} is outside 0x100..0x{:03x}", ptr, r.b.size() - 1));
+      cs.problems.push_back(fmt::format(
+          "extended capability pointer 0x{:03x} is outside 0x100..0x{:03x}", ptr, r.b.size() - 1));
       return;
     }
     if (!seen.insert(ptr).second) {
@@ -174,38 +189,66 @@ void walk_extended(const Reader& r, ConfigSpace& cs) {
 std::string capability_name(bool extended, uint16_t id) {
   if (!extended) {
     switch (id) {
-      case 0x01: return "Power Management";
-      case 0x03: return "VPD";
-      case 0x05: return "MSI";
-      case 0x09: return "Vendor Specific";
-      case 0x0d: return "PCI Bridge Subsystem ID";
-      case 0x10: return "PCI Express";
-      case 0x11: return "MSI-X";
-      case 0x12: return "SATA";
-      case 0x13: return "Advanced Features";
-      case 0x14: return "Enhanced Allocation";
+      case 0x01:
+        return "Power Management";
+      case 0x03:
+        return "VPD";
+      case 0x05:
+        return "MSI";
+      case 0x09:
+        return "Vendor Specific";
+      case 0x0d:
+        return "PCI Bridge Subsystem ID";
+      case 0x10:
+        return "PCI Express";
+      case 0x11:
+        return "MSI-X";
+      case 0x12:
+        return "SATA";
+      case 0x13:
+        return "Advanced Features";
+      case 0x14:
+        return "Enhanced Allocation";
     }
     return fmt::format("Capability 0x{:02x}", id);
   }
   switch (id) {
-    case 0x0001: return "Advanced Error Reporting";
-    case 0x0002: return "Virtual Channel";
-    case 0x0003: return "Device Serial Number";
-    case 0x0004: return "Power Budgeting";
-    case 0x000b: return "Vendor Specific";
-    case 0x000d: return "Access Control Services";
-    case 0x000e: return "Alternative Routing-ID";
-    case 0x000f: return "Address Translation Services";
-    case 0x0010: return "SR-IOV";
-    case 0x0013: return "Page Request";
-    case 0x0015: return "Resizable BAR";
-    case 0x0017: return "TPH Requester";
-    case 0x0018: return "Latency Tolerance Reporting";
-    case 0x0019: return "Secondary PCI Express";
-    case 0x001b: return "PASID";
-    case 0x001e: return "L1 PM Substates";
-    case 0x0025: return "Data Link Feature";
-    case 0x0026: return "Physical Layer 16 GT/s";
+    case 0x0001:
+      return "Advanced Error Reporting";
+    case 0x0002:
+      return "Virtual Channel";
+    case 0x0003:
+      return "Device Serial Number";
+    case 0x0004:
+      return "Power Budgeting";
+    case 0x000b:
+      return "Vendor Specific";
+    case 0x000d:
+      return "Access Control Services";
+    case 0x000e:
+      return "Alternative Routing-ID";
+    case 0x000f:
+      return "Address Translation Services";
+    case 0x0010:
+      return "SR-IOV";
+    case 0x0013:
+      return "Page Request";
+    case 0x0015:
+      return "Resizable BAR";
+    case 0x0017:
+      return "TPH Requester";
+    case 0x0018:
+      return "Latency Tolerance Reporting";
+    case 0x0019:
+      return "Secondary PCI Express";
+    case 0x001b:
+      return "PASID";
+    case 0x001e:
+      return "L1 PM Substates";
+    case 0x0025:
+      return "Data Link Feature";
+    case 0x0026:
+      return "Physical Layer 16 GT/s";
   }
   return fmt::format("Extended Capability 0x{:04x}", id);
 }
@@ -218,7 +261,8 @@ const Capability* ConfigSpace::find(bool extended, uint16_t id) const {
 
 Result<ConfigSpace> parse_config_space(std::string_view bytes) {
   if (bytes.size() < 64)
-    return Error::invalid(fmt::format("config space is truncated: {} bytes, the header needs 64", bytes.size()));
+    return Error::invalid(
+        fmt::format("config space is truncated: {} bytes, the header needs 64", bytes.size()));
   Reader r{bytes};
   ConfigSpace cs;
   cs.size = bytes.size();
@@ -232,7 +276,9 @@ Result<ConfigSpace> parse_config_space(std::string_view bytes) {
   cs.interrupt_line = r.u8(0x3c);
   cs.interrupt_pin = r.u8(0x3d);
   if (bytes.size() == 64) {
-    if (cs.status & 0x10) cs.problems.push_back("only the 64-byte header is readable (run as root to see capabilities)");
+    if (cs.status & 0x10)
+      cs.problems.push_back(
+          "only the 64-byte header is readable (run as root to see capabilities)");
     return cs;
   }
   walk_standard(r, cs);

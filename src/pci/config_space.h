@@ -38,8 +38,8 @@ struct Capability {
   bool extended = false;
   uint16_t id = 0;
   uint16_t offset = 0;
-  std::string name;       // "MSI-X", "PCI Express", "Access Control Services"...
-  std::string summary;    // short human details: "64-bit, 1/4 vectors, enabled"
+  std::string name;     // "MSI-X", "PCI Express", "Access Control Services"...
+  std::string summary;  // short human details: "64-bit, 1/4 vectors, enabled"
 };
 
 struct ConfigSpace {

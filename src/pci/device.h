@@ -21,9 +21,9 @@ struct Device {
   std::string vendor_name, device_name, subsystem_name, class_name;
   std::optional<std::string> driver;
   std::optional<int> iommu_group;
-  std::vector<PciAddress> parents;  // bridges from the root bus down to the direct parent
+  std::vector<PciAddress> parents;   // bridges from the root bus down to the direct parent
   std::optional<PciAddress> physfn;  // set on SR-IOV virtual functions
-  std::vector<PciAddress> virtfns;  // set on SR-IOV physical functions with VFs enabled
+  std::vector<PciAddress> virtfns;   // set on SR-IOV physical functions with VFs enabled
   bool boot_vga = false;
 
   // Filled by Inventory::load_details (show, snapshot-heavy paths), not by the list scan.

@@ -59,38 +59,59 @@ static std::string lookup(pci_access* a, int flags, unsigned v1, unsigned v2 = 0
   return r ? std::string(r) : std::string();
 }
 
-std::string PciIds::vendor(uint16_t v) const { return lookup(access_, PCI_LOOKUP_VENDOR, v); }
-std::string PciIds::device(uint16_t v, uint16_t d) const { return lookup(access_, PCI_LOOKUP_DEVICE, v, d); }
+std::string PciIds::vendor(uint16_t v) const {
+  return lookup(access_, PCI_LOOKUP_VENDOR, v);
+}
+std::string PciIds::device(uint16_t v, uint16_t d) const {
+  return lookup(access_, PCI_LOOKUP_DEVICE, v, d);
+}
 std::string PciIds::subsystem(uint16_t v, uint16_t d, uint16_t sv, uint16_t sd) const {
   std::string name = lookup(access_, PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE, v, d, sv, sd);
   if (!name.empty()) return name;
   std::string vendor_name = lookup(access_, PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_VENDOR, sv);
   return vendor_name.empty() ? name : vendor_name + " Device " + fmt::format("{:04x}", sd);
 }
-std::string PciIds::class_name(uint32_t c) const { return lookup(access_, PCI_LOOKUP_CLASS, c >> 8); }
+std::string PciIds::class_name(uint32_t c) const {
+  return lookup(access_, PCI_LOOKUP_CLASS, c >> 8);
+}
 
-static const char* const kKinds[] = {"gpu",    "audio",  "net",    "storage", "usb",    "serial",
-                                     "crypto", "bridge", "memory", "sensor",  "accel",  "other",
-                                     nullptr};
+static const char* const kKinds[] = {"gpu",    "audio",  "net",    "storage", "usb",
+                                     "serial", "crypto", "bridge", "memory",  "sensor",
+                                     "accel",  "other",  nullptr};
 
-const char* const* class_kinds() { return kKinds; }
+const char* const* class_kinds() {
+  return kKinds;
+}
 
 std::string class_kind(uint32_t class_code) {
   uint8_t base = class_code >> 16, sub = (class_code >> 8) & 0xff;
   switch (base) {
-    case 0x01: return "storage";
-    case 0x02: return "net";
-    case 0x03: return "gpu";
-    case 0x04: return (sub == 0x01 || sub == 0x03) ? "audio" : "other";
-    case 0x05: return "memory";
-    case 0x06: return "bridge";
-    case 0x07: return "serial";
-    case 0x0c: return sub == 0x03 ? "usb" : "serial";
-    case 0x0d: return "net";  // wireless
-    case 0x10: return "crypto";
-    case 0x11: return "sensor";
-    case 0x12: return "accel";
-    case 0x00: return sub == 0x01 ? "gpu" : "other";  // pre-2.0 VGA-compatible device
+    case 0x01:
+      return "storage";
+    case 0x02:
+      return "net";
+    case 0x03:
+      return "gpu";
+    case 0x04:
+      return (sub == 0x01 || sub == 0x03) ? "audio" : "other";
+    case 0x05:
+      return "memory";
+    case 0x06:
+      return "bridge";
+    case 0x07:
+      return "serial";
+    case 0x0c:
+      return sub == 0x03 ? "usb" : "serial";
+    case 0x0d:
+      return "net";  // wireless
+    case 0x10:
+      return "crypto";
+    case 0x11:
+      return "sensor";
+    case 0x12:
+      return "accel";
+    case 0x00:
+      return sub == 0x01 ? "gpu" : "other";  // pre-2.0 VGA-compatible device
   }
   return "other";
 }

@@ -22,7 +22,8 @@ class PciIds {
 
   std::string vendor(uint16_t vendor) const;
   std::string device(uint16_t vendor, uint16_t device) const;
-  std::string subsystem(uint16_t vendor, uint16_t device, uint16_t sub_vendor, uint16_t sub_device) const;
+  std::string subsystem(uint16_t vendor, uint16_t device, uint16_t sub_vendor,
+                        uint16_t sub_device) const;
   // class_code is the 24-bit class/subclass/prog-if value; the name is the subclass's.
   std::string class_name(uint32_t class_code) const;
   const std::string& database() const { return path_; }

@@ -10,8 +10,12 @@
 
 namespace pcipass {
 
-std::string Device::kind() const { return class_kind(class_code); }
-std::string Device::id_pair() const { return fmt::format("{:04x}:{:04x}", vendor, device); }
+std::string Device::kind() const {
+  return class_kind(class_code);
+}
+std::string Device::id_pair() const {
+  return fmt::format("{:04x}:{:04x}", vendor, device);
+}
 
 namespace {
 
@@ -43,10 +47,13 @@ void read_ids(const HostFs& fs, const std::string& dir, Device& d) {
       d.subsystem_vendor = u16_at(b, 0x2c);
       d.subsystem_device = u16_at(b, 0x2e);
     } else {  // bridges keep them in a capability, which the kernel has already decoded
-      d.subsystem_vendor = static_cast<uint16_t>(fs.read_number(dir + "/subsystem_vendor").value_or(0));
-      d.subsystem_device = static_cast<uint16_t>(fs.read_number(dir + "/subsystem_device").value_or(0));
+      d.subsystem_vendor =
+          static_cast<uint16_t>(fs.read_number(dir + "/subsystem_vendor").value_or(0));
+      d.subsystem_device =
+          static_cast<uint16_t>(fs.read_number(dir + "/subsystem_device").value_or(0));
     }
-    // SR-IOV VFs read 0xffff as their IDs in config space; the kernel's attributes have the real ones.
+    // SR-IOV VFs read 0xffff as their IDs in config space; the kernel's attributes have the real
+    // ones.
     if (d.vendor == 0xffff) {
       d.vendor = static_cast<uint16_t>(fs.read_number(dir + "/vendor").value_or(0xffff));
       d.device = static_cast<uint16_t>(fs.read_number(dir + "/device").value_or(0xffff));
@@ -85,8 +92,8 @@ Result<Device> read_device(const HostFs& fs, const std::string& name, const PciI
   d.parents = std::move(chain);
   read_ids(fs, dir, d);
   d.driver = fs.link_basename(dir + "/driver");
-  if (auto g = fs.link_basename(dir + "/iommu_group"); g && !g->empty() &&
-                                                        g->find_first_not_of("0123456789") == std::string::npos)
+  if (auto g = fs.link_basename(dir + "/iommu_group");
+      g && !g->empty() && g->find_first_not_of("0123456789") == std::string::npos)
     d.iommu_group = std::stoi(*g);
   if (auto pf = fs.link_basename(dir + "/physfn"))
     if (auto a = parse_address(*pf)) d.physfn = *a;
@@ -113,8 +120,9 @@ Result<Device> read_device(const HostFs& fs, const std::string& name, const PciI
 Result<Inventory> Inventory::scan(const HostFs& fs, const PciIds* ids) {
   auto names = fs.list(kPciDevicesDir);
   if (!names)
-    return Error(names.error()).with_fix(fs.root() == "/" ? "is sysfs mounted on /sys?"
-                                                          : "is " + fs.root() + " a captured host tree?");
+    return Error(names.error())
+        .with_fix(fs.root() == "/" ? "is sysfs mounted on /sys?"
+                                   : "is " + fs.root() + " a captured host tree?");
   Inventory inv;
   for (const auto& name : *names) {
     auto d = read_device(fs, name, ids);
@@ -156,7 +164,8 @@ std::string nearest(const std::vector<Device>& devices, const PciAddress& want) 
     return (int64_t(a.domain) << 16) | (a.bus << 8) | (a.slot << 3) | a.function;
   };
   std::vector<std::pair<int64_t, std::string>> scored;
-  for (const auto& d : devices) scored.emplace_back(std::llabs(key(d.address) - key(want)), d.address.str());
+  for (const auto& d : devices)
+    scored.emplace_back(std::llabs(key(d.address) - key(want)), d.address.str());
   std::sort(scored.begin(), scored.end());
   std::string out;
   for (size_t i = 0; i < scored.size() && i < 3; ++i) out += (i ? ", " : "") + scored[i].second;
@@ -170,8 +179,9 @@ Result<std::vector<const Device*>> Inventory::select(const std::string& argument
   std::vector<const Device*> out;
   if (auto* a = std::get_if<PciAddress>(&sel)) {
     if (const Device* d = find(*a)) return std::vector<const Device*>{d};
-    std::string fix = devices_.empty() ? "this host has no PCI devices"
-                                       : "nearest devices: " + nearest(devices_, *a) + " (see `pcipass list`)";
+    std::string fix = devices_.empty()
+                          ? "this host has no PCI devices"
+                          : "nearest devices: " + nearest(devices_, *a) + " (see `pcipass list`)";
     return Error::not_found(fmt::format("no PCI device {} on this host", a->str()), fix);
   }
   const auto& id = std::get<IdPattern>(sel);
@@ -206,8 +216,10 @@ void Inventory::load_details(const HostFs& fs, Device& d, const ModuleIndex* mod
   if (auto n = fs.read_number(dir + "/sriov_totalvfs")) x.sriov_totalvfs = static_cast<int>(*n);
   if (auto n = fs.read_number(dir + "/sriov_numvfs")) x.sriov_numvfs = static_cast<int>(*n);
   if (auto cfg = fs.read(dir + "/config", 4096); cfg.ok()) {
-    if (auto cs = parse_config_space(*cfg)) x.config = std::move(*cs);
-    else x.config_error = cs.error().message;
+    if (auto cs = parse_config_space(*cfg))
+      x.config = std::move(*cs);
+    else
+      x.config_error = cs.error().message;
   } else {
     x.config_error = cfg.error().message;
   }

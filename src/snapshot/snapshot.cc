@@ -4,32 +4,53 @@
 #include <archive_entry.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cstdio>
 #include <ctime>
-#include <fmt/format.h>
 
 #include "pci/inventory.h"
 
 namespace pcipass {
 namespace {
 
-constexpr const char* kDeviceAttributes[] = {
-    "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision", "boot_vga",
-    "driver_override", "modalias", "numa_node", "irq", "reset_method", "current_link_speed",
-    "current_link_width", "max_link_speed", "max_link_width", "enable", "sriov_totalvfs",
-    "sriov_numvfs", "sriov_drivers_autoprobe", "local_cpulist", "d3cold_allowed", "config"};
+constexpr const char* kDeviceAttributes[] = {"vendor",
+                                             "device",
+                                             "subsystem_vendor",
+                                             "subsystem_device",
+                                             "class",
+                                             "revision",
+                                             "boot_vga",
+                                             "driver_override",
+                                             "modalias",
+                                             "numa_node",
+                                             "irq",
+                                             "reset_method",
+                                             "current_link_speed",
+                                             "current_link_width",
+                                             "max_link_speed",
+                                             "max_link_width",
+                                             "enable",
+                                             "sriov_totalvfs",
+                                             "sriov_numvfs",
+                                             "sriov_drivers_autoprobe",
+                                             "local_cpulist",
+                                             "d3cold_allowed",
+                                             "config"};
 
-constexpr const char* kModules[] = {"vfio", "vfio_pci", "vfio_pci_core", "vfio_iommu_type1",
-                                    "pci_stub", "kvm", "kvm_intel", "kvm_amd", "mdev"};
+constexpr const char* kModules[] = {"vfio",     "vfio_pci", "vfio_pci_core", "vfio_iommu_type1",
+                                    "pci_stub", "kvm",      "kvm_intel",     "kvm_amd",
+                                    "mdev"};
 
-constexpr const char* kProcFiles[] = {"/proc/cmdline", "/proc/modules", "/proc/sys/kernel/osrelease",
-                                      "/proc/self/mountinfo", "/proc/self/limits", "/proc/swaps",
-                                      "/proc/net/route", "/proc/net/ipv6_route", "/proc/mdstat",
-                                      "/proc/interrupts", "/proc/meminfo", "/etc/default/grub",
-                                      "/etc/kernel/cmdline"};
+constexpr const char* kProcFiles[] = {
+    "/proc/cmdline",        "/proc/modules",        "/proc/sys/kernel/osrelease",
+    "/proc/self/mountinfo", "/proc/self/limits",    "/proc/swaps",
+    "/proc/net/route",      "/proc/net/ipv6_route", "/proc/mdstat",
+    "/proc/interrupts",     "/proc/meminfo",        "/etc/default/grub",
+    "/etc/kernel/cmdline"};
 
-constexpr const char* kModuleIndexes[] = {"modules.builtin", "modules.builtin.bin", "modules.dep.bin",
-                                          "modules.alias.bin", "modules.softdep", "modules.builtin.alias.bin"};
+constexpr const char* kModuleIndexes[] = {"modules.builtin", "modules.builtin.bin",
+                                          "modules.dep.bin", "modules.alias.bin",
+                                          "modules.softdep", "modules.builtin.alias.bin"};
 
 class Collector {
  public:
@@ -110,7 +131,8 @@ class Collector {
       if (!real) continue;
       for (const char* sub : {"/intel-iommu", "/amd-iommu"}) files_in(*real + sub);
     }
-    for (const char* t : {"DMAR", "IVRS"}) empty_file_if_exists(std::string("/sys/firmware/acpi/tables/") + t);
+    for (const char* t : {"DMAR", "IVRS"})
+      empty_file_if_exists(std::string("/sys/firmware/acpi/tables/") + t);
   }
 
   // Write-only attributes (bind, uevent...) are kept as empty files: they mark that the driver or
@@ -124,10 +146,13 @@ class Collector {
     dir("/sys/bus/pci/drivers");
     for (const auto& drv : fs_.list("/sys/bus/pci/drivers").value_or({}))
       for (const char* attr : {"bind", "unbind", "new_id", "remove_id"})
-        if (fs_.exists("/sys/bus/pci/drivers/" + drv + "/" + attr)) presence("/sys/bus/pci/drivers/" + drv + "/" + attr);
+        if (fs_.exists("/sys/bus/pci/drivers/" + drv + "/" + attr))
+          presence("/sys/bus/pci/drivers/" + drv + "/" + attr);
     for (const char* attr : {"drivers_probe", "rescan"})
-      if (fs_.exists(std::string("/sys/bus/pci/") + attr)) presence(std::string("/sys/bus/pci/") + attr);
-    for (const auto& m : fs_.list("/sys/module").value_or({})) presence("/sys/module/" + m + "/uevent");
+      if (fs_.exists(std::string("/sys/bus/pci/") + attr))
+        presence(std::string("/sys/bus/pci/") + attr);
+    for (const auto& m : fs_.list("/sys/module").value_or({}))
+      presence("/sys/module/" + m + "/uevent");
     for (const char* m : kModules) {
       std::string base = std::string("/sys/module/") + m;
       if (!fs_.is_dir(base)) continue;
@@ -165,13 +190,15 @@ class Collector {
 
   void proc_and_dev() {
     for (const char* p : kProcFiles) file(p);
-    for (const char* d : {"/etc/modprobe.d", "/run/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d"})
+    for (const char* d :
+         {"/etc/modprobe.d", "/run/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d"})
       for (const auto& n : fs_.list(d).value_or({}))
         if (n.ends_with(".conf")) file(std::string(d) + "/" + n, 256 * 1024);
     // One processor's block says the vendor and flags; the rest only repeats it.
     if (auto cpu = fs_.read("/proc/cpuinfo", 4 << 20)) {
       auto end = cpu->find("\n\n");
-      tree_["/proc/cpuinfo"] = {SnapshotEntry::kFile, cpu->substr(0, end == std::string::npos ? cpu->size() : end + 1)};
+      tree_["/proc/cpuinfo"] = {SnapshotEntry::kFile,
+                                cpu->substr(0, end == std::string::npos ? cpu->size() : end + 1)};
     }
     empty_file_if_exists("/dev/kvm");
     dir("/dev/vfio");
@@ -191,7 +218,9 @@ class Collector {
 
 }  // namespace
 
-SnapshotTree collect_snapshot(const HostFs& fs) { return Collector(fs).run(); }
+SnapshotTree collect_snapshot(const HostFs& fs) {
+  return Collector(fs).run();
+}
 
 Status write_snapshot(const SnapshotTree& tree, const std::string& output) {
   std::string tmp = output + ".tmp." + std::to_string(::getpid());
@@ -228,7 +257,8 @@ Status write_snapshot(const SnapshotTree& tree, const std::string& output) {
     }
     ok = archive_write_header(a, e) == ARCHIVE_OK;
     if (ok && entry.type == SnapshotEntry::kFile && !entry.data.empty())
-      ok = archive_write_data(a, entry.data.data(), entry.data.size()) == static_cast<la_ssize_t>(entry.data.size());
+      ok = archive_write_data(a, entry.data.data(), entry.data.size()) ==
+           static_cast<la_ssize_t>(entry.data.size());
     if (!ok) break;
   }
   archive_entry_free(e);

@@ -35,6 +35,8 @@ Error Error::state(std::string m, std::string f) {
   return make(ErrorKind::kState, std::move(m), std::move(f));
 }
 
-std::string Error::describe() const { return message; }
+std::string Error::describe() const {
+  return message;
+}
 
 }  // namespace pcipass

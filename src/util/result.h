@@ -43,7 +43,7 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -84,9 +84,9 @@ using Status = Result<void>;
 
 // TRY(expr): evaluates a Result; on error returns the error from the enclosing function,
 // otherwise yields the value (GNU statement expression, as SerenityOS's TRY).
-#define TRY(expr)                                                \
-  ({                                                             \
-    auto _try_result = (expr);                                   \
+#define TRY(expr)                                                 \
+  ({                                                              \
+    auto _try_result = (expr);                                    \
     if (!_try_result.ok()) return std::move(_try_result).error(); \
-    std::move(_try_result).value();                              \
+    std::move(_try_result).value();                               \
   })

@@ -20,7 +20,9 @@ TEST(Address, ParsesFullShortAndLibvirtForms) {
   EXPECT_EQ(parse_address("0000:AF:00.0")->str(), "0000:af:00.0");
 }
 
-TEST(Address, LibvirtName) { EXPECT_EQ(parse_address("0000:3b:02.5")->libvirt_name(), "pci_0000_3b_02_5"); }
+TEST(Address, LibvirtName) {
+  EXPECT_EQ(parse_address("0000:3b:02.5")->libvirt_name(), "pci_0000_3b_02_5");
+}
 
 TEST(Address, NamesTheBadField) {
   EXPECT_EQ(error_of("0000:zz:00.0"), "invalid bus number 'zz' in '0000:zz:00.0'");
@@ -31,7 +33,8 @@ TEST(Address, NamesTheBadField) {
   EXPECT_EQ(error_of(":01:00.0"), "invalid domain '' in ':01:00.0'");
   EXPECT_EQ(error_of("100:00.0"), "invalid bus number '100' in '100:00.0'");
   EXPECT_EQ(error_of("01.0"), "'01.0' is not a PCI address: expected BUS:SLOT.FUNCTION");
-  EXPECT_EQ(error_of("0000:01:00"), "'0000:01:00' is not a PCI address: the '.FUNCTION' part is missing");
+  EXPECT_EQ(error_of("0000:01:00"),
+            "'0000:01:00' is not a PCI address: the '.FUNCTION' part is missing");
   EXPECT_EQ(error_of("pci_0000_01_00"), "invalid libvirt device name 'pci_0000_01_00'");
   EXPECT_EQ(error_of("pci_0000_01_00_0_1"), "invalid libvirt device name 'pci_0000_01_00_0_1'");
   EXPECT_EQ(parse_address("0000:zz:00.0").error().kind, ErrorKind::kInvalid);

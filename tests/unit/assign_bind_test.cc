@@ -15,7 +15,9 @@ namespace {
 using assign::BindRequest;
 using assign::ReleaseRequest;
 
-PciAddress addr(const std::string& s) { return parse_address(s).value(); }
+PciAddress addr(const std::string& s) {
+  return parse_address(s).value();
+}
 
 class Assign : public ::testing::Test {
  protected:
@@ -28,15 +30,14 @@ class Assign : public ::testing::Test {
     env.sleep_ms = [](int) {};
     env.node_wait_ms = 100;
     env.impact.processes = true;
-    override_ = {k.get(), env};
-    assign::cli_override() = &override_;
+    injected_ = {k.get(), env};
   }
-  void TearDown() override { assign::cli_override() = nullptr; }
   CliRun cli(std::vector<std::string> args) {
     args.insert(args.begin(), {"--root", t.root()});
-    return run_cli(args);
+    return run_cli(args, &injected_);
   }
-  Result<assign::BindReport> bind(std::vector<std::string> devs, bool with_group = false, bool force = false) {
+  Result<assign::BindReport> bind(std::vector<std::string> devs, bool with_group = false,
+                                  bool force = false) {
     BindRequest r;
     for (const auto& d : devs) r.devices.push_back(addr(d));
     r.with_group = with_group;
@@ -49,7 +50,7 @@ class Assign : public ::testing::Test {
   std::unique_ptr<FakeKernel> k;
   std::unique_ptr<FakeLoader> loader;
   assign::Environment env;
-  assign::CliOverride override_;
+  cli::Injected injected_;
 };
 
 const std::string kNic = "/sys/bus/pci/devices/0000:00:03.0";
@@ -85,10 +86,12 @@ TEST_F(Assign, RefusesToLeaveAGroupNonViable) {
   std::string before = k->snapshot();
   auto r = cli({"bind", "01:00.0"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err,
-            "error: refusing to bind: IOMMU group 3 would not be viable: 0000:01:00.1 (snd_hda_intel) would stay "
-            "on the host\n"
-            "  fix: add --with-group to bind every endpoint of group 3 (0000:01:00.0, 0000:01:00.1)\n");
+  EXPECT_EQ(
+      r.err,
+      "error: refusing to bind: IOMMU group 3 would not be viable: 0000:01:00.1 (snd_hda_intel) "
+      "would stay "
+      "on the host\n"
+      "  fix: add --with-group to bind every endpoint of group 3 (0000:01:00.0, 0000:01:00.1)\n");
   EXPECT_EQ(k->write_count(), 0);
   EXPECT_EQ(k->snapshot(), before);
 }
@@ -120,11 +123,12 @@ TEST_F(Assign, RefusesHostCriticalDevices) {
 }
 
 TEST_F(Assign, RefusesTheNicOfTheSshSession) {
-  override_.env.impact.ssh_connection = "198.51.100.77 50000 198.51.100.5 22";
+  injected_.env.impact.ssh_connection = "198.51.100.77 50000 198.51.100.5 22";
   auto r = cli({"bind", "00:03.0"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
-            "error: refusing to bind: 0000:00:03.0 carries the SSH session in use (eth1 from 198.51.100.77)");
+            "error: refusing to bind: 0000:00:03.0 carries the SSH session in use (eth1 from "
+            "198.51.100.77)");
   EXPECT_EQ(k->write_count(), 0);
 }
 
@@ -164,7 +168,9 @@ TEST_F(Assign, OwnerGetsTheGroupNode) {
   auto r = cli({"bind", "00:03.0", "--owner", "libvirt-qemu:kvm"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(k->chowns().at("/dev/vfio/4"), (std::pair<uid_t, gid_t>{64055, 108}));
-  EXPECT_EQ(r.out, "bound 0000:00:03.0 to vfio-pci (was e1000e)\ngroup 4 is ready: /dev/vfio/4 (owner libvirt-qemu:kvm)\n");
+  EXPECT_EQ(r.out,
+            "bound 0000:00:03.0 to vfio-pci (was e1000e)\ngroup 4 is ready: /dev/vfio/4 (owner "
+            "libvirt-qemu:kvm)\n");
 }
 
 TEST_F(Assign, OwnerWithoutGroupTakesThePrimaryGroupAndUnknownUsersAreRefused) {
@@ -172,11 +178,14 @@ TEST_F(Assign, OwnerWithoutGroupTakesThePrimaryGroupAndUnknownUsersAreRefused) {
   EXPECT_EQ(k->chowns().at("/dev/vfio/4"), (std::pair<uid_t, gid_t>{64055, 108}));
   auto r = cli({"bind", "01:00.0", "--with-group", "--owner", "qemu"});
   EXPECT_EQ(r.status, 2);
-  EXPECT_EQ(r.err, "error: no user 'qemu' in /etc/passwd\n  fix: create the user, or give a numeric uid\n");
+  EXPECT_EQ(
+      r.err,
+      "error: no user 'qemu' in /etc/passwd\n  fix: create the user, or give a numeric uid\n");
 }
 
 TEST_F(Assign, WarnsWhenMemlockIsLow) {
-  t.file("/proc/self/limits", "Max locked memory         8388608              8388608              bytes\n");
+  t.file("/proc/self/limits",
+         "Max locked memory         8388608              8388608              bytes\n");
   auto r = cli({"bind", "00:03.0"});
   ASSERT_EQ(r.status, 0);
   EXPECT_EQ(r.err.substr(0, r.err.find(':', 9)), "warning: the memlock limit is 8 MiB (ulimit -l)");
@@ -195,7 +204,8 @@ TEST_F(Assign, LockContentionRefusesAndWritesNothing) {
 }
 
 // The heart of it: fail each write of a two-device group bind in turn.
-void expect_rolled_back(FakeKernel& k, int failed, const std::string& before, const std::string& context) {
+void expect_rolled_back(FakeKernel& k, int failed, const std::string& before,
+                        const std::string& context) {
   SCOPED_TRACE(context);
   EXPECT_EQ(k.snapshot(), before);
   EXPECT_FALSE(k.exists("/run/pcipass/journal.json"));
@@ -211,9 +221,11 @@ void expect_rolled_back(FakeKernel& k, int failed, const std::string& before, co
   for (size_t i = failed; i < k.writes().size(); ++i, ++after) {
     const auto& w = k.writes()[i];
     EXPECT_EQ(w.find("<- vfio-pci"), std::string::npos) << w;
-    std::string dev = w.find("/driver_override") != std::string::npos ? w.substr(21, 12) : w.substr(w.rfind(' ') + 1);
+    std::string dev = w.find("/driver_override") != std::string::npos ? w.substr(21, 12)
+                                                                      : w.substr(w.rfind(' ') + 1);
     EXPECT_TRUE(touched.count(dev)) << w;
-    bool restoring = w.ends_with("driver_override <- \\n") || w.find("/driver/unbind <- ") != std::string::npos ||
+    bool restoring = w.ends_with("driver_override <- \\n") ||
+                     w.find("/driver/unbind <- ") != std::string::npos ||
                      w.starts_with("/sys/bus/pci/drivers_probe <- ");
     EXPECT_TRUE(restoring) << w;
   }
@@ -241,7 +253,8 @@ TEST_F(Assign, AnyFailedWriteRollsEveryDeviceBack) {
       auto r = assign::bind(kern, req, env);
       std::string ctx = name + ", write " + std::to_string(n);
       ASSERT_FALSE(r.ok()) << ctx;
-      EXPECT_NE(r.error().fix.find("every device was rolled back"), std::string::npos) << ctx << r.error().fix;
+      EXPECT_NE(r.error().fix.find("every device was rolled back"), std::string::npos)
+          << ctx << r.error().fix;
       expect_rolled_back(kern, n, before, ctx);
     }
   }
@@ -257,8 +270,9 @@ TEST_F(Assign, FailedWriteErrorNamesThePathAndErrno) {
             "  fix: every device was rolled back to where it was\n");
   k->fail_write(4, FakeKernel::Fault{EIO, true, false});
   r = cli({"bind", "00:03.0"});
-  EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
-            "error: write /sys/bus/pci/devices/0000:00:03.0/driver_override: short write (0 of 8 bytes)");
+  EXPECT_EQ(
+      r.err.substr(0, r.err.find('\n')),
+      "error: write /sys/bus/pci/devices/0000:00:03.0/driver_override: short write (0 of 8 bytes)");
 }
 
 TEST_F(Assign, BusyUnbindRollsBack) {
@@ -266,7 +280,8 @@ TEST_F(Assign, BusyUnbindRollsBack) {
   k->refuse_unbind("0000:01:00.1");
   auto r = bind({"0000:01:00.0"}, true);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message, "write /sys/bus/pci/devices/0000:01:00.1/driver/unbind: Device or resource busy");
+  EXPECT_EQ(r.error().message,
+            "write /sys/bus/pci/devices/0000:01:00.1/driver/unbind: Device or resource busy");
   k->refuse_unbind("0000:01:00.1", 0);
   EXPECT_EQ(k->snapshot().substr(0, 100), before.substr(0, 100));
 }
@@ -278,7 +293,8 @@ TEST_F(Assign, ADriverThatDeclinesTheDeviceRollsBack) {
   before = k->snapshot();
   auto r = bind({"0000:00:03.0"});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message, "0000:00:03.0 did not bind to vfio-pci after drivers_probe: it is on no driver");
+  EXPECT_EQ(r.error().message,
+            "0000:00:03.0 did not bind to vfio-pci after drivers_probe: it is on no driver");
   EXPECT_EQ(k->snapshot(), before);
 }
 
@@ -288,7 +304,8 @@ TEST_F(Assign, AMissingGroupNodeRollsBack) {
   std::string before = k->snapshot();
   auto r = bind({"0000:00:03.0"});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message, "/dev/vfio/4 did not appear within 100 ms after group 4 was bound to vfio-pci");
+  EXPECT_EQ(r.error().message,
+            "/dev/vfio/4 did not appear within 100 ms after group 4 was bound to vfio-pci");
   EXPECT_EQ(k->snapshot(), before);
 }
 
@@ -296,7 +313,8 @@ TEST_F(Assign, ModuleLoadFailureChangesNothing) {
   loader->fail = true;
   auto r = cli({"bind", "00:03.0"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err.substr(0, r.err.find('\n')), "error: load module vfio_pci: No such file or directory");
+  EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
+            "error: load module vfio_pci: No such file or directory");
   EXPECT_EQ(k->write_count(), 0);
 }
 
@@ -321,7 +339,8 @@ TEST_F(Assign, RecoverAfterACrashAtEveryWrite) {
       auto blocked = assign::bind(again, req, env);
       ASSERT_FALSE(blocked.ok());
       EXPECT_EQ(blocked.error().message,
-                "an interrupted pcipass run left a journal (/run/pcipass/journal.json: bind of 2 devices)");
+                "an interrupted pcipass run left a journal (/run/pcipass/journal.json: bind of 2 "
+                "devices)");
     }
     FakeKernel kern(tree);
     sample_natives(kern);
@@ -347,8 +366,10 @@ TEST_F(Assign, RecoverWithNothingPendingDoesNothing) {
 TEST_F(Assign, RecoverFinishesACommittedRun) {
   ASSERT_TRUE(bind({"0000:00:03.0"}).ok());
   // Simulate a crash between the commit mark and the state update.
-  assign::Journal j{"bind", "vfio-pci", "", 1, "committed",
-                    {{addr("0000:00:03.0"), 4, {"e1000e", std::nullopt}, {"vfio-pci", "vfio-pci"}}}};
+  assign::Journal j{
+      "bind",      "vfio-pci",
+      "",          1,
+      "committed", {{addr("0000:00:03.0"), 4, {"e1000e", std::nullopt}, {"vfio-pci", "vfio-pci"}}}};
   ASSERT_TRUE(k->remove("/run/pcipass/state.json").ok());
   ASSERT_TRUE(assign::save_journal(*k, j).ok());
   int writes = k->write_count();
@@ -370,7 +391,8 @@ TEST_F(Assign, ReleaseRestoresExactlyWhatBindChanged) {
   EXPECT_FALSE(k->exists("/dev/vfio/4"));
   EXPECT_TRUE(assign::load_state(*k)->bindings.empty());
   std::vector<std::string> tail(k->writes().end() - 3, k->writes().end());
-  EXPECT_EQ(tail, (std::vector<std::string>{kNic + "/driver_override <- e1000e", kNic + "/driver/unbind <- 0000:00:03.0",
+  EXPECT_EQ(tail, (std::vector<std::string>{kNic + "/driver_override <- e1000e",
+                                            kNic + "/driver/unbind <- 0000:00:03.0",
                                             "/sys/bus/pci/drivers_probe <- 0000:00:03.0"}));
   r = cli({"release", "00:03.0"});
   EXPECT_EQ(r.out, "0000:00:03.0 is already back on the host\n");
@@ -380,8 +402,11 @@ TEST_F(Assign, ReleaseClearsTheOverride) {
   ASSERT_EQ(cli({"bind", "01:00.0", "--with-group"}).status, 0);
   auto r = cli({"reattach", "01:00.0", "--with-group"});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "released 0000:01:00.0: vfio-pci -> nouveau\nreleased 0000:01:00.1: vfio-pci -> snd_hda_intel\n");
-  EXPECT_EQ(t.read("/sys/devices/pci0000:00/0000:00:1c.0/0000:01:00.0/driver_override"), "(null)\n");
+  EXPECT_EQ(r.out,
+            "released 0000:01:00.0: vfio-pci -> nouveau\nreleased 0000:01:00.1: vfio-pci -> "
+            "snd_hda_intel\n");
+  EXPECT_EQ(t.read("/sys/devices/pci0000:00/0000:00:1c.0/0000:01:00.0/driver_override"),
+            "(null)\n");
   EXPECT_NE(std::find(k->writes().begin(), k->writes().end(),
                       "/sys/bus/pci/devices/0000:01:00.1/driver_override <- \\n"),
             k->writes().end());
@@ -394,7 +419,8 @@ TEST_F(Assign, ReleaseRefusesWhileAProcessHoldsTheGroup) {
   auto r = cli({"release", "00:03.0"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err,
-            "error: refusing to release 0000:00:03.0: /dev/vfio/4 is held open by qemu-system-x86 (pid 4242)\n"
+            "error: refusing to release 0000:00:03.0: /dev/vfio/4 is held open by qemu-system-x86 "
+            "(pid 4242)\n"
             "  fix: shut the VM down (or stop pid 4242), then release\n");
   EXPECT_EQ(k->write_count(), writes);
   auto s = cli({"--json", "status"});
@@ -406,7 +432,8 @@ TEST_F(Assign, ReleaseFailureRebindsToVfio) {
   ASSERT_EQ(cli({"bind", "01:00.0", "--with-group"}).status, 0);
   std::string bound = k->snapshot();
   k->fail_write(k->write_count() + 5, EIO);  // the second device's unbind
-  auto r = assign::release(*k, ReleaseRequest{{addr("0000:01:00.0"), addr("0000:01:00.1")}, false, false}, env);
+  auto r = assign::release(
+      *k, ReleaseRequest{{addr("0000:01:00.0"), addr("0000:01:00.1")}, false, false}, env);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(k->snapshot(), bound);
   EXPECT_EQ(assign::load_state(*k)->bindings.size(), 2u);
@@ -453,18 +480,20 @@ TEST_F(Assign, PlanShowsTheGroup) {
   // Names come from the system's pci.ids: compare up to the DEVICE column.
   std::istringstream lines(r.out);
   std::vector<std::string> got;
-  for (std::string l; std::getline(lines, l);) got.push_back(l.substr(0, l.find(" [") == std::string::npos ? l.size() : 57));
+  for (std::string l; std::getline(lines, l);)
+    got.push_back(l.substr(0, l.find(" [") == std::string::npos ? l.size() : 57));
   ASSERT_GE(got.size(), 5u);
   EXPECT_EQ(got[0], "IOMMU group 3");
   EXPECT_EQ(got[1].substr(0, 57), "  ADDRESS       DRIVER         AFTER          ACTION     ");
   EXPECT_EQ(got[2].substr(0, 50), "  0000:00:1c.0  pcieport       pcieport       stay");
   EXPECT_EQ(got[3].substr(0, 54), "  0000:01:00.0  nouveau        vfio-pci       bind *  ");
   EXPECT_EQ(got[4].substr(0, 57), "  0000:01:00.1  snd_hda_intel  snd_hda_intel  left-behind");
-  EXPECT_EQ(r.out.substr(r.out.find("The host")),
-            "The host would lose: nothing it uses\n"
-            "Verdict: refused\n"
-            "  IOMMU group 3 would not be viable: 0000:01:00.1 (snd_hda_intel) would stay on the host\n"
-            "    fix: add --with-group to bind every endpoint of group 3 (0000:01:00.0, 0000:01:00.1)\n");
+  EXPECT_EQ(
+      r.out.substr(r.out.find("The host")),
+      "The host would lose: nothing it uses\n"
+      "Verdict: refused\n"
+      "  IOMMU group 3 would not be viable: 0000:01:00.1 (snd_hda_intel) would stay on the host\n"
+      "    fix: add --with-group to bind every endpoint of group 3 (0000:01:00.0, 0000:01:00.1)\n");
   r = cli({"--json", "plan", "01:00.0", "--with-group"});
   EXPECT_EQ(r.status, 0);
   auto j = nlohmann::json::parse(r.out);
@@ -481,7 +510,8 @@ TEST_F(Assign, PlanNamesProcessesHoldingTheDevice) {
   auto r = cli({"--json", "plan", "01:00.0", "--with-group"});
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["verdict"], "refused");
-  EXPECT_EQ(j["refusals"][0]["message"], "0000:01:00.0 is in use by Xorg (pid 812) through /dev/dri/card0");
+  EXPECT_EQ(j["refusals"][0]["message"],
+            "0000:01:00.0 is in use by Xorg (pid 812) through /dev/dri/card0");
 }
 
 }  // namespace

@@ -14,19 +14,21 @@ struct CliRun {
   std::string out, err;
 };
 
-inline CliRun run_cli(std::vector<std::string> args) {
+inline CliRun run_cli(std::vector<std::string> args, const cli::Injected* injected = nullptr) {
   args.insert(args.begin(), "pcipass");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::ostringstream out, err;
   CliRun r;
-  r.status = cli::run(static_cast<int>(args.size()), argv.data(), out, err);
+  r.status = cli::run(static_cast<int>(args.size()), argv.data(), out, err, injected);
   r.out = out.str();
   r.err = err.str();
   return r;
 }
 
-inline std::string source_path(const std::string& rel) { return std::string(PCIPASS_SOURCE_DIR) + "/" + rel; }
+inline std::string source_path(const std::string& rel) {
+  return std::string(PCIPASS_SOURCE_DIR) + "/" + rel;
+}
 
 }  // namespace pcipass::test

@@ -18,7 +18,8 @@ class Cli : public ::testing::Test {
     t.pci_device(bus, "0000:00:02.0", 0x8086, 0x10d3, 0x020000, "vfio-pci", 2);
     t.pci_device(bus, "0000:00:1c.0", 0x8086, 0x2448, 0x060400, "pcieport", 3);
     t.pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
-    t.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel", 3);
+    t.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel",
+                 3);
     t.file("/proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 intel_iommu=on\n");
   }
   CliRun run(std::vector<std::string> args) {
@@ -34,21 +35,24 @@ TEST_F(Cli, InvalidAddressIsAUsageError) {
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err,
             "error: invalid bus number 'zz' in '0000:zz:00.0'\n"
-            "  fix: write the address as DOMAIN:BUS:SLOT.FUNCTION in hex, e.g. 0000:01:00.0 (see `pcipass list`)\n");
+            "  fix: write the address as DOMAIN:BUS:SLOT.FUNCTION in hex, e.g. 0000:01:00.0 (see "
+            "`pcipass list`)\n");
 }
 
 TEST_F(Cli, AbsentDeviceSuggestsTheNearest) {
   auto r = run({"show", "01:00.2"});
   EXPECT_EQ(r.status, 2);
-  EXPECT_EQ(r.err,
-            "error: no PCI device 0000:01:00.2 on this host\n"
-            "  fix: nearest devices: 0000:01:00.1, 0000:01:00.0, 0000:00:1c.0 (see `pcipass list`)\n");
+  EXPECT_EQ(
+      r.err,
+      "error: no PCI device 0000:01:00.2 on this host\n"
+      "  fix: nearest devices: 0000:01:00.1, 0000:01:00.0, 0000:00:1c.0 (see `pcipass list`)\n");
 }
 
 TEST_F(Cli, AbsentIdSaysSo) {
   auto r = run({"show", "1234:5678"});
   EXPECT_EQ(r.status, 2);
-  EXPECT_EQ(r.err.substr(0, r.err.find('\n')), "error: no PCI device with ID 1234:5678 on this host");
+  EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
+            "error: no PCI device with ID 1234:5678 on this host");
 }
 
 TEST_F(Cli, IdMatchesEveryIdenticalDevice) {
@@ -131,8 +135,10 @@ TEST_F(Cli, ShowGivesParentsAndLibvirtForms) {
   ASSERT_EQ(r.status, 0) << r.err;
   auto d = nlohmann::json::parse(r.out)["devices"][0];
   EXPECT_EQ(d["parents"], nlohmann::json::array({"0000:00:1c.0"}));
-  EXPECT_EQ(d["libvirt"]["address_xml"], "<address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>");
-  EXPECT_EQ(d["iommu_group_members"], nlohmann::json::array({"0000:00:1c.0", "0000:01:00.0", "0000:01:00.1"}));
+  EXPECT_EQ(d["libvirt"]["address_xml"],
+            "<address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>");
+  EXPECT_EQ(d["iommu_group_members"],
+            nlohmann::json::array({"0000:00:1c.0", "0000:01:00.0", "0000:01:00.1"}));
 }
 
 }  // namespace

@@ -13,14 +13,16 @@ struct Bytes {
   void u32(size_t o, uint32_t v) { u16(o, v & 0xffff), u16(o + 2, v >> 16); }
   // A standard capability at `o` pointing to `next`.
   void cap(size_t o, uint8_t id, uint8_t next) { u8(o, id), u8(o + 1, next); }
-  void ext(size_t o, uint16_t id, uint16_t next) { u32(o, id | (1u << 16) | (uint32_t(next) << 20)); }
+  void ext(size_t o, uint16_t id, uint16_t next) {
+    u32(o, id | (1u << 16) | (uint32_t(next) << 20));
+  }
 };
 
 Bytes endpoint(size_t size) {
   Bytes c(size);
   c.u16(0, 0x10de), c.u16(2, 0x1b80), c.u8(8, 0xa1);
   c.u8(9, 0x00), c.u8(10, 0x00), c.u8(11, 0x03);  // class 030000
-  c.u16(6, 0x10);  // capability list present
+  c.u16(6, 0x10);                                 // capability list present
   c.u8(0x34, 0x60);
   return c;
 }
@@ -78,7 +80,8 @@ TEST(ConfigSpace, UnprivilegedReadSaysSo) {
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->capabilities.empty());
   ASSERT_EQ(r->problems.size(), 1u);
-  EXPECT_EQ(r->problems[0], "only the 64-byte header is readable (run as root to see capabilities)");
+  EXPECT_EQ(r->problems[0],
+            "only the 64-byte header is readable (run as root to see capabilities)");
 }
 
 TEST(ConfigSpace, StandardListLoop) {

@@ -21,12 +21,14 @@ void FakeKernel::register_driver(const std::string& name) {
     if (!real_->exists(dir + "/" + f)) tree_.file(dir + "/" + f, "");
 }
 
-void FakeKernel::add_process(int pid, const std::string& comm, const std::vector<std::string>& targets) {
+void FakeKernel::add_process(int pid, const std::string& comm,
+                             const std::vector<std::string>& targets) {
   std::string dir = "/proc/" + std::to_string(pid);
   tree_.file(dir + "/comm", comm + "\n");
   tree_.dir(dir + "/fd");
   int fd = 3;
-  for (const auto& t : targets) fs::create_symlink(t, tree_.real(dir + "/fd/" + std::to_string(fd++)));
+  for (const auto& t : targets)
+    fs::create_symlink(t, tree_.real(dir + "/fd/" + std::to_string(fd++)));
 }
 
 std::string FakeKernel::dev_dir(const std::string& addr) const {
@@ -91,7 +93,9 @@ Status FakeKernel::apply(const std::string& path, const std::string& data) {
     return {};
   }
   bool registered = false;
-  auto is_registered = [&](const std::string& d) { return real_->is_dir("/sys/bus/pci/drivers/" + d); };
+  auto is_registered = [&](const std::string& d) {
+    return real_->is_dir("/sys/bus/pci/drivers/" + d);
+  };
   if (r == "/sys/bus/pci/drivers_probe") {
     if (dev_dir(value).empty()) return errno_error(ENODEV);
     if (driver_of(value)) return {};
@@ -107,7 +111,8 @@ Status FakeKernel::apply(const std::string& path, const std::string& data) {
   if (r.starts_with(drivers)) {
     std::string rest = r.substr(drivers.size());
     auto slash = rest.find('/');
-    std::string driver = rest.substr(0, slash), file = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    std::string driver = rest.substr(0, slash),
+                file = slash == std::string::npos ? "" : rest.substr(slash + 1);
     registered = is_registered(driver);
     if (file == "unbind") {
       if (dev_dir(value).empty() || driver_of(value) != driver) return errno_error(ENODEV);
@@ -122,7 +127,8 @@ Status FakeKernel::apply(const std::string& path, const std::string& data) {
       if (!o && native_[value] != driver) return errno_error(ENODEV);
       return bind_device(value, driver);
     }
-    if (file == "new_id" || file == "remove_id") return errno_error(EPERM);  // pcipass never uses them
+    if (file == "new_id" || file == "remove_id")
+      return errno_error(EPERM);  // pcipass never uses them
   }
   return real_->write(path, data);
 }
@@ -166,18 +172,21 @@ Status FakeKernel::change_owner(const std::string& path, uid_t uid, gid_t gid) {
 
 Result<HostFs::Owner> FakeKernel::owner(const std::string& path) const {
   auto o = TRY(real_->owner(path));
-  if (auto it = chowns_.find(path); it != chowns_.end()) o.uid = it->second.first, o.gid = it->second.second;
+  if (auto it = chowns_.find(path); it != chowns_.end())
+    o.uid = it->second.first, o.gid = it->second.second;
   return o;
 }
 
 std::string FakeKernel::snapshot() const {
   std::ostringstream out;
   for (const auto& a : real_->list("/sys/bus/pci/devices").value_or({})) {
-    out << a << " driver=" << driver_of(a).value_or("-") << " override=" << override_of(a).value_or("-") << '\n';
+    out << a << " driver=" << driver_of(a).value_or("-")
+        << " override=" << override_of(a).value_or("-") << '\n';
   }
   for (const auto& d : real_->list("/sys/bus/pci/drivers").value_or({}))
     for (const auto& e : real_->list("/sys/bus/pci/drivers/" + d).value_or({}))
-      if (real_->type("/sys/bus/pci/drivers/" + d + "/" + e, false) == FileType::kLink) out << d << " <- " << e << '\n';
+      if (real_->type("/sys/bus/pci/drivers/" + d + "/" + e, false) == FileType::kLink)
+        out << d << " <- " << e << '\n';
   for (const auto& n : real_->list("/dev/vfio").value_or({})) out << "/dev/vfio/" << n << '\n';
   return out.str();
 }
@@ -206,7 +215,8 @@ void sample_host(TempTree& t) {
   t.pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
   t.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel", 3);
   t.file("/proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/vda1 intel_iommu=on\n");
-  for (auto [addr, ifname] : {std::pair{"0000:00:01.0", "eth0"}, std::pair{"0000:00:03.0", "eth1"}}) {
+  for (auto [addr, ifname] :
+       {std::pair{"0000:00:01.0", "eth0"}, std::pair{"0000:00:03.0", "eth1"}}) {
     std::string dir = bus + "/" + addr + "/net/" + ifname;
     t.file(dir + "/operstate", "up\n");
     t.link("/sys/class/net/" + std::string(ifname), dir);
@@ -226,10 +236,12 @@ void sample_host(TempTree& t) {
   t.link("/sys/class/block/vda1", vda + "/vda1");
   t.link("/sys/dev/block/254:1", vda + "/vda1");
   t.file("/proc/self/mountinfo", "22 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw\n");
-  t.file("/proc/self/limits", "Limit                     Soft Limit           Hard Limit           Units\n"
-                              "Max locked memory         unlimited            unlimited            bytes\n");
-  t.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"
-                        "libvirt-qemu:x:64055:108:Libvirt Qemu,,,:/var/lib/libvirt:/usr/sbin/nologin\n");
+  t.file("/proc/self/limits",
+         "Limit                     Soft Limit           Hard Limit           Units\n"
+         "Max locked memory         unlimited            unlimited            bytes\n");
+  t.file("/etc/passwd",
+         "root:x:0:0:root:/root:/bin/bash\n"
+         "libvirt-qemu:x:64055:108:Libvirt Qemu,,,:/var/lib/libvirt:/usr/sbin/nologin\n");
   t.file("/etc/group", "root:x:0:\nkvm:x:108:\nlibvirt-qemu:x:64055:\n");
   t.dir("/run");
 }

@@ -29,7 +29,9 @@ class FakeKernel : public HostFs {
   // Unbinding `addr` from its driver fails with `err` (EBUSY: "device in use").
   void refuse_unbind(const std::string& addr, int err = EBUSY) { busy_[addr] = err; }
   // `driver` declines `addr` at probe time (the probe function fails): the device stays unbound.
-  void refuse_probe(const std::string& addr, const std::string& driver) { declines_.insert(addr + "/" + driver); }
+  void refuse_probe(const std::string& addr, const std::string& driver) {
+    declines_.insert(addr + "/" + driver);
+  }
   void udev(bool creates_nodes) { udev_ = creates_nodes; }
 
   // --- faults
@@ -44,7 +46,9 @@ class FakeKernel : public HostFs {
   void crash_after(int n) { crash_after_ = n; }
 
   // --- observation
-  const std::vector<std::string>& writes() const { return log_; }  // "PATH <- DATA" of every write() call
+  const std::vector<std::string>& writes() const {
+    return log_;
+  }  // "PATH <- DATA" of every write() call
   int write_count() const { return static_cast<int>(log_.size()); }
   // Drivers, overrides, back links and /dev/vfio nodes of every device, one line each.
   std::string snapshot() const;
@@ -53,11 +57,21 @@ class FakeKernel : public HostFs {
   void add_process(int pid, const std::string& comm, const std::vector<std::string>& targets);
 
   // --- HostFs
-  Result<std::string> read(const std::string& path, size_t limit) const override { return real_->read(path, limit); }
-  Result<std::string> read_link(const std::string& path) const override { return real_->read_link(path); }
-  Result<std::string> resolve(const std::string& path) const override { return real_->resolve(path); }
-  Result<std::vector<std::string>> list(const std::string& dir) const override { return real_->list(dir); }
-  FileType type(const std::string& path, bool follow) const override { return real_->type(path, follow); }
+  Result<std::string> read(const std::string& path, size_t limit) const override {
+    return real_->read(path, limit);
+  }
+  Result<std::string> read_link(const std::string& path) const override {
+    return real_->read_link(path);
+  }
+  Result<std::string> resolve(const std::string& path) const override {
+    return real_->resolve(path);
+  }
+  Result<std::vector<std::string>> list(const std::string& dir) const override {
+    return real_->list(dir);
+  }
+  FileType type(const std::string& path, bool follow) const override {
+    return real_->type(path, follow);
+  }
   Result<Owner> owner(const std::string& path) const override;
   Status write(const std::string& path, std::string_view data) override;
   Status write_atomic(const std::string& path, std::string_view data, mode_t mode) override;

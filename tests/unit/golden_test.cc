@@ -40,7 +40,8 @@ std::vector<GoldenCase> cases_for(const std::string& root) {
     cases.push_back({std::string(cmd) + ".json", {"--root", root, "--json", cmd}});
   }
   std::vector<std::string> show = {"--root", root, "show"};
-  for (const auto& e : fs::directory_iterator(root + "/sys/bus/pci/devices")) show.push_back(e.path().filename());
+  for (const auto& e : fs::directory_iterator(root + "/sys/bus/pci/devices"))
+    show.push_back(e.path().filename());
   std::sort(show.begin() + 3, show.end());
   if (show.size() > 3) {
     cases.push_back({"show", show});
@@ -72,13 +73,12 @@ TEST_P(Golden, MatchesRecordedOutput) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Hosts, Golden, ::testing::ValuesIn(fixture_names()),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& ch : n)
-                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Hosts, Golden, ::testing::ValuesIn(fixture_names()), [](const auto& info) {
+  std::string n = info.param;
+  for (char& ch : n)
+    if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return n;
+});
 
 }  // namespace
 }  // namespace pcipass::test

@@ -17,7 +17,8 @@ void extract(const std::string& archive_path, const std::string& dest) {
   archive_read_support_format_tar(in);
   ASSERT_EQ(archive_read_open_filename(in, archive_path.c_str(), 1 << 16), ARCHIVE_OK);
   archive* out = archive_write_disk_new();
-  archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+  archive_write_disk_set_options(out,
+                                 ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
   archive_entry* e;
   while (archive_read_next_header(in, &e) == ARCHIVE_OK) {
     std::string path = dest + "/" + archive_entry_pathname(e);
@@ -38,7 +39,8 @@ TEST(Snapshot, RoundTripsThroughAnArchive) {
   const std::string bus = "/sys/devices/pci0000:00";
   host.pci_device(bus, "0000:00:1c.0", 0x8086, 0x2448, 0x060400, "pcieport", 3);
   host.pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
-  host.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel", 3);
+  host.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel",
+                  3);
   host.pci_device(bus, "0000:00:02.0", 0x1af4, 0x1042, 0x010000, "virtio-pci", 4);
   host.dir(bus + "/0000:00:02.0/virtio1/block/vda");
   host.file(bus + "/0000:00:02.0/virtio1/block/vda/dev", "254:0\n");
@@ -46,13 +48,15 @@ TEST(Snapshot, RoundTripsThroughAnArchive) {
   host.link("/sys/dev/block/254:0", bus + "/0000:00:02.0/virtio1/block/vda");
   host.file("/proc/self/mountinfo", "22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n");
   host.file("/proc/cmdline", "root=/dev/vda intel_iommu=on\n");
-  host.file("/proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vmx\n\nprocessor\t: 1\n");
+  host.file("/proc/cpuinfo",
+            "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vmx\n\nprocessor\t: 1\n");
   host.file("/dev/kvm", "");
   host.file("/sys/firmware/acpi/tables/DMAR", "binary table");
 
   auto fs = make_real_host_fs(host.root());
   SnapshotTree tree = collect_snapshot(*fs);
-  EXPECT_EQ(tree.at("/proc/cpuinfo").data, "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vmx\n");
+  EXPECT_EQ(tree.at("/proc/cpuinfo").data,
+            "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vmx\n");
   EXPECT_EQ(tree.at("/sys/firmware/acpi/tables/DMAR").data, "");  // presence only
   EXPECT_EQ(tree.at("/sys/bus/pci/devices/0000:01:00.0").type, SnapshotEntry::kLink);
 
@@ -68,7 +72,8 @@ TEST(Snapshot, RoundTripsThroughAnArchive) {
     EXPECT_EQ(a.out, b.out) << cmd;
   }
   auto list = run_cli({"--root", copy.root(), "list"});
-  EXPECT_NE(list.out.find("host-critical"), std::string::npos) << list.out;  // the root disk survived
+  EXPECT_NE(list.out.find("host-critical"), std::string::npos)
+      << list.out;  // the root disk survived
 }
 
 TEST(Snapshot, UnwritableOutputIsAnError) {
@@ -77,7 +82,8 @@ TEST(Snapshot, UnwritableOutputIsAnError) {
   auto fs = make_real_host_fs(host.root());
   auto s = write_snapshot(collect_snapshot(*fs), "/nonexistent-dir/snap.tar.gz");
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().message.rfind("create /nonexistent-dir/snap.tar.gz: ", 0), 0u) << s.error().message;
+  EXPECT_EQ(s.error().message.rfind("create /nonexistent-dir/snap.tar.gz: ", 0), 0u)
+      << s.error().message;
 }
 
 }  // namespace

@@ -33,7 +33,8 @@ class TempTree {
   void link(const std::string& path, const std::string& target) {
     auto from = std::filesystem::path(path).parent_path();
     std::filesystem::create_directories(real(from));
-    std::filesystem::create_symlink(std::filesystem::path(target).lexically_relative(from), real(path));
+    std::filesystem::create_symlink(std::filesystem::path(target).lexically_relative(from),
+                                    real(path));
   }
   std::string read(const std::string& path) const {
     std::ifstream in(real(path), std::ios::binary);
@@ -41,13 +42,15 @@ class TempTree {
   }
 
   // A PCI function with a 256-byte config space, a driver and optionally a group.
-  void pci_device(const std::string& parent_dir, const std::string& addr, uint16_t vendor, uint16_t device,
-                  uint32_t class_code, const std::string& driver = "", int group = -1) {
+  void pci_device(const std::string& parent_dir, const std::string& addr, uint16_t vendor,
+                  uint16_t device, uint32_t class_code, const std::string& driver = "",
+                  int group = -1) {
     std::string dev = parent_dir + "/" + addr;
     std::string cfg(256, '\0');
     cfg[0] = static_cast<char>(vendor & 0xff), cfg[1] = static_cast<char>(vendor >> 8);
     cfg[2] = static_cast<char>(device & 0xff), cfg[3] = static_cast<char>(device >> 8);
-    cfg[9] = static_cast<char>(class_code & 0xff), cfg[10] = static_cast<char>((class_code >> 8) & 0xff);
+    cfg[9] = static_cast<char>(class_code & 0xff),
+    cfg[10] = static_cast<char>((class_code >> 8) & 0xff);
     cfg[11] = static_cast<char>(class_code >> 16);
     if ((class_code >> 8) == 0x0604) cfg[0x0e] = 1;
     file(dev + "/config", cfg);

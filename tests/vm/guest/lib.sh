@@ -242,3 +242,58 @@ qemu_quit() {
   exec 9>&-
   QEMU_PID=""
 }
+
+# Helpers for the assign-* scenarios (pcipass bind/release/recover):
+#   need_qemu                      exit 77 without qemu-system-x86_64
+#   pp NAME ARGS...                run_pcipass, then PP_RC, PP_OUT, PP_ERR
+#                                  (paths of the output files)
+#   expect_rc WHAT WANT            PP_RC = WANT
+#   expect_has WHAT FILE TEXT      FILE contains TEXT (fixed string)
+#   expect_not WHAT FILE TEXT      FILE does not contain TEXT
+#   sysfs_override ADDR            driver_override ("(null)" when unset)
+#   expect_dev ADDR DRIVER OVERRIDE  driver link and driver_override
+#   expect_clean                   no journal, `pcipass status` binds nothing
+need_qemu() {
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || { echo "SKIP: no qemu-system-x86_64 in the guest (tests/vm/build-image puts the host's in)"; exit 77; }
+}
+pp() {
+  run_pcipass "$@"
+  PP_OUT=$RESULTS/pcipass/$1.out PP_ERR=$RESULTS/pcipass/$1.err
+  PP_RC=$(cat "$RESULTS/pcipass/$1.rc")
+  shift; log "pcipass $* -> $PP_RC"
+}
+expect_rc() { expect_eq "$1: exit status" "$PP_RC" "$2"; }
+expect_has() {
+  if grep -qF -- "$3" "$2"; then ok "$1 mentions '$3'"
+  else fail "$1: no '$3' in ${2##*/}: $(head -c 600 "$2" | tr '\n' '|')"; fi
+}
+expect_not() {
+  if grep -qF -- "$3" "$2"; then fail "$1: unexpected '$3' in ${2##*/}: $(head -c 600 "$2" | tr '\n' '|')"
+  else ok "$1 does not mention '$3'"; fi
+}
+sysfs_override() { _v=-; read -r _v < "/sys/bus/pci/devices/$1/driver_override"; echo "$_v"; }
+expect_dev() {
+  expect_eq "$1 driver" "$(pci_driver "$1")" "$2"
+  expect_eq "$1 driver_override" "$(sysfs_override "$1")" "$3"
+}
+expect_clean() {
+  [ -e /run/pcipass/journal.json ] && fail "a journal is left: $(cat /run/pcipass/journal.json | tr '\n' ' ')"
+  pp "status-$1" status
+  expect_rc "status ($1)" 0
+  expect_has "status ($1)" "$PP_OUT" "pcipass has bound nothing"
+}
+# json_flat FILE: pcipass's pretty-printed JSON (one value a line) as
+# "path=value" lines, e.g. groups.0.devices.1.action=bind (strings unquoted).
+json_flat() {
+  awk '
+    { l = $0; sub(/^[ \t]+/, "", l); sub(/,$/, "", l); if (l == "") next
+      key = ""
+      if (match(l, /^"[^"]*": /)) { key = substr(l, 2, RLENGTH - 4); l = substr(l, RLENGTH + 1) }
+      if (l == "}" || l == "]") { d--; next }
+      if (d > 0 && typ[d] == "[") key = cnt[d]++
+      path = (d > 0 && pth[d] != "") ? pth[d] "." key : key
+      if (l == "{" || l == "[") { d++; typ[d] = l; pth[d] = path; cnt[d] = 0; next }
+      if (l ~ /^".*"$/) l = substr(l, 2, length(l) - 2)
+      print path "=" l
+    }' "$1"
+}
