@@ -14,10 +14,8 @@ Json steps_json(const std::vector<assign::Step>& steps) {
 }
 
 void setup_bind(CLI::App& app, Args& a) {
-  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")
-      ->required();
-  app.add_option("--driver", a.driver, "Driver to bind to: vfio-pci (default) or pci-stub")
-      ->check(CLI::IsMember({"vfio-pci", "pci-stub"}));
+  add_devices(app, a, true);
+  add_driver_option(app, a);
   app.add_flag("--with-group", a.with_group, "Bind every endpoint of the devices' IOMMU groups");
   app.add_flag("--force", a.force,
                "Take devices the host needs (root disk, default route, SSH, console)");

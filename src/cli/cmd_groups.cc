@@ -44,8 +44,7 @@ int run_groups(Context& ctx, const Args& a) {
   if (!inv) return fail(ctx, inv.error());
   const auto& groups = ctx.groups();
   const auto& impact = ctx.impact();
-  bool zero_domain = std::all_of((*inv)->devices().begin(), (*inv)->devices().end(),
-                                 [](const Device& d) { return d.address.domain == 0; });
+  bool zero_domain = (*inv)->single_domain_zero();
   if (a.group_filter >= 0 && !groups.find(a.group_filter))
     return fail(ctx,
                 Error::not_found(fmt::format("no IOMMU group {} on this host", a.group_filter),

@@ -89,8 +89,7 @@ int run_list(Context& ctx, const Args& a) {
   const auto& groups = ctx.groups();
   const auto& impact = ctx.impact();
   bool iommu = (*inv)->iommu_groups_present();
-  bool zero_domain = std::all_of((*inv)->devices().begin(), (*inv)->devices().end(),
-                                 [](const Device& d) { return d.address.domain == 0; });
+  bool zero_domain = (*inv)->single_domain_zero();
   // Streamed one device per line: a 4,096-device host would otherwise build its whole
   // document in memory first (bench/list-vs-lspci).
   if (ctx.json) ctx.out << "{\n  \"schema\": \"pcipass.list/1\",\n  \"devices\": [";

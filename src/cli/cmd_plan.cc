@@ -104,10 +104,8 @@ void print_plan(Context& ctx, const assign::Plan& p) {
 }
 
 void setup_plan(CLI::App& app, Args& a) {
-  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")
-      ->required();
-  app.add_option("--driver", a.driver, "Driver to bind to: vfio-pci (default) or pci-stub")
-      ->check(CLI::IsMember({"vfio-pci", "pci-stub"}));
+  add_devices(app, a, true);
+  add_driver_option(app, a);
   app.add_flag("--with-group", a.with_group, "Bring every endpoint of the devices' IOMMU groups");
   app.add_flag("--force", a.force, "Plan as if host-critical devices may be taken");
 }

@@ -8,8 +8,7 @@
 namespace pcipass::cli {
 
 void setup_release(CLI::App& app, Args& a) {
-  app.add_option("DEVICE", a.devices, "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE")
-      ->required();
+  add_devices(app, a, true);
   app.add_flag("--with-group", a.with_group,
                "Also release the other devices of their groups that pcipass bound");
   app.add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");

@@ -4,10 +4,15 @@
 
 namespace pcipass::cli {
 
-static void add_devices(CLI::App& app, Args& a, bool required) {
+void add_devices(CLI::App& app, Args& a, bool required) {
   auto* opt = app.add_option("DEVICE", a.devices,
                              "0000:01:00.0, 01:00.0, pci_0000_01_00_0 or VENDOR:DEVICE");
   if (required) opt->required();
+}
+
+void add_driver_option(CLI::App& app, Args& a) {
+  app.add_option("--driver", a.driver, "Driver to bind to: vfio-pci (default) or pci-stub")
+      ->check(CLI::IsMember({"vfio-pci", "pci-stub"}));
 }
 
 void setup_show(CLI::App& app, Args& a) {

@@ -24,6 +24,10 @@ PCIPASS_COMMAND(recover)
 
 #undef PCIPASS_COMMAND
 
+// Options several commands share.
+void add_devices(CLI::App& app, Args& a, bool required);
+void add_driver_option(CLI::App& app, Args& a);
+
 // Shared by the assignment commands (defined in cmd_plan.cc, cmd_bind.cc).
 Result<std::vector<PciAddress>> resolve_devices(Context& ctx,
                                                 const Args& a);  // every DEVICE argument

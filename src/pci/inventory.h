@@ -1,6 +1,7 @@
 // The host's PCI devices, read from /sys/bus/pci/devices through HostFs.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +32,10 @@ class Inventory {
   // Reads the slower attributes (config space, modalias, reset methods...).
   void load_details(const HostFs& fs, Device& d, const ModuleIndex* modules) const;
   bool iommu_groups_present() const { return groups_present_; }
+  // Every device is in PCI domain 0000, so addresses can be shown as lspci does (01:00.0).
+  bool single_domain_zero() const {
+    return std::all_of(devices_.begin(), devices_.end(), [](const Device& d) { return d.address.domain == 0; });
+  }
   // Entries of /sys/bus/pci/devices that could not be read, with the reason.
   const std::vector<std::string>& problems() const { return problems_; }
 
