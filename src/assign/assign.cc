@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "assign/accounts.h"
+#include "host/limits.h"
 #include "pci/groups.h"
 
 namespace pcipass::assign {
@@ -193,29 +194,15 @@ std::vector<ProcessHold> group_users(const HostFs& fs, int group) {
 }
 
 std::string memlock_warning(const HostFs& fs) {
-  auto text = fs.read("/proc/self/limits");
-  if (!text) return {};
-  std::istringstream in(*text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.starts_with("Max locked memory")) continue;
-    std::istringstream f(line.substr(17));
-    std::string soft;
-    f >> soft;
-    if (soft == "unlimited" || soft.empty() ||
-        soft.find_first_not_of("0123456789") != std::string::npos)
-      return {};
-    uint64_t bytes = std::stoull(soft);
-    if (bytes >= (1ULL << 30)) return {};
-    return fmt::format(
-        "the memlock limit is {} (ulimit -l): QEMU pins all guest memory for a VFIO device, so a "
-        "VM "
-        "started with this limit fails to map its RAM; raise it for the VM's user (LimitMEMLOCK= "
-        "in its "
-        "systemd unit, memlock in /etc/security/limits.conf; libvirt raises it itself)",
-        mib(bytes));
-  }
-  return {};
+  auto memlock = read_memlock_limit(fs);
+  if (!memlock || !memlock->soft || *memlock->soft >= (1ULL << 30)) return {};
+  return fmt::format(
+      "the memlock limit is {} (ulimit -l): QEMU pins all guest memory for a VFIO device, so a "
+      "VM "
+      "started with this limit fails to map its RAM; raise it for the VM's user (LimitMEMLOCK= "
+      "in its "
+      "systemd unit, memlock in /etc/security/limits.conf; libvirt raises it itself)",
+      mib(*memlock->soft));
 }
 
 Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& env) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "host/cmdline.h"
+#include "host/limits.h"
 
 namespace pcipass {
 
@@ -753,30 +754,16 @@ CheckResult check_memlock(const Facts& f) {
   const std::string fix =
       "raise it with `ulimit -l unlimited` or LimitMEMLOCK=infinity in the service, "
       "or run QEMU through libvirt which raises it";
-  std::optional<std::string> soft, hard;
-  if (auto text = f.fs.read("/proc/self/limits", 64 * 1024)) {
-    std::istringstream in(*text);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!starts_with(line, "Max locked memory")) continue;
-      auto w = split_words(line.substr(17));
-      if (w.size() >= 2) {
-        soft = w[0];
-        hard = w[1];
-      }
-    }
-  }
-  if (!soft)
+  auto memlock = read_memlock_limit(f.fs);
+  if (!memlock)
     return result(id, title, CheckStatus::kWarn,
                   "cannot read Max locked memory in /proc/self/limits",
                   "check `ulimit -l`: QEMU must be able to lock all guest RAM");
-  auto bytes = [](const std::string& s) -> std::optional<uint64_t> {
-    if (s == "unlimited") return std::nullopt;
-    return std::strtoull(s.c_str(), nullptr, 10);
+  auto show = [](const std::optional<uint64_t>& b) {
+    return b ? human_bytes(*b) : std::string("unlimited");
   };
-  auto show = [&](const std::string& s) { return s == "unlimited" ? s : human_bytes(*bytes(s)); };
-  if (*soft == "unlimited") return result(id, title, CheckStatus::kPass, "unlimited");
-  uint64_t limit = *bytes(*soft);
+  if (!memlock->soft) return result(id, title, CheckStatus::kPass, "unlimited");
+  uint64_t limit = *memlock->soft;
   // All guest RAM must be lockable; a limit that covers the host's RAM covers any guest.
   std::optional<uint64_t> ram;
   if (auto text = f.fs.read("/proc/meminfo", 64 * 1024)) {
@@ -795,7 +782,7 @@ CheckResult check_memlock(const Facts& f) {
     return result(id, title, CheckStatus::kPass,
                   fmt::format("{}, covers all {} of RAM", human_bytes(limit), human_bytes(*ram)));
   std::string detail = human_bytes(limit);
-  if (*hard != *soft) detail += " (hard " + show(*hard) + ")";
+  if (memlock->hard != memlock->soft) detail += " (hard " + show(memlock->hard) + ")";
   detail += ": VFIO pins all guest RAM";
   return result(id, title, CheckStatus::kWarn, detail, fix);
 }
