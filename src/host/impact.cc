@@ -11,12 +11,8 @@
 namespace pcipass {
 
 std::optional<PciAddress> owning_pci_device(const std::string& sysfs_path) {
-  std::optional<PciAddress> found;
-  std::istringstream in(sysfs_path);
-  std::string part;
-  while (std::getline(in, part, '/'))
-    if (auto a = parse_address(part); a.ok() && part == a->str()) found = *a;
-  return found;
+  auto chain = addresses_in_path(sysfs_path);
+  return chain.empty() ? std::nullopt : std::optional<PciAddress>(chain.back());
 }
 
 namespace {

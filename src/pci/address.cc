@@ -102,6 +102,20 @@ Result<PciAddress> parse_address(std::string_view text) {
   return build(domain, bus, slot, function, text);
 }
 
+std::vector<PciAddress> addresses_in_path(std::string_view path) {
+  std::vector<PciAddress> out;
+  while (!path.empty()) {
+    auto slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    // Only the canonical form: "0000:01:00.0" and nothing looser.
+    if (part.size() >= 12 && part[part.size() - 2] == '.')
+      if (auto a = parse_address(part); a.ok() && part == a->str()) out.push_back(*a);
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
 Result<DeviceSelector> parse_selector(std::string_view text) {
   if (text.empty())
     return Error::invalid("empty device argument",

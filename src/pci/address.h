@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "util/result.h"
 
@@ -42,6 +43,10 @@ using DeviceSelector = std::variant<PciAddress, IdPattern>;
 
 // A device argument: any address form, or a vendor:device ID pair.
 Result<DeviceSelector> parse_selector(std::string_view text);
+
+// PCI addresses that are whole components of a sysfs path, root-most first
+// ("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/net/eth0" -> 00:01.0, 01:00.0).
+std::vector<PciAddress> addresses_in_path(std::string_view path);
 
 // Parses 1..max_digits hex digits (no 0x prefix) fully; nullopt otherwise.
 std::optional<uint32_t> parse_hex(std::string_view s, size_t max_digits);

@@ -19,15 +19,6 @@ std::string Device::id_pair() const {
 
 namespace {
 
-// PCI addresses that appear as components of a canonical sysfs path, root-most first.
-std::vector<PciAddress> addresses_in_path(const std::string& path) {
-  std::vector<PciAddress> out;
-  std::istringstream in(path);
-  std::string part;
-  while (std::getline(in, part, '/'))
-    if (auto a = parse_address(part); a.ok() && part == a->str()) out.push_back(*a);
-  return out;
-}
 
 uint16_t u16_at(const std::string& b, size_t o) {
   return static_cast<uint16_t>(static_cast<uint8_t>(b[o]) | (static_cast<uint8_t>(b[o + 1]) << 8));

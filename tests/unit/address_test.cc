@@ -64,3 +64,19 @@ TEST(Selector, BadIds) {
 
 }  // namespace
 }  // namespace pcipass
+
+namespace pcipass {
+namespace {
+
+TEST(Address, AddressesInPath) {
+  auto chain = addresses_in_path("/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/net/eth0");
+  ASSERT_EQ(chain.size(), 2u);
+  EXPECT_EQ(chain[0].str(), "0000:00:01.0");
+  EXPECT_EQ(chain[1].str(), "0000:01:00.0");
+  // Only canonical components count: no short forms, no lookalikes.
+  EXPECT_TRUE(addresses_in_path("/sys/devices/pci0000:00/01:00.0/virtio1").empty());
+  EXPECT_TRUE(addresses_in_path("").empty());
+}
+
+}  // namespace
+}  // namespace pcipass
