@@ -77,14 +77,6 @@ bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
 }
 
-std::vector<std::string> split_words(std::string_view s) {
-  std::vector<std::string> out;
-  std::istringstream in{std::string(s)};
-  std::string w;
-  while (in >> w) out.push_back(w);
-  return out;
-}
-
 Cpu read_cpu(const HostFs& fs) {
   Cpu cpu;
   auto text = fs.read("/proc/cpuinfo", 256 * 1024);

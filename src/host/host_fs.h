@@ -74,5 +74,7 @@ std::unique_ptr<HostFs> make_real_host_fs(std::string root);
 std::string join_path(std::string_view dir, std::string_view name);
 std::string base_name(std::string_view path);
 std::string trim(std::string_view s);
+// Whitespace-separated words, as procfs tables lay out their columns.
+std::vector<std::string> split_words(std::string_view s);
 
 }  // namespace pcipass

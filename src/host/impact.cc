@@ -27,14 +27,6 @@ std::vector<std::string> lines_of(const HostFs& fs, const std::string& path) {
   return out;
 }
 
-std::vector<std::string> fields(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> out;
-  std::string f;
-  while (in >> f) out.push_back(f);
-  return out;
-}
-
 // "0100A8C0" as /proc/net/route prints it (host byte order, little-endian) -> 192.168.0.1 as a
 // number whose most significant byte is the first octet.
 std::optional<uint32_t> route_hex(const std::string& s) {
@@ -155,11 +147,11 @@ class Scanner {
   void scan_net() {
     std::set<std::string> default_ifs;
     for (const auto& line : lines_of(fs_, "/proc/net/route")) {
-      auto f = fields(line);
+      auto f = split_words(line);
       if (f.size() > 7 && f[1] == "00000000" && f[7] == "00000000") default_ifs.insert(f[0]);
     }
     for (const auto& line : lines_of(fs_, "/proc/net/ipv6_route")) {
-      auto f = fields(line);
+      auto f = split_words(line);
       if (f.size() == 10 && f[0] == std::string(32, '0') && f[1] == "00" && f[9] != "lo")
         default_ifs.insert(f[9]);
     }
@@ -207,7 +199,7 @@ class Scanner {
     };
     std::vector<LinkRoute> routes;
     for (const auto& line : lines_of(fs_, "/proc/net/route")) {
-      auto f = fields(line);
+      auto f = split_words(line);
       if (f.size() < 8 || f[0] == "Iface") continue;
       auto dest = route_hex(f[1]), gw = route_hex(f[2]), mask = route_hex(f[7]);
       if (dest && gw && mask && *gw == 0 && *mask != 0) routes.push_back({f[0], *dest, *mask});
@@ -215,7 +207,7 @@ class Scanner {
     std::set<uint32_t> local;
     std::string last;
     for (const auto& line : lines_of(fs_, "/proc/net/fib_trie")) {
-      auto f = fields(line);
+      auto f = split_words(line);
       if (f.size() == 2 && f[0] == "|--")
         last = f[1];
       else if (f.size() >= 3 && f[0] == "/32" && f[1] == "host" && f[2] == "LOCAL" && !last.empty())
@@ -231,7 +223,7 @@ class Scanner {
       if (std::find(v.begin(), v.end(), text) == v.end()) v.push_back(text);
     }
     for (const auto& line : lines_of(fs_, "/proc/net/if_inet6")) {
-      auto f = fields(line);
+      auto f = split_words(line);
       if (f.size() < 6) continue;
       auto ip = ipv6_from_hex(f[0]);
       auto len = parse_hex(f[2], 2);
@@ -256,7 +248,7 @@ class Scanner {
     if (!conn && fs_.root() == "/")
       if (const char* env = std::getenv("SSH_CONNECTION")) conn = env;
     if (conn) {
-      auto f = fields(*conn);
+      auto f = split_words(*conn);
       if (f.size() == 4) {
         std::string ifname = iface_of(f[2]);
         if (!ifname.empty())
@@ -266,7 +258,7 @@ class Scanner {
     }
     for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
       for (const auto& line : lines_of(fs_, table)) {
-        auto f = fields(line);
+        auto f = split_words(line);
         if (f.size() < 4 || f[3] != "01") continue;  // ESTABLISHED
         auto colon = f[1].find(':'), rcolon = f[2].find(':');
         if (colon == std::string::npos || rcolon == std::string::npos) continue;
@@ -341,7 +333,7 @@ class Scanner {
 
   void scan_mounts() {
     for (const auto& line : lines_of(fs_, "/proc/self/mountinfo")) {
-      auto f = fields(line);
+      auto f = split_words(line);
       if (f.size() < 5) continue;
       const std::string& mountpoint = f[4];
       auto block = mounted_block(f);
@@ -356,7 +348,7 @@ class Scanner {
   void scan_swaps() {
     auto lines = lines_of(fs_, "/proc/swaps");
     for (size_t i = 1; i < lines.size(); ++i) {
-      auto f = fields(lines[i]);
+      auto f = split_words(lines[i]);
       if (f.empty() || !f[0].starts_with("/dev/")) continue;
       std::string block = base_name(f[0]);
       if (fs_.exists("/sys/class/block/" + block))
@@ -366,7 +358,7 @@ class Scanner {
 
   void scan_md() {
     for (const auto& line : lines_of(fs_, "/proc/mdstat")) {
-      auto f = fields(line);
+      auto f = split_words(line);
       if (f.size() < 4 || f[1] != ":" || f[2] != "active") continue;
       for (size_t i = 3; i < f.size(); ++i) {
         auto bracket = f[i].find('[');
