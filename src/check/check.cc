@@ -73,10 +73,6 @@ Names names_for(Platform p) {
   return {"VT-x/AMD-V", "vmx/svm", "IOMMU", "DMAR/IVRS", "kvm"};
 }
 
-bool starts_with(std::string_view s, std::string_view p) {
-  return s.substr(0, p.size()) == p;
-}
-
 Cpu read_cpu(const HostFs& fs) {
   Cpu cpu;
   auto text = fs.read("/proc/cpuinfo", 256 * 1024);
@@ -348,7 +344,7 @@ CheckResult check_kvm_module(const Facts& f) {
   // Another KVM backend (kvm_pvm, ...) may serve /dev/kvm.
   if (f.fs.exists("/dev/kvm")) {
     for (const std::string& m : f.fs.list("/sys/module").value_or(std::vector<std::string>{}))
-      if (starts_with(m, "kvm_") && m != name)
+      if (m.starts_with("kvm_") && m != name)
         return result(id, title, CheckStatus::kPass,
                       fmt::format("{} provides KVM ({} not loaded)", m, name));
   }
@@ -436,7 +432,7 @@ std::vector<std::string> params_with_option(const KernelCmdline& c, std::string_
     size_t b = 0;
     while (b <= v.size()) {
       size_t e = std::min(v.find(',', b), v.size());
-      if (starts_with(std::string_view(v).substr(b, e - b), opt)) {
+      if (std::string_view(v).substr(b, e - b).starts_with(opt)) {
         out.push_back(KernelCmdline::format(p));
         break;
       }
@@ -599,9 +595,9 @@ Remapping interrupt_remapping(const Facts& f) {
   bool ir_chip = false, plain_chip = false;
   if (auto text = f.fs.read("/proc/interrupts", 4 << 20)) {
     for (const std::string& w : split_words(*text)) {
-      if (starts_with(w, "IR-"))
+      if (w.starts_with("IR-"))
         ir_chip = true;
-      else if (starts_with(w, "PCI-MSI") || w == "IO-APIC")
+      else if (w.starts_with("PCI-MSI") || w == "IO-APIC")
         plain_chip = true;
     }
   }
