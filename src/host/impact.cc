@@ -146,7 +146,8 @@ class Scanner {
 
   void scan_net() {
     std::set<std::string> default_ifs;
-    for (const auto& line : lines_of(fs_, "/proc/net/route")) {
+    const auto ipv4_routes = lines_of(fs_, "/proc/net/route");
+    for (const auto& line : ipv4_routes) {
       auto f = split_words(line);
       if (f.size() > 7 && f[1] == "00000000" && f[7] == "00000000") default_ifs.insert(f[0]);
     }
@@ -155,7 +156,7 @@ class Scanner {
       if (f.size() == 10 && f[0] == std::string(32, '0') && f[1] == "00" && f[9] != "lo")
         default_ifs.insert(f[9]);
     }
-    auto addresses = interface_addresses();
+    auto addresses = interface_addresses(ipv4_routes);
     auto ssh = ssh_interfaces(addresses);
     // A bridge, bond or VLAN carrying the route or the SSH session passes it to the NICs below.
     std::map<std::string, std::string> via;
@@ -191,14 +192,15 @@ class Scanner {
 
   // IPv4 addresses from /proc/net/fib_trie (local /32 entries) matched to the interface whose link
   // route covers them (/proc/net/route); IPv6 addresses from /proc/net/if_inet6.
-  std::map<std::string, std::vector<std::string>> interface_addresses() {
+  std::map<std::string, std::vector<std::string>> interface_addresses(
+      const std::vector<std::string>& ipv4_routes) {
     std::map<std::string, std::vector<std::string>> out;
     struct LinkRoute {
       std::string ifname;
       uint32_t dest, mask;
     };
     std::vector<LinkRoute> routes;
-    for (const auto& line : lines_of(fs_, "/proc/net/route")) {
+    for (const auto& line : ipv4_routes) {
       auto f = split_words(line);
       if (f.size() < 8 || f[0] == "Iface") continue;
       auto dest = route_hex(f[1]), gw = route_hex(f[2]), mask = route_hex(f[7]);
