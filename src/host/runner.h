@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,7 +15,7 @@
 
 namespace pcipass {
 
-struct Command {
+struct Invocation {
   std::vector<std::string> argv;                   // argv[0] is an absolute path or a name on PATH
   std::map<std::string, std::string> environment;  // the child's whole environment
   std::optional<std::string> stdin_data;           // nullopt: /dev/null
@@ -35,15 +36,15 @@ class CommandRunner {
   virtual ~CommandRunner() = default;
   // Runs the command to completion. An Error only when it could not be run at all (not found,
   // not executable, fork failed); a non-zero exit is a CommandResult (see checked()).
-  virtual Result<CommandResult> run(const Command& cmd) = 0;
+  virtual Result<CommandResult> run(const Invocation& cmd) = 0;
 
   // run(), then an Error naming argv[0], the exit status (or signal, or timeout) and the tail of
   // stderr when it did not succeed.
-  Result<CommandResult> checked(const Command& cmd);
+  Result<CommandResult> checked(const Invocation& cmd);
 };
 
 // The real runner: fork + execve (PATH searched in the command's environment), pipes, poll,
-// SIGKILL on timeout. `root` is where relative-to-host paths of argv[0] resolve ("/" live).
+// SIGKILL on timeout.
 std::unique_ptr<CommandRunner> make_real_runner();
 
 }  // namespace pcipass
