@@ -43,6 +43,15 @@ std::vector<std::string> split_words(std::string_view s) {
   return out;
 }
 
+std::vector<Result<std::string>> HostFs::read_each(const std::string& dir,
+                                                   const std::vector<std::string>& names,
+                                                   size_t limit) const {
+  std::vector<Result<std::string>> out;
+  out.reserve(names.size());
+  for (const auto& n : names) out.push_back(read(join_path(dir, n), limit));
+  return out;
+}
+
 std::optional<std::string> HostFs::read_trimmed(const std::string& path) const {
   auto r = read(path, 64 * 1024);
   if (!r) return std::nullopt;

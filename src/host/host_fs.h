@@ -24,6 +24,11 @@ class HostFs {
 
   // Whole contents (at most `limit` bytes) of a file.
   virtual Result<std::string> read(const std::string& path, size_t limit = 1 << 20) const = 0;
+  // Several small files of one directory (a device's sysfs attributes): implementations may look
+  // the directory up once instead of once per file. Entry i is names[i]'s contents or its error.
+  virtual std::vector<Result<std::string>> read_each(const std::string& dir,
+                                                     const std::vector<std::string>& names,
+                                                     size_t limit = 4096) const;
   // Target of a symbolic link, as stored.
   virtual Result<std::string> read_link(const std::string& path) const = 0;
   // Canonical host path with every symbolic link followed.
