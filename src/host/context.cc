@@ -24,7 +24,7 @@ ProcessContext make_process_context(char** envp, bool live) {
   for (char** e = envp; e && *e; ++e) {
     const char* eq = std::strchr(*e, '=');
     if (!eq) continue;
-    p.environment.emplace(std::string(*e, eq), std::string(eq + 1));
+    p.environment.emplace(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
   }
   p.uid = ::getuid();
   p.pid = ::getpid();
