@@ -11,7 +11,7 @@
 #include "assign/module_loader.h"
 #include "assign/plan.h"
 #include "host/host_fs.h"
-#include "host/impact.h"
+#include "impact/impact.h"
 
 namespace pcipass::assign {
 

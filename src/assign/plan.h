@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "host/impact.h"
+#include "impact/impact.h"
 #include "pci/groups.h"
 #include "pci/inventory.h"
 

@@ -12,8 +12,6 @@
 
 namespace pcipass {
 
-class HostImpact;
-
 // True for drivers the kernel lets a user-owned group contain: none, vfio*, pci-stub.
 bool driver_keeps_group_viable(const std::optional<std::string>& driver);
 
@@ -35,18 +33,5 @@ class GroupMap {
  private:
   std::vector<IommuGroup> groups_;  // sorted by id
 };
-
-enum class Verdict { kReady, kNeedsGroup, kGroupNotViable, kNoIommu, kHostCritical, kBridge };
-const char* verdict_id(Verdict v);     // "ready", "needs-group", ... (JSON)
-const char* verdict_label(Verdict v);  // "ready", "needs group", ... (human)
-
-struct Assessment {
-  Verdict verdict = Verdict::kNoIommu;
-  std::string reason;
-  std::vector<PciAddress> companions;  // other endpoints of the group that must come along
-};
-
-// Can this device be given to a VM, and what would come along?
-Assessment assess(const Device& d, const GroupMap& groups, const HostImpact& impact, bool iommu_on);
 
 }  // namespace pcipass

@@ -1,5 +1,5 @@
 // What the host would lose: found through bridges, bonds, btrfs and device-mapper.
-#include "host/impact.h"
+#include "impact/impact.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "host/impact.h"
+#include "impact/impact.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
