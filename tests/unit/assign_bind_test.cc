@@ -428,6 +428,17 @@ TEST_F(Assign, ReleaseRefusesWhileAProcessHoldsTheGroup) {
   EXPECT_EQ(j["bindings"][0]["users"][0]["pid"], 4242);
 }
 
+TEST_F(Assign, ReleaseRefusesBridges) {
+  std::string before = k->snapshot();
+  auto r = cli({"release", "00:1c.0"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err,
+            "error: 0000:00:1c.0 is a bridge: pcipass never binds bridges\n"
+            "  fix: name the devices below it (see `pcipass status`)\n");
+  EXPECT_EQ(k->write_count(), 0);
+  EXPECT_EQ(k->snapshot(), before);
+}
+
 TEST_F(Assign, ReleaseFailureRebindsToVfio) {
   ASSERT_EQ(cli({"bind", "01:00.0", "--with-group"}).status, 0);
   std::string bound = k->snapshot();
