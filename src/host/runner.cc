@@ -161,8 +161,8 @@ void prepare(SpawnSetup& s, const Pipe* in, const Pipe& out, const Pipe& err) {
   ::posix_spawnattr_setsigmask(&s.attr, &none);
   ::posix_spawnattr_setsigdefault(&s.attr, &all);
   ::posix_spawnattr_setpgroup(&s.attr, 0);
-  ::posix_spawnattr_setflags(&s.attr,
-                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  ::posix_spawnattr_setflags(
+      &s.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
 int64_t now_ms() {
@@ -225,7 +225,9 @@ class SigpipeGuard {
   bool was_pending_ = false;
 };
 
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+void set_nonblocking(int fd) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
 
 Result<int> wait_for(pid_t pid) {
   int status = 0;
@@ -239,7 +241,10 @@ Result<int> wait_for(pid_t pid) {
 class Session {
  public:
   Session(pid_t pid, Fd in, const std::string* data, Fd out, Fd err, CommandResult& r)
-      : pid_(pid), in_(std::move(in)), data_(data), out_{std::move(out), &r.out},
+      : pid_(pid),
+        in_(std::move(in)),
+        data_(data),
+        out_{std::move(out), &r.out},
         err_{std::move(err), &r.err} {
     pidfd_ = Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     for (int fd : {in_.get(), out_.fd.get(), err_.fd.get()})
@@ -266,9 +271,12 @@ class Session {
       if (k <= 0) continue;
       for (int i = 0; i < n; ++i) {
         if (!p[i].revents) continue;
-        if (p[i].fd == in_.get()) feed(guard);
-        else if (p[i].fd == out_.fd.get() && !out_.drain()) out_.fd.reset();
-        else if (p[i].fd == err_.fd.get() && !err_.drain()) err_.fd.reset();
+        if (p[i].fd == in_.get())
+          feed(guard);
+        else if (p[i].fd == out_.fd.get() && !out_.drain())
+          out_.fd.reset();
+        else if (p[i].fd == err_.fd.get() && !err_.drain())
+          err_.fd.reset();
       }
     }
   }
@@ -358,8 +366,8 @@ class RealRunner final : public CommandRunner {
     SigpipeGuard guard;
     int64_t deadline = now_ms() + cmd.timeout_ms;
     pid_t pid = 0;
-    int rc = ::posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv.data(),
-                           envp.data());
+    int rc =
+        ::posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv.data(), envp.data());
     if (rc != 0) return Error::io("run", program, rc);
     if (in) in->read.reset();
     out.write.reset(), err.write.reset();
@@ -415,6 +423,8 @@ Result<CommandResult> CommandRunner::checked(const Invocation& cmd) {
   return Error::state(what, "run it by hand to see its whole output: " + cmd.text());
 }
 
-std::unique_ptr<CommandRunner> make_real_runner() { return std::make_unique<RealRunner>(); }
+std::unique_ptr<CommandRunner> make_real_runner() {
+  return std::make_unique<RealRunner>();
+}
 
 }  // namespace pcipass

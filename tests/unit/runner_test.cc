@@ -55,9 +55,9 @@ TEST(Runner, ReportsTheSignal) {
 TEST(Runner, CapturesMoreThanAPipeOnBothStreamsAtOnce) {
   // Both writers run at the same time: a runner that drains one stream to its end before
   // reading the other deadlocks here (and hits the timeout).
-  Invocation i = sh(
-      "(head -c 3000000 /dev/zero | tr '\\0' a) & "
-      "(head -c 2500000 /dev/zero | tr '\\0' b >&2); wait");
+  Invocation i =
+      sh("(head -c 3000000 /dev/zero | tr '\\0' a) & "
+         "(head -c 2500000 /dev/zero | tr '\\0' b >&2); wait");
   i.timeout_ms = 20000;
   auto r = run_ok(i);
   ASSERT_TRUE(r.ok()) << r.err.substr(0, 200);
@@ -234,11 +234,13 @@ TEST(Runner, CheckedNamesTheProgramTheStatusAndTheTailOfStderr) {
             "second >&2; exit 3'");
 
   EXPECT_TRUE(runner->checked(inv({"/bin/true"})).ok());
-  EXPECT_EQ(runner->checked(inv({"/bin/false"})).error().message, "/bin/false exited with status 1");
+  EXPECT_EQ(runner->checked(inv({"/bin/false"})).error().message,
+            "/bin/false exited with status 1");
 }
 
 TEST(Runner, CheckedKeepsTheLastTwentyLines) {
-  auto r = make_real_runner()->checked(sh("for i in $(seq 1 30); do echo line$i >&2; done; exit 1"));
+  auto r =
+      make_real_runner()->checked(sh("for i in $(seq 1 30); do echo line$i >&2; done; exit 1"));
   ASSERT_FALSE(r.ok());
   std::string expected = "/bin/sh exited with status 1; its error output ends:\n";
   for (int n = 11; n <= 30; ++n) expected += "line" + std::to_string(n) + (n < 30 ? "\n" : "");
@@ -284,8 +286,8 @@ TEST(FakeRunner, RecordsEveryInvocation) {
   ASSERT_EQ(f.calls.size(), 2u);
   EXPECT_EQ(f.calls[0].environment.at("PATH"), "/usr/sbin");
   EXPECT_EQ(f.calls[1].stdin_data, "input");
-  EXPECT_EQ(f.argvs(), (std::vector<FakeRunner::Argv>{{"update-grub"},
-                                                      {"mdevctl", "list", "--dumpjson"}}));
+  EXPECT_EQ(f.argvs(),
+            (std::vector<FakeRunner::Argv>{{"update-grub"}, {"mdevctl", "list", "--dumpjson"}}));
 }
 
 TEST(FakeRunner, ExactArgvWinsOverTheProgramWhichWinsOverTheDefault) {
