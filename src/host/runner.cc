@@ -165,10 +165,11 @@ void prepare(SpawnSetup& s, const Pipe* in, const Pipe& out, const Pipe& err) {
       &s.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
-int64_t now_ms() {
+// Monotonic nanoseconds: the deadline must not come early by a rounded-off millisecond.
+int64_t now_ns() {
   timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 // One captured stream: everything up to the limit, then a count of what was thrown away.
@@ -255,8 +256,9 @@ class Session {
   bool run(int64_t deadline, SigpipeGuard& guard) {
     for (;;) {
       if (exited()) return finish();
-      int64_t left = deadline - now_ms();
-      if (left <= 0) return false;
+      int64_t left_ns = deadline - now_ns();
+      if (left_ns <= 0) return false;
+      int64_t left = (left_ns + 999999) / 1000000;  // poll's milliseconds, rounded up
       pollfd p[4];
       int n = 0;
       if (in_.get() >= 0) p[n++] = {in_.get(), POLLOUT, 0};
@@ -364,7 +366,7 @@ class RealRunner final : public CommandRunner {
     std::vector<std::string> args = cmd.argv, env = environment_strings(cmd);
     auto argv = pointers(args), envp = pointers(env);
     SigpipeGuard guard;
-    int64_t deadline = now_ms() + cmd.timeout_ms;
+    int64_t deadline = now_ns() + int64_t{cmd.timeout_ms} * 1000000;
     pid_t pid = 0;
     int rc =
         ::posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv.data(), envp.data());

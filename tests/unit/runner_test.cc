@@ -95,6 +95,14 @@ TEST(Runner, SurvivesAChildThatDoesNotReadItsStdin) {
   sigset_t pending;
   sigpending(&pending);
   EXPECT_FALSE(sigismember(&pending, SIGPIPE));
+
+  // A child that keeps running without reading: the runner waits for its exit, not for the pipe.
+  Invocation slow = sh("sleep 0.2; echo finished");
+  slow.stdin_data = std::string(4 << 20, 'x');
+  slow.timeout_ms = 10000;
+  auto s = run_ok(slow);
+  EXPECT_TRUE(s.ok());
+  EXPECT_EQ(s.out, "finished\n");
 }
 
 TEST(Runner, GivesTheChildExactlyTheEnvironment) {
@@ -208,7 +216,8 @@ void count_alarm(int) {}
 // A signal every millisecond, with a handler installed without SA_RESTART: every poll, read,
 // write and waitpid of the runner is interrupted many times.
 TEST(Runner, CarriesOnThroughInterruptedSystemCalls) {
-  struct sigaction sa {}, old {};
+  struct sigaction sa {
+  }, old{};
   sa.sa_handler = count_alarm;
   ASSERT_EQ(::sigaction(SIGALRM, &sa, &old), 0);
   itimerval every_ms{{0, 1000}, {0, 1000}}, off{};
