@@ -283,7 +283,7 @@ TEST_F(Assign, BusyUnbindRollsBack) {
   EXPECT_EQ(r.error().message,
             "write /sys/bus/pci/devices/0000:01:00.1/driver/unbind: Device or resource busy");
   k->refuse_unbind("0000:01:00.1", 0);
-  EXPECT_EQ(k->snapshot().substr(0, 100), before.substr(0, 100));
+  EXPECT_EQ(k->snapshot(), before);
 }
 
 TEST_F(Assign, ADriverThatDeclinesTheDeviceRollsBack) {
@@ -426,6 +426,17 @@ TEST_F(Assign, ReleaseRefusesWhileAProcessHoldsTheGroup) {
   auto s = cli({"--json", "status"});
   auto j = nlohmann::json::parse(s.out);
   EXPECT_EQ(j["bindings"][0]["users"][0]["pid"], 4242);
+}
+
+TEST_F(Assign, ReleaseRefusesBridges) {
+  std::string before = k->snapshot();
+  auto r = cli({"release", "00:1c.0"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err,
+            "error: 0000:00:1c.0 is a bridge: pcipass never binds bridges\n"
+            "  fix: name the devices below it (see `pcipass status`)\n");
+  EXPECT_EQ(k->write_count(), 0);
+  EXPECT_EQ(k->snapshot(), before);
 }
 
 TEST_F(Assign, ReleaseFailureRebindsToVfio) {

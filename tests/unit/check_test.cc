@@ -2,21 +2,17 @@
 #include "check/check.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "host/host_fs.h"
 #include "host/modules.h"
+#include "temp_tree.h"
 
 namespace pcipass {
 namespace {
-
-namespace stdfs = std::filesystem;
 
 constexpr const char* kRelease = "6.1.0-test";
 constexpr const char* kGrub =
@@ -41,53 +37,14 @@ const char kModulesDepBin[] =
     "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
     "\x00\x00\xe0\x00\x00\xe6";
 
-// A host tree under a fresh temporary directory, removed again at the end of the test.
-class HostTree {
+// A host tree (test::TempTree) that runs the checks over itself.
+class HostTree : public test::TempTree {
  public:
-  HostTree() {
-    std::string tmpl = (stdfs::temp_directory_path() / "pcipass-check-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    root_ = tmpl;
-  }
-  ~HostTree() {
-    std::error_code ec;
-    stdfs::remove_all(root_, ec);
-  }
-  HostTree(const HostTree&) = delete;
-  HostTree& operator=(const HostTree&) = delete;
-
-  HostTree& file(const std::string& path, std::string_view content = {}) {
-    stdfs::path p = real(path);
-    stdfs::create_directories(p.parent_path());
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out) throw std::runtime_error("cannot write " + p.string());
-    return *this;
-  }
-  HostTree& dir(const std::string& path) {
-    stdfs::create_directories(real(path));
-    return *this;
-  }
-  HostTree& link(const std::string& path, const std::string& target) {
-    stdfs::path p = real(path);
-    stdfs::create_directories(p.parent_path());
-    stdfs::create_symlink(target, p);
-    return *this;
-  }
-  HostTree& remove(const std::string& path) {
-    stdfs::remove_all(real(path));
-    return *this;
-  }
-
   CheckReport check() const {
-    auto fs = make_real_host_fs(root_);
+    auto fs = make_real_host_fs(root());
     auto modules = ModuleIndex::open(*fs);
     return run_checks(*fs, *modules);
   }
-
- private:
-  stdfs::path real(const std::string& path) const { return stdfs::path(root_) / path.substr(1); }
-  std::string root_;
 };
 
 std::string cpuinfo(const std::string& vendor, const std::string& flags) {
@@ -133,7 +90,7 @@ void intel_host(HostTree& t) {
       .file("/dev/vfio/vfio")
       .file("/sys/firmware/acpi/tables/DMAR")
       .file("/sys/devices/virtual/iommu/dmar0/intel-iommu/ecap", "f050da\n")
-      .link("/sys/class/iommu/dmar0", "../../devices/virtual/iommu/dmar0")
+      .link("/sys/class/iommu/dmar0", "/sys/devices/virtual/iommu/dmar0")
       .file("/sys/kernel/iommu_groups/0/devices/0000:00:00.0")
       .file("/sys/kernel/iommu_groups/1/devices/0000:01:00.0")
       .file("/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n");
@@ -163,7 +120,7 @@ void amd_host(HostTree& t) {
       .file("/dev/vfio/vfio")
       .file("/sys/firmware/acpi/tables/IVRS")
       .dir("/sys/devices/pci0000:00/0000:00:00.2/iommu/ivhd0/amd-iommu")
-      .link("/sys/class/iommu/ivhd0", "../../devices/pci0000:00/0000:00:00.2/iommu/ivhd0")
+      .link("/sys/class/iommu/ivhd0", "/sys/devices/pci0000:00/0000:00:00.2/iommu/ivhd0")
       .file("/sys/kernel/iommu_groups/0/devices/0000:00:01.0")
       .file("/sys/kernel/iommu_groups/12/devices/0000:0b:00.0");
 }

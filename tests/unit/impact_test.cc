@@ -41,6 +41,44 @@ TEST(Impact, DefaultRouteThroughABridgeReachesItsPort) {
   EXPECT_FALSE(impact.critical(h.addr("0000:00:19.0")));
 }
 
+// A virtio disk as sysfs shows it. The mount source is /dev/root (as the kernel prints it for
+// root=/dev/vda1), so only the major:minor in mountinfo leads to the disk.
+TEST(Impact, RootOnAVirtioDiskFoundByMajorMinor) {
+  Host h;
+  h.t.pci_device(kBus, "0000:00:02.0", 0x1af4, 0x1001, 0x010000, "virtio-pci", 2);
+  h.t.pci_device(kBus, "0000:00:04.0", 0x1af4, 0x1001, 0x010000, "virtio-pci", 6);
+  auto disk = [&](const std::string& pci, const std::string& virtio, const std::string& name,
+                  int minor_base, int parts) {
+    std::string dir = kBus + "/" + pci + "/" + virtio + "/block/" + name;
+    h.t.file(dir + "/dev", "254:" + std::to_string(minor_base) + "\n");
+    h.t.link("/sys/block/" + name, dir);
+    h.t.link("/sys/class/block/" + name, dir);
+    h.t.link("/sys/dev/block/254:" + std::to_string(minor_base), dir);
+    for (int p = 1; p <= parts; ++p) {
+      std::string part = name + std::to_string(p), mm = "254:" + std::to_string(minor_base + p);
+      h.t.file(dir + "/" + part + "/dev", mm + "\n");
+      h.t.file(dir + "/" + part + "/partition", std::to_string(p) + "\n");
+      h.t.link("/sys/class/block/" + part, dir + "/" + part);
+      h.t.link("/sys/dev/block/" + mm, dir + "/" + part);
+    }
+  };
+  disk("0000:00:02.0", "virtio0", "vda", 0, 2);
+  disk("0000:00:04.0", "virtio1", "vdb", 16, 1);
+  h.t.file("/proc/self/mountinfo",
+           "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/root rw\n"
+           "23 22 254:2 / /boot rw,relatime shared:2 - ext4 /dev/disk/by-uuid/0b1f rw\n"
+           "24 22 0:21 / /proc rw,nosuid - proc proc rw\n");
+  HostImpact impact = h.scan();
+  EXPECT_EQ(impact.critical_reason(h.addr("0000:00:02.0")),
+            "holds the root filesystem (/ on vda1)");
+  auto uses = impact.uses(h.addr("0000:00:02.0"));
+  std::vector<std::string> what;
+  for (const auto& u : uses) what.push_back(u.detail);
+  EXPECT_EQ(what, (std::vector<std::string>{"holds the root filesystem (/ on vda1)",
+                                            "vda2 is mounted on /boot"}));
+  EXPECT_FALSE(impact.critical(h.addr("0000:00:04.0")));
+}
+
 TEST(Impact, BtrfsRootFoundByItsSource) {
   Host h;
   h.t.pci_device(kBus, "0000:01:00.0", 0x144d, 0xa808, 0x010802, "nvme", 3);

@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace pcipass::test {
 
@@ -24,17 +26,30 @@ class TempTree {
   const std::string& root() const { return root_; }
   std::string real(const std::string& host_path) const { return root_ + host_path; }
 
-  void file(const std::string& path, const std::string& content) {
+  // Each maker returns the tree, so a fixture reads as one chain: t.file(...).link(...).
+  TempTree& file(const std::string& path, std::string_view content = {}) {
     std::filesystem::create_directories(std::filesystem::path(real(path)).parent_path());
-    std::ofstream(real(path), std::ios::binary) << content;
+    std::ofstream out(real(path), std::ios::binary | std::ios::trunc);
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    if (!out) throw std::runtime_error("cannot write " + real(path));
+    return *this;
   }
-  void dir(const std::string& path) { std::filesystem::create_directories(real(path)); }
+  TempTree& dir(const std::string& path) {
+    std::filesystem::create_directories(real(path));
+    return *this;
+  }
   // A symlink at `path` whose target is `target` (a host path), stored relative like sysfs does.
-  void link(const std::string& path, const std::string& target) {
+  TempTree& link(const std::string& path, const std::string& target) {
     auto from = std::filesystem::path(path).parent_path();
     std::filesystem::create_directories(real(from));
     std::filesystem::create_symlink(std::filesystem::path(target).lexically_relative(from),
                                     real(path));
+    return *this;
+  }
+  // Removes a file, link or whole directory (nothing when absent).
+  TempTree& remove(const std::string& path) {
+    std::filesystem::remove_all(real(path));
+    return *this;
   }
   std::string read(const std::string& path) const {
     std::ifstream in(real(path), std::ios::binary);
