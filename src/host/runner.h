@@ -43,7 +43,7 @@ class CommandRunner {
   Result<CommandResult> checked(const Invocation& cmd);
 };
 
-// The real runner: fork + execve (PATH searched in the command's environment), pipes, poll,
+// The real runner: posix_spawn (PATH searched in the command's environment), pipes, poll,
 // SIGKILL on timeout.
 std::unique_ptr<CommandRunner> make_real_runner();
 

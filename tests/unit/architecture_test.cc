@@ -84,7 +84,7 @@ TEST(Architecture, OnlyTheProcessContextReadsTheEnvironment) {
                                    "src/host/context.cc",
                                    // removed by the door branch
                                    "src/cli/format.cc",
-                                   "src/host/impact.cc",
+                                   "src/impact/impact.cc",
                                });
   EXPECT_TRUE(found.empty()) << "the environment arrives in ProcessContext (src/host/context.h):"
                              << joined(found);
