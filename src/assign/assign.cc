@@ -111,7 +111,6 @@ Status commit(HostFs& fs, const Journal& j, std::vector<Step>& steps, bool dry) 
   return {};
 }
 
-
 std::string mib(uint64_t bytes) {
   if (bytes >= (1ULL << 30) && bytes % (1ULL << 30) == 0) return fmt::format("{} GiB", bytes >> 30);
   if (bytes >= (1ULL << 20)) return fmt::format("{} MiB", bytes >> 20);
@@ -214,8 +213,7 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
   j.pid = static_cast<int>(::getpid());
   for (const auto& c : changes)
     if (c.kind == change::Kind::kDeviceMove)
-      j.devices.push_back({c.address, inv.find(c.address)->iommu_group, c.before.device,
-                           c.target});
+      j.devices.push_back({c.address, inv.find(c.address)->iommu_group, c.before.device, c.target});
   JournalRecord record(fs, j);
   TRY(ex.run(changes, &record));
   for (const auto& g : plan.groups) report.groups.push_back(g.id);

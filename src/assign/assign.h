@@ -13,8 +13,8 @@
 #include "change/change.h"
 #include "host/context.h"
 #include "host/host_fs.h"
-#include "host/runner.h"
 #include "host/impact.h"
+#include "host/runner.h"
 
 namespace pcipass::assign {
 
@@ -34,7 +34,7 @@ struct BindRequest {
   std::vector<PciAddress> devices;
   std::string driver = "vfio-pci";
   bool with_group = false, force = false, dry_run = false;
-  std::string owner;  // USER[:GROUP] for /dev/vfio/GROUP, "" for none
+  std::string owner;                     // USER[:GROUP] for /dev/vfio/GROUP, "" for none
   const Inventory* inventory = nullptr;  // the caller's scan (null: scan here)
 };
 

@@ -64,23 +64,23 @@ struct Change {
   mode_t mode = 0644;
   std::optional<uid_t> uid;  // kOwner; kFileWrite: forced owner (undo puts it back)
   std::optional<gid_t> gid;
-  bool force_mode = false;            // kFileWrite: set `mode` even on an existing file
-  PciAddress address;                 // kDeviceMove
-  DeviceState target;                 // kDeviceMove
+  bool force_mode = false;  // kFileWrite: set `mode` even on an existing file
+  PciAddress address;       // kDeviceMove
+  DeviceState target;       // kDeviceMove
   Procedure procedure = Procedure::kBind;
-  Invocation program;                 // kProgram
+  Invocation program;  // kProgram
   std::optional<Invocation> undo_program;
-  int wait_ms = 0;                    // kWaitFor
-  std::string wait_reason;            // kWaitFor: appended to the timeout message
-  std::string registers;              // kModuleLoad: the directory loading must create
+  int wait_ms = 0;          // kWaitFor
+  std::string wait_reason;  // kWaitFor: appended to the timeout message
+  std::string registers;    // kModuleLoad: the directory loading must create
 
   // Captured before the plan's first write.
   struct Before {
     bool captured = false;
-    FileState file;                          // kFileWrite, kFileRemove, kOwner (metadata)
-    std::optional<std::string> attribute;    // kAttribute: trimmed old value
-    DeviceState device;                      // kDeviceMove
-    bool existed = false;                    // kDirCreate, kOwner
+    FileState file;                        // kFileWrite, kFileRemove, kOwner (metadata)
+    std::optional<std::string> attribute;  // kAttribute: trimmed old value
+    DeviceState device;                    // kDeviceMove
+    bool existed = false;                  // kDirCreate, kOwner
   } before;
   bool applied = false;
 

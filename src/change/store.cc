@@ -51,8 +51,8 @@ Json file_json(const FileRecord& f, size_t i) {
 Status save_manifest(HostFs& fs, const ChangeSet& s) {
   Json files = Json::array();
   for (size_t i = 0; i < s.files.size(); ++i) files.push_back(file_json(s.files[i], i));
-  Json j{{"schema", kChangeSetSchema}, {"id", s.id},          {"command", s.command},
-         {"time", s.time},             {"state", state_name(s.state)}, {"files", files}};
+  Json j{{"schema", kChangeSetSchema},   {"id", s.id},    {"command", s.command}, {"time", s.time},
+         {"state", state_name(s.state)}, {"files", files}};
   return fs.write_atomic(s.manifest_path(), j.dump(2) + "\n", 0600);
 }
 
@@ -86,8 +86,7 @@ class SetRecord : public Record {
         TRY(fs_.write_atomic(fmt::format("{}/before-{}", set_dir(set_.id), i), f.before.bytes,
                              0600));
       if (!f.after_absent)
-        TRY(fs_.write_atomic(fmt::format("{}/after-{}", set_dir(set_.id), i), f.after_bytes,
-                             0600));
+        TRY(fs_.write_atomic(fmt::format("{}/after-{}", set_dir(set_.id), i), f.after_bytes, 0600));
     }
     return save_manifest(fs_, set_);
   }
@@ -297,8 +296,8 @@ Result<std::vector<ChangeSet>> list_change_sets(const HostFs& fs) {
   return out;
 }
 
-Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
-                               const Ports& ports, bool dry_run) {
+Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id, const Ports& ports,
+                               bool dry_run) {
   std::unique_ptr<HostFs::Lock> held;
   if (!dry_run) held = TRY(lock(fs));
   auto sets = TRY(list_change_sets(fs));
@@ -311,9 +310,9 @@ Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
               : Error::not_found("no applied change set to undo", "see `pcipass undo --list`");
   out.set = *chosen;
   if (out.set.state != SetState::kApplied)
-    return Error::state(fmt::format("change set {} is {}, not applied", out.set.id,
-                                    state_name(out.set.state)),
-                        "see `pcipass undo --list`; `pcipass recover` finishes interrupted ones");
+    return Error::state(
+        fmt::format("change set {} is {}, not applied", out.set.id, state_name(out.set.state)),
+        "see `pcipass undo --list`; `pcipass recover` finishes interrupted ones");
   for (const auto& f : out.set.files) {
     FileState now = TRY(read_file_state(fs, f.path));
     if (now.absent == f.after_absent && now.bytes == f.after_bytes) continue;

@@ -49,7 +49,7 @@ struct DurableRun {
 struct Applied {
   std::optional<std::string> id;  // nullopt: nothing to change (or a dry run)
   std::vector<Step> steps;
-  bool changed = false;           // false: every file already as the plan wants
+  bool changed = false;  // false: every file already as the plan wants
 };
 
 // Runs a plan of file changes as one change set: locked, backed up, applied, committed; a
@@ -72,8 +72,8 @@ struct Undone {
 };
 
 // Reverts change set `id` (default: the newest applied one) byte for byte, mode and owner too.
-Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
-                               const Ports& ports, bool dry_run);
+Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id, const Ports& ports,
+                               bool dry_run);
 
 // Sets a crash left applying or undoing: their files back to before, stray temporaries removed.
 // Returns the ids handled.

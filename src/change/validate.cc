@@ -16,7 +16,8 @@ Result<Json> parse_json(const std::string& text, const std::string& path, const 
   }
 }
 
-Checker::Checker(std::string path, std::string fix) : path_(std::move(path)), fix_(std::move(fix)) {}
+Checker::Checker(std::string path, std::string fix)
+    : path_(std::move(path)), fix_(std::move(fix)) {}
 
 Error Checker::bad(const std::string& field, const std::string& why) const {
   Error e = Error::state(fmt::format("{} is damaged: {} {}", path_, field, why), fix_);
@@ -92,8 +93,7 @@ bool plain_id(const std::string& s) {
 }
 
 bool path_under(const std::string& path, std::initializer_list<const char*> roots) {
-  if (path.empty() || path[0] != '/' || path.back() == '/' ||
-      path.find('\0') != std::string::npos)
+  if (path.empty() || path[0] != '/' || path.back() == '/' || path.find('\0') != std::string::npos)
     return false;
   for (size_t pos = 1; pos <= path.size();) {
     size_t end = path.find('/', pos);

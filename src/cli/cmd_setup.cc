@@ -8,8 +8,9 @@
 namespace pcipass::cli {
 
 void setup_setup(CLI::App& app, Args& a) {
-  app.add_flag("--vfio", a.vfio,
-               "Load vfio, vfio_iommu_type1 and vfio_pci at boot (/etc/modules-load.d/pcipass.conf)");
+  app.add_flag(
+      "--vfio", a.vfio,
+      "Load vfio, vfio_iommu_type1 and vfio_pci at boot (/etc/modules-load.d/pcipass.conf)");
   app.add_flag("--dry-run", a.dry_run, "Print the change as a diff and write nothing");
   app.footer(
       "Every setup is a change set under /var/lib/pcipass/changes: `pcipass undo` reverts it.\n"
@@ -23,8 +24,7 @@ int run_setup(Context& ctx, const Args& a) {
                                     "issue 9)"));
   const auto& env = ctx.env();
   change::Ports ports{env.loader, env.runner, env.sleep_ms};
-  auto r = setup::setup_vfio(ctx.fs(), ports,
-                             {"setup --vfio", env.process.time_now(), a.dry_run});
+  auto r = setup::setup_vfio(ctx.fs(), ports, {"setup --vfio", env.process.time_now(), a.dry_run});
   if (!r) return fail(ctx, r.error());
   const auto& applied = r->applied;
   if (ctx.json) {
@@ -51,8 +51,7 @@ int run_setup(Context& ctx, const Args& a) {
     return kExitOk;
   }
   ctx.out << fmt::format("change set {}: {} {} ({} now load at boot)\n", *applied.id,
-                         r->created ? "created" : "added to", r->path,
-                         fmt::join(r->added, ", "));
+                         r->created ? "created" : "added to", r->path, fmt::join(r->added, ", "));
   ctx.out << fmt::format("undo with `pcipass undo {}`\n", *applied.id);
   return kExitOk;
 }

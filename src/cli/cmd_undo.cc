@@ -95,11 +95,11 @@ int run_undo(Context& ctx, const Args& a) {
     for (const auto& c : r->conflicts) ctx.out << c.diff;
     std::vector<std::string> names;
     for (const auto& c : r->conflicts) names.push_back(c.path);
-    return fail(ctx, Error::refused(
-                         fmt::format("refusing to undo change set {}: {} changed since pcipass "
-                                     "wrote it (the diff above shows how); nothing was written",
-                                     r->set.id, fmt::join(names, ", ")),
-                         "put the file back as pcipass wrote it, or revert it by hand"));
+    return fail(
+        ctx, Error::refused(fmt::format("refusing to undo change set {}: {} changed since pcipass "
+                                        "wrote it (the diff above shows how); nothing was written",
+                                        r->set.id, fmt::join(names, ", ")),
+                            "put the file back as pcipass wrote it, or revert it by hand"));
   }
   if (a.dry_run) {
     print_steps(ctx, r->steps);

@@ -24,16 +24,12 @@ class FaultFs : public HostFs {
   Result<std::string> read(const std::string& p, size_t limit) const override {
     return real_->read(p, limit);
   }
-  Result<std::string> read_link(const std::string& p) const override {
-    return real_->read_link(p);
-  }
+  Result<std::string> read_link(const std::string& p) const override { return real_->read_link(p); }
   Result<std::string> resolve(const std::string& p) const override { return real_->resolve(p); }
   Result<std::vector<std::string>> list(const std::string& d) const override {
     return real_->list(d);
   }
-  FileType type(const std::string& p, bool follow) const override {
-    return real_->type(p, follow);
-  }
+  FileType type(const std::string& p, bool follow) const override { return real_->type(p, follow); }
   Result<Owner> owner(const std::string& p) const override { return real_->owner(p); }
   Status write(const std::string& p, std::string_view d) override {
     TRY(next("write", p));
