@@ -145,6 +145,7 @@ TEST_F(SetupUndo, UndoAfterARebootRestoresBytesModeOwnerAndXattrs) {
     FaultFs f(t);
     auto r = setup(f);
     ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_TRUE(r->applied.id.has_value());
     id = *r->applied.id;
     EXPECT_EQ(t.read(kConf), "# mine\nkvm\nvfio-pci\nvfio\nvfio_iommu_type1\nvfio_virqfd\n");
   }
@@ -192,6 +193,7 @@ TEST_F(SetupUndo, UndoRefusesAFileEditedSinceAndShowsTheDiff) {
   FaultFs f(t);
   auto s = setup(f);
   ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(s->applied.id.has_value());
   std::string edited = t.read(kConf) + "kvm_intel\n";
   t.file(kConf, edited);
   std::string before = files_state(t);
@@ -242,6 +244,7 @@ TEST_F(SetupUndo, AFaultAtEveryChangeLeavesEveryFileAsItWas) {
   FaultFs f(t);
   auto s = setup(f);
   ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(s->applied.id.has_value());
   std::string applied = files_state(t);
   for (int n = 1; n <= undo_changes; ++n) {
     SCOPED_TRACE("undo, change " + std::to_string(n));
@@ -253,6 +256,7 @@ TEST_F(SetupUndo, AFaultAtEveryChangeLeavesEveryFileAsItWas) {
     EXPECT_FALSE(stray_temporaries(t));
     auto sets = change::list_change_sets(g);
     ASSERT_TRUE(sets.ok());
+    ASSERT_FALSE(sets->empty());
     EXPECT_EQ(sets->back().state, change::SetState::kApplied);
   }
 }
@@ -296,6 +300,7 @@ TEST_F(SetupUndo, RecoverAfterACrashAtEveryChangeOfUndoFinishesIt) {
     FaultFs f(tree);
     auto s = setup(f);
     ASSERT_TRUE(s.ok());
+    ASSERT_TRUE(s->applied.id.has_value());
     std::string applied = files_state(tree);
     {
       FaultFs g(tree);
@@ -307,6 +312,7 @@ TEST_F(SetupUndo, RecoverAfterACrashAtEveryChangeOfUndoFinishesIt) {
     ASSERT_TRUE(r.ok()) << r.error().message;
     auto sets = change::list_change_sets(g);
     ASSERT_TRUE(sets.ok());
+    ASSERT_FALSE(sets->empty());
     EXPECT_FALSE(stray_temporaries(tree));
     // Before the set was marked undoing nothing was written: it stays applied. After, recover
     // finishes the undo.
