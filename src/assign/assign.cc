@@ -1,116 +1,71 @@
 #include "assign/assign.h"
 
 #include <fmt/format.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <set>
-#include <sstream>
 
 #include "assign/accounts.h"
+#include "change/executor.h"
+#include "change/store.h"
 #include "host/limits.h"
 #include "pci/groups.h"
 
 namespace pcipass::assign {
 
-std::string Step::text() const {
-  if (kind == "module") return "load module " + path;
-  if (kind == "chown") return fmt::format("chown {} {}", data, path);
-  if (kind == "journal") return fmt::format("journal {} ({})", path, data);
-  if (kind == "state") return "state " + path;
-  std::string shown = data == "\n" ? std::string("\\n") : data;
-  return fmt::format("write {}: {}", path, shown);
-}
-
 namespace {
 
-constexpr const char* kDriversProbe = "/sys/bus/pci/drivers_probe";
+using change::Change;
+using change::Procedure;
 
-void default_sleep(int ms) {
-  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
-  while (::nanosleep(&ts, &ts) != 0) {
-  }
-}
-
-// Every change goes through here: recorded in order, made unless this is a dry run.
-class Txn {
+// The runtime record: the journal under /run/pcipass, written before the first device moves.
+class JournalRecord : public change::Record {
  public:
-  Txn(HostFs& fs, bool dry) : fs_(fs), dry_(dry) {}
-
-  Status write(const std::string& path, const std::string& data) {
-    steps.push_back({"write", path, data});
-    if (dry_) return {};
-    return fs_.write(path, data);
+  JournalRecord(HostFs& fs, const Journal& j) : fs_(fs), j_(j) {}
+  Status begin(std::vector<Step>& steps, bool dry) override {
+    steps.push_back({"journal", kJournalPath, "writing", {}});
+    if (dry) return {};
+    return save_journal(fs_, j_);
   }
-
-  // Bind one device to `driver`: driver_override, unbind, drivers_probe, verify.
-  Status bind(const PciAddress& a, const std::string& driver) {
-    std::string dir = device_dir(a);
-    DeviceState cur = read_device_state(fs_, a);
-    if (cur.override != driver) TRY(write(dir + "/driver_override", driver));
-    if (cur.driver) TRY(write(dir + "/driver/unbind", a.str()));
-    TRY(write(kDriversProbe, a.str()));
-    if (dry_) return {};
-    DeviceState now = read_device_state(fs_, a);
-    if (now.driver != driver)
-      return Error::state(fmt::format("{} did not bind to {} after drivers_probe: it is on {}",
-                                      a.str(), driver, now.driver.value_or("no driver")),
-                          "the kernel log (`dmesg`) has the driver's reason");
-    return {};
+  Status discard() override { return fs_.remove(kJournalPath); }
+  Texts texts() const override {
+    return {"every device was rolled back to where it was",
+            "the devices were rolled back, but the journal could not be removed: run `pcipass "
+            "recover`",
+            "run `pcipass recover` once the cause is fixed (the journal in /run/pcipass knows the "
+            "original drivers)"};
   }
-
-  // Bring a device to `target`, writing only what differs from its current state.
-  Status restore(const PciAddress& a, const DeviceState& target) {
-    std::string dir = device_dir(a);
-    DeviceState cur = read_device_state(fs_, a);
-    if (cur.override != target.override)
-      TRY(write(dir + "/driver_override", target.override ? *target.override : std::string("\n")));
-    if (target.any_driver) {
-      if (!cur.driver || driver_keeps_group_viable(cur.driver)) {
-        if (cur.driver) TRY(write(dir + "/driver/unbind", a.str()));
-        TRY(write(kDriversProbe, a.str()));
-      }
-    } else if (cur.driver != target.driver) {
-      if (cur.driver) TRY(write(dir + "/driver/unbind", a.str()));
-      if (target.driver) {
-        TRY(write(kDriversProbe, a.str()));
-        if (!dry_) {
-          DeviceState now = read_device_state(fs_, a);
-          if (now.driver != target.driver) {
-            if (now.driver) TRY(write(dir + "/driver/unbind", a.str()));
-            TRY(write("/sys/bus/pci/drivers/" + *target.driver + "/bind", a.str()));
-          }
-        }
-      }
-    }
-    if (dry_) return {};
-    DeviceState now = read_device_state(fs_, a);
-    if (now.override != target.override || (!target.any_driver && now.driver != target.driver))
-      return Error::state(fmt::format("{} could not be put back on {}: it is on {}", a.str(),
-                                      target.describe(), now.describe()),
-                          "the kernel log (`dmesg`) has the driver's reason");
-    return {};
-  }
-
-  // Every journal device back to its `before` state, last first; the first error is returned
-  // after trying them all.
-  Status roll_back(const Journal& j) {
-    std::optional<Error> first;
-    for (auto it = j.devices.rbegin(); it != j.devices.rend(); ++it) {
-      Status s = restore(it->address, it->before);
-      if (!s && !first) first = s.error();
-    }
-    if (first) return *first;
-    return {};
-  }
-
-  std::vector<Step> steps;
 
  private:
   HostFs& fs_;
-  bool dry_;
+  const Journal& j_;
 };
+
+change::Ports ports(const Environment& env, ModuleLoader* loader) {
+  return {loader, env.runner, env.sleep_ms};
+}
+
+// A journal's devices as the changes that moved them, applied: what rolling back undoes.
+std::vector<Change> journaled_moves(const Journal& j) {
+  std::vector<Change> out;
+  for (const auto& d : j.devices) {
+    Change c = Change::device_move(d.address, d.after, Procedure::kRestore);
+    c.before.device = d.before;
+    c.before.captured = true;
+    c.applied = true;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// The inventory the caller scanned, or one scanned here.
+Result<const Inventory*> inventory(const HostFs& fs, const Inventory* given,
+                                   std::optional<Inventory>& own) {
+  if (given) return given;
+  own = TRY(Inventory::scan(fs, nullptr));
+  return &*own;
+}
 
 Error pending_error(const Journal& j) {
   return Error::state(
@@ -144,40 +99,16 @@ Status apply_to_state(HostFs& fs, const Journal& j) {
 }
 
 // Commit: mark the journal done, update the state, drop the journal.
-Status commit(HostFs& fs, const Journal& j, std::vector<Step>& steps) {
+Status commit(HostFs& fs, const Journal& j, std::vector<Step>& steps, bool dry) {
+  steps.push_back({"journal", kJournalPath, "committed", {}});
+  steps.push_back({"state", kStatePath, "", {}});
+  if (dry) return {};
   Journal done = j;
   done.phase = "committed";
   TRY(save_journal(fs, done));
-  steps.push_back({"journal", kJournalPath, "committed"});
   TRY(apply_to_state(fs, j));
-  steps.push_back({"state", kStatePath, ""});
   TRY(fs.remove(kJournalPath));
   return {};
-}
-
-// A failed operation: roll back and say so, or keep the journal for `pcipass recover`.
-Error fail_and_roll_back(HostFs& fs, Txn& txn, const Journal& j, Error e) {
-  Status rb = txn.roll_back(j);
-  if (rb) {
-    Status rm = fs.remove(kJournalPath);
-    if (!rm) {
-      e.fix =
-          "the devices were rolled back, but the journal could not be removed: run `pcipass "
-          "recover`";
-      return e;
-    }
-    if (e.fix.empty())
-      e.fix = "every device was rolled back to where it was";
-    else
-      e.fix += " (every device was rolled back to where it was)";
-    return e;
-  }
-  Error out = e;
-  out.message = fmt::format("{}; rolling back failed too: {}", e.message, rb.error().message);
-  out.fix =
-      "run `pcipass recover` once the cause is fixed (the journal in /run/pcipass knows the "
-      "original drivers)";
-  return out;
 }
 
 std::string mib(uint64_t bytes) {
@@ -205,6 +136,40 @@ std::string memlock_warning(const HostFs& fs) {
       mib(*memlock->soft));
 }
 
+namespace {
+
+// bind's plan: the driver's module when it is missing, each device moved, then per group the
+// node udev creates and its owner.
+std::vector<Change> bind_plan(const HostFs& fs, const BindRequest& req, const Plan& plan,
+                              const std::vector<PciAddress>& moves,
+                              const std::optional<Account>& owner, const Environment& env) {
+  std::vector<Change> out;
+  std::string drivers_dir = "/sys/bus/pci/drivers/" + req.driver;
+  if (!moves.empty() && !fs.is_dir(drivers_dir))
+    out.push_back(Change::module(module_for_driver(req.driver), drivers_dir));
+  for (const auto& a : moves)
+    out.push_back(Change::device_move(a, {req.driver, req.driver}, Procedure::kBind));
+  if (req.driver != "vfio-pci") return out;
+  for (const auto& g : plan.groups) {
+    std::string node = "/dev/vfio/" + std::to_string(g.id);
+    out.push_back(Change::wait_for(node, env.node_wait_ms,
+                                   fmt::format("after group {} was bound to vfio-pci", g.id)));
+    if (owner) out.push_back(Change::owner(node, owner->uid, owner->gid));
+  }
+  return out;
+}
+
+// The loader the plan needs: the caller's, or libkmod's when a module is to be loaded for real.
+ModuleLoader* loader_for(const HostFs& fs, const std::vector<Change>& plan, bool dry,
+                         const Environment& env, std::unique_ptr<ModuleLoader>& own) {
+  if (env.loader || dry) return env.loader;
+  for (const auto& c : plan)
+    if (c.kind == change::Kind::kModuleLoad) return (own = make_kmod_loader(fs)).get();
+  return nullptr;
+}
+
+}  // namespace
+
 Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& env) {
   if (req.driver != "vfio-pci" && req.driver != "pci-stub")
     return Error::invalid(fmt::format("unsupported driver '{}'", req.driver),
@@ -219,7 +184,8 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
     owner = TRY(resolve_owner(fs, req.owner));
   }
   auto lock = TRY(begin(fs, req.dry_run));
-  Inventory inv = TRY(Inventory::scan(fs, nullptr));
+  std::optional<Inventory> own_inv;
+  const Inventory& inv = *TRY(inventory(fs, req.inventory, own_inv));
   GroupMap groups = GroupMap::build(inv);
   HostImpact impact = HostImpact::scan(fs, inv, env.impact);
   BindReport report;
@@ -234,107 +200,47 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
     for (const auto& d : g.devices)
       if (d.action == Action::kUnchanged && d.requested) report.unchanged.push_back(d.address);
 
-  Txn txn(fs, req.dry_run);
   std::vector<PciAddress> moves = plan.moves();
-  std::string drivers_dir = "/sys/bus/pci/drivers/" + req.driver;
-  if (!moves.empty() && !fs.is_dir(drivers_dir)) {
-    std::string module = module_for_driver(req.driver);
-    txn.steps.push_back({"module", module, ""});
-    if (!req.dry_run) {
-      std::unique_ptr<ModuleLoader> own;
-      ModuleLoader* loader = env.loader;
-      if (!loader) loader = (own = make_kmod_loader(fs)).get();
-      TRY(loader->load(module));
-      if (!fs.is_dir(drivers_dir))
-        return Error::state(
-            fmt::format("driver {} is not registered after loading module {}", req.driver, module),
-            "the kernel log (`dmesg`) has the reason");
-    }
-  }
-
+  std::vector<Change> changes = bind_plan(fs, req, plan, moves, owner, env);
+  std::unique_ptr<ModuleLoader> own_loader;
+  change::Executor ex(fs, ports(env, loader_for(fs, changes, req.dry_run, env, own_loader)),
+                      req.dry_run);
+  TRY(ex.capture(changes));
   Journal j;
   j.operation = "bind";
   j.driver = req.driver;
   j.owner = req.owner;
   j.pid = static_cast<int>(::getpid());
-  for (const auto& a : moves)
-    j.devices.push_back(
-        {a, inv.find(a)->iommu_group, read_device_state(fs, a), {req.driver, req.driver}});
-
-  Status st;
+  for (const auto& c : changes)
+    if (c.kind == change::Kind::kDeviceMove)
+      j.devices.push_back({c.address, inv.find(c.address)->iommu_group, c.before.device, c.target});
+  JournalRecord record(fs, j);
+  TRY(ex.run(changes, &record));
+  for (const auto& g : plan.groups) report.groups.push_back(g.id);
+  if (!req.dry_run) report.bound = moves;
   if (!moves.empty()) {
-    txn.steps.push_back({"journal", kJournalPath, "writing"});
-    if (!req.dry_run) TRY(save_journal(fs, j));
-    for (const auto& a : moves) {
-      st = txn.bind(a, req.driver);
-      if (!st) break;
-      report.bound.push_back(a);
-    }
-  }
-  if (st && req.driver == "vfio-pci") {
-    auto sleep = env.sleep_ms ? env.sleep_ms : default_sleep;
-    for (const auto& g : plan.groups) {
-      std::string node = "/dev/vfio/" + std::to_string(g.id);
-      if (!req.dry_run) {
-        int waited = 0;
-        while (!fs.exists(node) && waited < env.node_wait_ms) {
-          sleep(20);
-          waited += 20;
-        }
-        if (!fs.exists(node)) {
-          st = Error::state(
-              fmt::format("{} did not appear within {} ms after group {} was bound to vfio-pci",
-                          node, env.node_wait_ms, g.id),
-              "is udev running? The kernel log (`dmesg`) may say more");
-          break;
-        }
-      }
-      if (owner) {
-        txn.steps.push_back({"chown", node, fmt::format("{}:{}", owner->uid, owner->gid)});
-        if (!req.dry_run) {
-          st = fs.change_owner(node, owner->uid, owner->gid);
-          if (!st) break;
-        }
-      }
-      report.groups.push_back(g.id);
-    }
-  } else if (st) {
-    for (const auto& g : plan.groups) report.groups.push_back(g.id);
-  }
-  if (req.dry_run) {
-    if (!moves.empty()) {
-      txn.steps.push_back({"journal", kJournalPath, "committed"});
-      txn.steps.push_back({"state", kStatePath, ""});
-    }
-    report.steps = std::move(txn.steps);
-    return report;
-  }
-  if (!st) {
-    if (moves.empty()) return std::move(st).error();
-    report.bound.clear();
-    return fail_and_roll_back(fs, txn, j, std::move(st).error());
-  }
-  if (!moves.empty()) {
-    Status c = commit(fs, j, txn.steps);
+    Status c = commit(fs, j, ex.steps, req.dry_run);
     if (!c) {
       auto on_disk = load_journal(fs);
-      if (on_disk.ok() && on_disk->has_value() && (*on_disk)->phase != "committed")
-        return fail_and_roll_back(fs, txn, j, std::move(c).error());
+      if (on_disk.ok() && on_disk->has_value() && (*on_disk)->phase != "committed") {
+        report.bound.clear();
+        return ex.fail(changes, record, std::move(c).error());
+      }
       Error e = std::move(c).error();
       e.fix = "the devices are bound; run `pcipass recover` to finish recording them";
       return e;
     }
   }
-  report.steps = std::move(txn.steps);
+  report.steps = std::move(ex.steps);
   return report;
 }
 
 Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Environment& env) {
-  (void)env;
   if (req.devices.empty())
     return Error::invalid("no device named", "name a device: pcipass release 0000:01:00.0");
   auto lock = TRY(begin(fs, req.dry_run));
-  Inventory inv = TRY(Inventory::scan(fs, nullptr));
+  std::optional<Inventory> own_inv;
+  const Inventory& inv = *TRY(inventory(fs, req.inventory, own_inv));
   StateFile state = TRY(load_state(fs));
   std::set<PciAddress> wanted;
   for (const auto& a : req.devices) {
@@ -397,28 +303,26 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
         fmt::format("shut the VM down (or stop pid {}), then release", users.front().pid));
   }
 
-  Txn txn(fs, req.dry_run);
   if (j.devices.empty()) {
     if (state_changed && !req.dry_run) TRY(save_state(fs, state));
     return report;
   }
-  txn.steps.push_back({"journal", kJournalPath, "writing"});
-  if (!req.dry_run) TRY(save_journal(fs, j));
-  Status st;
-  for (const auto& d : j.devices) {
-    st = txn.restore(d.address, d.after);
-    if (!st) break;
-  }
+  std::vector<Change> changes;
+  for (const auto& d : j.devices)
+    changes.push_back(Change::device_move(d.address, d.after, Procedure::kRestore));
+  change::Executor ex(fs, ports(env, env.loader), req.dry_run);
+  TRY(ex.capture(changes));
+  for (size_t i = 0; i < changes.size(); ++i) j.devices[i].before = changes[i].before.device;
+  JournalRecord record(fs, j);
+  TRY(ex.run(changes, &record));
   if (req.dry_run) {
-    txn.steps.push_back({"journal", kJournalPath, "committed"});
-    txn.steps.push_back({"state", kStatePath, ""});
-    report.steps = std::move(txn.steps);
+    TRY(commit(fs, j, ex.steps, true));
+    report.steps = std::move(ex.steps);
     for (const auto& d : j.devices) report.released.push_back({d.address, d.before, d.after});
     return report;
   }
-  if (!st) return fail_and_roll_back(fs, txn, j, std::move(st).error());
   if (state_changed) TRY(save_state(fs, state));
-  Status c = commit(fs, j, txn.steps);
+  Status c = commit(fs, j, ex.steps, false);
   if (!c) {
     Error e = std::move(c).error();
     e.fix = "the devices are back on the host; run `pcipass recover` to finish updating the state";
@@ -426,28 +330,29 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
   }
   for (const auto& d : j.devices)
     report.released.push_back({d.address, d.before, read_device_state(fs, d.address)});
-  report.steps = std::move(txn.steps);
+  report.steps = std::move(ex.steps);
   return report;
 }
 
-Result<RecoverReport> recover(HostFs& fs, const Environment& env) {
-  (void)env;
-  RecoverReport report;
-  if (!fs.is_dir(kRunDir)) return report;
+namespace {
+
+Status recover_runtime(HostFs& fs, const Environment& env, RecoverReport& report) {
+  if (!fs.is_dir(kRunDir)) return {};
   auto lock = TRY(fs.lock(kLockPath));
   auto pending = TRY(load_journal(fs));
-  if (!pending) return report;
+  if (!pending) return {};
   Journal j = std::move(*pending);
   report.pending = true;
   report.operation = j.operation;
   report.phase = j.phase;
   report.devices = j.devices;
-  Txn txn(fs, false);
+  change::Executor ex(fs, ports(env, env.loader), false);
   if (j.phase == "committed") {
     TRY(apply_to_state(fs, j));
-    txn.steps.push_back({"state", kStatePath, ""});
+    ex.steps.push_back({"state", kStatePath, "", {}});
   } else {
-    Status rb = txn.roll_back(j);
+    std::vector<Change> moves = journaled_moves(j);
+    Status rb = ex.roll_back(moves);
     if (!rb) {
       Error e = std::move(rb).error();
       e.fix = "fix the cause and run `pcipass recover` again; the journal is kept";
@@ -455,7 +360,16 @@ Result<RecoverReport> recover(HostFs& fs, const Environment& env) {
     }
   }
   TRY(fs.remove(kJournalPath));
-  report.steps = std::move(txn.steps);
+  report.steps = std::move(ex.steps);
+  return {};
+}
+
+}  // namespace
+
+Result<RecoverReport> recover(HostFs& fs, const Environment& env) {
+  RecoverReport report;
+  TRY(recover_runtime(fs, env, report));
+  report.change_sets = TRY(change::recover_durable(fs, ports(env, env.loader)));
   return report;
 }
 

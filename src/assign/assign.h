@@ -8,9 +8,12 @@
 #include <vector>
 
 #include "assign/journal.h"
-#include "assign/module_loader.h"
+#include "host/module_loader.h"
 #include "assign/plan.h"
+#include "change/change.h"
+#include "host/context.h"
 #include "host/host_fs.h"
+#include "host/runner.h"
 #include "impact/impact.h"
 
 namespace pcipass::assign {
@@ -21,21 +24,18 @@ struct Environment {
   std::function<void(int ms)> sleep_ms;  // null: nanosleep
   int node_wait_ms = 5000;               // how long to wait for udev to create /dev/vfio/GROUP
   ImpactOptions impact;                  // SSH session override, process scan
+  CommandRunner* runner = nullptr;       // programs a plan runs (none yet for bind/release)
+  ProcessContext process;                // the clock for change set ids
 };
 
-// One change pcipass makes (or, with --dry-run, would make), in order.
-struct Step {
-  std::string kind;          // "module", "write", "journal", "chown", "state"
-  std::string path;          // the file written; the module name for "module"
-  std::string data;          // what is written ("\n" clears driver_override); "uid:gid" for chown
-  std::string text() const;  // "write /sys/bus/pci/devices/0000:01:00.0/driver_override: vfio-pci"
-};
+using change::Step;  // one change made (or, with --dry-run, that would be), in order
 
 struct BindRequest {
   std::vector<PciAddress> devices;
   std::string driver = "vfio-pci";
   bool with_group = false, force = false, dry_run = false;
-  std::string owner;  // USER[:GROUP] for /dev/vfio/GROUP, "" for none
+  std::string owner;                     // USER[:GROUP] for /dev/vfio/GROUP, "" for none
+  const Inventory* inventory = nullptr;  // the caller's scan (null: scan here)
 };
 
 struct BindReport {
@@ -54,6 +54,7 @@ struct ReleaseRequest {
   std::vector<PciAddress> devices;
   bool with_group = false;  // also every other device of their groups that pcipass bound
   bool dry_run = false;
+  const Inventory* inventory = nullptr;  // the caller's scan (null: scan here)
 };
 
 struct Released {
@@ -76,8 +77,11 @@ struct RecoverReport {
   std::string phase;
   std::vector<JournalEntry> devices;
   std::vector<Step> steps;
+  std::vector<std::string> change_sets;  // durable change sets rolled back or finished
 };
 
+// Rolls back an interrupted bind or release (the runtime journal), then finishes durable change
+// sets a crash left half-applied or half-undone (change/store.h).
 Result<RecoverReport> recover(HostFs& fs, const Environment& env);
 
 struct StatusEntry {

@@ -3,40 +3,25 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
+
+#include "change/validate.h"
 
 namespace pcipass::assign {
 
-using Json = nlohmann::ordered_json;
-
-std::string DeviceState::describe() const {
-  std::string s = any_driver ? "its host driver" : driver ? *driver : "no driver";
-  if (override) s += fmt::format(" (driver_override {})", *override);
-  return s;
-}
-
-std::string device_dir(const PciAddress& a) {
-  return "/sys/bus/pci/devices/" + a.str();
-}
-
-DeviceState read_device_state(const HostFs& fs, const PciAddress& a) {
-  DeviceState s;
-  std::string dir = device_dir(a);
-  if (fs.type(dir + "/driver", false) == FileType::kLink)
-    s.driver = fs.link_basename(dir + "/driver");
-  auto o = fs.read_trimmed(dir + "/driver_override");
-  if (o && !o->empty() && *o != "(null)") s.override = *o;
-  return s;
-}
+using change::Checker;
+using change::Json;
 
 namespace {
 
+constexpr const char* kJournalFix =
+    "inspect it and compare with the devices' drivers (`pcipass status`); put the devices back "
+    "by hand, then remove it";
+constexpr const char* kStateFix =
+    "inspect it; `pcipass release` needs it to know the original drivers: repair it or remove "
+    "it after putting the devices back by hand";
+
 Json opt(const std::optional<std::string>& s) {
   return s ? Json(*s) : Json(nullptr);
-}
-std::optional<std::string> opt_str(const Json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return std::nullopt;
-  return j[key].get<std::string>();
 }
 
 Json state_json(const DeviceState& s) {
@@ -44,35 +29,41 @@ Json state_json(const DeviceState& s) {
   if (s.any_driver) j["any_driver"] = true;
   return j;
 }
-DeviceState state_from(const Json& j) {
+
+// A driver name or null: a name that could climb out of /sys/bus/pci/drivers is refused.
+Result<std::optional<std::string>> driver_field(const Checker& c, const Json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return c.bad(key, "is missing");
+  if (j[key].is_null()) return std::optional<std::string>();
+  std::string s = TRY(c.string(j, key));
+  if (!change::plain_driver_name(s)) return c.bad(key, fmt::format("'{}' is not a driver name", s));
+  return std::optional<std::string>(s);
+}
+
+Result<DeviceState> state_from(const Checker& c, const Json& parent, const char* key) {
+  const Json& j = *TRY(c.object(parent, key));
   DeviceState s;
-  s.driver = opt_str(j, "driver");
-  s.override = opt_str(j, "driver_override");
-  s.any_driver = j.value("any_driver", false);
+  s.driver = TRY(driver_field(c, j, "driver"));
+  s.override = TRY(driver_field(c, j, "driver_override"));
+  if (j.contains("any_driver")) s.any_driver = TRY(c.boolean(j, "any_driver"));
   return s;
 }
 
-Result<Json> read_json(const HostFs& fs, const std::string& path, bool& missing) {
-  missing = false;
-  if (!fs.exists(path)) {
-    missing = true;
-    return Json();
-  }
-  auto text = fs.read(path);
-  if (!text) return std::move(text).error();
-  try {
-    return Json::parse(*text);
-  } catch (const std::exception& e) {
-    return Error::state(
-        fmt::format("{} is damaged: {}", path, e.what()),
-        "inspect it; remove it only after checking `pcipass status` against the devices' drivers");
-  }
+Result<PciAddress> address_from(const Checker& c, const Json& j) {
+  std::string s = TRY(c.string(j, "address"));
+  auto a = parse_address(s);
+  if (!a || a->str() != s) return c.bad("address", fmt::format("'{}' is not a PCI address", s));
+  return *a;
 }
 
-Result<PciAddress> address_from(const Json& j, const std::string& path) {
-  auto a = parse_address(j.value("address", std::string()));
-  if (!a) return Error::state(path + " names an invalid device: " + a.error().message);
-  return *a;
+Result<std::optional<int>> group_from(const Checker& c, const Json& j) {
+  if (!j.contains("iommu_group")) return c.bad("iommu_group", "is missing");
+  if (j["iommu_group"].is_null()) return std::optional<int>();
+  return std::optional<int>(static_cast<int>(TRY(c.integer(j, "iommu_group", 0, 1 << 20))));
+}
+
+Result<std::optional<std::string>> read_if_present(const HostFs& fs, const std::string& path) {
+  if (fs.type(path, false) == FileType::kMissing) return std::optional<std::string>();
+  return std::optional<std::string>(TRY(fs.read(path)));
 }
 
 Status ensure_dir(HostFs& fs) {
@@ -81,31 +72,38 @@ Status ensure_dir(HostFs& fs) {
 
 }  // namespace
 
-Result<std::optional<Journal>> load_journal(const HostFs& fs) {
-  bool missing;
-  Json j = TRY(read_json(fs, kJournalPath, missing));
-  if (missing) return std::optional<Journal>();
-  try {
-    Journal out;
-    out.operation = j.at("operation").get<std::string>();
-    out.driver = j.value("driver", std::string());
-    out.owner = j.value("owner", std::string());
-    out.pid = j.value("pid", 0);
-    out.phase = j.value("phase", std::string("writing"));
-    for (const auto& d : j.at("devices")) {
-      JournalEntry e;
-      e.address = TRY(address_from(d, kJournalPath));
-      if (d.contains("iommu_group") && !d["iommu_group"].is_null())
-        e.group = d["iommu_group"].get<int>();
-      e.before = state_from(d.at("before"));
-      e.after = state_from(d.at("after"));
-      out.devices.push_back(std::move(e));
-    }
-    return std::optional<Journal>(std::move(out));
-  } catch (const std::exception& e) {
-    return Error::state(fmt::format("{} is damaged: {}", kJournalPath, e.what()),
-                        "inspect it and restore the devices by hand, then remove it");
+Result<Journal> parse_journal(const std::string& text) {
+  Json j = TRY(change::parse_json(text, kJournalPath, kJournalFix));
+  Checker c(kJournalPath, kJournalFix);
+  TRY(c.schema(j, "pcipass.journal/1"));
+  Journal out;
+  out.operation = TRY(c.string(j, "operation"));
+  if (out.operation != "bind" && out.operation != "release")
+    return c.bad("operation", fmt::format("'{}' is not bind or release", out.operation));
+  out.driver = TRY(c.string(j, "driver"));
+  if (!out.driver.empty() && !change::plain_driver_name(out.driver))
+    return c.bad("driver", fmt::format("'{}' is not a driver name", out.driver));
+  out.owner = TRY(c.string(j, "owner"));
+  out.pid = static_cast<int>(TRY(c.integer(j, "pid", 0, 1 << 30)));
+  out.phase = TRY(c.string(j, "phase"));
+  if (out.phase != "writing" && out.phase != "committed")
+    return c.bad("phase", fmt::format("'{}' is not writing or committed", out.phase));
+  for (const auto& d : *TRY(c.array(j, "devices"))) {
+    JournalEntry e;
+    e.address = TRY(address_from(c, d));
+    e.group = TRY(group_from(c, d));
+    e.before = TRY(state_from(c, d, "before"));
+    e.after = TRY(state_from(c, d, "after"));
+    if (e.before.any_driver) return c.bad("before", "cannot be 'any driver'");
+    out.devices.push_back(std::move(e));
   }
+  return out;
+}
+
+Result<std::optional<Journal>> load_journal(const HostFs& fs) {
+  auto text = TRY(read_if_present(fs, kJournalPath));
+  if (!text) return std::optional<Journal>();
+  return std::optional<Journal>(TRY(parse_journal(*text)));
 }
 
 Status save_journal(HostFs& fs, const Journal& j) {
@@ -144,24 +142,22 @@ void StateFile::erase(const PciAddress& a) {
 }
 
 Result<StateFile> load_state(const HostFs& fs) {
-  bool missing;
-  Json j = TRY(read_json(fs, kStatePath, missing));
+  auto text = TRY(read_if_present(fs, kStatePath));
   StateFile s;
-  if (missing) return s;
-  try {
-    for (const auto& d : j.at("bindings")) {
-      Binding b;
-      b.address = TRY(address_from(d, kStatePath));
-      if (d.contains("iommu_group") && !d["iommu_group"].is_null())
-        b.group = d["iommu_group"].get<int>();
-      b.driver = d.at("driver").get<std::string>();
-      b.original = state_from(d.at("original"));
-      b.owner = d.value("owner", std::string());
-      s.put(std::move(b));
-    }
-  } catch (const std::exception& e) {
-    return Error::state(fmt::format("{} is damaged: {}", kStatePath, e.what()),
-                        "inspect it; `pcipass release` needs it to know the original drivers");
+  if (!text) return s;
+  Json j = TRY(change::parse_json(*text, kStatePath, kStateFix));
+  Checker c(kStatePath, kStateFix);
+  TRY(c.schema(j, "pcipass.state/1"));
+  for (const auto& d : *TRY(c.array(j, "bindings"))) {
+    Binding b;
+    b.address = TRY(address_from(c, d));
+    b.group = TRY(group_from(c, d));
+    auto driver = TRY(driver_field(c, d, "driver"));
+    if (!driver) return c.bad("driver", "is null");
+    b.driver = *driver;
+    b.original = TRY(state_from(c, d, "original"));
+    b.owner = TRY(c.string(d, "owner"));
+    s.put(std::move(b));
   }
   return s;
 }

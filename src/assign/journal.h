@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "change/change.h"
 #include "host/host_fs.h"
 #include "pci/address.h"
 
@@ -16,19 +17,9 @@ inline constexpr const char* kLockPath = "/run/pcipass/lock";
 inline constexpr const char* kJournalPath = "/run/pcipass/journal.json";
 inline constexpr const char* kStatePath = "/run/pcipass/state.json";
 
-// The two things binding changes on a device.
-struct DeviceState {
-  std::optional<std::string> driver;    // nullopt: no driver
-  std::optional<std::string> override;  // nullopt: "(null)", none set
-  // Only in targets: accept whatever driver the kernel probes (release of a device pcipass
-  // did not bind, whose original driver is unknown).
-  bool any_driver = false;
-  bool operator==(const DeviceState&) const = default;
-  std::string describe() const;  // "e1000e", "no driver", "vfio-pci (override vfio-pci)"
-};
-
-std::string device_dir(const PciAddress& a);  // /sys/bus/pci/devices/ADDR
-DeviceState read_device_state(const HostFs& fs, const PciAddress& a);
+using change::device_dir;
+using change::DeviceState;
+using change::read_device_state;
 
 struct JournalEntry {
   PciAddress address;
@@ -46,7 +37,10 @@ struct Journal {
   std::vector<JournalEntry> devices;
 };
 
+// Validated: schema, every field's type and range, PCI addresses, plain driver names, a before
+// state for every device. A journal that fails is an error naming it and the fix.
 Result<std::optional<Journal>> load_journal(const HostFs& fs);
+Result<Journal> parse_journal(const std::string& text);  // the same, for tests
 Status save_journal(HostFs& fs, const Journal& j);
 
 // One device pcipass has bound, and what it was before.
@@ -65,7 +59,7 @@ struct StateFile {
   void erase(const PciAddress& a);
 };
 
-Result<StateFile> load_state(const HostFs& fs);  // a missing file is an empty state
+Result<StateFile> load_state(const HostFs& fs);  // a missing file is an empty state; validated
 Status save_state(HostFs& fs, const StateFile& s);
 
 }  // namespace pcipass::assign

@@ -37,6 +37,8 @@ struct Args {
   std::string driver = "vfio-pci";
   std::string owner;
   bool with_group = false, force = false, dry_run = false;
+  bool vfio = false, list = false;  // setup --vfio, undo --list
+  std::string id;                   // undo ID
 };
 
 // What a command run needs, built lazily so `check` on a broken /sys still works.

@@ -1,6 +1,7 @@
 // pcipass bind: hand devices to vfio-pci (or pci-stub), as one transaction.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <sstream>
 
 #include "assign/assign.h"
 #include "cli/commands.h"
@@ -9,8 +10,22 @@ namespace pcipass::cli {
 
 Json steps_json(const std::vector<assign::Step>& steps) {
   Json out = Json::array();
-  for (const auto& s : steps) out.push_back({{"kind", s.kind}, {"path", s.path}, {"data", s.data}});
+  for (const auto& s : steps) {
+    Json j{{"kind", s.kind}, {"path", s.path}, {"data", s.data}};
+    if (!s.diff.empty()) j["diff"] = s.diff;
+    out.push_back(j);
+  }
   return out;
+}
+
+void print_steps(Context& ctx, const std::vector<assign::Step>& steps) {
+  ctx.out << "dry run: pcipass would make these changes, in order:\n";
+  for (const auto& s : steps) {
+    ctx.out << "  " << s.text() << '\n';
+    std::istringstream diff(s.diff);
+    for (std::string line; std::getline(diff, line);) ctx.out << "    " << line << '\n';
+  }
+  ctx.out << "nothing was changed\n";
 }
 
 void setup_bind(CLI::App& app, Args& a) {
@@ -25,9 +40,11 @@ void setup_bind(CLI::App& app, Args& a) {
 }
 
 int run_bind(Context& ctx, const Args& a) {
-  auto devices = resolve_devices(ctx, a);
+  auto inv = Inventory::scan(ctx.fs(), nullptr);
+  if (!inv) return fail(ctx, inv.error());
+  auto devices = resolve_devices(*inv, a);
   if (!devices) return fail(ctx, devices.error());
-  assign::BindRequest req{*devices, a.driver, a.with_group, a.force, a.dry_run, a.owner};
+  assign::BindRequest req{*devices, a.driver, a.with_group, a.force, a.dry_run, a.owner, &*inv};
   auto r = assign::bind(ctx.fs(), req, ctx.env());
   if (!r) return fail(ctx, r.error());
   for (const auto& w : r->warnings)
@@ -61,9 +78,7 @@ int run_bind(Context& ctx, const Args& a) {
       ctx.out << "dry run: nothing to write; every device is already on " << a.driver << '\n';
       return kExitOk;
     }
-    ctx.out << "dry run: pcipass would make these changes, in order:\n";
-    for (const auto& s : r->steps) ctx.out << "  " << s.text() << '\n';
-    ctx.out << "nothing was changed\n";
+    print_steps(ctx, r->steps);
     return kExitOk;
   }
   for (const auto& g : r->plan.groups)

@@ -11,8 +11,7 @@
 namespace pcipass::cli {
 
 // Without names: parsing pci.ids costs 60-80 ms a call, a third of a bind (tests/vm/bench-bind).
-Result<std::vector<PciAddress>> resolve_devices(Context& ctx, const Args& a) {
-  Inventory inv = TRY(Inventory::scan(ctx.fs(), nullptr));
+Result<std::vector<PciAddress>> resolve_devices(const Inventory& inv, const Args& a) {
   std::vector<PciAddress> out;
   for (const auto& arg : a.devices)
     for (const Device* d : TRY(inv.select(arg)))
@@ -112,12 +111,12 @@ void setup_plan(CLI::App& app, Args& a) {
 }
 
 int run_plan(Context& ctx, const Args& a) {
-  auto devices = resolve_devices(ctx, a);
-  if (!devices) return fail(ctx, devices.error());
   HostFs& fs = ctx.fs();
   auto env = ctx.env();
   auto inv = Inventory::scan(fs, &ctx.ids());
   if (!inv) return fail(ctx, inv.error());
+  auto devices = resolve_devices(*inv, a);
+  if (!devices) return fail(ctx, devices.error());
   GroupMap groups = GroupMap::build(*inv);
   HostImpact impact = HostImpact::scan(fs, *inv, env.impact);
   auto plan = assign::make_plan(*inv, groups, impact, *devices, {a.driver, a.with_group, a.force});

@@ -1,5 +1,5 @@
-// pcipass recover: finish or roll back a run that was interrupted (kill -9, power loss of /run is
-// moot).
+// pcipass recover: finish or roll back a run that was interrupted (kill -9): the runtime journal
+// under /run and durable change sets under /var/lib/pcipass (these survive a power loss).
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -26,13 +26,16 @@ int run_recover(Context& ctx, const Args&) {
                                : r->phase == "committed" ? "recorded"
                                                          : "rolled-back"},
                     {"devices", devs},
-                    {"steps", steps_json(r->steps)}}
+                    {"steps", steps_json(r->steps)},
+                    {"change_sets", r->change_sets}}
                    .dump(2)
             << '\n';
     return kExitOk;
   }
+  for (const auto& id : r->change_sets)
+    ctx.out << fmt::format("change set {} was interrupted; its files are back as they were\n", id);
   if (!r->pending) {
-    ctx.out << "nothing to recover\n";
+    if (r->change_sets.empty()) ctx.out << "nothing to recover\n";
     return kExitOk;
   }
   if (r->phase == "committed") {

@@ -15,9 +15,11 @@ void setup_release(CLI::App& app, Args& a) {
 }
 
 int run_release(Context& ctx, const Args& a) {
-  auto devices = resolve_devices(ctx, a);
+  auto inv = Inventory::scan(ctx.fs(), nullptr);
+  if (!inv) return fail(ctx, inv.error());
+  auto devices = resolve_devices(*inv, a);
   if (!devices) return fail(ctx, devices.error());
-  assign::ReleaseRequest req{*devices, a.with_group, a.dry_run};
+  assign::ReleaseRequest req{*devices, a.with_group, a.dry_run, &*inv};
   auto r = assign::release(ctx.fs(), req, ctx.env());
   if (!r) return fail(ctx, r.error());
   if (ctx.json) {
@@ -41,11 +43,8 @@ int run_release(Context& ctx, const Args& a) {
   if (r->dry_run) {
     if (r->steps.empty())
       ctx.out << "dry run: nothing to write\n";
-    else {
-      ctx.out << "dry run: pcipass would make these changes, in order:\n";
-      for (const auto& s : r->steps) ctx.out << "  " << s.text() << '\n';
-      ctx.out << "nothing was changed\n";
-    }
+    else
+      print_steps(ctx, r->steps);
     return kExitOk;
   }
   for (const auto& d : r->released)

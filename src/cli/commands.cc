@@ -72,6 +72,16 @@ const std::vector<Command>& commands() {
        "Restore the devices of a run that was interrupted (journal in /run/pcipass)",
        [](CLI::App&, Args&) {},
        run_recover},
+      {"setup",
+       {},
+       "Make the host ready for passthrough across reboots (--vfio: load VFIO at boot); undoable",
+       setup_setup,
+       run_setup},
+      {"undo",
+       {},
+       "Revert a change set of setup byte for byte (--list: every change set)",
+       setup_undo,
+       run_undo},
   };
   return table;
 }

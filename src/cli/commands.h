@@ -21,6 +21,8 @@ PCIPASS_COMMAND(bind)
 PCIPASS_COMMAND(release)
 PCIPASS_COMMAND(status)
 PCIPASS_COMMAND(recover)
+PCIPASS_COMMAND(setup)
+PCIPASS_COMMAND(undo)
 
 #undef PCIPASS_COMMAND
 
@@ -29,8 +31,10 @@ void add_devices(CLI::App& app, Args& a, bool required);
 void add_driver_option(CLI::App& app, Args& a);
 
 // Shared by the assignment commands (defined in cmd_plan.cc, cmd_bind.cc).
-Result<std::vector<PciAddress>> resolve_devices(Context& ctx,
-                                                const Args& a);  // every DEVICE argument
+// Every DEVICE argument, looked up in `inv` (the one scan the command makes).
+Result<std::vector<PciAddress>> resolve_devices(const Inventory& inv, const Args& a);
 Json steps_json(const std::vector<assign::Step>& steps);
+// "dry run: pcipass would make these changes..." lines, diffs indented below their step.
+void print_steps(Context& ctx, const std::vector<assign::Step>& steps);
 
 }  // namespace pcipass::cli

@@ -52,6 +52,16 @@ std::vector<Result<std::string>> HostFs::read_each(const std::string& dir,
   return out;
 }
 
+Status HostFs::replace(const std::string& path, std::string_view data,
+                       const ReplaceOptions& options) {
+  TRY(write_atomic(path, data, options.mode));
+  if (options.uid || options.gid) {
+    auto now = TRY(owner(path));
+    TRY(change_owner(path, options.uid.value_or(now.uid), options.gid.value_or(now.gid)));
+  }
+  return {};
+}
+
 std::optional<std::string> HostFs::read_trimmed(const std::string& path) const {
   auto r = read(path, 64 * 1024);
   if (!r) return std::nullopt;
@@ -183,31 +193,14 @@ class RealHostFs : public HostFs {
   }
 
   Status write_atomic(const std::string& path, std::string_view data, mode_t mode) override {
-    std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    FdCloser fd(::open(real(tmp).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-    if (fd.get() < 0) return Error::io("create", tmp, errno);
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        int e = n < 0 ? errno : EIO;
-        ::unlink(real(tmp).c_str());
-        return Error::io("write", tmp, e);
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
-      int e = errno;
-      ::unlink(real(tmp).c_str());
-      return Error::io("fsync", tmp, e);
-    }
-    if (::rename(real(tmp).c_str(), real(path).c_str()) != 0) {
-      int e = errno;
-      ::unlink(real(tmp).c_str());
-      return Error::io("rename", path, e);
-    }
-    return {};
+    ReplaceOptions o;
+    o.mode = mode;
+    return replace_file(real(path), data, o, path);
+  }
+
+  Status replace(const std::string& path, std::string_view data,
+                 const ReplaceOptions& options) override {
+    return replace_file(real(path), data, options, path);
   }
 
   Status make_dirs(const std::string& path, mode_t mode) override {

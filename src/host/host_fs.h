@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "host/atomic_file.h"
 #include "util/result.h"
 
 namespace pcipass {
@@ -47,8 +48,13 @@ class HostFs {
   // One write(2) of `data` to an existing file, as sysfs attributes need; a short write is an
   // error.
   virtual Status write(const std::string& path, std::string_view data) = 0;
-  // Replace a regular file atomically: write a temporary file beside it, fsync, rename.
+  // Replace a regular file atomically: write a temporary file beside it, fsync, rename. A new
+  // file gets `mode`; an existing one keeps its mode, owner and extended attributes.
   virtual Status write_atomic(const std::string& path, std::string_view data, mode_t mode) = 0;
+  // The same with the metadata chosen (undo puts a file's mode and owner back). The default
+  // is write_atomic then change_owner, for doubles; the real one does it in the temporary.
+  virtual Status replace(const std::string& path, std::string_view data,
+                         const ReplaceOptions& options);
   virtual Status make_dirs(const std::string& path, mode_t mode) = 0;
   virtual Status remove(const std::string& path) = 0;
   virtual Status change_owner(const std::string& path, uid_t uid, gid_t gid) = 0;

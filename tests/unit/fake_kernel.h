@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "assign/module_loader.h"
+#include "host/module_loader.h"
 #include "host/host_fs.h"
 #include "temp_tree.h"
 
@@ -108,7 +108,7 @@ class FakeKernel : public HostFs {
 };
 
 // Loads a "module" by registering its driver in the double.
-class FakeLoader : public assign::ModuleLoader {
+class FakeLoader : public ModuleLoader {
  public:
   explicit FakeLoader(FakeKernel& k) : k_(k) {}
   Status load(const std::string& module) override;

@@ -8,7 +8,7 @@
 #include "host/host_fs.h"
 #include "util/result.h"
 
-namespace pcipass::assign {
+namespace pcipass {
 
 class ModuleLoader {
  public:
@@ -24,4 +24,4 @@ std::unique_ptr<ModuleLoader> make_kmod_loader(const HostFs& fs);
 // The module providing a PCI driver: "vfio-pci" -> "vfio_pci".
 std::string module_for_driver(const std::string& driver);
 
-}  // namespace pcipass::assign
+}  // namespace pcipass

@@ -1,10 +1,10 @@
-#include "assign/module_loader.h"
+#include "host/module_loader.h"
 
 #include <libkmod.h>
 
 #include <cerrno>
 
-namespace pcipass::assign {
+namespace pcipass {
 
 std::string module_for_driver(const std::string& driver) {
   std::string m = driver;
@@ -68,4 +68,4 @@ std::unique_ptr<ModuleLoader> make_kmod_loader(const HostFs& fs) {
   return std::make_unique<KmodLoader>();
 }
 
-}  // namespace pcipass::assign
+}  // namespace pcipass

@@ -1,0 +1,142 @@
+#include "change/change.h"
+
+#include <fmt/format.h>
+
+namespace pcipass::change {
+
+std::string DeviceState::describe() const {
+  std::string s = any_driver ? "its host driver" : driver ? *driver : "no driver";
+  if (override) s += fmt::format(" (driver_override {})", *override);
+  return s;
+}
+
+std::string device_dir(const PciAddress& a) {
+  return "/sys/bus/pci/devices/" + a.str();
+}
+
+DeviceState read_device_state(const HostFs& fs, const PciAddress& a) {
+  DeviceState s;
+  std::string dir = device_dir(a);
+  if (fs.type(dir + "/driver", false) == FileType::kLink)
+    s.driver = fs.link_basename(dir + "/driver");
+  auto o = fs.read_trimmed(dir + "/driver_override");
+  if (o && !o->empty() && *o != "(null)") s.override = *o;
+  return s;
+}
+
+Result<FileState> read_file_state(const HostFs& fs, const std::string& path) {
+  FileState s;
+  FileType t = fs.type(path, false);
+  if (t == FileType::kMissing) return s;
+  if (t != FileType::kFile)
+    return Error::state(path + " is not a regular file",
+                        "pcipass changes only regular files; move it aside first");
+  s.absent = false;
+  s.bytes = TRY(fs.read(path, 16 << 20));
+  auto o = TRY(fs.owner(path));
+  s.mode = o.mode & 07777;
+  s.uid = o.uid;
+  s.gid = o.gid;
+  return s;
+}
+
+Change Change::attribute(std::string path, std::string value) {
+  Change c(Kind::kAttribute);
+  c.path = std::move(path);
+  c.data = std::move(value);
+  return c;
+}
+
+Change Change::device_move(const PciAddress& a, DeviceState target, Procedure p) {
+  Change c(Kind::kDeviceMove);
+  c.path = device_dir(a);
+  c.address = a;
+  c.target = std::move(target);
+  c.procedure = p;
+  return c;
+}
+
+Change Change::file_write(std::string path, std::string bytes, mode_t mode) {
+  Change c(Kind::kFileWrite);
+  c.path = std::move(path);
+  c.data = std::move(bytes);
+  c.mode = mode;
+  return c;
+}
+
+Change Change::file_remove(std::string path) {
+  Change c(Kind::kFileRemove);
+  c.path = std::move(path);
+  return c;
+}
+
+Change Change::dir_create(std::string path, mode_t mode) {
+  Change c(Kind::kDirCreate);
+  c.path = std::move(path);
+  c.mode = mode;
+  return c;
+}
+
+Change Change::owner(std::string path, uid_t uid, gid_t gid) {
+  Change c(Kind::kOwner);
+  c.path = std::move(path);
+  c.uid = uid;
+  c.gid = gid;
+  return c;
+}
+
+Change Change::module(std::string name, std::string registers) {
+  Change c(Kind::kModuleLoad);
+  c.path = std::move(name);
+  c.registers = std::move(registers);
+  return c;
+}
+
+Change Change::program_run(Invocation run, std::optional<Invocation> undo) {
+  Change c(Kind::kProgram);
+  c.path = run.argv.empty() ? std::string() : run.argv[0];
+  c.program = std::move(run);
+  c.undo_program = std::move(undo);
+  return c;
+}
+
+Change Change::wait_for(std::string path, int ms, std::string reason) {
+  Change c(Kind::kWaitFor);
+  c.path = std::move(path);
+  c.wait_ms = ms;
+  c.wait_reason = std::move(reason);
+  return c;
+}
+
+bool Change::recorded() const {
+  switch (kind) {
+    case Kind::kAttribute:
+    case Kind::kDeviceMove:
+    case Kind::kFileWrite:
+    case Kind::kFileRemove:
+    case Kind::kDirCreate:
+    case Kind::kProgram:
+      return true;
+    case Kind::kOwner:  // the nodes it changes are the kernel's and vanish with the binding
+    case Kind::kModuleLoad:
+    case Kind::kWaitFor:
+      return false;
+  }
+  return true;
+}
+
+std::string Step::text() const {
+  if (kind == "module") return "load module " + path;
+  if (kind == "chown") return fmt::format("chown {} {}", data, path);
+  if (kind == "journal") return fmt::format("journal {} ({})", path, data);
+  if (kind == "state") return "state " + path;
+  if (kind == "change-set") return fmt::format("change set {} ({})", path, data);
+  if (kind == "file") return fmt::format("{} {}", data, path);
+  if (kind == "remove") return "remove " + path;
+  if (kind == "mkdir") return "mkdir " + path;
+  if (kind == "run") return "run " + data;
+  std::string shown = data == "\n" ? std::string("\\n") : data;
+  return fmt::format("write {}: {}", path, shown);
+}
+
+}  // namespace pcipass::change

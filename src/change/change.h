@@ -1,0 +1,111 @@
+// The changes pcipass makes to a host, as data: a plan is an ordered list of them, and each one
+// carries, once captured, the before-state it needs to undo itself. One executor (executor.h)
+// runs a plan for real or as a dry run; bind, release, setup and undo are plans.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "host/host_fs.h"
+#include "host/runner.h"
+#include "pci/address.h"
+
+namespace pcipass::change {
+
+enum class Kind {
+  kAttribute,   // one write to a sysfs attribute
+  kDeviceMove,  // a PCI device to another driver: override, unbind, drivers_probe, verify
+  kFileWrite,   // create or replace a file (atomic, metadata kept)
+  kFileRemove,
+  kDirCreate,
+  kOwner,       // chown of a path (a /dev/vfio node)
+  kModuleLoad,  // through ModuleLoader; never undone (other users may need it)
+  kProgram,     // through CommandRunner; undone only by an explicit undo program
+  kWaitFor,     // until a path appears (udev creating a node); nothing to undo
+};
+
+// The two things binding changes on a device.
+struct DeviceState {
+  std::optional<std::string> driver;    // nullopt: no driver
+  std::optional<std::string> override;  // nullopt: "(null)", none set
+  // Only in targets: accept whatever driver the kernel probes (release of a device pcipass
+  // did not bind, whose original driver is unknown).
+  bool any_driver = false;
+  bool operator==(const DeviceState&) const = default;
+  std::string describe() const;  // "e1000e", "no driver", "vfio-pci (driver_override vfio-pci)"
+};
+
+std::string device_dir(const PciAddress& a);  // /sys/bus/pci/devices/ADDR
+DeviceState read_device_state(const HostFs& fs, const PciAddress& a);
+
+// A file as it was: absent, or its bytes and metadata.
+struct FileState {
+  bool absent = true;
+  std::string bytes;
+  mode_t mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool operator==(const FileState&) const = default;
+};
+Result<FileState> read_file_state(const HostFs& fs, const std::string& path);
+
+// How a device move gets there: bind's procedure (drivers_probe, must land on the target) or
+// restore's (only what differs; falls back to the driver's bind file).
+enum class Procedure { kBind, kRestore };
+
+struct Change {
+  explicit Change(Kind k) : kind(k) {}
+  Kind kind;
+  std::string path;  // attribute, file, directory, node; the module's name for kModuleLoad
+  std::string data;  // attribute value, file bytes
+  mode_t mode = 0644;
+  std::optional<uid_t> uid;  // kOwner; kFileWrite: forced owner (undo puts it back)
+  std::optional<gid_t> gid;
+  bool force_mode = false;  // kFileWrite: set `mode` even on an existing file
+  PciAddress address;       // kDeviceMove
+  DeviceState target;       // kDeviceMove
+  Procedure procedure = Procedure::kBind;
+  Invocation program;  // kProgram
+  std::optional<Invocation> undo_program;
+  int wait_ms = 0;          // kWaitFor
+  std::string wait_reason;  // kWaitFor: appended to the timeout message
+  std::string registers;    // kModuleLoad: the directory loading must create
+
+  // Captured before the plan's first write.
+  struct Before {
+    bool captured = false;
+    FileState file;                        // kFileWrite, kFileRemove, kOwner (metadata)
+    std::optional<std::string> attribute;  // kAttribute: trimmed old value
+    DeviceState device;                    // kDeviceMove
+    bool existed = false;                  // kDirCreate, kOwner
+  } before;
+  bool applied = false;
+
+  static Change attribute(std::string path, std::string value);
+  static Change device_move(const PciAddress& a, DeviceState target, Procedure p);
+  static Change file_write(std::string path, std::string bytes, mode_t mode = 0644);
+  static Change file_remove(std::string path);
+  static Change dir_create(std::string path, mode_t mode = 0755);
+  static Change owner(std::string path, uid_t uid, gid_t gid);
+  static Change module(std::string name, std::string registers = {});
+  static Change program_run(Invocation run, std::optional<Invocation> undo = std::nullopt);
+  static Change wait_for(std::string path, int ms, std::string reason);
+
+  // Whether undoing it needs a record (journal or change set) before it is applied.
+  bool recorded() const;
+};
+
+// One write pcipass makes (or, with --dry-run, would make), in order; what --json calls steps.
+struct Step {
+  std::string kind;  // "module", "write", "journal", "chown", "state", "file", "remove", "mkdir",
+                     // "run", "change-set"
+  std::string path;  // the file written; the module name for "module"; argv[0] for "run"
+  std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown
+  std::string diff;  // files: the unified diff of the change
+  std::string text() const;  // "write /sys/bus/pci/devices/0000:01:00.0/driver_override: vfio-pci"
+};
+
+}  // namespace pcipass::change

@@ -1,0 +1,298 @@
+#include "change/executor.h"
+
+#include <fmt/format.h>
+#include <time.h>
+
+#include "pci/groups.h"
+#include "util/diff.h"
+
+namespace pcipass::change {
+
+namespace {
+
+constexpr const char* kDriversProbe = "/sys/bus/pci/drivers_probe";
+
+void default_sleep(int ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  while (::nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+ReplaceOptions options(mode_t mode, bool force_mode, std::optional<uid_t> uid,
+                       std::optional<gid_t> gid) {
+  ReplaceOptions o;
+  o.mode = mode;
+  o.force_mode = force_mode;
+  o.uid = uid;
+  o.gid = gid;
+  return o;
+}
+
+std::string octal(mode_t m) {
+  return fmt::format("{:04o}", m & 07777);
+}
+
+}  // namespace
+
+Status Executor::capture(std::vector<Change>& plan) const {
+  for (auto& c : plan) {
+    auto& b = c.before;
+    switch (c.kind) {
+      case Kind::kAttribute:
+        b.attribute = fs_.read_trimmed(c.path);
+        break;
+      case Kind::kDeviceMove:
+        b.device = read_device_state(fs_, c.address);
+        break;
+      case Kind::kFileWrite:
+      case Kind::kFileRemove:
+        b.file = TRY(read_file_state(fs_, c.path));
+        break;
+      case Kind::kDirCreate:
+        b.existed = fs_.is_dir(c.path);
+        break;
+      case Kind::kOwner:
+        // A node the plan itself makes the kernel create has no before: it goes with the plan.
+        if (auto o = fs_.owner(c.path); o.ok()) {
+          b.existed = true;
+          b.file.uid = o->uid, b.file.gid = o->gid;
+        }
+        break;
+      case Kind::kModuleLoad:
+      case Kind::kProgram:
+      case Kind::kWaitFor:
+        break;
+    }
+    b.captured = true;
+  }
+  return {};
+}
+
+Status Executor::run(std::vector<Change>& plan, Record* record) {
+  for (auto& c : plan) {
+    if (!c.before.captured) {
+      Error e;
+      e.message = "a change was run without its before-state (capture() first)";
+      return e;
+    }
+    if (record && !began_ && c.recorded()) {
+      TRY(record->begin(steps, dry_));
+      began_ = true;
+    }
+    c.applied = true;  // a failing change may have acted in part: undo looks at it too
+    Status st = apply(c);
+    if (!st) {
+      if (!began_ || dry_) return st;
+      return fail(plan, *record, std::move(st).error());
+    }
+  }
+  return {};
+}
+
+Error Executor::fail(std::vector<Change>& plan, Record& record, Error e) {
+  Record::Texts t = record.texts();
+  Status rb = roll_back(plan);
+  if (!rb) {
+    e.message = fmt::format("{}; rolling back failed too: {}", e.message, rb.error().message);
+    e.fix = t.kept;
+    return e;
+  }
+  if (!record.discard()) {
+    e.fix = t.discard_failed;
+    return e;
+  }
+  e.fix = e.fix.empty() ? t.restored : fmt::format("{} ({})", e.fix, t.restored);
+  return e;
+}
+
+Status Executor::roll_back(std::vector<Change>& plan) {
+  std::optional<Error> first;
+  for (auto it = plan.rbegin(); it != plan.rend(); ++it) {
+    if (!it->applied) continue;
+    Status s = undo(*it);
+    if (!s && !first) first = s.error();
+    if (s) it->applied = false;
+  }
+  if (first) return *first;
+  return {};
+}
+
+Status Executor::write(const std::string& path, const std::string& data) {
+  steps.push_back({"write", path, data, {}});
+  if (dry_) return {};
+  return fs_.write(path, data);
+}
+
+Status Executor::apply(Change& c) {
+  switch (c.kind) {
+    case Kind::kAttribute:
+      return write(c.path, c.data);
+    case Kind::kDeviceMove:
+      return move(c);
+    case Kind::kFileWrite: {
+      const FileState& b = c.before.file;
+      if (!b.absent && b.bytes == c.data && (!c.force_mode || b.mode == (c.mode & 07777)) &&
+          (!c.uid || *c.uid == b.uid) && (!c.gid || *c.gid == b.gid))
+        return {};  // already so: rewriting would only touch it
+      std::string diff = unified_diff(b.bytes, c.data, c.path, b.absent, false);
+      steps.push_back({"file", c.path, b.absent ? "create" : "replace", diff});
+      if (dry_) return {};
+      return write_file(c.path, c.data, options(c.mode, c.force_mode, c.uid, c.gid));
+    }
+    case Kind::kFileRemove: {
+      const FileState& b = c.before.file;
+      steps.push_back({"remove", c.path, {}, unified_diff(b.bytes, "", c.path, b.absent, true)});
+      if (dry_ || b.absent) return {};
+      return fs_.remove(c.path);
+    }
+    case Kind::kDirCreate:
+      if (c.before.existed) return {};
+      steps.push_back({"mkdir", c.path, octal(c.mode), {}});
+      if (dry_) return {};
+      return fs_.make_dirs(c.path, c.mode);
+    case Kind::kOwner:
+      steps.push_back({"chown", c.path, fmt::format("{}:{}", *c.uid, *c.gid), {}});
+      if (dry_) return {};
+      return fs_.change_owner(c.path, *c.uid, *c.gid);
+    case Kind::kModuleLoad:
+      steps.push_back({"module", c.path, {}, {}});
+      if (dry_) return {};
+      if (!ports_.loader)
+        return Error::state("no way to load module " + c.path + " here",
+                            "load it by hand (modprobe " + c.path + ")");
+      TRY(ports_.loader->load(c.path));
+      if (!c.registers.empty() && !fs_.is_dir(c.registers))
+        return Error::state(fmt::format("driver {} is not registered after loading module {}",
+                                        base_name(c.registers), c.path),
+                            "the kernel log (`dmesg`) has the reason");
+      return {};
+    case Kind::kProgram:
+      steps.push_back({"run", c.path, c.program.text(), {}});
+      if (dry_) return {};
+      if (!ports_.runner) return Error::state("no command runner to run " + c.program.text());
+      TRY(ports_.runner->checked(c.program));
+      return {};
+    case Kind::kWaitFor:
+      if (dry_) return {};
+      return wait_for(c);
+  }
+  return {};
+}
+
+Status Executor::undo(const Change& c) {
+  switch (c.kind) {
+    case Kind::kAttribute:
+      if (!c.before.attribute || fs_.read_trimmed(c.path) == c.before.attribute) return {};
+      return write(c.path, *c.before.attribute);
+    case Kind::kDeviceMove:
+      return restore(c.address, c.before.device);
+    case Kind::kFileWrite:
+    case Kind::kFileRemove:
+      return put_back_file(c.path, c.before.file);
+    case Kind::kDirCreate:
+      // Left in place (HostFs removes files only); an empty directory changes nothing.
+      return {};
+    case Kind::kOwner: {
+      if (!c.before.existed || !fs_.exists(c.path)) return {};
+      auto now = TRY(fs_.owner(c.path));
+      if (now.uid == c.before.file.uid && now.gid == c.before.file.gid) return {};
+      steps.push_back(
+          {"chown", c.path, fmt::format("{}:{}", c.before.file.uid, c.before.file.gid), {}});
+      return fs_.change_owner(c.path, c.before.file.uid, c.before.file.gid);
+    }
+    case Kind::kProgram:
+      if (!c.undo_program) return {};
+      steps.push_back({"run", c.undo_program->argv.at(0), c.undo_program->text(), {}});
+      if (!ports_.runner) return Error::state("no command runner to run " + c.program.text());
+      TRY(ports_.runner->checked(*c.undo_program));
+      return {};
+    case Kind::kModuleLoad:
+    case Kind::kWaitFor:
+      return {};
+  }
+  return {};
+}
+
+Status Executor::write_file(const std::string& path, const std::string& bytes,
+                            const ReplaceOptions& o) {
+  return fs_.replace(path, bytes, o);
+}
+
+// A file back to `s`, writing only when it differs (so undo can run twice).
+Status Executor::put_back_file(const std::string& path, const FileState& s) {
+  FileState now = TRY(read_file_state(fs_, path));
+  if (now == s) return {};
+  if (s.absent) {
+    steps.push_back({"remove", path, {}, {}});
+    return fs_.remove(path);
+  }
+  steps.push_back({"file", path, "restore", {}});
+  return write_file(path, s.bytes, options(s.mode, true, s.uid, s.gid));
+}
+
+Status Executor::wait_for(const Change& c) {
+  auto sleep = ports_.sleep_ms ? ports_.sleep_ms : default_sleep;
+  int waited = 0;
+  while (!fs_.exists(c.path) && waited < c.wait_ms) {
+    sleep(20);
+    waited += 20;
+  }
+  if (fs_.exists(c.path)) return {};
+  return Error::state(fmt::format("{} did not appear within {} ms{}", c.path, c.wait_ms,
+                                  c.wait_reason.empty() ? "" : " " + c.wait_reason),
+                      "is udev running? The kernel log (`dmesg`) may say more");
+}
+
+// Bind's procedure: driver_override, unbind, drivers_probe, verify.
+Status Executor::move(const Change& c) {
+  if (c.procedure == Procedure::kRestore) return restore(c.address, c.target);
+  const PciAddress& a = c.address;
+  const std::string& driver = *c.target.driver;
+  std::string dir = device_dir(a);
+  DeviceState cur = read_device_state(fs_, a);
+  if (cur.override != driver) TRY(write(dir + "/driver_override", driver));
+  if (cur.driver) TRY(write(dir + "/driver/unbind", a.str()));
+  TRY(write(kDriversProbe, a.str()));
+  if (dry_) return {};
+  DeviceState now = read_device_state(fs_, a);
+  if (now.driver != driver)
+    return Error::state(fmt::format("{} did not bind to {} after drivers_probe: it is on {}",
+                                    a.str(), driver, now.driver.value_or("no driver")),
+                        "the kernel log (`dmesg`) has the driver's reason");
+  return {};
+}
+
+// Bring a device to `target`, writing only what differs from its current state.
+Status Executor::restore(const PciAddress& a, const DeviceState& target) {
+  std::string dir = device_dir(a);
+  DeviceState cur = read_device_state(fs_, a);
+  if (cur.override != target.override)
+    TRY(write(dir + "/driver_override", target.override ? *target.override : std::string("\n")));
+  if (target.any_driver) {
+    if (!cur.driver || driver_keeps_group_viable(cur.driver)) {
+      if (cur.driver) TRY(write(dir + "/driver/unbind", a.str()));
+      TRY(write(kDriversProbe, a.str()));
+    }
+  } else if (cur.driver != target.driver) {
+    if (cur.driver) TRY(write(dir + "/driver/unbind", a.str()));
+    if (target.driver) {
+      TRY(write(kDriversProbe, a.str()));
+      if (!dry_) {
+        DeviceState now = read_device_state(fs_, a);
+        if (now.driver != target.driver) {
+          if (now.driver) TRY(write(dir + "/driver/unbind", a.str()));
+          TRY(write("/sys/bus/pci/drivers/" + *target.driver + "/bind", a.str()));
+        }
+      }
+    }
+  }
+  if (dry_) return {};
+  DeviceState now = read_device_state(fs_, a);
+  if (now.override != target.override || (!target.any_driver && now.driver != target.driver))
+    return Error::state(fmt::format("{} could not be put back on {}: it is on {}", a.str(),
+                                    target.describe(), now.describe()),
+                        "the kernel log (`dmesg`) has the driver's reason");
+  return {};
+}
+
+}  // namespace pcipass::change

@@ -1,0 +1,356 @@
+#include "change/store.h"
+
+#include <fmt/format.h>
+#include <time.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "change/validate.h"
+#include "util/diff.h"
+#include "util/sha256.h"
+
+namespace pcipass::change {
+
+namespace {
+
+constexpr const char* kRunDir = "/run/pcipass";
+constexpr const char* kLockPath = "/run/pcipass/lock";
+constexpr std::pair<SetState, const char*> kStates[] = {{SetState::kApplying, "applying"},
+                                                        {SetState::kApplied, "applied"},
+                                                        {SetState::kRolledBack, "rolled-back"},
+                                                        {SetState::kUndoing, "undoing"},
+                                                        {SetState::kUndone, "undone"}};
+
+std::string set_dir(const std::string& id) {
+  return std::string(kStoreDir) + "/" + id;
+}
+
+Error damaged(const std::string& path, const std::string& why) {
+  Error e = Error::state(fmt::format("{} is damaged: {}", path, why),
+                         "inspect it; restore the files it names by hand from the before-N "
+                         "copies beside it, then move the directory away");
+  e.path = path;
+  return e;
+}
+
+Json file_json(const FileRecord& f, size_t i) {
+  Json before{{"absent", f.before.absent}};
+  if (!f.before.absent)
+    before.update({{"sha256", f.before_sha256},
+                   {"mode", f.before.mode},
+                   {"uid", f.before.uid},
+                   {"gid", f.before.gid},
+                   {"backup", fmt::format("before-{}", i)}});
+  Json after{{"absent", f.after_absent}};
+  if (!f.after_absent)
+    after.update({{"sha256", f.after_sha256}, {"backup", fmt::format("after-{}", i)}});
+  return {{"path", f.path}, {"before", before}, {"after", after}};
+}
+
+Status save_manifest(HostFs& fs, const ChangeSet& s) {
+  Json files = Json::array();
+  for (size_t i = 0; i < s.files.size(); ++i) files.push_back(file_json(s.files[i], i));
+  Json j{{"schema", kChangeSetSchema},   {"id", s.id},    {"command", s.command}, {"time", s.time},
+         {"state", state_name(s.state)}, {"files", files}};
+  return fs.write_atomic(s.manifest_path(), j.dump(2) + "\n", 0600);
+}
+
+Result<std::unique_ptr<HostFs::Lock>> lock(HostFs& fs) {
+  TRY(fs.make_dirs(kRunDir, 0700));
+  return fs.lock(kLockPath);
+}
+
+std::string new_id(const HostFs& fs, int64_t now) {
+  time_t t = static_cast<time_t>(now);
+  struct tm tm {};
+  ::gmtime_r(&t, &tm);
+  std::string base = fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}", tm.tm_year + 1900,
+                                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::string id = base;
+  for (int n = 2; fs.exists(set_dir(id)); ++n) id = fmt::format("{}-{}", base, n);
+  return id;
+}
+
+// The durable record: the set's directory, copies and manifest before the first file changes.
+class SetRecord : public Record {
+ public:
+  SetRecord(HostFs& fs, ChangeSet& set) : fs_(fs), set_(set) {}
+  Status begin(std::vector<Step>& steps, bool dry) override {
+    steps.push_back({"change-set", set_.id, "applying", {}});
+    if (dry) return {};
+    TRY(fs_.make_dirs(set_dir(set_.id), 0700));
+    for (size_t i = 0; i < set_.files.size(); ++i) {
+      const auto& f = set_.files[i];
+      if (!f.before.absent)
+        TRY(fs_.write_atomic(fmt::format("{}/before-{}", set_dir(set_.id), i), f.before.bytes,
+                             0600));
+      if (!f.after_absent)
+        TRY(fs_.write_atomic(fmt::format("{}/after-{}", set_dir(set_.id), i), f.after_bytes, 0600));
+    }
+    return save_manifest(fs_, set_);
+  }
+  Status discard() override {
+    set_.state = SetState::kRolledBack;
+    return save_manifest(fs_, set_);
+  }
+  Texts texts() const override {
+    return {"every file was put back as it was",
+            fmt::format("every file was put back, but {} could not be marked rolled back: run "
+                        "`pcipass recover`",
+                        set_.manifest_path()),
+            fmt::format("run `pcipass recover` once the cause is fixed ({} has the original files)",
+                        set_dir(set_.id))};
+  }
+
+ private:
+  HostFs& fs_;
+  ChangeSet& set_;
+};
+
+// The record of an undo: the set's manifest, already marked undoing; a failed undo is applied.
+class UndoRecord : public Record {
+ public:
+  UndoRecord(HostFs& fs, ChangeSet& set) : fs_(fs), set_(set) {}
+  Status begin(std::vector<Step>& steps, bool dry) override {
+    steps.push_back({"change-set", set_.id, "undoing", {}});
+    if (dry) return {};
+    set_.state = SetState::kUndoing;
+    return save_manifest(fs_, set_);
+  }
+  Status discard() override {
+    set_.state = SetState::kApplied;
+    return save_manifest(fs_, set_);
+  }
+  Texts texts() const override {
+    return {"every file is as pcipass had written it; nothing was undone",
+            "the files are back, but the change set is still marked undoing: run `pcipass "
+            "recover`",
+            "run `pcipass recover` once the cause is fixed: it finishes the undo"};
+  }
+
+ private:
+  HostFs& fs_;
+  ChangeSet& set_;
+};
+
+Result<ChangeSet> load_set(const HostFs& fs, const std::string& id) {
+  std::string path = set_dir(id) + "/manifest.json";
+  auto text = fs.read(path, 1 << 20);
+  if (!text) return std::move(text).error();
+  ChangeSet s = TRY(parse_manifest(*text, path));
+  if (s.id != id) return damaged(path, fmt::format("its id {} is not its directory's", s.id));
+  for (size_t i = 0; i < s.files.size(); ++i) {
+    auto& f = s.files[i];
+    if (!f.before.absent) {
+      std::string b = fmt::format("{}/before-{}", set_dir(id), i);
+      f.before.bytes = TRY(fs.read(b, 64 << 20));
+      if (sha256_hex(f.before.bytes) != f.before_sha256)
+        return damaged(b, "its bytes do not match the manifest's sha256");
+    }
+    if (!f.after_absent) {
+      std::string a = fmt::format("{}/after-{}", set_dir(id), i);
+      f.after_bytes = TRY(fs.read(a, 64 << 20));
+      if (sha256_hex(f.after_bytes) != f.after_sha256)
+        return damaged(a, "its bytes do not match the manifest's sha256");
+    }
+  }
+  return s;
+}
+
+// What undo writes: every file back to its before-state, last first.
+std::vector<Change> undo_plan(const ChangeSet& s) {
+  std::vector<Change> plan;
+  for (auto it = s.files.rbegin(); it != s.files.rend(); ++it) {
+    if (it->before.absent) {
+      plan.push_back(Change::file_remove(it->path));
+      continue;
+    }
+    Change c = Change::file_write(it->path, it->before.bytes, it->before.mode);
+    c.force_mode = true;
+    c.uid = it->before.uid;
+    c.gid = it->before.gid;
+    plan.push_back(std::move(c));
+  }
+  return plan;
+}
+
+// Stray `.pcipass-*` temporaries in the directories of a set's files.
+Status remove_temporaries(HostFs& fs, const ChangeSet& s) {
+  for (const auto& f : s.files) {
+    std::string dir = f.path.substr(0, f.path.rfind('/'));
+    auto names = fs.list(dir);
+    if (!names) continue;
+    for (const auto& n : *names)
+      if (n.starts_with(kTempPrefix)) TRY(fs.remove(dir + "/" + n));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string state_name(SetState s) {
+  for (auto [k, n] : kStates)
+    if (k == s) return n;
+  return "?";
+}
+
+std::string ChangeSet::manifest_path() const {
+  return set_dir(id) + "/manifest.json";
+}
+
+Result<ChangeSet> parse_manifest(const std::string& text, const std::string& path) {
+  const std::string fix =
+      "inspect it; restore the files it names by hand from the before-N copies beside it, then "
+      "move its directory away";
+  Json j = TRY(parse_json(text, path, fix));
+  Checker c(path, fix);
+  ChangeSet s;
+  TRY(c.schema(j, kChangeSetSchema));
+  s.id = TRY(c.string(j, "id"));
+  if (!plain_id(s.id)) return c.bad("id", "is not a change set id");
+  s.command = TRY(c.string(j, "command"));
+  s.time = TRY(c.integer(j, "time", 0, INT64_MAX));
+  std::string state = TRY(c.string(j, "state"));
+  auto it = std::find_if(std::begin(kStates), std::end(kStates),
+                         [&](const auto& p) { return state == p.second; });
+  if (it == std::end(kStates)) return c.bad("state", "is not a change set state");
+  s.state = it->first;
+  const Json* files = TRY(c.array(j, "files"));
+  for (const auto& f : *files) {
+    FileRecord r;
+    r.path = TRY(c.string(f, "path"));
+    if (!path_under(r.path, kDurableRoots))
+      return c.bad("path", r.path + " is not a normalized path under /etc or /boot");
+    const Json& b = *TRY(c.object(f, "before"));
+    r.before.absent = TRY(c.boolean(b, "absent"));
+    if (!r.before.absent) {
+      r.before_sha256 = TRY(c.sha256(b, "sha256"));
+      r.before.mode = static_cast<mode_t>(TRY(c.integer(b, "mode", 0, 07777)));
+      r.before.uid = static_cast<uid_t>(TRY(c.integer(b, "uid", 0, 0xfffffffe)));
+      r.before.gid = static_cast<gid_t>(TRY(c.integer(b, "gid", 0, 0xfffffffe)));
+    }
+    const Json& a = *TRY(c.object(f, "after"));
+    r.after_absent = TRY(c.boolean(a, "absent"));
+    if (!r.after_absent) r.after_sha256 = TRY(c.sha256(a, "sha256"));
+    s.files.push_back(std::move(r));
+  }
+  return s;
+}
+
+Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports& ports,
+                              const DurableRun& run) {
+  std::unique_ptr<HostFs::Lock> held;
+  if (!run.dry_run) held = TRY(lock(fs));
+  Executor ex(fs, ports, run.dry_run);
+  TRY(ex.capture(plan));
+  ChangeSet set;
+  set.command = run.command;
+  set.time = run.now;
+  Applied out;
+  for (const auto& c : plan) {
+    if (c.kind != Kind::kFileWrite && c.kind != Kind::kFileRemove) continue;
+    FileRecord f;
+    f.path = c.path;
+    f.before = c.before.file;
+    f.before_sha256 = sha256_hex(c.before.file.bytes);
+    f.after_absent = c.kind == Kind::kFileRemove;
+    f.after_bytes = f.after_absent ? std::string() : c.data;
+    f.after_sha256 = sha256_hex(f.after_bytes);
+    if (f.after_absent != f.before.absent || f.after_bytes != f.before.bytes) out.changed = true;
+    set.files.push_back(std::move(f));
+  }
+  if (!out.changed) return out;
+  // Unchanged files stay out of the plan: a no-op replace would still touch them.
+  std::erase_if(plan, [](const Change& c) {
+    return c.kind == Kind::kFileWrite && !c.before.file.absent && c.before.file.bytes == c.data;
+  });
+  std::erase_if(set.files, [](const FileRecord& f) {
+    return !f.before.absent && !f.after_absent && f.before.bytes == f.after_bytes;
+  });
+  set.id = new_id(fs, run.now);
+  SetRecord record(fs, set);
+  TRY(ex.run(plan, &record));
+  if (!run.dry_run) {
+    set.state = SetState::kApplied;
+    Status c = save_manifest(fs, set);
+    if (!c) return ex.fail(plan, record, std::move(c).error());
+  }
+  ex.steps.push_back({"change-set", set.id, "applied", {}});
+  if (!run.dry_run) out.id = set.id;
+  out.steps = std::move(ex.steps);
+  return out;
+}
+
+Result<std::vector<ChangeSet>> list_change_sets(const HostFs& fs) {
+  std::vector<ChangeSet> out;
+  if (!fs.is_dir(kStoreDir)) return out;
+  for (const auto& name : TRY(fs.list(kStoreDir))) {
+    // A set whose manifest was never written changed no file.
+    if (!plain_id(name) || !fs.exists(set_dir(name) + "/manifest.json")) continue;
+    out.push_back(TRY(load_set(fs, name)));
+  }
+  std::sort(out.begin(), out.end(), [](const ChangeSet& a, const ChangeSet& b) {
+    return a.time != b.time ? a.time < b.time : a.id < b.id;
+  });
+  return out;
+}
+
+Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id, const Ports& ports,
+                               bool dry_run) {
+  std::unique_ptr<HostFs::Lock> held;
+  if (!dry_run) held = TRY(lock(fs));
+  auto sets = TRY(list_change_sets(fs));
+  Undone out;
+  auto chosen = std::find_if(sets.rbegin(), sets.rend(), [&](const ChangeSet& s) {
+    return id ? s.id == *id : s.state == SetState::kApplied;
+  });
+  if (chosen == sets.rend())
+    return id ? Error::not_found("no change set " + *id, "see `pcipass undo --list`")
+              : Error::not_found("no applied change set to undo", "see `pcipass undo --list`");
+  out.set = *chosen;
+  if (out.set.state != SetState::kApplied)
+    return Error::state(
+        fmt::format("change set {} is {}, not applied", out.set.id, state_name(out.set.state)),
+        "see `pcipass undo --list`; `pcipass recover` finishes interrupted ones");
+  for (const auto& f : out.set.files) {
+    FileState now = TRY(read_file_state(fs, f.path));
+    if (now.absent == f.after_absent && now.bytes == f.after_bytes) continue;
+    out.conflicts.push_back(
+        {f.path, unified_diff(f.after_bytes, now.bytes, f.path, f.after_absent, now.absent)});
+  }
+  if (!out.conflicts.empty()) return out;
+  std::vector<Change> plan = undo_plan(out.set);
+  Executor ex(fs, ports, dry_run);
+  TRY(ex.capture(plan));
+  UndoRecord record(fs, out.set);
+  TRY(ex.run(plan, &record));
+  if (!dry_run) {
+    out.set.state = SetState::kUndone;
+    Status c = save_manifest(fs, out.set);
+    if (!c) return ex.fail(plan, record, std::move(c).error());
+  }
+  ex.steps.push_back({"change-set", out.set.id, "undone", {}});
+  out.steps = std::move(ex.steps);
+  return out;
+}
+
+Result<std::vector<std::string>> recover_durable(HostFs& fs, const Ports& ports) {
+  std::vector<std::string> done;
+  if (!fs.is_dir(kStoreDir)) return done;
+  auto held = TRY(lock(fs));
+  for (auto& s : TRY(list_change_sets(fs))) {
+    if (s.state != SetState::kApplying && s.state != SetState::kUndoing) continue;
+    TRY(remove_temporaries(fs, s));
+    std::vector<Change> plan = undo_plan(s);
+    Executor ex(fs, ports, false);
+    TRY(ex.capture(plan));
+    TRY(ex.run(plan, nullptr));
+    s.state = s.state == SetState::kApplying ? SetState::kRolledBack : SetState::kUndone;
+    TRY(save_manifest(fs, s));
+    done.push_back(s.id);
+  }
+  return done;
+}
+
+}  // namespace pcipass::change

@@ -1,0 +1,85 @@
+// Durable change sets: changes to files that outlive a reboot (/etc, /boot) keep a manifest and
+// byte-exact copies of every file before and after under /var/lib/pcipass/changes/ID, so that
+// `pcipass undo` can revert them later, refusing when someone else edited a file since, and
+// `pcipass recover` can finish or roll back a set a crash interrupted.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "change/executor.h"
+
+namespace pcipass::change {
+
+inline constexpr const char* kStoreDir = "/var/lib/pcipass/changes";
+inline constexpr const char* kChangeSetSchema = "pcipass.changes/1";
+// Where durable file changes may go; a manifest naming anything else is refused.
+inline constexpr const char* kDurableRoots[] = {"/etc/", "/boot/"};
+
+// applying -> applied -> undoing -> undone; applying -> rolled-back after a failure.
+enum class SetState { kApplying, kApplied, kRolledBack, kUndoing, kUndone };
+std::string state_name(SetState s);
+
+struct FileRecord {
+  std::string path;
+  FileState before;  // bytes from the backup, checked against before_sha256
+  std::string before_sha256;
+  bool after_absent = false;
+  std::string after_sha256;
+  std::string after_bytes;
+};
+
+struct ChangeSet {
+  std::string id;       // "20261122-043512"
+  std::string command;  // "setup --vfio"
+  int64_t time = 0;     // seconds since the epoch, from ProcessContext
+  SetState state = SetState::kApplying;
+  std::vector<FileRecord> files;
+  std::string manifest_path() const;
+};
+
+struct DurableRun {
+  std::string command;
+  int64_t now = 0;
+  bool dry_run = false;
+};
+
+struct Applied {
+  std::optional<std::string> id;  // nullopt: nothing to change (or a dry run)
+  std::vector<Step> steps;
+  bool changed = false;  // false: every file already as the plan wants
+};
+
+// Runs a plan of file changes as one change set: locked, backed up, applied, committed; a
+// failure rolls every file back.
+Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports& ports,
+                              const DurableRun& run);
+
+// Every change set, oldest first; a damaged manifest is an error naming it.
+Result<std::vector<ChangeSet>> list_change_sets(const HostFs& fs);
+
+struct Conflict {
+  std::string path;
+  std::string diff;  // from what pcipass wrote to what the file holds now
+};
+
+struct Undone {
+  ChangeSet set;
+  std::vector<Conflict> conflicts;  // non-empty: refused, nothing written
+  std::vector<Step> steps;
+};
+
+// Reverts change set `id` (default: the newest applied one) byte for byte, mode and owner too.
+Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id, const Ports& ports,
+                               bool dry_run);
+
+// Sets a crash left applying or undoing: their files back to before, stray temporaries removed.
+// Returns the ids handled.
+Result<std::vector<std::string>> recover_durable(HostFs& fs, const Ports& ports);
+
+// A manifest's text to a change set, validated (schema, types, ranges, paths); exposed for tests.
+Result<ChangeSet> parse_manifest(const std::string& text, const std::string& path);
+
+}  // namespace pcipass::change

@@ -1,0 +1,114 @@
+// pcipass undo: list durable change sets, or revert one byte for byte.
+#include <fmt/format.h>
+#include <time.h>
+
+#include <CLI/CLI.hpp>
+
+#include "change/store.h"
+#include "cli/commands.h"
+
+namespace pcipass::cli {
+
+namespace {
+
+std::string utc(int64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm {};
+  ::gmtime_r(&tt, &tm);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::vector<std::string> paths(const change::ChangeSet& s) {
+  std::vector<std::string> out;
+  for (const auto& f : s.files) out.push_back(f.path);
+  return out;
+}
+
+int run_list(Context& ctx) {
+  auto sets = change::list_change_sets(ctx.fs());
+  if (!sets) return fail(ctx, sets.error());
+  if (ctx.json) {
+    Json list = Json::array();
+    for (const auto& s : *sets)
+      list.push_back({{"id", s.id},
+                      {"time", s.time},
+                      {"command", s.command},
+                      {"state", change::state_name(s.state)},
+                      {"files", paths(s)}});
+    ctx.out << Json{{"schema", "pcipass.undo/1"}, {"change_sets", list}}.dump(2) << '\n';
+    return kExitOk;
+  }
+  if (sets->empty()) {
+    ctx.out << "no change sets: pcipass has changed no file\n";
+    return kExitOk;
+  }
+  Table t({"ID", "TIME (UTC)", "STATE", "COMMAND", "FILES"});
+  for (const auto& s : *sets)
+    t.add({{s.id},
+           {utc(s.time)},
+           {change::state_name(s.state),
+            s.state == change::SetState::kApplied ? Style::kGood : Style::kPlain},
+           {s.command},
+           {fmt::format("{}", fmt::join(paths(s), " "))}});
+  t.print(ctx.out, ctx.term);
+  return kExitOk;
+}
+
+Json undone_json(const change::Undone& u, bool dry_run) {
+  Json files = Json::array(), conflicts = Json::array();
+  for (const auto& f : u.set.files)
+    files.push_back({{"path", f.path}, {"action", f.before.absent ? "removed" : "restored"}});
+  for (const auto& c : u.conflicts) conflicts.push_back({{"path", c.path}, {"diff", c.diff}});
+  return Json{{"schema", "pcipass.undo/1"},
+              {"dry_run", dry_run},
+              {"id", u.set.id},
+              {"command", u.set.command},
+              {"refused", !u.conflicts.empty()},
+              {"files", files},
+              {"conflicts", conflicts},
+              {"steps", steps_json(u.steps)}};
+}
+
+}  // namespace
+
+void setup_undo(CLI::App& app, Args& a) {
+  app.add_option("ID", a.id, "The change set to revert (default: the newest applied one)");
+  app.add_flag("--list", a.list, "List every change set: id, time, command, files, state");
+  app.add_flag("--dry-run", a.dry_run, "Print what would be written and write nothing");
+}
+
+int run_undo(Context& ctx, const Args& a) {
+  if (a.list) return run_list(ctx);
+  const auto& env = ctx.env();
+  change::Ports ports{env.loader, env.runner, env.sleep_ms};
+  std::optional<std::string> id;
+  if (!a.id.empty()) id = a.id;
+  auto r = change::undo_change_set(ctx.fs(), id, ports, a.dry_run);
+  if (!r) return fail(ctx, r.error());
+  bool refused = !r->conflicts.empty();
+  if (ctx.json) {
+    ctx.out << undone_json(*r, a.dry_run).dump(2) << '\n';
+    return refused ? kExitFailure : kExitOk;
+  }
+  if (refused) {
+    for (const auto& c : r->conflicts) ctx.out << c.diff;
+    std::vector<std::string> names;
+    for (const auto& c : r->conflicts) names.push_back(c.path);
+    return fail(
+        ctx, Error::refused(fmt::format("refusing to undo change set {}: {} changed since pcipass "
+                                        "wrote it (the diff above shows how); nothing was written",
+                                        r->set.id, fmt::join(names, ", ")),
+                            "put the file back as pcipass wrote it, or revert it by hand"));
+  }
+  if (a.dry_run) {
+    print_steps(ctx, r->steps);
+    return kExitOk;
+  }
+  for (const auto& f : r->set.files)
+    ctx.out << fmt::format("{} {}\n", f.before.absent ? "removed" : "restored", f.path);
+  ctx.out << fmt::format("undid change set {} ({})\n", r->set.id, r->set.command);
+  return kExitOk;
+}
+
+}  // namespace pcipass::cli

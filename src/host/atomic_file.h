@@ -1,0 +1,39 @@
+// Replacing a file so that a reader, a crash or a signal sees either the old bytes or the new
+// ones, never a mix, and the file keeps what makes it the same file to the system: its mode,
+// owner, POSIX ACLs and SELinux label (extended attributes).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
+
+namespace pcipass {
+
+// Every temporary starts with this, so `recover` can find strays after a power loss.
+inline constexpr std::string_view kTempPrefix = ".pcipass-";
+
+struct ReplaceOptions {
+  mode_t mode = 0644;  // for a new file; an existing file keeps its own unless `force_mode`
+  bool force_mode = false;
+  std::optional<uid_t> uid;  // set the owner (default: a new file is the caller's, an existing
+  std::optional<gid_t> gid;  // file keeps its owner)
+  bool sync = true;          // fsync the file and the directory (off only for tmpfs journals)
+};
+
+// In directory `dirfd`, replace (or create) `name` with `data`: a temporary `.pcipass-XXXXXX`
+// made with O_EXCL beside it, the original's mode, owner and every extended attribute copied,
+// all bytes written, fsync, renameat over `name`, fsync of the directory. On any failure the
+// temporary is unlinked and `name` is untouched. SIGINT, SIGTERM, SIGHUP and SIGQUIT are held
+// between creating the temporary and the rename. `shown` is the host path for messages.
+Status replace_file_at(int dirfd, const std::string& name, std::string_view data,
+                       const ReplaceOptions& options, const std::string& shown);
+
+// The same for an absolute path on this machine (its directory opened first).
+Status replace_file(const std::string& real_path, std::string_view data,
+                    const ReplaceOptions& options, const std::string& shown);
+
+}  // namespace pcipass

@@ -1,0 +1,72 @@
+#include "setup/vfio.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <sstream>
+
+namespace pcipass::setup {
+
+namespace {
+
+// modules-load.d treats '-' and '_' alike, and ignores comments.
+std::string module_key(std::string_view line) {
+  auto hash = line.find_first_of("#;");
+  std::string s = trim(line.substr(0, hash == std::string_view::npos ? line.size() : hash));
+  std::replace(s.begin(), s.end(), '-', '_');
+  return s;
+}
+
+bool lists(const std::string& text, const std::string& module) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (module_key(line) == module) return true;
+  return false;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> vfio_modules(const HostFs& fs) {
+  auto release = fs.read_trimmed(kOsReleasePath);
+  int major = 0, minor = 0;
+  if (!release || std::sscanf(release->c_str(), "%d.%d", &major, &minor) != 2)
+    return Error::not_found(
+        fmt::format("cannot tell the running kernel's version from {}", kOsReleasePath),
+        "is /proc mounted? (pcipass needs it to know whether vfio_virqfd is a module)");
+  std::vector<std::string> out = {"vfio", "vfio_iommu_type1", "vfio_pci"};
+  if (major < 6 || (major == 6 && minor < 2)) out.push_back("vfio_virqfd");
+  return out;
+}
+
+std::string with_modules(const std::optional<std::string>& existing,
+                         const std::vector<std::string>& modules) {
+  std::string out = existing ? *existing
+                             : "# VFIO for PCI passthrough, written by `pcipass setup --vfio`;\n"
+                               "# `pcipass undo` removes it.\n";
+  for (const auto& m : modules) {
+    if (lists(out, m)) continue;
+    if (!out.empty() && out.back() != '\n') out += '\n';
+    out += m + '\n';
+  }
+  return out;
+}
+
+Result<VfioReport> setup_vfio(HostFs& fs, const change::Ports& ports,
+                              const change::DurableRun& run) {
+  VfioReport r;
+  r.modules = TRY(vfio_modules(fs));
+  change::FileState now = TRY(change::read_file_state(fs, r.path));
+  r.created = now.absent;
+  std::optional<std::string> existing;
+  if (!now.absent) existing = now.bytes;
+  for (const auto& m : r.modules)
+    if (!existing || !lists(*existing, m)) r.added.push_back(m);
+  std::vector<change::Change> plan;
+  std::string dir = r.path.substr(0, r.path.rfind('/'));
+  if (!fs.is_dir(dir)) plan.push_back(change::Change::dir_create(dir, 0755));
+  plan.push_back(change::Change::file_write(r.path, with_modules(existing, r.modules), 0644));
+  r.applied = TRY(change::apply_durable(fs, plan, ports, run));
+  return r;
+}
+
+}  // namespace pcipass::setup

@@ -1,0 +1,37 @@
+// `pcipass setup --vfio`: the VFIO modules loaded at every boot, through systemd's
+// modules-load.d, as a durable change set that `pcipass undo` reverts. The first durable user of
+// the change engine; boot loader and initramfs parts come later (issue 9).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "change/store.h"
+
+namespace pcipass::setup {
+
+inline constexpr const char* kModulesLoadPath = "/etc/modules-load.d/pcipass.conf";
+inline constexpr const char* kOsReleasePath = "/proc/sys/kernel/osrelease";
+
+// vfio, vfio_iommu_type1, vfio_pci, and vfio_virqfd where the running kernel is older than 6.2
+// (it was merged into vfio then).
+Result<std::vector<std::string>> vfio_modules(const HostFs& fs);
+
+// `existing` with every module of `modules` it does not list appended, one per line; its own
+// lines are kept as they are. "" + absent gives a new file with a header.
+std::string with_modules(const std::optional<std::string>& existing,
+                         const std::vector<std::string>& modules);
+
+struct VfioReport {
+  std::string path = kModulesLoadPath;
+  std::vector<std::string> modules;  // all the file must list
+  std::vector<std::string> added;    // the ones it did not list yet
+  bool created = false;              // the file did not exist
+  change::Applied applied;           // id (nullopt when nothing changed or dry run), steps
+};
+
+Result<VfioReport> setup_vfio(HostFs& fs, const change::Ports& ports,
+                              const change::DurableRun& run);
+
+}  // namespace pcipass::setup

@@ -1,0 +1,262 @@
+// The change engine: dry runs render each change (diff, argv, write) and write nothing; a failed
+// change rolls back what came before it, programs included; a journal read back is untrusted.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "assign/assign.h"
+#include "change/executor.h"
+#include "change/store.h"
+#include "change/validate.h"
+#include "cli_harness.h"
+#include "fake_kernel.h"
+#include "fault_fs.h"
+
+namespace pcipass::test {
+namespace {
+
+using change::Change;
+
+Invocation argv(std::vector<std::string> a) {
+  Invocation i;
+  i.argv = std::move(a);
+  return i;
+}
+
+// Records every argv; fails the n-th run.
+class ScriptedRunner : public CommandRunner {
+ public:
+  Result<CommandResult> run(const Invocation& cmd) override {
+    ran.push_back(cmd.text());
+    CommandResult r;
+    if (static_cast<int>(ran.size()) == fail_at) {
+      r.exit_status = 1;
+      r.err = "it went wrong";
+    }
+    return r;
+  }
+  std::vector<std::string> ran;
+  int fail_at = -1;
+};
+
+TEST(Engine, DryRunRendersEveryChangeAndWritesNothing) {
+  TempTree t;
+  t.file("/etc/a.conf", "one\ntwo\n");
+  t.file("/sys/x/attr", "0\n");
+  FaultFs fs(t);
+  ScriptedRunner runner;
+  std::vector<Change> plan = {
+      Change::file_write("/etc/a.conf", "one\nthree\n"), Change::file_write("/etc/new.conf", "x\n"),
+      Change::attribute("/sys/x/attr", "8"), Change::program_run(argv({"update-grub", "a b"}))};
+  change::Executor ex(fs, {nullptr, &runner, nullptr}, true);
+  ASSERT_TRUE(ex.capture(plan).ok());
+  ASSERT_TRUE(ex.run(plan, nullptr).ok());
+  EXPECT_EQ(fs.changes(), 0);
+  EXPECT_TRUE(runner.ran.empty());
+  ASSERT_EQ(ex.steps.size(), 4u);
+  EXPECT_EQ(ex.steps[0].text(), "replace /etc/a.conf");
+  EXPECT_EQ(ex.steps[0].diff,
+            "--- a/etc/a.conf\n+++ b/etc/a.conf\n@@ -1,2 +1,2 @@\n one\n-two\n+three\n");
+  EXPECT_EQ(ex.steps[1].diff, "--- /dev/null\n+++ b/etc/new.conf\n@@ -0,0 +1 @@\n+x\n");
+  EXPECT_EQ(ex.steps[2].text(), "write /sys/x/attr: 8");
+  EXPECT_EQ(ex.steps[3].text(), "run update-grub 'a b'");
+  EXPECT_EQ(t.read("/etc/a.conf"), "one\ntwo\n");
+}
+
+// A recorder that only counts, for plans without a journal.
+class CountingRecord : public change::Record {
+ public:
+  Status begin(std::vector<change::Step>&, bool) override {
+    ++begun;
+    return {};
+  }
+  Status discard() override {
+    ++discarded;
+    return {};
+  }
+  Texts texts() const override { return {"all undone", "not discarded", "kept"}; }
+  int begun = 0, discarded = 0;
+};
+
+TEST(Engine, AFailedProgramRollsBackTheFilesBeforeIt) {
+  TempTree t;
+  t.file("/etc/a.conf", "one\n");
+  FaultFs fs(t);
+  ScriptedRunner runner;
+  runner.fail_at = 2;  // the second program
+  std::vector<Change> plan = {
+      Change::file_write("/etc/a.conf", "two\n"),
+      Change::program_run(argv({"mkinitramfs"}), argv({"mkinitramfs", "--undo"})),
+      Change::file_write("/etc/b.conf", "new\n"), Change::program_run(argv({"update-grub"}))};
+  change::Executor ex(fs, {nullptr, &runner, nullptr}, false);
+  ASSERT_TRUE(ex.capture(plan).ok());
+  CountingRecord record;
+  Status st = ex.run(plan, &record);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "update-grub exited with status 1: it went wrong");
+  EXPECT_EQ(st.error().fix.find("all undone") == std::string::npos, false) << st.error().fix;
+  EXPECT_EQ(t.read("/etc/a.conf"), "one\n");
+  EXPECT_FALSE(fs.exists("/etc/b.conf"));
+  EXPECT_EQ(runner.ran,
+            (std::vector<std::string>{"mkinitramfs", "update-grub", "mkinitramfs --undo"}));
+  EXPECT_EQ(record.begun, 1);
+  EXPECT_EQ(record.discarded, 1);
+}
+
+TEST(Engine, DriverNamesAndPathsArePlain) {
+  EXPECT_TRUE(change::plain_driver_name("vfio-pci"));
+  EXPECT_TRUE(change::plain_driver_name("snd_hda_intel"));
+  for (std::string bad : std::vector<std::string>{"", ".", "..", "../../../../tmp", "a/b",
+                                                  std::string(65, 'a'), "a b"})
+    EXPECT_FALSE(change::plain_driver_name(bad)) << bad;
+  EXPECT_TRUE(change::path_under("/etc/modules-load.d/pcipass.conf", {"/etc/"}));
+  for (std::string bad : std::vector<std::string>{"etc/x", "/etc/../root/x", "/etc//x", "/etc/./x",
+                                                  "/etc/x/", "/root/x", "/etcx/y"})
+    EXPECT_FALSE(change::path_under(bad, {"/etc/"})) << bad;
+}
+
+// --- the journal read back: a table of damage, each refused with nothing written.
+
+const std::string kValidJournal = R"({
+  "schema": "pcipass.journal/1", "operation": "bind", "driver": "vfio-pci", "owner": "",
+  "pid": 77, "phase": "writing",
+  "devices": [{"address": "0000:00:03.0", "iommu_group": 4,
+               "before": {"driver": "e1000e", "driver_override": null},
+               "after": {"driver": "vfio-pci", "driver_override": "vfio-pci"}}]
+})";
+
+std::string damage(std::string from, const std::string& what, const std::string& with) {
+  auto at = from.find(what);
+  EXPECT_NE(at, std::string::npos) << what;
+  return from.replace(at, what.size(), with);
+}
+
+struct Damaged {
+  const char* name;
+  std::string text;
+  const char* says;  // part of the message
+};
+
+std::vector<Damaged> damaged_journals() {
+  const std::string& v = kValidJournal;
+  return {
+      {"missing before",
+       damage(v, R"("before": {"driver": "e1000e", "driver_override": null},)", ""),
+       "before is missing"},
+      {"driver climbing out", damage(v, R"("driver": "e1000e")", R"("driver": "../../../../tmp")"),
+       "'../../../../tmp' is not a driver name"},
+      {"override with a slash",
+       damage(v, R"("driver_override": "vfio-pci")", R"("driver_override": "vfio/pci")"),
+       "is not a driver name"},
+      {"address zz", damage(v, "0000:00:03.0", "zz"), "'zz' is not a PCI address"},
+      {"group -5", damage(v, R"("iommu_group": 4)", R"("iommu_group": -5)"), "outside"},
+      {"group 1e20", damage(v, R"("iommu_group": 4)", R"("iommu_group": 1e20)"),
+       "is not an integer"},
+      {"group \"3\"", damage(v, R"("iommu_group": 4)", R"("iommu_group": "3")"),
+       "is not an integer"},
+      {"wrong schema", damage(v, "pcipass.journal/1", "pcipass.journal/9"),
+       "schema is pcipass.journal/9"},
+      {"unknown phase", damage(v, R"("phase": "writing")", R"("phase": "done")"), "phase"},
+      {"truncated", v.substr(0, v.size() / 2), "is damaged"},
+      {"not UTF-8", damage(v, R"("owner": "")", "\"owner\": \"\xff\xfe\""), "is damaged"},
+      {"not an object", "[1, 2]", "is damaged"},
+  };
+}
+
+class DamagedJournal : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sample_host(t);
+    k = std::make_unique<FakeKernel>(t);
+    sample_natives(*k);
+    loader = std::make_unique<FakeLoader>(*k);
+    env.loader = loader.get();
+    env.sleep_ms = [](int) {};
+    env.node_wait_ms = 100;
+    injected = {k.get(), env};
+  }
+  CliRun cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--root", t.root()});
+    return run_cli(args, &injected);
+  }
+  TempTree t;
+  std::unique_ptr<FakeKernel> k;
+  std::unique_ptr<FakeLoader> loader;
+  assign::Environment env;
+  cli::Injected injected;
+};
+
+TEST_F(DamagedJournal, EveryCommandRefusesAndWritesNothing) {
+  ASSERT_EQ(cli({"bind", "01:00.0", "--with-group"}).status, 0);
+  for (const auto& d : damaged_journals()) {
+    SCOPED_TRACE(d.name);
+    t.file("/run/pcipass/journal.json", d.text);
+    std::string before = k->snapshot(), state = t.read("/run/pcipass/state.json");
+    int writes = k->write_count();
+    for (auto args : std::vector<std::vector<std::string>>{{"recover"},
+                                                           {"status"},
+                                                           {"release", "01:00.0", "--with-group"},
+                                                           {"bind", "00:03.0"}}) {
+      SCOPED_TRACE(args[0]);
+      auto r = cli(args);
+      EXPECT_EQ(r.status, 1);
+      EXPECT_NE(r.err.find("error: /run/pcipass/journal.json is damaged"), std::string::npos)
+          << r.err;
+      EXPECT_NE(r.err.find(d.says), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("  fix: "), std::string::npos) << r.err;
+      EXPECT_EQ(k->snapshot(), before);
+      EXPECT_EQ(k->write_count(), writes);
+      EXPECT_EQ(t.read("/run/pcipass/journal.json"), d.text);
+      EXPECT_EQ(t.read("/run/pcipass/state.json"), state);
+    }
+  }
+}
+
+TEST_F(DamagedJournal, TheValidTemplateIsAccepted) {
+  auto j = assign::parse_journal(kValidJournal);
+  ASSERT_TRUE(j.ok()) << j.error().message;
+  EXPECT_EQ(j->devices.at(0).before.driver, "e1000e");
+}
+
+TEST_F(DamagedJournal, ADamagedStateFileIsRefusedToo) {
+  ASSERT_EQ(cli({"bind", "00:03.0"}).status, 0);
+  std::string state = t.read("/run/pcipass/state.json");
+  t.file("/run/pcipass/state.json", damage(state, "\"e1000e\"", "\"../e1000e\""));
+  std::string before = k->snapshot();
+  auto r = cli({"release", "00:03.0"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("/run/pcipass/state.json is damaged: driver '../e1000e'"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(k->snapshot(), before);
+}
+
+// --- manifests read back
+
+TEST(Manifest, DamageIsRefused) {
+  const std::string sha(64, 'a');
+  const std::string valid = R"({"schema": "pcipass.changes/1", "id": "20261122-043512",
+    "command": "setup --vfio", "time": 1795000000, "state": "applied",
+    "files": [{"path": "/etc/modules-load.d/pcipass.conf", "before": {"absent": true},
+               "after": {"absent": false, "sha256": ")" +
+                            sha + R"("}}]})";
+  ASSERT_TRUE(change::parse_manifest(valid, "m").ok());
+  for (auto [what, with] : std::vector<std::pair<std::string, std::string>>{
+           {"/etc/modules-load.d/pcipass.conf", "/etc/../root/.ssh/authorized_keys"},
+           {"/etc/modules-load.d/pcipass.conf", "/root/x"},
+           {"/etc/modules-load.d/pcipass.conf", "etc/x"},
+           {"\"applied\"", "\"done\""},
+           {"pcipass.changes/1", "pcipass.changes/2"},
+           {"20261122-043512", "../../x"},
+           {sha, "zz"},
+           {"1795000000", "-1"},
+           {"{\"absent\": true}", "{}"}}) {
+    auto r = change::parse_manifest(damage(valid, what, with), "m");
+    EXPECT_FALSE(r.ok()) << with;
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().message.substr(0, 14), "m is damaged: ") << with;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pcipass::test
