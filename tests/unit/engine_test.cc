@@ -10,6 +10,7 @@
 #include "change/validate.h"
 #include "cli_harness.h"
 #include "fake_kernel.h"
+#include "fake_runner.h"
 #include "fault_fs.h"
 
 namespace pcipass::test {
@@ -23,28 +24,19 @@ Invocation argv(std::vector<std::string> a) {
   return i;
 }
 
-// Records every argv; fails the n-th run.
-class ScriptedRunner : public CommandRunner {
- public:
-  Result<CommandResult> run(const Invocation& cmd) override {
-    ran.push_back(cmd.text());
-    CommandResult r;
-    if (static_cast<int>(ran.size()) == fail_at) {
-      r.exit_status = 1;
-      r.err = "it went wrong";
-    }
-    return r;
-  }
-  std::vector<std::string> ran;
-  int fail_at = -1;
-};
+// The argv of every program the fake ran, as --dry-run shows them.
+std::vector<std::string> ran(const FakeRunner& r) {
+  std::vector<std::string> out;
+  for (const auto& c : r.calls) out.push_back(c.text());
+  return out;
+}
 
 TEST(Engine, DryRunRendersEveryChangeAndWritesNothing) {
   TempTree t;
   t.file("/etc/a.conf", "one\ntwo\n");
   t.file("/sys/x/attr", "0\n");
   FaultFs fs(t);
-  ScriptedRunner runner;
+  FakeRunner runner;
   std::vector<Change> plan = {
       Change::file_write("/etc/a.conf", "one\nthree\n"), Change::file_write("/etc/new.conf", "x\n"),
       Change::attribute("/sys/x/attr", "8"), Change::program_run(argv({"update-grub", "a b"}))};
@@ -52,7 +44,7 @@ TEST(Engine, DryRunRendersEveryChangeAndWritesNothing) {
   ASSERT_TRUE(ex.capture(plan).ok());
   ASSERT_TRUE(ex.run(plan, nullptr).ok());
   EXPECT_EQ(fs.changes(), 0);
-  EXPECT_TRUE(runner.ran.empty());
+  EXPECT_TRUE(runner.calls.empty());
   ASSERT_EQ(ex.steps.size(), 4u);
   EXPECT_EQ(ex.steps[0].text(), "replace /etc/a.conf");
   EXPECT_EQ(ex.steps[0].diff,
@@ -82,8 +74,8 @@ TEST(Engine, AFailedProgramRollsBackTheFilesBeforeIt) {
   TempTree t;
   t.file("/etc/a.conf", "one\n");
   FaultFs fs(t);
-  ScriptedRunner runner;
-  runner.fail_at = 2;  // the second program
+  FakeRunner runner;
+  runner.on({"update-grub"}, FakeRunner::failure(1, "it went wrong\n"));
   std::vector<Change> plan = {
       Change::file_write("/etc/a.conf", "two\n"),
       Change::program_run(argv({"mkinitramfs"}), argv({"mkinitramfs", "--undo"})),
@@ -93,11 +85,11 @@ TEST(Engine, AFailedProgramRollsBackTheFilesBeforeIt) {
   CountingRecord record;
   Status st = ex.run(plan, &record);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message, "update-grub exited with status 1: it went wrong");
+  EXPECT_EQ(st.error().message, "update-grub exited with status 1; its error output ends:\nit went wrong");
   EXPECT_EQ(st.error().fix.find("all undone") == std::string::npos, false) << st.error().fix;
   EXPECT_EQ(t.read("/etc/a.conf"), "one\n");
   EXPECT_FALSE(fs.exists("/etc/b.conf"));
-  EXPECT_EQ(runner.ran,
+  EXPECT_EQ(ran(runner),
             (std::vector<std::string>{"mkinitramfs", "update-grub", "mkinitramfs --undo"}));
   EXPECT_EQ(record.begun, 1);
   EXPECT_EQ(record.discarded, 1);
