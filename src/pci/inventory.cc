@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <sstream>
 
@@ -24,41 +28,83 @@ uint16_t u16_at(const std::string& b, size_t o) {
   return static_cast<uint16_t>(static_cast<uint8_t>(b[o]) | (static_cast<uint8_t>(b[o + 1]) << 8));
 }
 
-// The 64-byte header gives IDs, class and revision in one read; attribute files are the
-// fallback for trees captured without config space.
-void read_ids(const HostFs& fs, const std::string& dir, Device& d) {
-  if (auto cfg = fs.read(dir + "/config", 64); cfg.ok() && cfg->size() == 64) {
-    const std::string& b = *cfg;
-    d.vendor = u16_at(b, 0);
-    d.device = u16_at(b, 2);
-    d.revision = static_cast<uint8_t>(b[8]);
-    d.class_code = u16_at(b, 10) << 8 | static_cast<uint8_t>(b[9]);
-    d.header_type = static_cast<uint8_t>(b[0x0e]);
-    if ((d.header_type & 0x7f) == 0) {
-      d.subsystem_vendor = u16_at(b, 0x2c);
-      d.subsystem_device = u16_at(b, 0x2e);
-    } else {  // bridges keep them in a capability, which the kernel has already decoded
-      d.subsystem_vendor =
-          static_cast<uint16_t>(fs.read_number(dir + "/subsystem_vendor").value_or(0));
-      d.subsystem_device =
-          static_cast<uint16_t>(fs.read_number(dir + "/subsystem_device").value_or(0));
-    }
-    // SR-IOV VFs read 0xffff as their IDs in config space; the kernel's attributes have the real
-    // ones.
-    if (d.vendor == 0xffff) {
-      d.vendor = static_cast<uint16_t>(fs.read_number(dir + "/vendor").value_or(0xffff));
-      d.device = static_cast<uint16_t>(fs.read_number(dir + "/device").value_or(0xffff));
-    }
-    return;
+// The kernel's own values first: it applies quirks (class fixups, IDs of SR-IOV VFs, which read
+// 0xffff in config space) and lspci and the modalias show them. Config space gives the header
+// type, and the IDs of trees captured without the attributes.
+// sriov_numvfs rides along: it exists on SR-IOV physical functions only, and one lookup in the
+// same call is cheaper than a stat of its own (bench/list-vs-lspci).
+enum Attr { kVendor, kDevice, kSubVendor, kSubDevice, kClass, kRevision, kConfig, kNumVfs };
+const std::vector<std::string>& id_files() {
+  static const std::vector<std::string> names = {
+      "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision", "config",
+      "sriov_numvfs"};
+  return names;
+}
+constexpr uint32_t kAttrMax[] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffffff, 0xff};
+
+// "0x10de\n" (as the kernel writes them) or decimal, at most `max`; nullopt when malformed.
+std::optional<uint32_t> parse_attr(std::string_view s, uint32_t max) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+  int base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2), base = 16;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v > max) return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
+
+struct IdValues {
+  std::optional<uint32_t> v[kConfig];
+};
+
+IdValues from_attributes(const std::vector<Result<std::string>>& files, const std::string& dir,
+                         std::vector<std::string>& problems) {
+  IdValues out;
+  for (int i = 0; i < kConfig; ++i) {
+    if (!files[i]) continue;  // missing in older trees: config space has it
+    out.v[i] = parse_attr(*files[i], kAttrMax[i]);
+    if (!out.v[i])
+      problems.push_back(fmt::format("{}/{}: not a number up to {:#x}: '{}'", dir, id_files()[i],
+                                     kAttrMax[i], trim(files[i]->substr(0, 32))));
   }
-  auto num = [&](const char* attr) { return fs.read_number(dir + "/" + attr).value_or(0); };
-  d.vendor = static_cast<uint16_t>(num("vendor"));
-  d.device = static_cast<uint16_t>(num("device"));
-  d.subsystem_vendor = static_cast<uint16_t>(num("subsystem_vendor"));
-  d.subsystem_device = static_cast<uint16_t>(num("subsystem_device"));
-  d.revision = static_cast<uint8_t>(num("revision"));
-  d.class_code = static_cast<uint32_t>(num("class"));
+  return out;
+}
+
+// What read_ids learnt beyond the Device fields.
+struct IdFacts {
+  bool maybe_vf = false;      // config space reads vendor 0xffff, as a VF's does, or is missing
+  bool sriov_capable = false;  // sriov_numvfs exists
+};
+
+IdFacts read_ids(const HostFs& fs, const std::string& dir, Device& d,
+                 std::vector<std::string>& problems) {
+  auto files = fs.read_each(dir, id_files(), 64);
+  IdFacts facts;
+  facts.sriov_capable = files[kNumVfs].ok() || files[kNumVfs].error().err != ENOENT;
+  IdValues a = from_attributes(files, dir, problems);
+  auto pick = [&](int i, uint32_t fallback) { return a.v[i].value_or(fallback); };
+  if (files[kConfig] && files[kConfig]->size() == 64) {
+    const std::string& b = *files[kConfig];
+    d.header_type = static_cast<uint8_t>(b[0x0e]);
+    bool type0 = (d.header_type & 0x7f) == 0;  // bridges keep subsystem IDs in a capability
+    d.vendor = static_cast<uint16_t>(pick(kVendor, u16_at(b, 0)));
+    d.device = static_cast<uint16_t>(pick(kDevice, u16_at(b, 2)));
+    d.revision = static_cast<uint8_t>(pick(kRevision, static_cast<uint8_t>(b[8])));
+    d.class_code = pick(kClass, u16_at(b, 10) << 8 | static_cast<uint8_t>(b[9]));
+    d.subsystem_vendor = static_cast<uint16_t>(pick(kSubVendor, type0 ? u16_at(b, 0x2c) : 0));
+    d.subsystem_device = static_cast<uint16_t>(pick(kSubDevice, type0 ? u16_at(b, 0x2e) : 0));
+    facts.maybe_vf = u16_at(b, 0) == 0xffff;
+    return facts;
+  }
+  facts.maybe_vf = true;
+  d.vendor = static_cast<uint16_t>(pick(kVendor, 0));
+  d.device = static_cast<uint16_t>(pick(kDevice, 0));
+  d.subsystem_vendor = static_cast<uint16_t>(pick(kSubVendor, 0));
+  d.subsystem_device = static_cast<uint16_t>(pick(kSubDevice, 0));
+  d.revision = static_cast<uint8_t>(pick(kRevision, 0));
+  d.class_code = pick(kClass, 0);
   if ((d.class_code >> 8) == 0x0604 || (d.class_code >> 8) == 0x0609) d.header_type = 1;
+  return facts;
 }
 
 // The canonical path of a device: its bus link's target made absolute. sysfs directories below
@@ -73,37 +119,66 @@ Result<std::string> device_path(const HostFs& fs, const std::string& link) {
   return normal;
 }
 
-Result<Device> read_device(const HostFs& fs, const std::string& name, const PciIds* ids) {
-  Device d;
-  d.address = TRY(parse_address(name));
-  std::string dir = std::string(kPciDevicesDir) + "/" + name;
-  d.sysfs_path = TRY(device_path(fs, dir));
-  auto chain = addresses_in_path(d.sysfs_path);
-  if (!chain.empty() && chain.back() == d.address) chain.pop_back();
-  d.parents = std::move(chain);
-  read_ids(fs, dir, d);
+void read_links(const HostFs& fs, const std::string& dir, Device& d) {
   d.driver = fs.link_basename(dir + "/driver");
   if (auto g = fs.link_basename(dir + "/iommu_group");
-      g && !g->empty() && g->find_first_not_of("0123456789") == std::string::npos)
-    d.iommu_group = std::stoi(*g);
-  if (auto pf = fs.link_basename(dir + "/physfn"))
-    if (auto a = parse_address(*pf)) d.physfn = *a;
-  if (fs.exists(dir + "/sriov_numvfs")) {
-    for (const auto& entry : fs.list(dir).value_or({}))
-      if (entry.starts_with("virtfn"))
-        if (auto target = fs.link_basename(dir + "/" + entry))
-          if (auto a = parse_address(*target)) d.virtfns.push_back(*a);
-    std::sort(d.virtfns.begin(), d.virtfns.end());
-  }
+      g && g->find_first_not_of("0123456789") == std::string::npos)
+    if (auto n = parse_attr(*g, INT32_MAX)) d.iommu_group = static_cast<int>(*n);
+}
+
+void read_virtfns(const HostFs& fs, const std::string& dir, Device& d) {
+  for (const auto& entry : fs.list(dir).value_or({}))
+    if (entry.starts_with("virtfn"))
+      if (auto target = fs.link_basename(dir + "/" + entry))
+        if (auto a = parse_address(*target)) d.virtfns.push_back(*a);
+  std::sort(d.virtfns.begin(), d.virtfns.end());
+}
+
+void read_names(const PciIds& ids, Device& d) {
+  d.vendor_name = ids.vendor(d.vendor);
+  d.device_name = ids.device(d.vendor, d.device);
+  d.class_name = ids.class_name(d.class_code);
+  if (d.subsystem_vendor)
+    d.subsystem_name = ids.subsystem(d.vendor, d.device, d.subsystem_vendor, d.subsystem_device);
+}
+
+// Files are read in the canonical directory: no bus link to follow on every lookup. A VF's
+// physfn link is left to scan(), which knows it from its PF's virtfn links.
+Result<Device> read_device(const HostFs& fs, const std::string& name, const PciIds* ids,
+                           std::vector<std::string>& problems, bool& maybe_vf) {
+  Device d;
+  d.address = TRY(parse_address(name));
+  d.sysfs_path = TRY(device_path(fs, std::string(kPciDevicesDir) + "/" + name));
+  const std::string& dir = d.sysfs_path;
+  auto chain = addresses_in_path(dir);
+  if (!chain.empty() && chain.back() == d.address) chain.pop_back();
+  d.parents = std::move(chain);
+  IdFacts facts = read_ids(fs, dir, d, problems);
+  maybe_vf = facts.maybe_vf;
+  read_links(fs, dir, d);
+  if (facts.sriov_capable) read_virtfns(fs, dir, d);
   if ((d.class_code >> 16) == 0x03) d.boot_vga = fs.read_number(dir + "/boot_vga").value_or(0) == 1;
-  if (ids) {
-    d.vendor_name = ids->vendor(d.vendor);
-    d.device_name = ids->device(d.vendor, d.device);
-    d.class_name = ids->class_name(d.class_code);
-    if (d.subsystem_vendor)
-      d.subsystem_name = ids->subsystem(d.vendor, d.device, d.subsystem_vendor, d.subsystem_device);
-  }
+  if (ids) read_names(*ids, d);
   return d;
+}
+
+// physfn of each VF: from its PF's virtfn links, read anyway; a device that looks like a VF but
+// that no PF claims reads its own link.
+void link_virtual_functions(const HostFs& fs, std::vector<Device>& devices,
+                            const std::vector<bool>& maybe_vf,
+                            const std::map<PciAddress, size_t>& index) {
+  std::vector<bool> claimed(devices.size());
+  for (const auto& pf : devices)
+    for (const auto& vf : pf.virtfns)
+      if (auto it = index.find(vf); it != index.end()) {
+        devices[it->second].physfn = pf.address;
+        claimed[it->second] = true;
+      }
+  for (size_t i = 0; i < devices.size(); ++i) {
+    if (claimed[i] || !maybe_vf[i]) continue;
+    if (auto pf = fs.link_basename(devices[i].sysfs_path + "/physfn"))
+      if (auto a = parse_address(*pf)) devices[i].physfn = *a;
+  }
 }
 
 }  // namespace
@@ -115,18 +190,27 @@ Result<Inventory> Inventory::scan(const HostFs& fs, const PciIds* ids) {
         .with_fix(fs.root() == "/" ? "is sysfs mounted on /sys?"
                                    : "is " + fs.root() + " a captured host tree?");
   Inventory inv;
+  std::vector<std::pair<Device, bool>> read;  // device, maybe a VF
+  read.reserve(names->size());
   for (const auto& name : *names) {
-    auto d = read_device(fs, name, ids);
+    bool maybe_vf = false;
+    auto d = read_device(fs, name, ids, inv.problems_, maybe_vf);
     if (!d) {  // e.g. unplugged mid-scan: report it, list the rest
       inv.problems_.push_back(fmt::format("skipped {}: {}", name, d.error().message));
       continue;
     }
     inv.groups_present_ |= d->iommu_group.has_value();
-    inv.devices_.push_back(std::move(*d));
+    read.emplace_back(std::move(*d), maybe_vf);
   }
-  std::sort(inv.devices_.begin(), inv.devices_.end(),
-            [](const Device& a, const Device& b) { return a.address < b.address; });
+  std::sort(read.begin(), read.end(),
+            [](const auto& a, const auto& b) { return a.first.address < b.first.address; });
+  std::vector<bool> maybe_vf;
+  for (auto& [d, vf] : read) {
+    inv.devices_.push_back(std::move(d));
+    maybe_vf.push_back(vf);
+  }
   for (size_t i = 0; i < inv.devices_.size(); ++i) inv.index_[inv.devices_[i].address] = i;
+  link_virtual_functions(fs, inv.devices_, maybe_vf, inv.index_);
   return inv;
 }
 

@@ -36,7 +36,8 @@ class Inventory {
   bool single_domain_zero() const {
     return std::all_of(devices_.begin(), devices_.end(), [](const Device& d) { return d.address.domain == 0; });
   }
-  // Entries of /sys/bus/pci/devices that could not be read, with the reason.
+  // Entries of /sys/bus/pci/devices that could not be read, and attribute files holding bad
+  // values (the device is listed, from config space), with the reason.
   const std::vector<std::string>& problems() const { return problems_; }
 
  private:
