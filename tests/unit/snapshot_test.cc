@@ -207,6 +207,25 @@ TEST(RecordingHostFs, RecordsCanonicalPathsAndRefusesWrites) {
   EXPECT_TRUE(stdfs::exists(host.real("/sys/devices/pci0000:00/0000:00:02.0/config")));
 }
 
+// Links never lead out of the extracted tree: absolute targets become relative, and a target
+// climbing above the root is dropped and named in the manifest.
+TEST(Snapshot, LinksStayInsideTheTree) {
+  TempTree host;
+  host.dir("/sys/devices/virtual/net/lo");
+  stdfs::create_directories(host.real("/sys/class/net"));
+  stdfs::create_symlink("/sys/devices/virtual/net/lo", host.real("/sys/class/net/lo"));
+  stdfs::create_symlink("../../../../../../etc/shadow", host.real("/sys/class/net/evil"));
+  auto real = make_real_host_fs(host.root());
+  RecordingHostFs rec(*real);
+  (void)rec.read_link("/sys/class/net/lo");
+  (void)rec.read_link("/sys/class/net/evil");
+  Snapshot snap = build_snapshot(rec, 0);
+  ASSERT_TRUE(snap.tree.count("/sys/class/net/lo"));
+  EXPECT_EQ(snap.tree.at("/sys/class/net/lo").data, "../../devices/virtual/net/lo");
+  EXPECT_FALSE(snap.tree.count("/sys/class/net/evil"));
+  EXPECT_EQ(snap.manifest.dropped, std::vector<std::string>{"/sys/class/net/evil"});
+}
+
 TEST(Snapshot, UnwritableOutputIsAnError) {
   TempTree host;
   host.pci_device("/sys/devices/pci0000:00", "0000:00:02.0", 0x1af4, 0x1042, 0x010000);
