@@ -29,24 +29,26 @@ uint16_t u16_at(const std::string& b, size_t o) {
 }
 
 // The kernel's own values first: it applies quirks (class fixups, IDs of SR-IOV VFs, which read
-// 0xffff in config space) and lspci and the modalias show them. Config space gives the header
-// type, and the IDs of trees captured without the attributes.
-// sriov_numvfs rides along: it exists on SR-IOV physical functions only, and one lookup in the
-// same call is cheaper than a stat of its own (bench/list-vs-lspci).
-enum Attr { kVendor, kDevice, kSubVendor, kSubDevice, kClass, kRevision, kConfig, kNumVfs };
-const std::vector<std::string>& id_files() {
-  static const std::vector<std::string> names = {
-      "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision", "config",
-      "sriov_numvfs"};
-  return names;
-}
+// 0xffff in config space) and lspci and the modalias show them. `uevent` has the kernel's IDs,
+// class and driver in one file (PCI_ID, PCI_SUBSYS_ID, PCI_CLASS, DRIVER); the single attributes
+// stand in where it is missing (captured trees), then config space. Config space gives the
+// header type. sriov_numvfs rides along: it exists on SR-IOV physical functions only, and one
+// lookup in the same call is cheaper than a stat of its own (bench/list-vs-lspci).
+enum Attr { kVendor, kDevice, kSubVendor, kSubDevice, kClass, kRevision, kIdCount };
+const char* const kAttrNames[] = {"vendor", "device", "subsystem_vendor", "subsystem_device",
+                                  "class", "revision"};
 constexpr uint32_t kAttrMax[] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffffff, 0xff};
+// Two calls, because one limit applies to all files of a call: config space is read no further
+// than its 64-byte header (each dword is a config cycle on real hardware), uevent is longer.
+enum HeaderFile { kConfig, kRevisionFile, kUevent, kNumVfs };
+const std::vector<std::string> kShortFiles = {"config", "revision"};
+const std::vector<std::string> kLongFiles = {"uevent", "sriov_numvfs"};
 
 // "0x10de\n" (as the kernel writes them) or decimal, at most `max`; nullopt when malformed.
-std::optional<uint32_t> parse_attr(std::string_view s, uint32_t max) {
+std::optional<uint32_t> parse_attr(std::string_view s, uint32_t max, int base = 0) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
-  int base = 10;
   if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2), base = 16;
+  if (base == 0) base = 10;
   uint64_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
   if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v > max) return std::nullopt;
@@ -54,34 +56,94 @@ std::optional<uint32_t> parse_attr(std::string_view s, uint32_t max) {
 }
 
 struct IdValues {
-  std::optional<uint32_t> v[kConfig];
+  std::optional<uint32_t> v[kIdCount];
+  bool uevent = false;  // the driver below is known
+  std::optional<std::string> driver;
 };
 
-IdValues from_attributes(const std::vector<Result<std::string>>& files, const std::string& dir,
-                         std::vector<std::string>& problems) {
-  IdValues out;
-  for (int i = 0; i < kConfig; ++i) {
-    if (!files[i]) continue;  // missing in older trees: config space has it
-    out.v[i] = parse_attr(*files[i], kAttrMax[i]);
-    if (!out.v[i])
-      problems.push_back(fmt::format("{}/{}: not a number up to {:#x}: '{}'", dir, id_files()[i],
-                                     kAttrMax[i], trim(files[i]->substr(0, 32))));
+void bad_value(std::vector<std::string>& problems, const std::string& file, uint32_t max,
+               std::string_view text) {
+  problems.push_back(fmt::format("{}: not a number up to {:#x}: '{}'", file, max,
+                                 trim(text.substr(0, 32))));
+}
+
+// "PCI_ID=8086:15B8" -> both halves, hexadecimal as the kernel prints them.
+void id_pair(std::string_view value, std::optional<uint32_t>& hi, std::optional<uint32_t>& lo) {
+  auto colon = value.find(':');
+  if (colon == std::string_view::npos) return;
+  hi = parse_attr(value.substr(0, colon), 0xffff, 16);
+  lo = parse_attr(value.substr(colon + 1), 0xffff, 16);
+}
+
+void from_uevent(const std::string& text, const std::string& file, IdValues& out,
+                 std::vector<std::string>& problems) {
+  out.uevent = true;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
+    if (key == "DRIVER") {
+      out.driver = std::string(value);
+    } else if (key == "PCI_CLASS") {
+      out.v[kClass] = parse_attr(value, kAttrMax[kClass], 16);
+      if (!out.v[kClass]) bad_value(problems, file + " PCI_CLASS", kAttrMax[kClass], value);
+    } else if (key == "PCI_ID") {
+      id_pair(value, out.v[kVendor], out.v[kDevice]);
+      if (!out.v[kVendor] || !out.v[kDevice]) bad_value(problems, file + " PCI_ID", 0xffff, value);
+    } else if (key == "PCI_SUBSYS_ID") {
+      id_pair(value, out.v[kSubVendor], out.v[kSubDevice]);
+      if (!out.v[kSubVendor] || !out.v[kSubDevice])
+        bad_value(problems, file + " PCI_SUBSYS_ID", 0xffff, value);
+    }
   }
+}
+
+void attribute(const Result<std::string>& r, int i, const std::string& dir, IdValues& out,
+               std::vector<std::string>& problems) {
+  if (!r) return;  // missing in older trees: config space has it
+  out.v[i] = parse_attr(*r, kAttrMax[i]);
+  if (!out.v[i]) bad_value(problems, dir + "/" + kAttrNames[i], kAttrMax[i], *r);
+}
+
+IdValues kernel_values(const HostFs& fs, const std::string& dir,
+                       const std::vector<Result<std::string>>& files,
+                       std::vector<std::string>& problems) {
+  IdValues out;
+  if (files[kUevent]) from_uevent(*files[kUevent], dir + "/uevent", out, problems);
+  attribute(files[kRevisionFile], kRevision, dir, out, problems);
+  std::vector<std::string> missing;
+  for (int i = 0; i < kRevision; ++i)
+    if (!out.v[i]) missing.push_back(kAttrNames[i]);
+  if (missing.empty()) return out;
+  auto more = fs.read_each(dir, missing, 64);
+  for (size_t m = 0, i = 0; i < kRevision; ++i)
+    if (!out.v[i] && m < more.size()) attribute(more[m++], static_cast<int>(i), dir, out, problems);
   return out;
 }
 
 // What read_ids learnt beyond the Device fields.
 struct IdFacts {
-  bool maybe_vf = false;      // config space reads vendor 0xffff, as a VF's does, or is missing
+  bool maybe_vf = false;       // config space reads vendor 0xffff, as a VF's does, or is missing
   bool sriov_capable = false;  // sriov_numvfs exists
+  bool driver_known = false;   // from uevent: no need for the driver link
 };
 
 IdFacts read_ids(const HostFs& fs, const std::string& dir, Device& d,
                  std::vector<std::string>& problems) {
-  auto files = fs.read_each(dir, id_files(), 64);
+  auto files = fs.read_each(dir, kShortFiles, 64);
+  for (auto& r : fs.read_each(dir, kLongFiles, 1024)) files.push_back(std::move(r));
   IdFacts facts;
   facts.sriov_capable = files[kNumVfs].ok() || files[kNumVfs].error().err != ENOENT;
-  IdValues a = from_attributes(files, dir, problems);
+  IdValues a = kernel_values(fs, dir, files, problems);
+  if (a.uevent) {
+    facts.driver_known = true;
+    d.driver = a.driver;
+  }
   auto pick = [&](int i, uint32_t fallback) { return a.v[i].value_or(fallback); };
   if (files[kConfig] && files[kConfig]->size() == 64) {
     const std::string& b = *files[kConfig];
@@ -119,8 +181,8 @@ Result<std::string> device_path(const HostFs& fs, const std::string& link) {
   return normal;
 }
 
-void read_links(const HostFs& fs, const std::string& dir, Device& d) {
-  d.driver = fs.link_basename(dir + "/driver");
+void read_links(const HostFs& fs, const std::string& dir, Device& d, bool driver_known) {
+  if (!driver_known) d.driver = fs.link_basename(dir + "/driver");
   if (auto g = fs.link_basename(dir + "/iommu_group");
       g && g->find_first_not_of("0123456789") == std::string::npos)
     if (auto n = parse_attr(*g, INT32_MAX)) d.iommu_group = static_cast<int>(*n);
@@ -155,7 +217,7 @@ Result<Device> read_device(const HostFs& fs, const std::string& name, const PciI
   d.parents = std::move(chain);
   IdFacts facts = read_ids(fs, dir, d, problems);
   maybe_vf = facts.maybe_vf;
-  read_links(fs, dir, d);
+  read_links(fs, dir, d, facts.driver_known);
   if (facts.sriov_capable) read_virtfns(fs, dir, d);
   if ((d.class_code >> 16) == 0x03) d.boot_vga = fs.read_number(dir + "/boot_vga").value_or(0) == 1;
   if (ids) read_names(*ids, d);

@@ -68,8 +68,48 @@ TEST(Inventory, BadAttributeIsAProblemNotAValue) {
   EXPECT_EQ(d.class_code, 0x030000u);
   EXPECT_EQ(d.revision, 0);
   ASSERT_EQ(inv->problems().size(), 3u);
-  EXPECT_NE(inv->problems()[0].find(dev + "/vendor"), std::string::npos) << inv->problems()[0];
-  EXPECT_NE(inv->problems()[0].find("0x1ffff"), std::string::npos) << inv->problems()[0];
+  std::string all;
+  for (const auto& p : inv->problems()) all += p + "\n";
+  EXPECT_NE(all.find(dev + "/vendor: not a number up to 0xffff: '0x1ffff'"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find(dev + "/class"), std::string::npos) << all;
+  EXPECT_NE(all.find(dev + "/revision"), std::string::npos) << all;
+}
+
+// A live kernel's uevent: the kernel's IDs, class and driver in one file (PCI_CLASS unpadded,
+// IDs upper case), used before the single attributes.
+TEST(Inventory, UeventCarriesTheKernelsValues) {
+  TempTree host;
+  host.pci_device(kBus, "0000:07:00.0", 0x1002, 0x67df, 0x000000);
+  std::string dev = kBus + "/0000:07:00.0";
+  host.file(dev + "/uevent",
+            "DRIVER=amdgpu\nPCI_CLASS=30000\nPCI_ID=1002:67DF\nPCI_SUBSYS_ID=1DA2:E353\n"
+            "PCI_SLOT_NAME=0000:07:00.0\nMODALIAS=pci:v00001002d000067DFsv00001DA2sd0000E353bc03sc00i00\n");
+  host.file(dev + "/class", "0x000000\n");  // never consulted: uevent has it
+  host.file(dev + "/revision", "0xe7\n");
+  auto fs = make_real_host_fs(host.root());
+  auto inv = Inventory::scan(*fs, nullptr);
+  ASSERT_TRUE(inv.ok());
+  const Device& d = inv->devices()[0];
+  EXPECT_EQ(d.class_code, 0x030000u);
+  EXPECT_EQ(d.subsystem_vendor, 0x1da2);
+  EXPECT_EQ(d.subsystem_device, 0xe353);
+  EXPECT_EQ(d.revision, 0xe7);
+  EXPECT_EQ(d.driver, std::optional<std::string>("amdgpu"));  // no driver link in this tree
+  EXPECT_TRUE(inv->problems().empty());
+}
+
+TEST(Inventory, BadUeventIsAProblem) {
+  TempTree host;
+  host.pci_device(kBus, "0000:08:00.0", 0x8086, 0x1533, 0x020000);
+  std::string dev = kBus + "/0000:08:00.0";
+  host.file(dev + "/uevent", "PCI_CLASS=1000000\nPCI_ID=8086:zz\n");
+  auto fs = make_real_host_fs(host.root());
+  auto inv = Inventory::scan(*fs, nullptr);
+  ASSERT_TRUE(inv.ok());
+  EXPECT_EQ(inv->devices()[0].class_code, 0x020000u);  // config space
+  EXPECT_EQ(inv->devices()[0].vendor, 0x8086);
+  EXPECT_EQ(inv->problems().size(), 2u);
 }
 
 TEST(Inventory, OldTreeWithoutConfigUsesAttributes) {
