@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "host/host_fs.h"
@@ -62,6 +63,16 @@ class RecordingHostFs : public HostFs {
 
   const HostFs& inner_;
   mutable std::map<std::string, RecordedEntry> entries_;
+  // Answers already given, by the path as asked: a command that reads the same file again (show
+  // compares every device's irq) gets the recorded answer without another walk. It also keeps
+  // the snapshot one consistent moment.
+  struct Answer {
+    size_t limit;
+    Result<std::string> data;
+  };
+  mutable std::unordered_map<std::string, Answer> reads_;
+  mutable std::unordered_map<std::string, FileType> types_[2];  // [follow_links]
+  mutable std::unordered_map<std::string, Result<std::string>> links_;
   // Paths (below a canonical directory) already examined: their own type and link target.
   struct Seen {
     FileType type;
