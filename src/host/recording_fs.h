@@ -17,11 +17,11 @@ namespace pcipass {
 struct RecordedEntry {
   enum Kind { kFile, kDir, kLink, kAbsent };
   Kind kind = kAbsent;
-  std::string data;                    // file contents (what was read) or link target
-  bool contents_read = false;          // kFile: data holds what a read returned, not just presence
-  bool maybe_truncated = false;        // a read stopped at its limit: there may be more
-  bool unreadable = false;             // kFile exists but reading it failed (write-only attribute)
-  FileType node = FileType::kFile;     // kCharDevice or kOther for device nodes, FIFOs...
+  std::string data;                 // file contents (what was read) or link target
+  bool contents_read = false;       // kFile: data holds what a read returned, not just presence
+  bool maybe_truncated = false;     // a read stopped at its limit: there may be more
+  bool unreadable = false;          // kFile exists but reading it failed (write-only attribute)
+  FileType node = FileType::kFile;  // kCharDevice or kOther for device nodes, FIFOs...
   std::optional<HostFs::Owner> owner = std::nullopt;  // when a command asked
 };
 

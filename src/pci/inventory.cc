@@ -23,7 +23,6 @@ std::string Device::id_pair() const {
 
 namespace {
 
-
 uint16_t u16_at(const std::string& b, size_t o) {
   return static_cast<uint16_t>(static_cast<uint8_t>(b[o]) | (static_cast<uint8_t>(b[o + 1]) << 8));
 }
@@ -35,8 +34,8 @@ uint16_t u16_at(const std::string& b, size_t o) {
 // header type. sriov_numvfs rides along: it exists on SR-IOV physical functions only, and one
 // lookup in the same call is cheaper than a stat of its own (bench/list-vs-lspci).
 enum Attr { kVendor, kDevice, kSubVendor, kSubDevice, kClass, kRevision, kIdCount };
-const char* const kAttrNames[] = {"vendor", "device", "subsystem_vendor", "subsystem_device",
-                                  "class", "revision"};
+const char* const kAttrNames[] = {"vendor",           "device", "subsystem_vendor",
+                                  "subsystem_device", "class",  "revision"};
 constexpr uint32_t kAttrMax[] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffffff, 0xff};
 // Two calls, because one limit applies to all files of a call: config space is read no further
 // than its 64-byte header (each dword is a config cycle on real hardware), uevent is longer.
@@ -63,8 +62,8 @@ struct IdValues {
 
 void bad_value(std::vector<std::string>& problems, const std::string& file, uint32_t max,
                std::string_view text) {
-  problems.push_back(fmt::format("{}: not a number up to {:#x}: '{}'", file, max,
-                                 trim(text.substr(0, 32))));
+  problems.push_back(
+      fmt::format("{}: not a number up to {:#x}: '{}'", file, max, trim(text.substr(0, 32))));
 }
 
 // "PCI_ID=8086:15B8" -> both halves, hexadecimal as the kernel prints them.

@@ -23,7 +23,7 @@ Result<ArchiveLib> load_archive_lib(const char* soname) {
     return missing(soname, why ? why : "not found");
   }
   ArchiveLib lib;
-#define PCIPASS_ARCHIVE_RESOLVE(name)                                       \
+#define PCIPASS_ARCHIVE_RESOLVE(name)                                      \
   lib.name = reinterpret_cast<decltype(lib.name)>(::dlsym(handle, #name)); \
   if (!lib.name) return missing(soname, "it has no " #name);
   PCIPASS_ARCHIVE_FUNCTIONS(PCIPASS_ARCHIVE_RESOLVE)

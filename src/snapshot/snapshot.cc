@@ -116,7 +116,8 @@ class ProcessFilter {
     if (parts.size() == 4 && parts[2] == "fd")
       return e.kind == RecordedEntry::kLink &&
              (e.data.starts_with("/dev/") || e.data.starts_with("/sys/"));
-    return self || parts.size() == 2 || parts[2] == "comm" || (parts[2] == "fd" && parts.size() == 3);
+    return self || parts.size() == 2 || parts[2] == "comm" ||
+           (parts[2] == "fd" && parts.size() == 3);
   }
 
  private:

@@ -30,11 +30,11 @@ using SnapshotTree = std::map<std::string, SnapshotEntry>;
 
 // Stored in the archive as /.pcipass-snapshot.json (docs/host-tree.md).
 struct SnapshotManifest {
-  int64_t created = 0;  // seconds since the epoch
-  std::string kernel;   // /proc/sys/kernel/osrelease
-  std::map<std::string, std::string> nodes;         // path -> "char-device" | "other"
-  std::map<std::string, uint64_t> truncated;        // path -> bytes kept
-  std::vector<std::string> dropped;                 // links left out as unsafe
+  int64_t created = 0;                        // seconds since the epoch
+  std::string kernel;                         // /proc/sys/kernel/osrelease
+  std::map<std::string, std::string> nodes;   // path -> "char-device" | "other"
+  std::map<std::string, uint64_t> truncated;  // path -> bytes kept
+  std::vector<std::string> dropped;           // links left out as unsafe
   std::string json() const;
 };
 

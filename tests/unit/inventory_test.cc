@@ -84,7 +84,8 @@ TEST(Inventory, UeventCarriesTheKernelsValues) {
   std::string dev = kBus + "/0000:07:00.0";
   host.file(dev + "/uevent",
             "DRIVER=amdgpu\nPCI_CLASS=30000\nPCI_ID=1002:67DF\nPCI_SUBSYS_ID=1DA2:E353\n"
-            "PCI_SLOT_NAME=0000:07:00.0\nMODALIAS=pci:v00001002d000067DFsv00001DA2sd0000E353bc03sc00i00\n");
+            "PCI_SLOT_NAME=0000:07:00.0\nMODALIAS=pci:"
+            "v00001002d000067DFsv00001DA2sd0000E353bc03sc00i00\n");
   host.file(dev + "/class", "0x000000\n");  // never consulted: uevent has it
   host.file(dev + "/revision", "0xe7\n");
   auto fs = make_real_host_fs(host.root());

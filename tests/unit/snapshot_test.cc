@@ -137,7 +137,8 @@ INSTANTIATE_TEST_SUITE_P(Hosts, SnapshotRoundTrip, ::testing::ValuesIn(fixture_n
 TEST(Snapshot, KeepsDmarContents) {
   TempTree host;
   std::string src = source_path("tests/fixtures/hosts/intel-workstation");
-  stdfs::copy(src, host.root(), stdfs::copy_options::recursive | stdfs::copy_options::copy_symlinks);
+  stdfs::copy(src, host.root(),
+              stdfs::copy_options::recursive | stdfs::copy_options::copy_symlinks);
   std::string dmar(48, '\0');
   dmar.replace(0, 4, "DMAR");
   dmar[4] = 48;
@@ -168,8 +169,8 @@ TEST(Snapshot, KeepsWhatLibrariesOpenThemselves) {
 // Other processes appear only as far as a command looked at them: those holding a device node.
 TEST(Snapshot, LeavesOutUnrelatedProcesses) {
   TempTree host;
-  host.pci_device("/sys/devices/pci0000:00", "0000:01:00.0", 0x10de, 0x1b80, 0x030000,
-                  "vfio-pci", 3);
+  host.pci_device("/sys/devices/pci0000:00", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "vfio-pci",
+                  3);
   host.dir("/dev/vfio");
   host.file("/dev/vfio/3", "");
   host.file("/proc/100/comm", "qemu-system-x86\n");
