@@ -71,6 +71,82 @@ Style verdict_style(Verdict v) {
   }
 }
 
+// A JSON string as nlohmann's dump() writes it (docs/json.md shapes stay byte-identical). Text
+// beyond ASCII goes through nlohmann itself, which also validates its UTF-8.
+void json_string(std::string& out, const std::string& s) {
+  bool plain = true;
+  for (unsigned char c : s) plain &= c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+  if (!plain) {
+    out += Json(s).dump();
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+void json_key(std::string& out, const char* key) {
+  out += '"';
+  out += key;
+  out += "\":";
+}
+
+void json_addresses(std::string& out, const std::vector<PciAddress>& list) {
+  out += '[';
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (i) out += ',';
+    out += '"' + list[i].str() + '"';
+  }
+  out += ']';
+}
+
+// One device of `list --json`: device_json() plus "passthrough", written directly. At 4,096
+// devices the nlohmann document per device (an ordered map of 20 keys) costs more than the
+// writing (bench/list-vs-lspci); tests/golden holds the shape byte for byte.
+void device_line(std::string& out, const Device& d, const Assessment& as) {
+  out += '{';
+  json_key(out, "address");
+  out += '"' + d.address.str() + '"';
+  out += fmt::format(
+      ",\"vendor_id\":\"{:04x}\",\"device_id\":\"{:04x}\",\"subsystem_vendor_id\":\"{:04x}\","
+      "\"subsystem_device_id\":\"{:04x}\",\"revision\":\"{:02x}\",\"class\":\"{:06x}\",\"kind\":",
+      d.vendor, d.device, d.subsystem_vendor, d.subsystem_device, d.revision, d.class_code);
+  json_string(out, d.kind());
+  out += ',';
+  json_key(out, "vendor_name");
+  json_string(out, d.vendor_name);
+  out += ',';
+  json_key(out, "device_name");
+  json_string(out, d.device_name);
+  out += ',';
+  json_key(out, "class_name");
+  json_string(out, d.class_name);
+  out += ',';
+  json_key(out, "driver");
+  if (d.driver)
+    json_string(out, *d.driver);
+  else
+    out += "null";
+  out += ',';
+  json_key(out, "iommu_group");
+  out += d.iommu_group ? std::to_string(*d.iommu_group) : "null";
+  out += d.is_bridge() ? ",\"bridge\":true" : ",\"bridge\":false";
+  out += d.boot_vga ? ",\"boot_vga\":true," : ",\"boot_vga\":false,";
+  json_key(out, "parents");
+  json_addresses(out, d.parents);
+  out += ',';
+  json_key(out, "physfn");
+  out += d.physfn ? '"' + d.physfn->str() + '"' : "null";
+  out += ',';
+  json_key(out, "virtfns");
+  json_addresses(out, d.virtfns);
+  out += ",\"passthrough\":{\"verdict\":";
+  json_string(out, verdict_id(as.verdict));
+  out += ",\"reason\":";
+  json_string(out, as.reason);
+  out += "}}";
+}
+
 std::string summary_line(const std::map<Verdict, int>& counts, size_t devices, size_t groups) {
   std::vector<std::string> parts;
   for (auto [v, n] : counts) parts.push_back(fmt::format("{} {}", n, verdict_label(v)));
@@ -97,17 +173,18 @@ int run_list(Context& ctx, const Args& a) {
   Table table({"ADDRESS", "CLASS", "DRIVER", "GROUP", "VERDICT", "DEVICE"});
   std::map<Verdict, int> counts;
   size_t shown = 0;
+  std::string line;
   for (const auto& d : (*inv)->devices()) {
     if (!keep(d, a)) continue;
     ++shown;
     Assessment as = assess(d, groups, impact, iommu);
     counts[as.verdict]++;
     if (ctx.json) {
-      Json j = device_json(d);
       // Companions are left to `show` and `groups`: listed per device they grow with the square
       // of a group's size (a 764-device group alone would add 9 MB here).
-      j["passthrough"] = {{"verdict", verdict_id(as.verdict)}, {"reason", as.reason}};
-      ctx.out << separator << j.dump();
+      line = separator;
+      device_line(line, d, as);
+      ctx.out << line;
       separator = ",\n    ";
       continue;
     }

@@ -1,8 +1,14 @@
-// pcipass snapshot -o FILE: capture the host for bug reports and test fixtures.
+// pcipass snapshot -o FILE: capture the host for bug reports and test fixtures. The read commands
+// run here against a recording view of the host, so the archive holds exactly what they read.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <ctime>
+#include <set>
+#include <sstream>
+
 #include "cli/commands.h"
+#include "host/recording_fs.h"
 #include "snapshot/snapshot.h"
 
 namespace pcipass::cli {
@@ -13,15 +19,82 @@ void setup_snapshot(CLI::App& app, Args& a) {
       ->required();
 }
 
+namespace {
+
+// Runs the read commands on `fs`, output discarded: only what they read matters. One context
+// serves them all, so the inventory, groups and host impact are read once (a 4,096-device host
+// would otherwise be scanned once per plan).
+class Driver {
+ public:
+  Driver(HostFs& fs, const assign::Environment& env)
+      : ctx_(nullptr, &fs, env, Term{}, true, out_, err_) {}
+
+  // Both output forms where they may consult different files.
+  void both(int (*command)(Context&, const Args&), const Args& args) {
+    run(command, args, true);
+    run(command, args, false);
+  }
+  void run(int (*command)(Context&, const Args&), const Args& args, bool json) {
+    ctx_.json = json;
+    command(ctx_, args);
+    out_.str({});
+    err_.str({});
+  }
+
+ private:
+  std::ostringstream out_, err_;
+  Context ctx_;
+};
+
+// Every device, up to kMaxPlans; beyond that one device per IOMMU group (a plan reads its whole
+// group), in address order, up to kMaxPlans: each plan scans the inventory again, so on a
+// 4,096-device host planning every device would take hours. docs/host-tree.md says what such a
+// snapshot may miss.
+constexpr size_t kMaxPlans = 64;
+
+std::vector<std::string> plan_targets(const HostFs& fs, const std::vector<std::string>& devices) {
+  if (devices.size() <= kMaxPlans) return devices;
+  std::vector<std::string> out;
+  std::set<std::string> groups;
+  for (const auto& d : devices) {
+    auto g = fs.link_basename(join_path(kPciDevicesDir, d) + "/iommu_group");
+    if (out.size() < kMaxPlans && (!g || groups.insert(*g).second)) out.push_back(d);
+  }
+  return out;
+}
+
+void drive_read_commands(HostFs& fs, const assign::Environment& env) {
+  Driver driver(fs, env);
+  Args none;
+  for (auto* command : {run_check, run_list, run_groups, run_tree, run_status})
+    driver.both(command, none);
+  std::vector<std::string> devices = fs.list(kPciDevicesDir).value_or({});
+  if (devices.empty()) return;
+  // show and plan read the same files in both forms; JSON alone keeps a large host quick.
+  Args show;
+  show.devices = devices;
+  driver.run(run_show, show, true);
+  for (const auto& d : plan_targets(fs, devices)) {  // each alone: a plan is per selection
+    Args plan;
+    plan.devices = {d};
+    driver.run(run_plan, plan, true);
+  }
+}
+
+}  // namespace
+
 int run_snapshot(Context& ctx, const Args& a) {
-  SnapshotTree tree = collect_snapshot(ctx.fs());
-  if (!tree.count("/sys/bus/pci/devices"))
+  if (!ctx.fs().is_dir(kPciDevicesDir))
     return fail(ctx, Error::state("no PCI devices found under " +
                                       join_path(ctx.fs().root(), "sys/bus/pci/devices"),
                                   "is sysfs mounted on /sys?"));
-  if (auto s = write_snapshot(tree, a.output); !s) return fail(ctx, s.error());
+  RecordingHostFs recording(ctx.fs());
+  drive_read_commands(recording, ctx.env());
+  read_snapshot_extras(recording);
+  Snapshot snap = build_snapshot(recording, static_cast<int64_t>(std::time(nullptr)));
+  if (auto s = write_snapshot(snap, a.output); !s) return fail(ctx, s.error());
   size_t files = 0, links = 0;
-  for (const auto& [p, e] : tree) {
+  for (const auto& [p, e] : snap.tree) {
     files += e.type == SnapshotEntry::kFile;
     links += e.type == SnapshotEntry::kLink;
   }
@@ -29,7 +102,8 @@ int run_snapshot(Context& ctx, const Args& a) {
     ctx.out << Json{{"schema", "pcipass.snapshot/1"},
                     {"output", a.output},
                     {"files", files},
-                    {"links", links}}
+                    {"links", links},
+                    {"truncated", snap.manifest.truncated.size()}}
                    .dump(2)
             << '\n';
   } else {

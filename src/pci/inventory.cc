@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <sstream>
 
@@ -19,46 +23,149 @@ std::string Device::id_pair() const {
 
 namespace {
 
-
 uint16_t u16_at(const std::string& b, size_t o) {
   return static_cast<uint16_t>(static_cast<uint8_t>(b[o]) | (static_cast<uint8_t>(b[o + 1]) << 8));
 }
 
-// The 64-byte header gives IDs, class and revision in one read; attribute files are the
-// fallback for trees captured without config space.
-void read_ids(const HostFs& fs, const std::string& dir, Device& d) {
-  if (auto cfg = fs.read(dir + "/config", 64); cfg.ok() && cfg->size() == 64) {
-    const std::string& b = *cfg;
-    d.vendor = u16_at(b, 0);
-    d.device = u16_at(b, 2);
-    d.revision = static_cast<uint8_t>(b[8]);
-    d.class_code = u16_at(b, 10) << 8 | static_cast<uint8_t>(b[9]);
-    d.header_type = static_cast<uint8_t>(b[0x0e]);
-    if ((d.header_type & 0x7f) == 0) {
-      d.subsystem_vendor = u16_at(b, 0x2c);
-      d.subsystem_device = u16_at(b, 0x2e);
-    } else {  // bridges keep them in a capability, which the kernel has already decoded
-      d.subsystem_vendor =
-          static_cast<uint16_t>(fs.read_number(dir + "/subsystem_vendor").value_or(0));
-      d.subsystem_device =
-          static_cast<uint16_t>(fs.read_number(dir + "/subsystem_device").value_or(0));
+// The kernel's own values first: it applies quirks (class fixups, IDs of SR-IOV VFs, which read
+// 0xffff in config space) and lspci and the modalias show them. `uevent` has the kernel's IDs,
+// class and driver in one file (PCI_ID, PCI_SUBSYS_ID, PCI_CLASS, DRIVER); the single attributes
+// stand in where it is missing (captured trees), then config space. Config space gives the
+// header type. sriov_numvfs rides along: it exists on SR-IOV physical functions only, and one
+// lookup in the same call is cheaper than a stat of its own (bench/list-vs-lspci).
+enum Attr { kVendor, kDevice, kSubVendor, kSubDevice, kClass, kRevision, kIdCount };
+const char* const kAttrNames[] = {"vendor",           "device", "subsystem_vendor",
+                                  "subsystem_device", "class",  "revision"};
+constexpr uint32_t kAttrMax[] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffffff, 0xff};
+// Two calls, because one limit applies to all files of a call: config space is read no further
+// than its 64-byte header (each dword is a config cycle on real hardware), uevent is longer.
+enum HeaderFile { kConfig, kRevisionFile, kUevent, kNumVfs };
+const std::vector<std::string> kShortFiles = {"config", "revision"};
+const std::vector<std::string> kLongFiles = {"uevent", "sriov_numvfs"};
+
+// "0x10de\n" (as the kernel writes them) or decimal, at most `max`; nullopt when malformed.
+std::optional<uint32_t> parse_attr(std::string_view s, uint32_t max, int base = 0) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2), base = 16;
+  if (base == 0) base = 10;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v > max) return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
+
+struct IdValues {
+  std::optional<uint32_t> v[kIdCount];
+  bool uevent = false;  // the driver below is known
+  std::optional<std::string> driver;
+};
+
+void bad_value(std::vector<std::string>& problems, const std::string& file, uint32_t max,
+               std::string_view text) {
+  problems.push_back(
+      fmt::format("{}: not a number up to {:#x}: '{}'", file, max, trim(text.substr(0, 32))));
+}
+
+// "PCI_ID=8086:15B8" -> both halves, hexadecimal as the kernel prints them.
+void id_pair(std::string_view value, std::optional<uint32_t>& hi, std::optional<uint32_t>& lo) {
+  auto colon = value.find(':');
+  if (colon == std::string_view::npos) return;
+  hi = parse_attr(value.substr(0, colon), 0xffff, 16);
+  lo = parse_attr(value.substr(colon + 1), 0xffff, 16);
+}
+
+void from_uevent(const std::string& text, const std::string& file, IdValues& out,
+                 std::vector<std::string>& problems) {
+  out.uevent = true;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
+    if (key == "DRIVER") {
+      out.driver = std::string(value);
+    } else if (key == "PCI_CLASS") {
+      out.v[kClass] = parse_attr(value, kAttrMax[kClass], 16);
+      if (!out.v[kClass]) bad_value(problems, file + " PCI_CLASS", kAttrMax[kClass], value);
+    } else if (key == "PCI_ID") {
+      id_pair(value, out.v[kVendor], out.v[kDevice]);
+      if (!out.v[kVendor] || !out.v[kDevice]) bad_value(problems, file + " PCI_ID", 0xffff, value);
+    } else if (key == "PCI_SUBSYS_ID") {
+      id_pair(value, out.v[kSubVendor], out.v[kSubDevice]);
+      if (!out.v[kSubVendor] || !out.v[kSubDevice])
+        bad_value(problems, file + " PCI_SUBSYS_ID", 0xffff, value);
     }
-    // SR-IOV VFs read 0xffff as their IDs in config space; the kernel's attributes have the real
-    // ones.
-    if (d.vendor == 0xffff) {
-      d.vendor = static_cast<uint16_t>(fs.read_number(dir + "/vendor").value_or(0xffff));
-      d.device = static_cast<uint16_t>(fs.read_number(dir + "/device").value_or(0xffff));
-    }
-    return;
   }
-  auto num = [&](const char* attr) { return fs.read_number(dir + "/" + attr).value_or(0); };
-  d.vendor = static_cast<uint16_t>(num("vendor"));
-  d.device = static_cast<uint16_t>(num("device"));
-  d.subsystem_vendor = static_cast<uint16_t>(num("subsystem_vendor"));
-  d.subsystem_device = static_cast<uint16_t>(num("subsystem_device"));
-  d.revision = static_cast<uint8_t>(num("revision"));
-  d.class_code = static_cast<uint32_t>(num("class"));
+}
+
+void attribute(const Result<std::string>& r, int i, const std::string& dir, IdValues& out,
+               std::vector<std::string>& problems) {
+  if (!r) return;  // missing in older trees: config space has it
+  out.v[i] = parse_attr(*r, kAttrMax[i]);
+  if (!out.v[i]) bad_value(problems, dir + "/" + kAttrNames[i], kAttrMax[i], *r);
+}
+
+IdValues kernel_values(const HostFs& fs, const std::string& dir,
+                       const std::vector<Result<std::string>>& files,
+                       std::vector<std::string>& problems) {
+  IdValues out;
+  if (files[kUevent]) from_uevent(*files[kUevent], dir + "/uevent", out, problems);
+  attribute(files[kRevisionFile], kRevision, dir, out, problems);
+  std::vector<std::string> missing;
+  for (int i = 0; i < kRevision; ++i)
+    if (!out.v[i]) missing.push_back(kAttrNames[i]);
+  if (missing.empty()) return out;
+  auto more = fs.read_each(dir, missing, 64);
+  for (size_t m = 0, i = 0; i < kRevision; ++i)
+    if (!out.v[i] && m < more.size()) attribute(more[m++], static_cast<int>(i), dir, out, problems);
+  return out;
+}
+
+// What read_ids learnt beyond the Device fields.
+struct IdFacts {
+  bool maybe_vf = false;       // config space reads vendor 0xffff, as a VF's does, or is missing
+  bool sriov_capable = false;  // sriov_numvfs exists
+  bool driver_known = false;   // from uevent: no need for the driver link
+};
+
+IdFacts read_ids(const HostFs& fs, const std::string& dir, Device& d,
+                 std::vector<std::string>& problems) {
+  auto files = fs.read_each(dir, kShortFiles, 64);
+  for (auto& r : fs.read_each(dir, kLongFiles, 1024)) files.push_back(std::move(r));
+  IdFacts facts;
+  facts.sriov_capable = files[kNumVfs].ok() || files[kNumVfs].error().err != ENOENT;
+  IdValues a = kernel_values(fs, dir, files, problems);
+  if (a.uevent) {
+    facts.driver_known = true;
+    d.driver = a.driver;
+  }
+  auto pick = [&](int i, uint32_t fallback) { return a.v[i].value_or(fallback); };
+  if (files[kConfig] && files[kConfig]->size() == 64) {
+    const std::string& b = *files[kConfig];
+    d.header_type = static_cast<uint8_t>(b[0x0e]);
+    bool type0 = (d.header_type & 0x7f) == 0;  // bridges keep subsystem IDs in a capability
+    d.vendor = static_cast<uint16_t>(pick(kVendor, u16_at(b, 0)));
+    d.device = static_cast<uint16_t>(pick(kDevice, u16_at(b, 2)));
+    d.revision = static_cast<uint8_t>(pick(kRevision, static_cast<uint8_t>(b[8])));
+    d.class_code = pick(kClass, u16_at(b, 10) << 8 | static_cast<uint8_t>(b[9]));
+    d.subsystem_vendor = static_cast<uint16_t>(pick(kSubVendor, type0 ? u16_at(b, 0x2c) : 0));
+    d.subsystem_device = static_cast<uint16_t>(pick(kSubDevice, type0 ? u16_at(b, 0x2e) : 0));
+    facts.maybe_vf = u16_at(b, 0) == 0xffff;
+    return facts;
+  }
+  facts.maybe_vf = true;
+  d.vendor = static_cast<uint16_t>(pick(kVendor, 0));
+  d.device = static_cast<uint16_t>(pick(kDevice, 0));
+  d.subsystem_vendor = static_cast<uint16_t>(pick(kSubVendor, 0));
+  d.subsystem_device = static_cast<uint16_t>(pick(kSubDevice, 0));
+  d.revision = static_cast<uint8_t>(pick(kRevision, 0));
+  d.class_code = pick(kClass, 0);
   if ((d.class_code >> 8) == 0x0604 || (d.class_code >> 8) == 0x0609) d.header_type = 1;
+  return facts;
 }
 
 // The canonical path of a device: its bus link's target made absolute. sysfs directories below
@@ -73,37 +180,66 @@ Result<std::string> device_path(const HostFs& fs, const std::string& link) {
   return normal;
 }
 
-Result<Device> read_device(const HostFs& fs, const std::string& name, const PciIds* ids) {
+void read_links(const HostFs& fs, const std::string& dir, Device& d, bool driver_known) {
+  if (!driver_known) d.driver = fs.link_basename(dir + "/driver");
+  if (auto g = fs.link_basename(dir + "/iommu_group");
+      g && g->find_first_not_of("0123456789") == std::string::npos)
+    if (auto n = parse_attr(*g, INT32_MAX)) d.iommu_group = static_cast<int>(*n);
+}
+
+void read_virtfns(const HostFs& fs, const std::string& dir, Device& d) {
+  for (const auto& entry : fs.list(dir).value_or({}))
+    if (entry.starts_with("virtfn"))
+      if (auto target = fs.link_basename(dir + "/" + entry))
+        if (auto a = parse_address(*target)) d.virtfns.push_back(*a);
+  std::sort(d.virtfns.begin(), d.virtfns.end());
+}
+
+void read_names(const PciIds& ids, Device& d) {
+  d.vendor_name = ids.vendor(d.vendor);
+  d.device_name = ids.device(d.vendor, d.device);
+  d.class_name = ids.class_name(d.class_code);
+  if (d.subsystem_vendor)
+    d.subsystem_name = ids.subsystem(d.vendor, d.device, d.subsystem_vendor, d.subsystem_device);
+}
+
+// Files are read in the canonical directory: no bus link to follow on every lookup. A VF's
+// physfn link is left to scan(), which knows it from its PF's virtfn links.
+Result<Device> read_device(const HostFs& fs, const std::string& name, const PciIds* ids,
+                           std::vector<std::string>& problems, bool& maybe_vf) {
   Device d;
   d.address = TRY(parse_address(name));
-  std::string dir = std::string(kPciDevicesDir) + "/" + name;
-  d.sysfs_path = TRY(device_path(fs, dir));
-  auto chain = addresses_in_path(d.sysfs_path);
+  d.sysfs_path = TRY(device_path(fs, std::string(kPciDevicesDir) + "/" + name));
+  const std::string& dir = d.sysfs_path;
+  auto chain = addresses_in_path(dir);
   if (!chain.empty() && chain.back() == d.address) chain.pop_back();
   d.parents = std::move(chain);
-  read_ids(fs, dir, d);
-  d.driver = fs.link_basename(dir + "/driver");
-  if (auto g = fs.link_basename(dir + "/iommu_group");
-      g && !g->empty() && g->find_first_not_of("0123456789") == std::string::npos)
-    d.iommu_group = std::stoi(*g);
-  if (auto pf = fs.link_basename(dir + "/physfn"))
-    if (auto a = parse_address(*pf)) d.physfn = *a;
-  if (fs.exists(dir + "/sriov_numvfs")) {
-    for (const auto& entry : fs.list(dir).value_or({}))
-      if (entry.starts_with("virtfn"))
-        if (auto target = fs.link_basename(dir + "/" + entry))
-          if (auto a = parse_address(*target)) d.virtfns.push_back(*a);
-    std::sort(d.virtfns.begin(), d.virtfns.end());
-  }
+  IdFacts facts = read_ids(fs, dir, d, problems);
+  maybe_vf = facts.maybe_vf;
+  read_links(fs, dir, d, facts.driver_known);
+  if (facts.sriov_capable) read_virtfns(fs, dir, d);
   if ((d.class_code >> 16) == 0x03) d.boot_vga = fs.read_number(dir + "/boot_vga").value_or(0) == 1;
-  if (ids) {
-    d.vendor_name = ids->vendor(d.vendor);
-    d.device_name = ids->device(d.vendor, d.device);
-    d.class_name = ids->class_name(d.class_code);
-    if (d.subsystem_vendor)
-      d.subsystem_name = ids->subsystem(d.vendor, d.device, d.subsystem_vendor, d.subsystem_device);
-  }
+  if (ids) read_names(*ids, d);
   return d;
+}
+
+// physfn of each VF: from its PF's virtfn links, read anyway; a device that looks like a VF but
+// that no PF claims reads its own link.
+void link_virtual_functions(const HostFs& fs, std::vector<Device>& devices,
+                            const std::vector<bool>& maybe_vf,
+                            const std::map<PciAddress, size_t>& index) {
+  std::vector<bool> claimed(devices.size());
+  for (const auto& pf : devices)
+    for (const auto& vf : pf.virtfns)
+      if (auto it = index.find(vf); it != index.end()) {
+        devices[it->second].physfn = pf.address;
+        claimed[it->second] = true;
+      }
+  for (size_t i = 0; i < devices.size(); ++i) {
+    if (claimed[i] || !maybe_vf[i]) continue;
+    if (auto pf = fs.link_basename(devices[i].sysfs_path + "/physfn"))
+      if (auto a = parse_address(*pf)) devices[i].physfn = *a;
+  }
 }
 
 }  // namespace
@@ -115,18 +251,27 @@ Result<Inventory> Inventory::scan(const HostFs& fs, const PciIds* ids) {
         .with_fix(fs.root() == "/" ? "is sysfs mounted on /sys?"
                                    : "is " + fs.root() + " a captured host tree?");
   Inventory inv;
+  std::vector<std::pair<Device, bool>> read;  // device, maybe a VF
+  read.reserve(names->size());
   for (const auto& name : *names) {
-    auto d = read_device(fs, name, ids);
+    bool maybe_vf = false;
+    auto d = read_device(fs, name, ids, inv.problems_, maybe_vf);
     if (!d) {  // e.g. unplugged mid-scan: report it, list the rest
       inv.problems_.push_back(fmt::format("skipped {}: {}", name, d.error().message));
       continue;
     }
     inv.groups_present_ |= d->iommu_group.has_value();
-    inv.devices_.push_back(std::move(*d));
+    read.emplace_back(std::move(*d), maybe_vf);
   }
-  std::sort(inv.devices_.begin(), inv.devices_.end(),
-            [](const Device& a, const Device& b) { return a.address < b.address; });
+  std::sort(read.begin(), read.end(),
+            [](const auto& a, const auto& b) { return a.first.address < b.first.address; });
+  std::vector<bool> maybe_vf;
+  for (auto& [d, vf] : read) {
+    inv.devices_.push_back(std::move(d));
+    maybe_vf.push_back(vf);
+  }
   for (size_t i = 0; i < inv.devices_.size(); ++i) inv.index_[inv.devices_[i].address] = i;
+  link_virtual_functions(fs, inv.devices_, maybe_vf, inv.index_);
   return inv;
 }
 

@@ -34,9 +34,11 @@ class Inventory {
   bool iommu_groups_present() const { return groups_present_; }
   // Every device is in PCI domain 0000, so addresses can be shown as lspci does (01:00.0).
   bool single_domain_zero() const {
-    return std::all_of(devices_.begin(), devices_.end(), [](const Device& d) { return d.address.domain == 0; });
+    return std::all_of(devices_.begin(), devices_.end(),
+                       [](const Device& d) { return d.address.domain == 0; });
   }
-  // Entries of /sys/bus/pci/devices that could not be read, with the reason.
+  // Entries of /sys/bus/pci/devices that could not be read, and attribute files holding bad
+  // values (the device is listed, from config space), with the reason.
   const std::vector<std::string>& problems() const { return problems_; }
 
  private:

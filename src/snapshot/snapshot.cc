@@ -1,270 +1,316 @@
 #include "snapshot/snapshot.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
 #include <cstdio>
-#include <ctime>
+#include <deque>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "pci/inventory.h"
+#include "snapshot/archive_lib.h"
 
 namespace pcipass {
 namespace {
 
-constexpr const char* kDeviceAttributes[] = {"vendor",
-                                             "device",
-                                             "subsystem_vendor",
-                                             "subsystem_device",
-                                             "class",
-                                             "revision",
-                                             "boot_vga",
-                                             "driver_override",
-                                             "modalias",
-                                             "numa_node",
-                                             "irq",
-                                             "reset_method",
-                                             "current_link_speed",
-                                             "current_link_width",
-                                             "max_link_speed",
-                                             "max_link_width",
-                                             "enable",
-                                             "sriov_totalvfs",
-                                             "sriov_numvfs",
-                                             "sriov_drivers_autoprobe",
-                                             "local_cpulist",
-                                             "d3cold_allowed",
-                                             "config"};
+// libkmod opens these itself (kmod_new with the release's directory; libkmod 30 per
+// `strace -e openat pcipass show DEV`), so no HostFs read records them. modules.builtin is also
+// read through HostFs (ModuleIndex); listing it here keeps the set complete.
+constexpr const char* kModuleIndexes[] = {
+    "modules.dep.bin",     "modules.alias.bin",         "modules.symbols.bin",
+    "modules.builtin.bin", "modules.builtin.alias.bin", "modules.builtin.modinfo",
+    "modules.softdep",     "modules.devname",           "modules.builtin"};
 
-constexpr const char* kModules[] = {"vfio",     "vfio_pci", "vfio_pci_core", "vfio_iommu_type1",
-                                    "pci_stub", "kvm",      "kvm_intel",     "kvm_amd",
-                                    "mdev"};
+// libpci opens the ID database itself; PciIds chooses it among these under the root.
+constexpr const char* kPciIds[] = {"/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"};
 
-constexpr const char* kProcFiles[] = {
-    "/proc/cmdline",        "/proc/modules",        "/proc/sys/kernel/osrelease",
-    "/proc/self/mountinfo", "/proc/self/limits",    "/proc/swaps",
-    "/proc/net/route",      "/proc/net/ipv6_route", "/proc/mdstat",
-    "/proc/interrupts",     "/proc/meminfo",        "/etc/default/grub",
-    "/etc/kernel/cmdline"};
+// Kept although no command reads them yet:
+//  - DEV/resource, label, index, acpi_index: `lspci -v` reads them, and snapshots are read with
+//    lspci in bug reports (`lspci -O sysfs.path=DIR/sys/bus/pci -v`).
+//  - the whole DMAR and IVRS tables: `check` reads their first 64 bytes (the flags); the
+//    remapping units and device scopes behind them explain a group layout in a bug report.
+//  - modprobe.d: libkmod reads the configuration itself to apply aliases and blacklists.
+constexpr const char* kLspciAttributes[] = {"resource", "label", "index", "acpi_index"};
+constexpr const char* kModprobeDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
+                                         "/usr/local/lib/modprobe.d", "/lib/modprobe.d",
+                                         "/usr/lib/modprobe.d"};
 
-constexpr const char* kModuleIndexes[] = {"modules.builtin", "modules.builtin.bin",
-                                          "modules.dep.bin", "modules.alias.bin",
-                                          "modules.softdep", "modules.builtin.alias.bin"};
+constexpr size_t kIndexCap = 64 << 20;  // module indexes and pci.ids: cut, they are useless
 
-class Collector {
+size_t cap_for(const std::string& path) {
+  if (path.starts_with("/lib/modules/") || path.ends_with("/pci.ids")) return kIndexCap;
+  return kSnapshotFileCap;
+}
+
+std::vector<std::string> split(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) out.emplace_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+// Lexically normal absolute form of `target` seen from directory `dir`; nullopt when it climbs
+// above "/".
+std::optional<std::vector<std::string>> normal_target(const std::string& dir,
+                                                      const std::string& target) {
+  std::vector<std::string> out = target.starts_with('/') ? std::vector<std::string>{} : split(dir);
+  for (auto& c : split(target)) {
+    if (c == ".") continue;
+    if (c == "..") {
+      if (out.empty()) return std::nullopt;
+      out.pop_back();
+      continue;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::string relative_link(const std::string& dir, const std::vector<std::string>& to) {
+  auto from = split(dir);
+  size_t common = 0;
+  while (common < from.size() && common < to.size() && from[common] == to[common]) ++common;
+  std::string out;
+  for (size_t i = common; i < from.size(); ++i) out += "../";
+  for (size_t i = common; i < to.size(); ++i) out += to[i] + (i + 1 < to.size() ? "/" : "");
+  if (!out.empty() && out.back() == '/') out.pop_back();
+  return out.empty() ? "." : out;
+}
+
+std::string parent_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == 0 ? std::string("/") : path.substr(0, slash);
+}
+
+bool is_number(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// /proc/PID/... holds what other processes have open. A command looks at every process's fds but
+// reads the name (comm) only of those holding a device it cares about; only those processes,
+// their comm and their fds naming /dev or /sys are kept, and pcipass's own (/proc/self).
+class ProcessFilter {
  public:
-  explicit Collector(const HostFs& fs) : fs_(fs) {}
+  explicit ProcessFilter(const std::map<std::string, RecordedEntry>& entries) {
+    if (auto it = entries.find("/proc/self"); it != entries.end() && is_number(it->second.data))
+      self_ = it->second.data;
+    for (const auto& [path, e] : entries) {
+      auto parts = split(path);
+      if (parts.size() == 3 && parts[0] == "proc" && is_number(parts[1]) && parts[2] == "comm" &&
+          e.kind == RecordedEntry::kFile)
+        holders_.insert(parts[1]);
+    }
+  }
 
-  SnapshotTree run() {
-    pci_devices();
-    iommu();
-    drivers_and_modules();
-    classes();
-    proc_and_dev();
-    module_indexes();
-    return std::move(tree_);
+  bool keep(const std::string& path, const RecordedEntry& e) const {
+    auto parts = split(path);
+    if (parts.size() < 2 || parts[0] != "proc" || !is_number(parts[1])) return true;
+    bool self = parts[1] == self_;
+    if (!self && !holders_.count(parts[1])) return false;
+    if (parts.size() == 4 && parts[2] == "fd")
+      return e.kind == RecordedEntry::kLink &&
+             (e.data.starts_with("/dev/") || e.data.starts_with("/sys/"));
+    return self || parts.size() == 2 || parts[2] == "comm" ||
+           (parts[2] == "fd" && parts.size() == 3);
   }
 
  private:
-  void dir(const std::string& path) {
-    for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
-      std::string prefix = path.substr(0, slash);
-      tree_.try_emplace(prefix, SnapshotEntry{SnapshotEntry::kDir, {}});
-      if (slash == std::string::npos) break;
-    }
-  }
-  void parent_dir(const std::string& path) {
-    auto slash = path.rfind('/');
-    if (slash > 0) dir(path.substr(0, slash));
-  }
-  void file(const std::string& path, size_t limit = 1 << 20) {
-    auto data = fs_.read(path, limit);
-    if (!data) return;
-    parent_dir(path);
-    tree_[path] = {SnapshotEntry::kFile, std::move(*data)};
-  }
-  void empty_file_if_exists(const std::string& path) {
-    if (!fs_.exists(path)) return;
-    parent_dir(path);
-    tree_[path] = {SnapshotEntry::kFile, {}};
-  }
-  // Copies a link and makes sure the directory it leads to exists in the tree.
-  std::optional<std::string> link(const std::string& path) {
-    auto target = fs_.read_link(path);
-    if (!target) return std::nullopt;
-    parent_dir(path);
-    tree_[path] = {SnapshotEntry::kLink, *target};
-    auto real = fs_.resolve(path);
-    if (!real) return std::nullopt;
-    if (fs_.is_dir(*real)) dir(*real);
-    return *real;
-  }
-  void files_in(const std::string& d) {
-    for (const auto& n : fs_.list(d).value_or({}))
-      if (fs_.type(d + "/" + n, false) == FileType::kFile) file(d + "/" + n, 64 * 1024);
+  std::string self_;
+  std::set<std::string> holders_;
+};
+
+class Builder {
+ public:
+  Builder(const RecordingHostFs& rec, int64_t now) : rec_(rec) { snap_.manifest.created = now; }
+
+  Snapshot run() {
+    ProcessFilter procs(rec_.entries());
+    for (const auto& [path, e] : rec_.entries())
+      if (e.kind != RecordedEntry::kAbsent && procs.keep(path, e)) add(path, e);
+    if (auto k = snap_.tree.find("/proc/sys/kernel/osrelease");
+        k != snap_.tree.end() && k->second.type == SnapshotEntry::kFile)
+      snap_.manifest.kernel = trim(k->second.data);
+    snap_.tree["/"] = {SnapshotEntry::kDir, {}};
+    snap_.tree[kManifestPath] = {SnapshotEntry::kFile, snap_.manifest.json()};
+    return std::move(snap_);
   }
 
-  void pci_devices() {
-    for (const auto& name : fs_.list(kPciDevicesDir).value_or({})) {
-      auto real = link(std::string(kPciDevicesDir) + "/" + name);
-      if (!real) continue;
-      for (const char* attr : kDeviceAttributes) file(*real + "/" + attr, 4096);
-      for (const char* l : {"driver", "iommu_group", "physfn"}) link(*real + "/" + l);
-      for (const auto& entry : fs_.list(*real).value_or({}))
-        if (entry.starts_with("virtfn")) link(*real + "/" + entry);
-    }
+ private:
+  void parents(const std::string& path) {
+    for (std::string p = parent_of(path); p != "/"; p = parent_of(p))
+      if (!snap_.tree.try_emplace(p, SnapshotEntry{SnapshotEntry::kDir, {}}).second) break;
   }
 
-  void iommu() {
-    const std::string groups = "/sys/kernel/iommu_groups";
-    dir(groups);
-    for (const auto& g : fs_.list(groups).value_or({})) {
-      file(groups + "/" + g + "/type", 256);
-      dir(groups + "/" + g + "/devices");
-      for (const auto& d : fs_.list(groups + "/" + g + "/devices").value_or({}))
-        link(groups + "/" + g + "/devices/" + d);
+  void add(const std::string& path, const RecordedEntry& e) {
+    SnapshotEntry out;
+    switch (e.kind) {
+      case RecordedEntry::kDir:
+        out.type = SnapshotEntry::kDir;
+        break;
+      case RecordedEntry::kLink: {
+        auto target = safe_target(path, e.data);
+        if (!target) {
+          snap_.manifest.dropped.push_back(path);
+          return;
+        }
+        out = {SnapshotEntry::kLink, *target};
+        break;
+      }
+      case RecordedEntry::kFile:
+        out = file(path, e);
+        break;
+      case RecordedEntry::kAbsent:
+        return;
     }
-    dir("/sys/class/iommu");
-    for (const auto& unit : fs_.list("/sys/class/iommu").value_or({})) {
-      auto real = link("/sys/class/iommu/" + unit);
-      if (!real) continue;
-      for (const char* sub : {"/intel-iommu", "/amd-iommu"}) files_in(*real + sub);
+    if (e.owner) {
+      out.mode = e.owner->mode & 07777;
+      out.uid = e.owner->uid;
+      out.gid = e.owner->gid;
+    } else if (e.kind == RecordedEntry::kFile && e.unreadable) {
+      out.mode = 0200;  // a write-only attribute (bind, unbind...)
     }
-    for (const char* t : {"DMAR", "IVRS"})
-      empty_file_if_exists(std::string("/sys/firmware/acpi/tables/") + t);
+    parents(path);
+    snap_.tree[path] = std::move(out);
   }
 
-  // Write-only attributes (bind, uevent...) are kept as empty files: they mark that the driver or
-  // module exists, and keep the directory when the tree is stored in git.
-  void presence(const std::string& path) {
-    parent_dir(path);
-    tree_[path] = {SnapshotEntry::kFile, {}};
-  }
-
-  void drivers_and_modules() {
-    dir("/sys/bus/pci/drivers");
-    for (const auto& drv : fs_.list("/sys/bus/pci/drivers").value_or({}))
-      for (const char* attr : {"bind", "unbind", "new_id", "remove_id"})
-        if (fs_.exists("/sys/bus/pci/drivers/" + drv + "/" + attr))
-          presence("/sys/bus/pci/drivers/" + drv + "/" + attr);
-    for (const char* attr : {"drivers_probe", "rescan"})
-      if (fs_.exists(std::string("/sys/bus/pci/") + attr))
-        presence(std::string("/sys/bus/pci/") + attr);
-    for (const auto& m : fs_.list("/sys/module").value_or({}))
-      presence("/sys/module/" + m + "/uevent");
-    for (const char* m : kModules) {
-      std::string base = std::string("/sys/module/") + m;
-      if (!fs_.is_dir(base)) continue;
-      files_in(base + "/parameters");
-      file(base + "/initstate", 64);
+  SnapshotEntry file(const std::string& path, const RecordedEntry& e) {
+    SnapshotEntry out{SnapshotEntry::kFile, {}};
+    if (e.node != FileType::kFile) {  // device nodes and FIFOs: presence and type, never data
+      snap_.manifest.nodes[path] = e.node == FileType::kCharDevice ? "char-device" : "other";
+      return out;
     }
-  }
-
-  void classes() {
-    for (const char* cls : {"/sys/class/net", "/sys/class/block", "/sys/class/graphics"}) {
-      dir(cls);
-      for (const auto& n : fs_.list(cls).value_or({})) {
-        auto real = link(std::string(cls) + "/" + n);
-        if (!real) continue;
-        for (const char* attr : {"operstate", "dev", "type"}) file(*real + "/" + attr, 256);
-        for (const auto& s : fs_.list(*real + "/slaves").value_or({})) link(*real + "/slaves/" + s);
-        for (const auto& e : fs_.list(*real).value_or({}))
-          if (e.starts_with("lower_")) link(*real + "/" + e);
-        for (const auto& e : fs_.list(*real + "/brif").value_or({})) link(*real + "/brif/" + e);
-        file(*real + "/bonding/slaves", 4096);
-        file(*real + "/dm/name", 256);
-        link(*real + "/device");
+    if (!e.contents_read) return out;
+    out.data = e.data;
+    size_t cap = cap_for(path);
+    if (e.maybe_truncated || out.data.size() > cap) {
+      // A command read only a prefix (DMAR's flags): keep the whole file, up to the cap.
+      if (auto whole = rec_.inner().read(path, cap + 1); whole && whole->size() > out.data.size())
+        out.data = std::move(*whole);
+      if (out.data.size() > cap) {
+        out.data.resize(cap);
+        snap_.manifest.truncated[path] = cap;
       }
     }
-    dir("/sys/dev/block");
-    for (const auto& n : fs_.list("/sys/dev/block").value_or({})) link("/sys/dev/block/" + n);
-    for (const auto& vt : fs_.list("/sys/class/vtconsole").value_or({})) {
-      auto real = link("/sys/class/vtconsole/" + vt);
-      if (real) {
-        file(*real + "/name", 256);
-        file(*real + "/bind", 16);
-      }
+    return out;
+  }
+
+  // Links stay inside the tree: an absolute target becomes relative, one that climbs out is
+  // dropped. The fds of /proc/PID/fd are kept as the kernel shows them (absolute /dev and /sys
+  // names): pcipass only reads their text, and --root resolves them inside the tree.
+  std::optional<std::string> safe_target(const std::string& path, const std::string& target) {
+    std::string dir = parent_of(path);
+    auto parts = split(path);
+    bool fd = parts.size() == 4 && parts[0] == "proc" && parts[2] == "fd";
+    auto normal = normal_target(dir, target);
+    if (!normal) return std::nullopt;
+    if (fd && target.starts_with('/')) {
+      std::string joined;
+      for (const auto& c : *normal) joined += "/" + c;
+      return joined == target ? std::optional<std::string>(target) : std::nullopt;
     }
+    if (!target.starts_with('/')) return target;
+    return relative_link(dir, *normal);
   }
 
-  void proc_and_dev() {
-    for (const char* p : kProcFiles) file(p);
-    for (const char* d :
-         {"/etc/modprobe.d", "/run/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d"})
-      for (const auto& n : fs_.list(d).value_or({}))
-        if (n.ends_with(".conf")) file(std::string(d) + "/" + n, 256 * 1024);
-    // One processor's block says the vendor and flags; the rest only repeats it.
-    if (auto cpu = fs_.read("/proc/cpuinfo", 4 << 20)) {
-      auto end = cpu->find("\n\n");
-      tree_["/proc/cpuinfo"] = {SnapshotEntry::kFile,
-                                cpu->substr(0, end == std::string::npos ? cpu->size() : end + 1)};
-    }
-    empty_file_if_exists("/dev/kvm");
-    dir("/dev/vfio");
-    for (const auto& n : fs_.list("/dev/vfio").value_or({})) empty_file_if_exists("/dev/vfio/" + n);
-    dir("/run");
-  }
-
-  void module_indexes() {
-    auto release = fs_.read_trimmed("/proc/sys/kernel/osrelease");
-    if (!release) return;
-    for (const char* f : kModuleIndexes) file("/lib/modules/" + *release + "/" + f, 16 << 20);
-  }
-
-  const HostFs& fs_;
-  SnapshotTree tree_;
+  const RecordingHostFs& rec_;
+  Snapshot snap_;
 };
 
 }  // namespace
 
-SnapshotTree collect_snapshot(const HostFs& fs) {
-  return Collector(fs).run();
+std::string SnapshotManifest::json() const {
+  nlohmann::ordered_json j{{"schema", "pcipass.snapshot-manifest/1"},
+                           {"created", created},
+                           {"kernel", kernel},
+                           {"nodes", nodes},
+                           {"truncated", truncated},
+                           {"dropped_links", dropped}};
+  return j.dump(2) + "\n";
 }
 
-Status write_snapshot(const SnapshotTree& tree, const std::string& output) {
+void read_snapshot_extras(const HostFs& fs) {
+  if (auto release = fs.read_trimmed("/proc/sys/kernel/osrelease"); release && !release->empty())
+    for (const char* f : kModuleIndexes)
+      (void)fs.read("/lib/modules/" + *release + "/" + f, kIndexCap);
+  for (const char* ids : kPciIds)
+    if (fs.type(ids) == FileType::kFile) {
+      (void)fs.read(ids, kIndexCap);
+      break;
+    }
+  for (const char* t : {"DMAR", "IVRS"}) {
+    std::string table = std::string("/sys/firmware/acpi/tables/") + t;
+    if (fs.exists(table)) (void)fs.read(table, kSnapshotFileCap);
+  }
+  for (const char* d : kModprobeDirs)
+    for (const auto& n : fs.list(d).value_or({}))
+      if (n.ends_with(".conf")) (void)fs.read(join_path(d, n), kSnapshotFileCap);
+  for (const auto& name : fs.list(kPciDevicesDir).value_or({})) {
+    std::vector<std::string> attrs(std::begin(kLspciAttributes), std::end(kLspciAttributes));
+    std::string dir = join_path(kPciDevicesDir, name);
+    std::vector<std::string> present;
+    for (const auto& a : attrs)
+      if (fs.type(join_path(dir, a)) == FileType::kFile) present.push_back(a);
+    (void)fs.read_each(dir, present);
+  }
+}
+
+Snapshot build_snapshot(const RecordingHostFs& recording, int64_t now) {
+  return Builder(recording, now).run();
+}
+
+Status write_snapshot(const Snapshot& snapshot, const std::string& output) {
+  const ArchiveLib& L = *TRY(archive_lib());
   std::string tmp = output + ".tmp." + std::to_string(::getpid());
-  archive* a = archive_write_new();
-  archive_write_add_filter_gzip(a);
-  archive_write_set_format_pax_restricted(a);
-  if (archive_write_open_filename(a, tmp.c_str()) != ARCHIVE_OK) {
-    Error e = Error::io("create", output, archive_errno(a) ? archive_errno(a) : EIO);
-    archive_write_free(a);
+  archive* a = L.archive_write_new();
+  L.archive_write_add_filter_gzip(a);
+  L.archive_write_set_format_pax_restricted(a);
+  if (L.archive_write_open_filename(a, tmp.c_str()) != ARCHIVE_OK) {
+    Error e = Error::io("create", output, L.archive_errno(a) ? L.archive_errno(a) : EIO);
+    L.archive_write_free(a);
     return e;
   }
-  archive_entry* e = archive_entry_new();
-  time_t now = std::time(nullptr);
+  archive_entry* e = L.archive_entry_new();
+  time_t now = static_cast<time_t>(snapshot.manifest.created);
   bool ok = true;
-  for (const auto& [path, entry] : tree) {
-    archive_entry_clear(e);
-    archive_entry_set_pathname(e, path.c_str() + 1);  // relative names inside the archive
-    archive_entry_set_mtime(e, now, 0);
+  for (const auto& [path, entry] : snapshot.tree) {
+    if (path == "/") continue;
+    L.archive_entry_clear(e);
+    L.archive_entry_set_pathname(e, path.c_str() + 1);  // relative names inside the archive
+    L.archive_entry_set_mtime(e, now, 0);
+    if (entry.uid) L.archive_entry_set_uid(e, *entry.uid);
+    if (entry.gid) L.archive_entry_set_gid(e, *entry.gid);
     switch (entry.type) {
       case SnapshotEntry::kDir:
-        archive_entry_set_filetype(e, AE_IFDIR);
-        archive_entry_set_perm(e, 0755);
+        L.archive_entry_set_filetype(e, AE_IFDIR);
+        L.archive_entry_set_perm(e, entry.mode ? entry.mode : 0755);
         break;
       case SnapshotEntry::kLink:
-        archive_entry_set_filetype(e, AE_IFLNK);
-        archive_entry_set_perm(e, 0777);
-        archive_entry_set_symlink(e, entry.data.c_str());
+        L.archive_entry_set_filetype(e, AE_IFLNK);
+        L.archive_entry_set_perm(e, 0777);
+        L.archive_entry_set_symlink(e, entry.data.c_str());
         break;
       case SnapshotEntry::kFile:
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0644);
-        archive_entry_set_size(e, static_cast<la_int64_t>(entry.data.size()));
+        L.archive_entry_set_filetype(e, AE_IFREG);
+        L.archive_entry_set_perm(e, entry.mode ? entry.mode : 0644);
+        L.archive_entry_set_size(e, static_cast<la_int64_t>(entry.data.size()));
         break;
     }
-    ok = archive_write_header(a, e) == ARCHIVE_OK;
+    ok = L.archive_write_header(a, e) == ARCHIVE_OK;
     if (ok && entry.type == SnapshotEntry::kFile && !entry.data.empty())
-      ok = archive_write_data(a, entry.data.data(), entry.data.size()) ==
+      ok = L.archive_write_data(a, entry.data.data(), entry.data.size()) ==
            static_cast<la_ssize_t>(entry.data.size());
     if (!ok) break;
   }
-  archive_entry_free(e);
-  ok = archive_write_close(a) == ARCHIVE_OK && ok;
-  int err = archive_errno(a);
-  archive_write_free(a);
+  L.archive_entry_free(e);
+  ok = L.archive_write_close(a) == ARCHIVE_OK && ok;
+  int err = L.archive_errno(a);
+  L.archive_write_free(a);
   if (!ok) {
     std::remove(tmp.c_str());
     return Error::io("write", output, err ? err : EIO);
