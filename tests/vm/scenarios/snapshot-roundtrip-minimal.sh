@@ -3,6 +3,7 @@
 # topology: minimal
 # iommu: on
 # needs: pcipass
+# quick: yes
 # check: --roundtrip
 
 need_pcipass

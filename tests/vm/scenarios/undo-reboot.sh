@@ -12,6 +12,7 @@
 # topology: full
 # iommu: on
 # needs: pcipass
+# quick: yes
 # boots: 2
 
 need_pcipass
