@@ -33,10 +33,12 @@ change_set_id() {
 }
 # line_count NAME: how many lines of $F are exactly NAME
 line_count() { grep -cx "$1" "$F"; }
-# expect_diff WHAT FILE: FILE holds a unified diff
+# expect_diff FILE WHAT: FILE (or, for pp's output, the same name's .err)
+# holds a unified diff
 expect_diff() {
-  if grep -q '^@@ ' "$1" && grep -q '^[-+]' "$1"; then ok "$2: a unified diff"
-  else fail "$2: no unified diff in ${1##*/}: $(head -c 600 "$1" | tr '\n' '|')"; fi
+  _all=${1%.out}.all; cat "$1" "${1%.out}.err" > "$_all" 2>/dev/null
+  if grep -q '^@@ ' "$_all" && grep -q '^[-+]' "$_all"; then ok "$2: a unified diff"
+  else fail "$2: no unified diff in ${1##*/}: $(head -c 600 "$_all" | tr '\n' '|')"; fi
 }
 need_cmd setup
 need_cmd undo
@@ -54,7 +56,7 @@ if [ "$PCIPASS_BOOT" = 1 ]; then
   pp dry-run setup --vfio --dry-run
   expect_rc "setup --vfio --dry-run" 0
   expect_diff "$PP_OUT" "setup --dry-run"
-  expect_has "setup --dry-run" "$PP_OUT" "+vfio_pci"
+  expect_has "setup --dry-run" "${PP_OUT%.out}.all" "+vfio_pci"
   expect_eq "setup --dry-run changed nothing" "$(fstat "$F")" "$(cat "$REC/orig.stat")"
   [ -d /var/lib/pcipass ] && [ -n "$(ls -A /var/lib/pcipass 2>/dev/null)" ] &&
     fail "setup --dry-run left a journal: $(ls -R /var/lib/pcipass | tr '\n' ' ')"
@@ -136,9 +138,10 @@ printf 'nvme  # added by hand\n' >> "$F"
 edited=$(fstat "$F")
 pp undo-refused undo
 expect_rc "undo after a hand edit" 1
-cat "$PP_OUT" "$PP_ERR" > "$RESULTS/undo-refused.all"
-expect_diff "$RESULTS/undo-refused.all" "undo refusal"
-expect_has "undo refusal" "$RESULTS/undo-refused.all" "nvme  # added by hand"
+expect_diff "$PP_OUT" "undo refusal"
+# the hand edit is a diff line (+ or -: either direction of the diff)
+grep -qE '^[-+]nvme  # added by hand$' "${PP_OUT%.out}.all" && ok "undo refusal: the diff shows the hand edit" ||
+  fail "undo refusal: the hand edit is no diff line: $(head -c 600 "${PP_OUT%.out}.all" | tr '\n' '|')"
 expect_eq "refused undo left the edited file" "$(fstat "$F")" "$edited"
 pp undo-refused-json undo "$id2" --json
 expect_rc "undo $id2 --json after a hand edit" 1
