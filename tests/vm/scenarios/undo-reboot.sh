@@ -34,10 +34,10 @@ change_set_id() {
 # line_count NAME: how many lines of $F are exactly NAME
 line_count() { grep -cx "$1" "$F"; }
 # expect_diff FILE WHAT: FILE (or, for pp's output, the same name's .err)
-# holds a unified diff
+# holds a unified diff (indented or not)
 expect_diff() {
   _all=${1%.out}.all; cat "$1" "${1%.out}.err" > "$_all" 2>/dev/null
-  if grep -q '^@@ ' "$_all" && grep -q '^[-+]' "$_all"; then ok "$2: a unified diff"
+  if grep -qE '^ *@@ ' "$_all" && grep -qE '^ *[-+]' "$_all"; then ok "$2: a unified diff"
   else fail "$2: no unified diff in ${1##*/}: $(head -c 600 "$_all" | tr '\n' '|')"; fi
 }
 need_cmd setup
@@ -140,7 +140,7 @@ pp undo-refused undo
 expect_rc "undo after a hand edit" 1
 expect_diff "$PP_OUT" "undo refusal"
 # the hand edit is a diff line (+ or -: either direction of the diff)
-grep -qE '^[-+]nvme  # added by hand$' "${PP_OUT%.out}.all" && ok "undo refusal: the diff shows the hand edit" ||
+grep -qE '^ *[-+]nvme  # added by hand$' "${PP_OUT%.out}.all" && ok "undo refusal: the diff shows the hand edit" ||
   fail "undo refusal: the hand edit is no diff line: $(head -c 600 "${PP_OUT%.out}.all" | tr '\n' '|')"
 expect_eq "refused undo left the edited file" "$(fstat "$F")" "$edited"
 pp undo-refused-json undo "$id2" --json
