@@ -465,7 +465,12 @@ def check_verdicts(c, k, human, js, iommu):
 # command on the host's snapshot (--root DIR), as (command, key path) with
 # the reason. A path is dot-separated keys; "*" matches any one key or list
 # index. Keep this list minimal: everything else must be identical
-# (docs/json.md documents the same list).
+# (docs/json.md documents the same list). Empty: on every topology of
+# tests/vm every field of check, list, groups, tree, status, show and plan
+# was the same on the snapshot except plan's interface addresses
+# (host_uses.*.addresses, host_loses.*.addresses), which the snapshot
+# must capture (/proc/net/fib_trie, if_inet6), not a volatile field.
+# Entry form: ("plan", "host_loses.*.addresses", "why it may differ").
 VOLATILE = [
 ]
 
