@@ -2,6 +2,7 @@
 with what the kernel showed (see capture_state in guest/lib.sh).
 
 Usage: check.py RESULTS_DIR [--kernel-only] [--iommu on|off]
+       check.py RESULTS_DIR --roundtrip
 
 RESULTS_DIR holds one directory per captured state (boot, vfs, ...), each
 with kernel/ (dump_kernel_facts) and, unless --kernel-only, pcipass/
@@ -9,6 +10,10 @@ with kernel/ (dump_kernel_facts) and, unless --kernel-only, pcipass/
 and the raw config space (groups vs. links, SR-IOV and PCIe capabilities,
 physfn/virtfn symmetry, parent chains, IOMMU presence). The pcipass checks
 compare pcipass's JSON and human output with the dump.
+--roundtrip compares, for every RESULTS_DIR/LABEL with live/ and snap/
+(roundtrip in guest/lib.sh), each read command's exit status and --json
+output live with the same on the host's own snapshot (--root), leaving out
+only the fields listed in VOLATILE, and prints a diff of what differs.
 Exit: 0 all good, 1 failures, 77 pcipass outputs required but missing.
 Debian's /usr/bin/python3, stdlib only.
 """
@@ -455,8 +460,105 @@ def check_verdicts(c, k, human, js, iommu):
                          f"check (human): {cid} fix line missing")
 
 
+# ------------------------------------------------------- snapshot round trip
+# Fields that may legitimately differ between a live run and the same
+# command on the host's snapshot (--root DIR), as (command, key path) with
+# the reason. A path is dot-separated keys; "*" matches any one key or list
+# index. Keep this list minimal: everything else must be identical
+# (docs/json.md documents the same list). Empty: on every topology of
+# tests/vm every field of check, list, groups, tree, status, show and plan
+# was the same on the snapshot except plan's interface addresses
+# (host_uses.*.addresses, host_loses.*.addresses), which the snapshot
+# must capture (/proc/net/fib_trie, if_inet6), not a volatile field.
+# Entry form: ("plan", "host_loses.*.addresses", "why it may differ").
+VOLATILE = [
+]
+
+
+def _volatile(cmd, path):
+    for c, pat, _why in VOLATILE:
+        if c not in ("*", cmd):
+            continue
+        pp = pat.split(".")
+        if len(pp) == len(path) and all(a in ("*", b) for a, b in zip(pp, path)):
+            return True
+    return False
+
+
+def _strip(cmd, x, path=()):
+    if isinstance(x, dict):
+        return {k: _strip(cmd, v, path + (k,)) for k, v in x.items() if not _volatile(cmd, path + (k,))}
+    if isinstance(x, list):
+        return [_strip(cmd, v, path + (str(i),)) for i, v in enumerate(x)]
+    return x
+
+
+def _flat(x, path=""):
+    """JSON as sorted "path = value" lines: a diff names the field."""
+    if isinstance(x, dict):
+        return [l for k in sorted(x) for l in _flat(x[k], f"{path}.{k}" if path else k)] or [f"{path} = {{}}"]
+    if isinstance(x, list):
+        return [l for i, v in enumerate(x) for l in _flat(v, f"{path}.{i}")] or [f"{path} = []"]
+    return [f"{path} = {json.dumps(x)}"]
+
+
+def _read(d, name, ext):
+    try:
+        with open(os.path.join(d, f"{name}.{ext}"), errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def check_roundtrip(res):
+    import difflib
+    labels = sorted(l for l in os.listdir(res)
+                    if os.path.isdir(os.path.join(res, l, "live")) and os.path.isdir(os.path.join(res, l, "snap")))
+    if not labels:
+        print(f"check --roundtrip: no LABEL/live and LABEL/snap under {res}")
+        return 1
+    c = Checker()
+    differing = {}  # command -> set of field paths that differ
+    for l in labels:
+        c.label = l
+        live, snap = os.path.join(res, l, "live"), os.path.join(res, l, "snap")
+        names = sorted(f[:-3] for f in os.listdir(live) if f.endswith(".rc"))
+        c.expect(names, "no commands ran")
+        for n in names:
+            cmd = n.split("-", 1)[0]
+            rl, rs = (_read(live, n, "rc") or "").strip(), (_read(snap, n, "rc") or "").strip()
+            c.expect(rl == rs, f"{n}: exit status live {rl}, snapshot {rs or 'missing'}; "
+                               f"snapshot stderr: {(_read(snap, n, 'err') or '').strip()[:300]}")
+            ol, osn = _read(live, n, "out") or "", _read(snap, n, "out") or ""
+            try:
+                jl, js = json.loads(ol), json.loads(osn)
+            except ValueError as e:
+                c.expect(ol == osn, f"{n}: output not JSON ({e}) and differs")
+                continue
+            fl, fs = _flat(_strip(cmd, jl)), _flat(_strip(cmd, js))
+            if fl == fs:
+                c.ok(n)
+                continue
+            diff = list(difflib.unified_diff(fl, fs, "live", "snapshot", n=0, lineterm=""))
+            paths = {re.sub(r"\.\d+(?=\.|$)", ".*", d[1:].split(" = ")[0])
+                     for d in diff[2:] if d[:1] in "+-" and not d.startswith("@@")}
+            differing.setdefault(cmd, set()).update(paths)
+            c.fail(f"{n}: --json output differs live vs snapshot ({len(paths)} field(s)):\n    "
+                   + "\n    ".join(diff[2:42]) + ("\n    ..." if len(diff) > 42 else ""))
+    print(f"check (roundtrip): {len(labels)} state(s) [{', '.join(labels)}], {c.oks} ok, {c.fails} failed")
+    for cmd in sorted(differing):
+        print(f"  differing fields in {cmd}: {', '.join(sorted(differing[cmd]))}")
+    return 1 if c.fails else 0
+
+
 def main(argv):
     args = argv[1:]
+    if "--roundtrip" in args:
+        pos = [a for a in args if not a.startswith("--")]
+        if len(pos) != 1:
+            print(__doc__)
+            return 2
+        return check_roundtrip(pos[0])
     kernel_only = "--kernel-only" in args
     iommu = None
     if "--iommu" in args:

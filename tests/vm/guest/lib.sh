@@ -297,3 +297,45 @@ json_flat() {
       print path "=" l
     }' "$1"
 }
+
+# Snapshot round trip (scenarios snapshot-roundtrip-*):
+#   roundtrip LABEL  runs every read command with --json live, then takes
+#                    `pcipass snapshot -o /tmp/s.tar.gz`, extracts it with
+#                    busybox tar into /tmp/s and runs the same commands with
+#                    `--root /tmp/s`. Into $RESULTS/LABEL/{live,snap}/NAME.
+#                    {out,err,rc}: check, list, groups, tree, status, show of
+#                    every device (one call), plan of every endpoint
+#                    (header type 0) device, one call each. tests/vm/check
+#                    --roundtrip compares the two sides on the host.
+roundtrip_cmds() {  # roundtrip_cmds: "NAME ARGS..." lines
+  for _c in check list groups tree status; do echo "$_c $_c"; done
+  echo "show show $(ls /sys/bus/pci/devices | tr '\n' ' ')"
+  for _d in /sys/bus/pci/devices/*; do
+    _h=$(od -An -tx1 -j14 -N1 "$_d/config" 2>/dev/null | tr -d ' ')
+    case $_h in 00|80) echo "plan-${_d##*/} plan ${_d##*/}" ;; esac
+  done
+}
+roundtrip_run() {  # roundtrip_run DIR [--root R]: every command into DIR
+  _dir=$1; shift; mkdir -p "$_dir"
+  roundtrip_cmds | while read -r _n _args; do
+    # shellcheck disable=SC2086
+    pcipass "$@" $_args --json > "$_dir/$_n.out" 2> "$_dir/$_n.err" < /dev/null
+    echo $? > "$_dir/$_n.rc"
+    echo "pcipass $* $_args --json" > "$_dir/$_n.cmd"
+  done
+}
+roundtrip() {
+  _rt=$RESULTS/$1; mkdir -p "$_rt"
+  _t0=$(cut -d' ' -f1 /proc/uptime)
+  roundtrip_run "$_rt/live"
+  rm -rf /tmp/s /tmp/s.tar.gz; mkdir -p /tmp/s
+  if ! pcipass snapshot -o /tmp/s.tar.gz > "$_rt/snapshot.out" 2> "$_rt/snapshot.err"; then
+    fail "$1: pcipass snapshot failed: $(tr '\n' ' ' < "$_rt/snapshot.err")"; return 1
+  fi
+  if ! tar -xzf /tmp/s.tar.gz -C /tmp/s 2> "$_rt/tar.err"; then
+    fail "$1: busybox tar could not extract the snapshot: $(tr '\n' ' ' < "$_rt/tar.err")"; return 1
+  fi
+  ls -l /tmp/s.tar.gz > "$_rt/snapshot.size"
+  roundtrip_run "$_rt/snap" --root /tmp/s
+  log "$1: $(ls "$_rt/live" | grep -c '\.rc$') commands live and on the snapshot in $(echo "$_t0 $(cut -d' ' -f1 /proc/uptime)" | awk '{printf "%.1f", $2 - $1}') s"
+}

@@ -6,6 +6,7 @@
 # topology: full
 # iommu: on
 # needs: pcipass
+# quick: yes
 
 need_pcipass
 need_qemu

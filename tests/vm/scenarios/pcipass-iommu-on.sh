@@ -5,6 +5,7 @@
 # topology: full
 # iommu: on
 # needs: pcipass
+# quick: yes
 # check: --iommu on
 
 need_pcipass
