@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <deque>
+#include <mutex>
 #include <sstream>
 #include <utility>
 
@@ -171,14 +173,12 @@ std::vector<std::string> components(std::string_view path) {
 }
 
 // "/a/b/c" -> {"/a/b", "c"}; the name is "" for "/" itself.
-std::pair<std::string, std::string> split_parent(const std::string& path) {
-  auto parts = components(path);
-  if (parts.empty()) return {"/", ""};
-  std::string name = parts.back();
-  parts.pop_back();
-  std::string parent;
-  for (const auto& p : parts) parent += "/" + p;
-  return {parent.empty() ? "/" : parent, name};
+std::pair<std::string, std::string> split_parent(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return {"/", std::string(path)};
+  std::string parent(path.substr(0, slash));
+  return {parent.empty() ? "/" : parent, std::string(path.substr(slash + 1))};
 }
 
 // openat2(2) when this kernel has it: nullopt when it does not (ENOSYS), else the fd or -1.
@@ -209,12 +209,22 @@ class RealHostFs : public HostFs {
     if (root_fd_ < 0) root_errno_ = errno;
   }
   ~RealHostFs() override {
+    forget_dirs();
     if (root_fd_ >= 0) ::close(root_fd_);
   }
   RealHostFs(const RealHostFs&) = delete;
   RealHostFs& operator=(const RealHostFs&) = delete;
 
   Result<std::string> read(const std::string& path, size_t limit) const override {
+    auto [parent, name] = split_parent(path);
+    if (plain_name(name)) {
+      std::lock_guard<std::mutex> hold(mu_);
+      int dir = dir_fd(parent);
+      if (dir < 0) return Error::io("open", path, errno);
+      FdCloser fd(::openat(dir, name.c_str(), kReadFlags | O_NOFOLLOW | O_CLOEXEC));
+      if (fd.get() >= 0) return read_regular(fd.get(), path, limit);
+      if (errno != ELOOP) return Error::io("open", path, errno);
+    }
     FdCloser fd(open_in_root(path, kReadFlags));
     if (fd.get() < 0) return Error::io("open", path, errno);
     return read_regular(fd.get(), path, limit);
@@ -234,6 +244,16 @@ class RealHostFs : public HostFs {
   }
 
   Result<std::string> read_link(const std::string& path) const override {
+    auto [parent, name] = split_parent(path);
+    if (plain_name(name)) {
+      std::lock_guard<std::mutex> hold(mu_);
+      int dir = dir_fd(parent);
+      if (dir < 0) return Error::io("readlink", path, errno);
+      char buf[PATH_MAX];
+      ssize_t n = ::readlinkat(dir, name.c_str(), buf, sizeof buf - 1);
+      if (n < 0) return Error::io("readlink", path, errno);
+      return std::string(buf, static_cast<size_t>(n));
+    }
     FdCloser fd(open_in_root(path, O_PATH | O_NOFOLLOW));
     if (fd.get() < 0) return Error::io("readlink", path, errno);
     char buf[PATH_MAX];
@@ -290,6 +310,7 @@ class RealHostFs : public HostFs {
   }
 
   Status write(const std::string& path, std::string_view data) override {
+    forget_dirs();
     FdCloser fd(open_in_root(path, O_WRONLY | O_NONBLOCK | O_NOCTTY));
     if (fd.get() < 0) {
       int e = errno;
@@ -313,6 +334,7 @@ class RealHostFs : public HostFs {
   }
 
   Status write_atomic(const std::string& path, std::string_view data, mode_t mode) override {
+    forget_dirs();
     auto [parent, name] = split_parent(path);
     FdCloser dir(open_in_root(parent, O_PATH | O_DIRECTORY));
     if (dir.get() < 0) return Error::io("open", parent, errno);
@@ -342,6 +364,7 @@ class RealHostFs : public HostFs {
   }
 
   Status make_dirs(const std::string& path, mode_t mode) override {
+    forget_dirs();
     std::string cur;
     for (const auto& part : components(path)) {
       FdCloser dir(open_in_root(cur.empty() ? "/" : cur, O_PATH | O_DIRECTORY));
@@ -354,6 +377,7 @@ class RealHostFs : public HostFs {
   }
 
   Status remove(const std::string& path) override {
+    forget_dirs();
     auto [parent, name] = split_parent(path);
     FdCloser dir(open_in_root(parent, O_PATH | O_DIRECTORY));
     if (dir.get() < 0) {
@@ -403,6 +427,34 @@ class RealHostFs : public HostFs {
     char buf[PATH_MAX];
     if (::realpath(root.c_str(), buf)) root = buf;
     return root == "/" ? std::string() : root;
+  }
+
+  static bool plain_name(const std::string& name) {
+    return !name.empty() && name != "." && name != "..";
+  }
+
+  // A borrowed O_PATH descriptor of a directory resolved inside the root, or -1 with errno set.
+  // Attributes come in runs from one directory (a device's config, driver, iommu_group...), so
+  // the last few directories stay open and each file costs a one-component lookup below them:
+  // the last component is then opened with O_NOFOLLOW, and a link takes the full in-root walk.
+  // Every change pcipass makes drops them (a sysfs write may replace a directory). Call with mu_
+  // held.
+  int dir_fd(const std::string& dir) const {
+    for (auto& d : dirs_)
+      if (d.fd >= 0 && d.path == dir) return d.fd;
+    int fd = open_in_root(dir, O_PATH | O_DIRECTORY);
+    if (fd < 0) return -1;
+    auto& slot = dirs_[next_dir_++ % dirs_.size()];
+    if (slot.fd >= 0) ::close(slot.fd);
+    slot = {dir, fd};
+    return fd;
+  }
+  void forget_dirs() {
+    std::lock_guard<std::mutex> hold(mu_);
+    for (auto& d : dirs_) {
+      if (d.fd >= 0) ::close(d.fd);
+      d = {};
+    }
   }
 
   // An fd for `path` resolved inside the root (O_CLOEXEC added), or -1 with errno set.
@@ -501,6 +553,14 @@ class RealHostFs : public HostFs {
   }
 
   bool stat_in_root(const std::string& path, bool follow, struct stat& st) const {
+    auto [parent, name] = split_parent(path);
+    if (plain_name(name)) {
+      std::lock_guard<std::mutex> hold(mu_);
+      int dir = dir_fd(parent);
+      if (dir < 0) return false;
+      if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+      if (!follow || !S_ISLNK(st.st_mode)) return true;
+    }
     FdCloser fd(open_in_root(path, O_PATH | (follow ? 0 : O_NOFOLLOW)));
     if (fd.get() < 0) return false;
     return ::fstat(fd.get(), &st) == 0;
@@ -517,6 +577,13 @@ class RealHostFs : public HostFs {
   int root_fd_ = -1;  // O_PATH descriptor of the root every lookup starts from
   int root_errno_ = 0;
   mutable std::atomic<bool> openat2_;
+  struct OpenDir {
+    std::string path;
+    int fd = -1;
+  };
+  mutable std::mutex mu_;
+  mutable std::array<OpenDir, 4> dirs_;
+  mutable size_t next_dir_ = 0;
 };
 
 }  // namespace
