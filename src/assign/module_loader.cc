@@ -63,9 +63,13 @@ class RefusingLoader : public ModuleLoader {
 
 }  // namespace
 
-std::unique_ptr<ModuleLoader> make_kmod_loader(const HostFs& fs) {
-  if (fs.root() != "/") return std::make_unique<RefusingLoader>(fs.root());
+std::unique_ptr<ModuleLoader> make_kmod_loader(const ProcessContext& process, const HostFs& fs) {
+  if (!process.live) return std::make_unique<RefusingLoader>(fs.root());
   return std::make_unique<KmodLoader>();
+}
+
+std::unique_ptr<ModuleLoader> make_kmod_loader(const HostFs& fs) {
+  return std::make_unique<RefusingLoader>(fs.root());
 }
 
 }  // namespace pcipass::assign

@@ -125,10 +125,10 @@ const char* type_name(mode_t mode) {
 }
 
 Error not_regular(const std::string& path, mode_t mode) {
-  Error e = Error::refused(path + " is " + type_name(mode) +
-                               ", not a file; pcipass reads only regular files there",
-                           "replace it with the file the kernel has there (a captured tree "
-                           "holds only files, directories and links)");
+  Error e = Error::refused(
+      path + " is " + type_name(mode) + ", not a file; pcipass reads only regular files there",
+      "replace it with the file the kernel has there (a captured tree "
+      "holds only files, directories and links)");
   e.path = path;
   return e;
 }
@@ -464,8 +464,8 @@ class RealHostFs : public HostFs {
       return -1;
     }
     if (openat2_.load(std::memory_order_relaxed)) {
-      auto fd = try_openat2(root_fd_, path.c_str(), flags, mode,
-                            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+      auto fd =
+          try_openat2(root_fd_, path.c_str(), flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
       if (fd) return *fd;
       openat2_ = false;
       g_openat2 = false;

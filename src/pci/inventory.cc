@@ -110,10 +110,7 @@ Result<Device> read_device(const HostFs& fs, const std::string& name, const PciI
 
 Result<Inventory> Inventory::scan(const HostFs& fs, const PciIds* ids) {
   auto names = fs.list(kPciDevicesDir);
-  if (!names)
-    return Error(names.error())
-        .with_fix(fs.root() == "/" ? "is sysfs mounted on /sys?"
-                                   : "is " + fs.root() + " a captured host tree?");
+  if (!names) return names.error();  // the caller knows whether this is the live host
   Inventory inv;
   for (const auto& name : *names) {
     auto d = read_device(fs, name, ids);

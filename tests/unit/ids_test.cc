@@ -20,7 +20,11 @@ TEST(PciIds, ReadsTheTreesOwnDatabase) {
          "C 03  Display controller\n"
          "\t00  VGA compatible controller\n");
   auto fs = make_real_host_fs(t.root());
-  PciIds ids(*fs);
+  auto local = make_real_host_fs("/");
+  auto choice = choose_pci_ids(*fs, *local, std::nullopt, kNoSystemPciIds).value();
+  EXPECT_EQ(choice.source, PciIdsSource::kTree);
+  EXPECT_EQ(choice.path, "/usr/share/misc/pci.ids");
+  PciIds ids(choice.local);
   EXPECT_EQ(ids.database(), t.root() + "/usr/share/misc/pci.ids");
   EXPECT_EQ(ids.vendor(0x10de), "NVIDIA Corporation");
   EXPECT_EQ(ids.device(0x10de, 0x1b80), "GP104 [GeForce GTX 1080]");
