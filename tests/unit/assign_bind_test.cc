@@ -30,7 +30,8 @@ class Assign : public ::testing::Test {
     env.sleep_ms = [](int) {};
     env.node_wait_ms = 100;
     env.impact.processes = true;
-    injected_ = {k.get(), env};
+    injected_.fs = k.get();
+    injected_.env = env;
   }
   CliRun cli(std::vector<std::string> args) {
     args.insert(args.begin(), {"--root", t.root()});
