@@ -133,6 +133,25 @@ TEST_F(Assign, RefusesTheNicOfTheSshSession) {
   EXPECT_EQ(k->write_count(), 0);
 }
 
+// The session comes from the process (SSH_CONNECTION) only when the view is the live host: the
+// CLI decides that from --root, here absent while the sysfs double stands in for the machine.
+TEST_F(Assign, TheProcessesSshSessionCountsOnTheLiveHostOnly) {
+  injected_.process = [](bool live) {
+    ProcessContext p;
+    p.environment["SSH_CONNECTION"] = "198.51.100.77 50000 198.51.100.5 22";
+    p.live = live;
+    return p;
+  };
+  auto r = run_cli({"bind", "00:03.0"}, &injected_);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
+            "error: refusing to bind: 0000:00:03.0 carries the SSH session in use (eth1 from "
+            "198.51.100.77)");
+  EXPECT_EQ(k->write_count(), 0);
+  r = cli({"plan", "00:03.0"});  // --root: a tree, whoever reads it over SSH
+  EXPECT_EQ(r.out.find("SSH session"), std::string::npos) << r.out;
+}
+
 TEST_F(Assign, BridgesAreABadArgument) {
   auto r = cli({"bind", "00:1c.0"});
   EXPECT_EQ(r.status, 2);
