@@ -123,6 +123,7 @@ TEST_F(PciIdsChoiceTest, TheTreesFileResolvesInsideTheTree) {
                                   tree.real("/usr/share/misc/pci.ids"));
   auto c = choose(std::nullopt, kNoSystemPciIds);
   EXPECT_EQ(c.source, PciIdsSource::kTree);
+  EXPECT_EQ(c.path, "/usr/share/misc/pci.ids");
   EXPECT_EQ(c.local, tree.real("/usr/share/hwdata/pci.ids"));
   // A link out of the tree is no pci.ids of the tree.
   std::filesystem::remove(tree.real("/usr/share/misc/pci.ids"));
