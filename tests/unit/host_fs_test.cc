@@ -15,6 +15,7 @@
 #include <functional>
 #include <future>
 
+#include "fifo_watchdog.h"
 #include "temp_tree.h"
 
 namespace pcipass::test {
@@ -152,44 +153,30 @@ TEST_P(HostFsInRoot, ReadEachResolvesEveryNameInsideTheTree) {
   EXPECT_EQ(r[6].error().path, dev + "/missing");
 }
 
-// Runs `read` on another thread: a read that blocks fails the test, and the FIFO is then
-// opened for writing so that the blocked open(2) or read(2) returns and the test ends.
-template <typename T>
-T within_a_second(const std::string& fifo, std::function<T()> read) {
-  auto result = std::async(std::launch::async, read);
-  if (result.wait_for(1s) != std::future_status::ready) {
-    ADD_FAILURE() << "reading " << fifo << " blocked";
-    int w = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK);  // a reader and a writer at once
-    if (w >= 0) ::close(w);
-  }
-  return result.get();
-}
-
 TEST_P(HostFsInRoot, AFifoWhereAnAttributeIsExpectedIsRefusedAtOnce) {
   const std::string dev = "/sys/devices/pci0000:00/0000:00:01.0";
   t.dir(dev);
   std::string fifo = t.real(dev + "/vendor");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
-  auto r = within_a_second<Result<std::string>>(fifo, [&] { return fs->read(dev + "/vendor"); });
+  auto r = without_blocking_on(fifo, [&] { return fs->read(dev + "/vendor"); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kRefused);
   EXPECT_EQ(r.error().path, dev + "/vendor");
   EXPECT_EQ(r.error().message, dev +
                                    "/vendor is a FIFO, not a file; pcipass reads only regular "
                                    "files there");
-  auto each = within_a_second<std::vector<Result<std::string>>>(
-      fifo, [&] { return fs->read_each(dev, {"vendor"}); });
+  auto each = without_blocking_on(fifo, [&] { return fs->read_each(dev, {"vendor"}); });
   ASSERT_FALSE(each.at(0).ok());
   EXPECT_EQ(each[0].error().kind, ErrorKind::kRefused);
-  auto w = within_a_second<Status>(fifo, [&] { return fs->write(dev + "/vendor", "1"); });
+  auto w = without_blocking_on(fifo, [&] { return fs->write(dev + "/vendor", "1"); });
   ASSERT_FALSE(w.ok());
   EXPECT_NE(w.error().message.find("is a FIFO, not a file"), std::string::npos)
       << w.error().message;
-  auto l = within_a_second<bool>(fifo, [&] { return fs->lock(dev + "/vendor").ok(); });
+  auto l = without_blocking_on(fifo, [&] { return fs->lock(dev + "/vendor").ok(); });
   EXPECT_FALSE(l);
   // Through a link the same.
   raw_link("/sys/bus/pci/devices/0000:00:01.0", dev);
-  auto via = within_a_second<Result<std::string>>(
+  auto via = without_blocking_on(
       fifo, [&] { return fs->read("/sys/bus/pci/devices/0000:00:01.0/vendor"); });
   EXPECT_FALSE(via.ok());
 }
