@@ -164,7 +164,7 @@ ModuleLoader* loader_for(const HostFs& fs, const std::vector<Change>& plan, bool
                          const Environment& env, std::unique_ptr<ModuleLoader>& own) {
   if (env.loader || dry) return env.loader;
   for (const auto& c : plan)
-    if (c.kind == change::Kind::kModuleLoad) return (own = make_kmod_loader(fs)).get();
+    if (c.kind == change::Kind::kModuleLoad) return (own = make_kmod_loader(env.process, fs)).get();
   return nullptr;
 }
 

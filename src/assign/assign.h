@@ -25,7 +25,7 @@ struct Environment {
   int node_wait_ms = 5000;               // how long to wait for udev to create /dev/vfio/GROUP
   ImpactOptions impact;                  // SSH session override, process scan
   CommandRunner* runner = nullptr;       // programs a plan runs (none yet for bind/release)
-  ProcessContext process;                // the clock for change set ids
+  ProcessContext process;                // live host or tree; the clock for change set ids
 };
 
 using change::Step;  // one change made (or, with --dry-run, that would be), in order

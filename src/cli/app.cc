@@ -4,15 +4,60 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <sstream>
 
 #include "cli/commands.h"
 
 namespace pcipass::cli {
 
+Context::Context(std::unique_ptr<HostFs> owned, HostFs* fs, assign::Environment env, Setup setup,
+                 Term term, bool json, std::ostream& out, std::ostream& err)
+    : term(term),
+      json(json),
+      out(out),
+      err(err),
+      owned_(std::move(owned)),
+      fs_(fs ? fs : owned_.get()),
+      env_(std::move(env)),
+      setup_(std::move(setup)) {
+  env_.process = setup_.process;  // one process view for the CLI and the library
+  if (!env_.runner) {
+    runner_ = make_real_runner();
+    env_.runner = runner_.get();
+  }
+  if (!env_.loader) {
+    loader_ = make_kmod_loader(setup_.process, *fs_);
+    env_.loader = loader_.get();
+  }
+  if (!env_.sleep_ms) env_.sleep_ms = [p = setup_.process](int ms) { p.sleep(ms); };
+  if (!env_.impact.ssh_connection)
+    env_.impact.ssh_connection = ImpactOptions::for_process(setup_.process).ssh_connection;
+}
+
+Status Context::choose_pci_ids() {
+  if (pci_ids_choice_) return {};
+  auto local = make_real_host_fs("/");
+  pci_ids_choice_ =
+      TRY(pcipass::choose_pci_ids(*fs_, *local, setup_.pci_ids_option, setup_.system_pci_ids));
+  return {};
+}
+
+const PciIdsChoice& Context::pci_ids_choice() {
+  // Only an unusable --pci-ids fails, and run() refuses that before any command.
+  if (!choose_pci_ids()) pci_ids_choice_ = PciIdsChoice{};
+  return *pci_ids_choice_;
+}
+
 const PciIds& Context::ids() {
-  if (!ids_) ids_ = std::make_unique<PciIds>(*fs_);
+  if (!ids_) ids_ = std::make_unique<PciIds>(pci_ids_choice().local);
   return *ids_;
+}
+
+Json pci_ids_json(Context& ctx) {
+  const auto& c = ctx.pci_ids_choice();
+  return Json{{"path", c.path.empty() ? Json(nullptr) : Json(c.path)},
+              {"source", pci_ids_source_id(c.source)}};
 }
 
 const ModuleIndex& Context::modules() {
@@ -21,7 +66,17 @@ const ModuleIndex& Context::modules() {
 }
 
 Result<Inventory*> Context::inventory() {
-  if (!inventory_) inventory_ = TRY(Inventory::scan(*fs_, &ids()));
+  if (!inventory_) {
+    auto inv = Inventory::scan(*fs_, &ids());
+    if (!inv) {
+      Error e = std::move(inv).error();
+      if (e.fix.empty())
+        e.fix = process().live ? "is sysfs mounted on /sys?"
+                               : "is " + fs_->root() + " a captured host tree?";
+      return e;
+    }
+    inventory_ = std::move(*inv);
+  }
   return &*inventory_;
 }
 
@@ -31,7 +86,7 @@ const GroupMap& Context::groups() {
 }
 
 const HostImpact& Context::impact() {
-  if (!impact_) impact_ = HostImpact::scan(*fs_, *inventory_);
+  if (!impact_) impact_ = HostImpact::scan(*fs_, *inventory_, env_.impact);
   return *impact_;
 }
 
@@ -121,17 +176,40 @@ std::string version_text() {
   return std::string("pcipass ") + PCIPASS_VERSION;
 }
 
+// --root names the machine pcipass runs on when it is "/" however spelled (//, /., a link to /).
+bool live_root(const std::string& root) {
+  std::error_code ec;
+  auto canonical = std::filesystem::canonical(root, ec);
+  return !ec && canonical == "/";
+}
+
+Setup make_setup(const Injected* injected, bool live, const std::string& pci_ids) {
+  Setup s;
+  if (injected && injected->process) s.process = injected->process(live);
+  s.process.live = live;
+  if (!pci_ids.empty()) s.pci_ids_option = std::filesystem::absolute(pci_ids).lexically_normal();
+  s.system_pci_ids =
+      injected && injected->system_pci_ids ? *injected->system_pci_ids : kSystemPciIds;
+  return s;
+}
+
 }  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injected* injected) {
   CLI::App app{"pcipass: PCI(e) passthrough for Linux KVM hosts", "pcipass"};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_text());
-  std::string root = "/", color = "auto";
+  std::string root = "/", color = "auto", pci_ids;
   bool json = false;
   app.add_option("--root", root, "Read (and write) the host below DIR instead of /")
       ->option_text("DIR")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--pci-ids", pci_ids,
+                 "Names from this pci.ids file. Explicit beats implicit: it wins over the host "
+                 "tree's own (DIR/usr/share/misc/pci.ids, DIR/usr/share/hwdata/pci.ids), which "
+                 "wins over this machine's /usr/share/misc/pci.ids")
+      ->option_text("FILE")
+      ->check(CLI::ExistingFile);
   app.add_flag("--json", json, "Machine-readable output (docs/json.md)");
   app.add_option("--color", color, "Colour: auto, always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
@@ -163,9 +241,13 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injec
   }
   for (auto& [sub, c] : subs)
     if (sub->parsed()) chosen = c;
+  Setup setup = make_setup(injected, live_root(root), pci_ids);
+  Term term = detect_term(STDOUT_FILENO, color, setup.process);
   Context ctx(make_real_host_fs(root), injected ? injected->fs : nullptr,
-              injected ? injected->env : assign::Environment{}, detect_term(STDOUT_FILENO, color),
-              json, out, err);
+              injected ? injected->env : assign::Environment{}, std::move(setup), term, json, out,
+              err);
+  // A FIFO or a device given as --pci-ids would block libpci: refuse it before any command runs.
+  if (auto s = ctx.choose_pci_ids(); !s) return fail(ctx, s.error());
   return chosen->run(ctx, args);
 }
 

@@ -11,7 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "assign/assign.h"
+#include "host/module_loader.h"
+#include "host/runner.h"
 #include "cli/format.h"
+#include "host/context.h"
 #include "host/host_fs.h"
 #include "impact/impact.h"
 #include "host/modules.h"
@@ -41,28 +44,40 @@ struct Args {
   std::string id;                   // undo ID
 };
 
-// What a command run needs, built lazily so `check` on a broken /sys still works.
-// What a caller may put in place of the real host: tests pass a sysfs double and a fake module
-// loader; the program passes nothing.
+// What a caller may put in place of the real host and process: main() passes the process's
+// facts; tests pass a sysfs double, a fake module loader, their own environment, and a missing
+// system pci.ids.
 struct Injected {
   HostFs* fs = nullptr;  // every read and write, instead of make_real_host_fs(--root)
   assign::Environment env;
+  // The process once --root is known (live: the root is "/"): main() passes
+  // make_process_context(environ, live). Unset: an empty environment, uid 0, the real clock.
+  std::function<ProcessContext(bool live)> process;
+  // The machine's own pci.ids, the last choice for names; unset: kSystemPciIds.
+  std::optional<std::string> system_pci_ids;
 };
 
+// What run() decided from the command line, beside the host view.
+struct Setup {
+  ProcessContext process;
+  std::optional<std::string> pci_ids_option;  // --pci-ids, made absolute
+  std::string system_pci_ids;
+};
+
+// What a command run needs, built lazily so `check` on a broken /sys still works.
 class Context {
  public:
-  Context(std::unique_ptr<HostFs> owned, HostFs* fs, assign::Environment env, Term term, bool json,
-          std::ostream& out, std::ostream& err)
-      : term(term),
-        json(json),
-        out(out),
-        err(err),
-        owned_(std::move(owned)),
-        fs_(fs ? fs : owned_.get()),
-        env_(std::move(env)) {}
+  Context(std::unique_ptr<HostFs> owned, HostFs* fs, assign::Environment env, Setup setup,
+          Term term, bool json, std::ostream& out, std::ostream& err);
 
   HostFs& fs() { return *fs_; }
   const assign::Environment& env() const { return env_; }
+  const ProcessContext& process() const { return setup_.process; }
+  const Setup& setup() const { return setup_; }
+  // Where names come from (--pci-ids, the tree's, the system's, none), for --json; the choice
+  // fails only for an unusable --pci-ids.
+  Status choose_pci_ids();
+  const PciIdsChoice& pci_ids_choice();
   const PciIds& ids();
   const ModuleIndex& modules();
   Result<Inventory*> inventory();  // with names and details-free devices
@@ -78,6 +93,10 @@ class Context {
   std::unique_ptr<HostFs> owned_;
   HostFs* fs_;
   assign::Environment env_;
+  Setup setup_;
+  std::unique_ptr<ModuleLoader> loader_;
+  std::unique_ptr<CommandRunner> runner_;
+  std::optional<PciIdsChoice> pci_ids_choice_;
   std::unique_ptr<PciIds> ids_;
   std::unique_ptr<ModuleIndex> modules_;
   std::optional<Inventory> inventory_;
@@ -107,6 +126,9 @@ int fail(Context& ctx, const Error& e);
 
 // JSON shapes shared by several commands (docs/json.md).
 Json device_json(const Device& d);
+// {"path": ..., "source": "option"|"tree"|"system"|"none"}: the "pci_ids" key of the documents
+// that carry names.
+Json pci_ids_json(Context& ctx);
 Json assessment_json(const Assessment& a);
 std::string short_address(const PciAddress& a, bool all_domain_zero);
 std::string device_title(

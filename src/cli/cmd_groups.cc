@@ -110,7 +110,8 @@ int run_groups(Context& ctx, const Args& a) {
   if (ctx.json) {
     ctx.out << Json{{"schema", "pcipass.groups/1"},
                     {"iommu_enabled", !groups.groups().empty()},
-                    {"groups", out}}
+                    {"groups", out},
+                    {"pci_ids", pci_ids_json(ctx)}}
                    .dump(2)
             << '\n';
     return kExitOk;

@@ -201,7 +201,8 @@ int run_list(Context& ctx, const Args& a) {
     Json by_verdict = Json::object();
     for (auto [v, n] : counts) by_verdict[verdict_id(v)] = n;
     summary["verdicts"] = by_verdict;
-    ctx.out << (shown ? "\n  ],\n" : "],\n") << "  \"summary\": " << summary.dump() << "\n}\n";
+    ctx.out << (shown ? "\n  ],\n" : "],\n") << "  \"summary\": " << summary.dump() << ",\n"
+            << "  \"pci_ids\": " << pci_ids_json(ctx).dump() << "\n}\n";
     return kExitOk;
   }
   if (table.size()) table.print(ctx.out, ctx.term);

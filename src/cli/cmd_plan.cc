@@ -127,6 +127,7 @@ int run_plan(Context& ctx, const Args& a) {
     for (const auto& d : *devices) req.push_back(d.str());
     j["requested"] = req;
     j.update(plan_json(*plan));
+    j["pci_ids"] = pci_ids_json(ctx);
     ctx.out << j.dump(2) << '\n';
   } else {
     print_plan(ctx, *plan);

@@ -20,8 +20,8 @@ void setup_setup(CLI::App& app, Args& a) {
 int run_setup(Context& ctx, const Args& a) {
   if (!a.vfio)
     return fail(ctx, Error::invalid("nothing to set up",
-                                    "add --vfio (boot loader and initramfs parts come later, "
-                                    "issue 9)"));
+                                    "add --vfio (the kernel command line and initramfs are not "
+                                    "set up by pcipass yet)"));
   const auto& env = ctx.env();
   change::Ports ports{env.loader, env.runner, env.sleep_ms};
   auto r = setup::setup_vfio(ctx.fs(), ports, {"setup --vfio", env.process.time_now(), a.dry_run});

@@ -230,7 +230,10 @@ int run_show(Context& ctx, const Args& a) {
       show_human(ctx, **inv, d, as, cv);
     }
   }
-  if (ctx.json) ctx.out << Json{{"schema", "pcipass.show/1"}, {"devices", all}}.dump(2) << '\n';
+  if (ctx.json)
+    ctx.out << Json{{"schema", "pcipass.show/1"}, {"devices", all}, {"pci_ids", pci_ids_json(ctx)}}
+                   .dump(2)
+            << '\n';
   return kExitOk;
 }
 

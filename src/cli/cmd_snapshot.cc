@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
-#include <ctime>
 #include <set>
 #include <sstream>
 
@@ -26,8 +25,8 @@ namespace {
 // would otherwise be scanned once per plan).
 class Driver {
  public:
-  Driver(HostFs& fs, const assign::Environment& env)
-      : ctx_(nullptr, &fs, env, Term{}, true, out_, err_) {}
+  Driver(HostFs& fs, const assign::Environment& env, const Setup& setup)
+      : ctx_(nullptr, &fs, env, setup, Term{}, true, out_, err_) {}
 
   // Both output forms where they may consult different files.
   void both(int (*command)(Context&, const Args&), const Args& args) {
@@ -63,8 +62,8 @@ std::vector<std::string> plan_targets(const HostFs& fs, const std::vector<std::s
   return out;
 }
 
-void drive_read_commands(HostFs& fs, const assign::Environment& env) {
-  Driver driver(fs, env);
+void drive_read_commands(HostFs& fs, const assign::Environment& env, const Setup& setup) {
+  Driver driver(fs, env, setup);
   Args none;
   for (auto* command : {run_check, run_list, run_groups, run_tree, run_status})
     driver.both(command, none);
@@ -89,9 +88,9 @@ int run_snapshot(Context& ctx, const Args& a) {
                                       join_path(ctx.fs().root(), "sys/bus/pci/devices"),
                                   "is sysfs mounted on /sys?"));
   RecordingHostFs recording(ctx.fs());
-  drive_read_commands(recording, ctx.env());
+  drive_read_commands(recording, ctx.env(), ctx.setup());
   read_snapshot_extras(recording);
-  Snapshot snap = build_snapshot(recording, static_cast<int64_t>(std::time(nullptr)));
+  Snapshot snap = build_snapshot(recording, ctx.process().time_now());
   if (auto s = write_snapshot(snap, a.output); !s) return fail(ctx, s.error());
   size_t files = 0, links = 0;
   for (const auto& [p, e] : snap.tree) {

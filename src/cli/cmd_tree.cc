@@ -63,7 +63,11 @@ int run_tree(Context& ctx, const Args&) {
       buses.push_back(
           {{"bus", fmt::format("{:04x}:{:02x}", key.first, key.second)}, {"children", kids}});
     }
-    ctx.out << Json{{"schema", "pcipass.tree/1"}, {"root_buses", buses}}.dump(2) << '\n';
+    ctx.out << Json{{"schema", "pcipass.tree/1"},
+                    {"root_buses", buses},
+                    {"pci_ids", pci_ids_json(ctx)}}
+                   .dump(2)
+            << '\n';
     return kExitOk;
   }
   for (const auto& [key, devs] : roots) {

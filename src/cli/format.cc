@@ -3,8 +3,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <cstdlib>
-
 namespace pcipass::cli {
 
 std::string Term::paint(Style s, const std::string& text) const {
@@ -32,11 +30,11 @@ std::string Term::paint(Style s, const std::string& text) const {
   return std::string("\x1b[") + code + "m" + text + "\x1b[0m";
 }
 
-Term detect_term(int fd, const std::string& mode) {
+Term detect_term(int fd, const std::string& mode, const ProcessContext& process) {
   Term t;
   bool tty = ::isatty(fd);
-  const char* no_color = std::getenv("NO_COLOR");
-  t.color = mode == "always" || (mode == "auto" && tty && !(no_color && *no_color));
+  auto no_color = process.env("NO_COLOR");
+  t.color = mode == "always" || (mode == "auto" && tty && !(no_color && !no_color->empty()));
   if (tty) {
     winsize ws{};
     t.width = (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) ? ws.ws_col : 80;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "host/context.h"
 #include "util/result.h"
 
 namespace pcipass::cli {
@@ -17,8 +18,9 @@ struct Term {
   std::string paint(Style s, const std::string& text) const;
 };
 
-// Decides colour and width for a stream: `mode` is auto|always|never; NO_COLOR disables auto.
-Term detect_term(int fd, const std::string& mode);
+// Decides colour and width for a stream: `mode` is auto|always|never; the process's NO_COLOR
+// (non-empty) disables auto.
+Term detect_term(int fd, const std::string& mode, const ProcessContext& process);
 
 class Table {
  public:

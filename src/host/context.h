@@ -1,7 +1,7 @@
 // What the process knows about itself, passed in rather than read globally: the environment,
 // the user it runs as, the clock, and whether its HostFs is the running machine. The executable
 // builds one from its real process (make_process_context); tests build their own. Nothing in the
-// library calls getenv, getuid or time directly.
+// library reads the environment, the user id or the clock directly.
 #pragma once
 
 #include <sys/types.h>

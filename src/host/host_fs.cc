@@ -2,15 +2,22 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
 #include <sstream>
+#include <utility>
 
 namespace pcipass {
 
@@ -84,6 +91,10 @@ std::optional<std::string> HostFs::link_basename(const std::string& path) const 
   return base_name(*r);
 }
 
+std::optional<std::string> HostFs::local_path(const std::string&) const {
+  return std::nullopt;
+}
+
 namespace {
 
 class FdCloser {
@@ -110,38 +121,166 @@ class FlockHandle : public HostFs::Lock {
   int fd_;
 };
 
+constexpr int kMaxLinks = 40;  // the kernel's MAXSYMLINKS: more is ELOOP
+constexpr int kReadFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+
+const char* type_name(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+Error not_regular(const std::string& path, mode_t mode) {
+  Error e = Error::refused(
+      path + " is " + type_name(mode) + ", not a file; pcipass reads only regular files there",
+      "replace it with the file the kernel has there (a captured tree "
+      "holds only files, directories and links)");
+  e.path = path;
+  return e;
+}
+
+// A regular file's contents, up to `limit` bytes; anything else is refused before read(2).
+Result<std::string> read_regular(int fd, const std::string& path, size_t limit) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Error::io("stat", path, errno);
+  if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
+  std::string out;
+  char buf[8192];
+  while (out.size() < limit) {
+    ssize_t n = ::read(fd, buf, std::min(sizeof buf, limit - out.size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::io("read", path, errno);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+FileType file_type(mode_t mode) {
+  if (S_ISREG(mode)) return FileType::kFile;
+  if (S_ISDIR(mode)) return FileType::kDir;
+  if (S_ISLNK(mode)) return FileType::kLink;
+  if (S_ISCHR(mode)) return FileType::kCharDevice;
+  return FileType::kOther;
+}
+
+std::vector<std::string> components(std::string_view path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > pos) out.emplace_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+// "/a/b/c" -> {"/a/b", "c"}; the name is "" for "/" itself.
+std::pair<std::string, std::string> split_parent(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return {"/", std::string(path)};
+  std::string parent(path.substr(0, slash));
+  return {parent.empty() ? "/" : parent, std::string(path.substr(slash + 1))};
+}
+
+// openat2(2) when this kernel has it: nullopt when it does not (ENOSYS), else the fd or -1.
+std::optional<int> try_openat2(int dirfd, const char* path, int flags, mode_t mode,
+                               uint64_t resolve) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = resolve;
+  for (int tries = 0;; ++tries) {
+    long fd = ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    if (fd >= 0) return static_cast<int>(fd);
+    if (errno == ENOSYS) return std::nullopt;
+    // EAGAIN: a rename or mount raced a ".." step of a scoped lookup; the kernel asks to retry.
+    if ((errno == EAGAIN && tries < 16) || errno == EINTR) continue;
+    return -1;
+  }
+}
+
+// Whether openat2 works here; cleared for good on the first ENOSYS (old kernels, sandboxes).
+std::atomic<bool> g_openat2{true};
+
 class RealHostFs : public HostFs {
  public:
-  explicit RealHostFs(std::string root) : root_(normalize_root(std::move(root))) {}
+  RealHostFs(std::string root, bool openat2)
+      : root_(normalize_root(std::move(root))), openat2_(openat2) {
+    root_fd_ = ::open(root_.empty() ? "/" : root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd_ < 0) root_errno_ = errno;
+  }
+  ~RealHostFs() override {
+    forget_dirs();
+    if (root_fd_ >= 0) ::close(root_fd_);
+  }
+  RealHostFs(const RealHostFs&) = delete;
+  RealHostFs& operator=(const RealHostFs&) = delete;
 
   Result<std::string> read(const std::string& path, size_t limit) const override {
-    FdCloser fd(::open(real(path).c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return Error::io("open", path, errno);
-    std::string out;
-    char buf[8192];
-    while (out.size() < limit) {
-      ssize_t n = ::read(fd.get(), buf, std::min(sizeof buf, limit - out.size()));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Error::io("read", path, errno);
-      }
-      if (n == 0) break;
-      out.append(buf, static_cast<size_t>(n));
+    auto [parent, name] = split_parent(path);
+    if (plain_name(name)) {
+      std::lock_guard<std::mutex> hold(mu_);
+      int dir = dir_fd(parent);
+      if (dir < 0) return Error::io("open", path, errno);
+      FdCloser fd(::openat(dir, name.c_str(), kReadFlags | O_NOFOLLOW | O_CLOEXEC));
+      if (fd.get() >= 0) return read_regular(fd.get(), path, limit);
+      if (errno != ELOOP) return Error::io("open", path, errno);
     }
+    FdCloser fd(open_in_root(path, kReadFlags));
+    if (fd.get() < 0) return Error::io("open", path, errno);
+    return read_regular(fd.get(), path, limit);
+  }
+
+  // The directory is looked up once; each name is opened relative to it, not followed if it is
+  // a link (sysfs attributes never are), and a link or a name with '/' takes the full in-root
+  // path instead.
+  std::vector<Result<std::string>> read_each(const std::string& dir,
+                                             const std::vector<std::string>& names,
+                                             size_t limit) const override {
+    std::vector<Result<std::string>> out;
+    out.reserve(names.size());
+    FdCloser dfd(open_in_root(dir, O_PATH | O_DIRECTORY));
+    for (const auto& name : names) out.emplace_back(read_beside(dfd.get(), dir, name, limit));
     return out;
   }
 
   Result<std::string> read_link(const std::string& path) const override {
+    auto [parent, name] = split_parent(path);
+    if (plain_name(name)) {
+      std::lock_guard<std::mutex> hold(mu_);
+      int dir = dir_fd(parent);
+      if (dir < 0) return Error::io("readlink", path, errno);
+      char buf[PATH_MAX];
+      ssize_t n = ::readlinkat(dir, name.c_str(), buf, sizeof buf - 1);
+      if (n < 0) return Error::io("readlink", path, errno);
+      return std::string(buf, static_cast<size_t>(n));
+    }
+    FdCloser fd(open_in_root(path, O_PATH | O_NOFOLLOW));
+    if (fd.get() < 0) return Error::io("readlink", path, errno);
     char buf[PATH_MAX];
-    ssize_t n = ::readlink(real(path).c_str(), buf, sizeof buf - 1);
-    if (n < 0) return Error::io("readlink", path, errno);
+    ssize_t n = ::readlinkat(fd.get(), "", buf, sizeof buf - 1);
+    if (n < 0) return Error::io("readlink", path, errno == ENOENT ? EINVAL : errno);
     return std::string(buf, static_cast<size_t>(n));
   }
 
   Result<std::string> resolve(const std::string& path) const override {
+    if (!openat2_.load(std::memory_order_relaxed) || root_fd_ < 0) return resolve_checked(path);
+    FdCloser fd(open_in_root(path, O_PATH));
+    if (fd.get() < 0) return Error::io("realpath", path, errno);
     char buf[PATH_MAX];
-    if (!::realpath(real(path).c_str(), buf)) return Error::io("realpath", path, errno);
-    std::string r(buf);
+    std::string self = "/proc/self/fd/" + std::to_string(fd.get());
+    ssize_t n = ::readlink(self.c_str(), buf, sizeof buf - 1);
+    if (n < 0) return resolve_checked(path);  // no /proc on this machine
+    std::string r(buf, static_cast<size_t>(n));
     if (root_.empty()) return r;
     if (r == root_) return std::string("/");
     if (r.compare(0, root_.size(), root_) == 0 && r[root_.size()] == '/')
@@ -150,8 +289,14 @@ class RealHostFs : public HostFs {
   }
 
   Result<std::vector<std::string>> list(const std::string& dir) const override {
-    DIR* d = ::opendir(real(dir).c_str());
-    if (!d) return Error::io("opendir", dir, errno);
+    int fd = open_in_root(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return Error::io("opendir", dir, errno);
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+      int e = errno;
+      ::close(fd);
+      return Error::io("opendir", dir, e);
+    }
     std::vector<std::string> names;
     while (dirent* e = ::readdir(d)) {
       std::string_view n(e->d_name);
@@ -164,24 +309,30 @@ class RealHostFs : public HostFs {
 
   FileType type(const std::string& path, bool follow_links) const override {
     struct stat st {};
-    int rc = follow_links ? ::stat(real(path).c_str(), &st) : ::lstat(real(path).c_str(), &st);
-    if (rc != 0) return FileType::kMissing;
-    if (S_ISREG(st.st_mode)) return FileType::kFile;
-    if (S_ISDIR(st.st_mode)) return FileType::kDir;
-    if (S_ISLNK(st.st_mode)) return FileType::kLink;
-    if (S_ISCHR(st.st_mode)) return FileType::kCharDevice;
-    return FileType::kOther;
+    if (!stat_in_root(path, follow_links, st)) return FileType::kMissing;
+    return file_type(st.st_mode);
   }
 
   Result<Owner> owner(const std::string& path) const override {
     struct stat st {};
-    if (::stat(real(path).c_str(), &st) != 0) return Error::io("stat", path, errno);
+    if (!stat_in_root(path, true, st)) return Error::io("stat", path, errno);
     return Owner{st.st_uid, st.st_gid, st.st_mode};
   }
 
   Status write(const std::string& path, std::string_view data) override {
-    FdCloser fd(::open(real(path).c_str(), O_WRONLY | O_CLOEXEC));
-    if (fd.get() < 0) return Error::io("open", path, errno);
+    forget_dirs();
+    FdCloser fd(open_in_root(path, O_WRONLY | O_NONBLOCK | O_NOCTTY));
+    if (fd.get() < 0) {
+      int e = errno;
+      struct stat st {};
+      // A FIFO without a reader refuses a non-blocking writer with ENXIO: say what it is.
+      if (e == ENXIO && stat_in_root(path, true, st) && !S_ISREG(st.st_mode))
+        return not_regular(path, st.st_mode);
+      return Error::io("open", path, e);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return Error::io("stat", path, errno);
+    if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
     ssize_t n;
     do {
       n = ::write(fd.get(), data.data(), data.size());
@@ -195,39 +346,60 @@ class RealHostFs : public HostFs {
   Status write_atomic(const std::string& path, std::string_view data, mode_t mode) override {
     ReplaceOptions o;
     o.mode = mode;
-    return replace_file(real(path), data, o, path);
+    return replace(path, data, o);
   }
 
+  // The directory is opened inside the root like every other path; replace_file_at does the
+  // rest relative to it (temporary, metadata, fsync, rename, directory fsync).
   Status replace(const std::string& path, std::string_view data,
                  const ReplaceOptions& options) override {
-    return replace_file(real(path), data, options, path);
+    forget_dirs();
+    auto [parent, name] = split_parent(path);
+    FdCloser dir(open_in_root(parent, O_RDONLY | O_DIRECTORY));
+    if (dir.get() < 0) return Error::io("open the directory of", path, errno);
+    return replace_file_at(dir.get(), name, data, options, path);
   }
 
   Status make_dirs(const std::string& path, mode_t mode) override {
+    forget_dirs();
     std::string cur;
-    for (size_t pos = 1; pos <= path.size(); ++pos) {
-      if (pos != path.size() && path[pos] != '/') continue;
-      cur = path.substr(0, pos);
-      if (::mkdir(real(cur).c_str(), mode) != 0 && errno != EEXIST)
+    for (const auto& part : components(path)) {
+      FdCloser dir(open_in_root(cur.empty() ? "/" : cur, O_PATH | O_DIRECTORY));
+      cur += "/" + part;
+      if (dir.get() < 0) return Error::io("mkdir", cur, errno);
+      if (::mkdirat(dir.get(), part.c_str(), mode) != 0 && errno != EEXIST)
         return Error::io("mkdir", cur, errno);
     }
     return {};
   }
 
   Status remove(const std::string& path) override {
-    if (::unlink(real(path).c_str()) != 0 && errno != ENOENT)
+    forget_dirs();
+    auto [parent, name] = split_parent(path);
+    FdCloser dir(open_in_root(parent, O_PATH | O_DIRECTORY));
+    if (dir.get() < 0) {
+      if (errno == ENOENT) return {};
+      return Error::io("unlink", path, errno);
+    }
+    if (::unlinkat(dir.get(), name.c_str(), 0) != 0 && errno != ENOENT)
       return Error::io("unlink", path, errno);
     return {};
   }
 
   Status change_owner(const std::string& path, uid_t uid, gid_t gid) override {
-    if (::chown(real(path).c_str(), uid, gid) != 0) return Error::io("chown", path, errno);
+    FdCloser fd(open_in_root(path, O_PATH));
+    if (fd.get() < 0) return Error::io("chown", path, errno);
+    if (::fchownat(fd.get(), "", uid, gid, AT_EMPTY_PATH) != 0)
+      return Error::io("chown", path, errno);
     return {};
   }
 
   Result<std::unique_ptr<Lock>> lock(const std::string& path) override {
-    FdCloser fd(::open(real(path).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    FdCloser fd(open_in_root(path, O_RDWR | O_CREAT | O_NONBLOCK | O_NOCTTY, 0600));
     if (fd.get() < 0) return Error::io("open", path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return Error::io("stat", path, errno);
+    if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno == EWOULDBLOCK)
         return Error::state("another pcipass is changing the host (lock " + path + " is held)",
@@ -239,6 +411,12 @@ class RealHostFs : public HostFs {
 
   std::string root() const override { return root_.empty() ? "/" : root_; }
 
+  std::optional<std::string> local_path(const std::string& host_path) const override {
+    auto r = resolve(host_path);
+    if (!r) return std::nullopt;
+    return root_.empty() ? *r : (*r == "/" ? root_ : root_ + *r);
+  }
+
  private:
   static std::string normalize_root(std::string root) {
     while (!root.empty() && root.back() == '/') root.pop_back();
@@ -247,7 +425,144 @@ class RealHostFs : public HostFs {
     if (::realpath(root.c_str(), buf)) root = buf;
     return root == "/" ? std::string() : root;
   }
-  std::string real(const std::string& path) const { return root_ + path; }
+
+  static bool plain_name(const std::string& name) {
+    return !name.empty() && name != "." && name != "..";
+  }
+
+  // A borrowed O_PATH descriptor of a directory resolved inside the root, or -1 with errno set.
+  // Attributes come in runs from one directory (a device's config, driver, iommu_group...), so
+  // the last few directories stay open and each file costs a one-component lookup below them:
+  // the last component is then opened with O_NOFOLLOW, and a link takes the full in-root walk.
+  // Every change pcipass makes drops them (a sysfs write may replace a directory). Call with mu_
+  // held.
+  int dir_fd(const std::string& dir) const {
+    for (auto& d : dirs_)
+      if (d.fd >= 0 && d.path == dir) return d.fd;
+    int fd = open_in_root(dir, O_PATH | O_DIRECTORY);
+    if (fd < 0) return -1;
+    auto& slot = dirs_[next_dir_++ % dirs_.size()];
+    if (slot.fd >= 0) ::close(slot.fd);
+    slot = {dir, fd};
+    return fd;
+  }
+  void forget_dirs() {
+    std::lock_guard<std::mutex> hold(mu_);
+    for (auto& d : dirs_) {
+      if (d.fd >= 0) ::close(d.fd);
+      d = {};
+    }
+  }
+
+  // An fd for `path` resolved inside the root (O_CLOEXEC added), or -1 with errno set.
+  int open_in_root(const std::string& path, int flags, mode_t mode = 0) const {
+    if (root_fd_ < 0) {
+      errno = root_errno_;
+      return -1;
+    }
+    if (openat2_.load(std::memory_order_relaxed)) {
+      auto fd =
+          try_openat2(root_fd_, path.c_str(), flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+      if (fd) return *fd;
+      openat2_ = false;
+      g_openat2 = false;
+    }
+    return open_lexical(path, flags, mode);
+  }
+
+  // Without openat2: the live root is the kernel's own "/", a tree is walked link by link.
+  int open_lexical(const std::string& path, int flags, mode_t mode) const {
+    if (root_.empty()) return ::open(path.c_str(), flags | O_CLOEXEC, mode);
+    std::string host;
+    if (int e = resolve_lexically(path, !(flags & O_NOFOLLOW), host)) {
+      errno = e;
+      return -1;
+    }
+    // O_NOFOLLOW: the walk followed every link, so one appearing now is a race, not a path.
+    return ::open((root_ + host).c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  }
+
+  // Follows `path` inside the root as the kernel would with RESOLVE_IN_ROOT: absolute link
+  // targets restart at the root, ".." stops there, at most kMaxLinks links. Returns an errno
+  // (0 on success) and the canonical host path; a missing last component is kept as is.
+  int resolve_lexically(const std::string& path, bool follow_last, std::string& host) const {
+    auto todo_v = components(path);
+    std::deque<std::string> todo(todo_v.begin(), todo_v.end());
+    std::vector<std::string> done;
+    int links = 0;
+    while (!todo.empty()) {
+      std::string part = std::move(todo.front());
+      todo.pop_front();
+      if (part == ".") continue;
+      if (part == "..") {
+        if (!done.empty()) done.pop_back();
+        continue;
+      }
+      done.push_back(std::move(part));
+      if (todo.empty() && !follow_last) break;
+      std::string real = root_;
+      for (const auto& d : done) real += "/" + d;
+      struct stat st {};
+      if (::lstat(real.c_str(), &st) != 0) {
+        if (errno == ENOENT && todo.empty()) break;
+        return errno;
+      }
+      if (!S_ISLNK(st.st_mode)) continue;
+      if (++links > kMaxLinks) return ELOOP;
+      char buf[PATH_MAX];
+      ssize_t n = ::readlink(real.c_str(), buf, sizeof buf - 1);
+      if (n < 0) return errno;
+      std::string_view target(buf, static_cast<size_t>(n));
+      done.pop_back();
+      if (target.starts_with('/')) done.clear();
+      auto more = components(target);
+      todo.insert(todo.begin(), more.begin(), more.end());
+    }
+    host.clear();
+    for (const auto& d : done) host += "/" + d;
+    if (host.empty()) host = "/";
+    return 0;
+  }
+
+  Result<std::string> resolve_checked(const std::string& path) const {
+    std::string host;
+    if (root_.empty()) {
+      char buf[PATH_MAX];
+      if (!::realpath(path.c_str(), buf)) return Error::io("realpath", path, errno);
+      return std::string(buf);
+    }
+    if (int e = resolve_lexically(path, true, host)) return Error::io("realpath", path, e);
+    struct stat st {};
+    if (::lstat((root_ + host).c_str(), &st) != 0) return Error::io("realpath", path, errno);
+    return host;
+  }
+
+  Result<std::string> read_beside(int dfd, const std::string& dir, const std::string& name,
+                                  size_t limit) const {
+    std::string path = join_path(dir, name);
+    bool plain = dfd >= 0 && !name.empty() && name != "." && name != ".." &&
+                 name.find('/') == std::string::npos;
+    if (!plain) return read(path, limit);
+    FdCloser fd(::openat(dfd, name.c_str(), kReadFlags | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.get() < 0 && errno == ELOOP) return read(path, limit);
+    if (fd.get() < 0) return Error::io("open", path, errno);
+    return read_regular(fd.get(), path, limit);
+  }
+
+  bool stat_in_root(const std::string& path, bool follow, struct stat& st) const {
+    auto [parent, name] = split_parent(path);
+    if (plain_name(name)) {
+      std::lock_guard<std::mutex> hold(mu_);
+      int dir = dir_fd(parent);
+      if (dir < 0) return false;
+      if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+      if (!follow || !S_ISLNK(st.st_mode)) return true;
+    }
+    FdCloser fd(open_in_root(path, O_PATH | (follow ? 0 : O_NOFOLLOW)));
+    if (fd.get() < 0) return false;
+    return ::fstat(fd.get(), &st) == 0;
+  }
+
   static Error short_write(const std::string& path, ssize_t n, size_t want) {
     Error e = Error::io("write", path, EIO);
     e.message = "write " + path + ": short write (" + std::to_string(n) + " of " +
@@ -255,13 +570,27 @@ class RealHostFs : public HostFs {
     return e;
   }
 
-  std::string root_;  // empty for the live host
+  std::string root_;  // canonical, empty for the live host
+  int root_fd_ = -1;  // O_PATH descriptor of the root every lookup starts from
+  int root_errno_ = 0;
+  mutable std::atomic<bool> openat2_;
+  struct OpenDir {
+    std::string path;
+    int fd = -1;
+  };
+  mutable std::mutex mu_;
+  mutable std::array<OpenDir, 4> dirs_;
+  mutable size_t next_dir_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<HostFs> make_real_host_fs(std::string root) {
-  return std::make_unique<RealHostFs>(std::move(root));
+  return std::make_unique<RealHostFs>(std::move(root), g_openat2.load());
+}
+
+std::unique_ptr<HostFs> make_lexical_host_fs(std::string root) {
+  return std::make_unique<RealHostFs>(std::move(root), false);
 }
 
 }  // namespace pcipass

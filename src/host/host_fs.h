@@ -1,6 +1,8 @@
 // HostFs: the one door to everything the operating system exposes as files
 // (/sys, /proc, /dev, /etc, /boot, /lib/modules, /run). Paths are absolute host paths;
 // an implementation maps them below its root, so tests and `--root DIR` see a captured tree.
+// Every path resolves inside the root: an absolute symbolic link in a captured tree points into
+// the tree, and ".." never climbs out of it (docs/host-tree.md).
 #pragma once
 
 #include <sys/types.h>
@@ -23,7 +25,8 @@ class HostFs {
  public:
   virtual ~HostFs() = default;
 
-  // Whole contents (at most `limit` bytes) of a file.
+  // Whole contents (at most `limit` bytes) of a regular file. Anything else (a FIFO, a device
+  // node, a socket) is refused without blocking: sysfs and procfs attributes are regular files.
   virtual Result<std::string> read(const std::string& path, size_t limit = 1 << 20) const = 0;
   // Several small files of one directory (a device's sysfs attributes): implementations may look
   // the directory up once instead of once per file. Entry i is names[i]'s contents or its error.
@@ -45,8 +48,8 @@ class HostFs {
   };
   virtual Result<Owner> owner(const std::string& path) const = 0;
 
-  // One write(2) of `data` to an existing file, as sysfs attributes need; a short write is an
-  // error.
+  // One write(2) of `data` to an existing regular file, as sysfs attributes need; a short write
+  // is an error.
   virtual Status write(const std::string& path, std::string_view data) = 0;
   // Replace a regular file atomically: write a temporary file beside it, fsync, rename. A new
   // file gets `mode`; an existing one keeps its mode, owner and extended attributes.
@@ -65,8 +68,17 @@ class HostFs {
   };
   virtual Result<std::unique_ptr<Lock>> lock(const std::string& path) = 0;
 
-  // Where this view of the host is rooted ("/" for the live host), for messages.
+  // Where this view of the host is rooted ("/" for the live host), for messages only: whether
+  // the view is the running machine is ProcessContext::live, never a test of this name.
   virtual std::string root() const = 0;
+
+  // The only way out of this door: the path on the machine pcipass runs on of an existing host
+  // path, its links resolved inside the root, for libraries that must open files themselves
+  // (libkmod's module index and modprobe.d files, libpci's pci.ids). What such a library opens
+  // below a returned directory is resolved by the kernel as usual, so callers pass it files, or
+  // directories whose contents they trust. nullopt when the path is missing or the view has no
+  // files on this machine (test doubles).
+  virtual std::optional<std::string> local_path(const std::string& host_path) const;
 
   // Conveniences built on the primitives.
   bool exists(const std::string& path) const { return type(path) != FileType::kMissing; }
@@ -79,8 +91,11 @@ class HostFs {
   std::optional<std::string> link_basename(const std::string& path) const;
 };
 
-// The live host or a captured tree, rooted at `root`.
+// The live host or a captured tree, rooted at `root`: every path is opened with openat2(2)
+// RESOLVE_IN_ROOT relative to the root directory (a lexical resolver where the kernel lacks it).
 std::unique_ptr<HostFs> make_real_host_fs(std::string root);
+// The same with the lexical resolver only, as on kernels without openat2 (tests).
+std::unique_ptr<HostFs> make_lexical_host_fs(std::string root);
 
 std::string join_path(std::string_view dir, std::string_view name);
 std::string base_name(std::string_view path);

@@ -63,8 +63,8 @@ class RefusingLoader : public ModuleLoader {
 
 }  // namespace
 
-std::unique_ptr<ModuleLoader> make_kmod_loader(const HostFs& fs) {
-  if (fs.root() != "/") return std::make_unique<RefusingLoader>(fs.root());
+std::unique_ptr<ModuleLoader> make_kmod_loader(const ProcessContext& process, const HostFs& fs) {
+  if (!process.live) return std::make_unique<RefusingLoader>(fs.root());
   return std::make_unique<KmodLoader>();
 }
 

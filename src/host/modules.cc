@@ -26,6 +26,31 @@ std::string ModuleIndex::normalize(std::string name) {
   return name;
 }
 
+namespace {
+
+// libkmod's rule for a configuration file's name (libkmod-config.c).
+bool modprobe_file_name(const std::string& n) {
+  return !n.starts_with('.') && (n.ends_with(".conf") || n.ends_with(".alias"));
+}
+
+}  // namespace
+
+// Files, not directories, go to libkmod: listed and resolved here through HostFs, a file that
+// is a link (to /dev/null, masking another) cannot lead libkmod out of the tree. The first
+// directory holding a name wins, as in libkmod.
+std::vector<std::string> modprobe_files(const HostFs& fs) {
+  std::set<std::string> seen;
+  std::vector<std::string> out;
+  for (const char* dir : kModprobeDirs)
+    for (const auto& name : fs.list(dir).value_or({})) {
+      if (!modprobe_file_name(name) || !seen.insert(name).second) continue;
+      std::string path = join_path(dir, name);
+      if (fs.type(path) != FileType::kFile) continue;
+      if (auto local = fs.local_path(path)) out.push_back(*local);
+    }
+  return out;
+}
+
 std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
   std::unique_ptr<ModuleIndex> m(new ModuleIndex);
   m->release_ = fs.read_trimmed("/proc/sys/kernel/osrelease").value_or("");
@@ -45,11 +70,16 @@ std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
       if (!name.empty()) m->builtin_.insert(normalize(name));
     }
   }
-  if (fs.type(dir + "/modules.dep.bin") == FileType::kFile) {
-    std::string real = (fs.root() == "/" ? "" : fs.root()) + dir;
-    m->ctx_ = kmod_new(real.c_str(), nullptr);
-    if (m->ctx_) kmod_set_log_priority(m->ctx_, 0);
-  }
+  if (fs.type(dir + "/modules.dep.bin") != FileType::kFile) return m;
+  auto local_dir = fs.local_path(dir);
+  if (!local_dir) return m;
+  m->module_dir_ = *local_dir;
+  m->config_files_ = modprobe_files(fs);
+  std::vector<const char*> paths;
+  for (const auto& f : m->config_files_) paths.push_back(f.c_str());
+  paths.push_back(nullptr);  // never a null list: that is libkmod's "the machine's own"
+  m->ctx_ = kmod_new(m->module_dir_.c_str(), paths.data());
+  if (m->ctx_) kmod_set_log_priority(m->ctx_, 0);
   return m;
 }
 

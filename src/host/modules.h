@@ -1,6 +1,7 @@
 // Kernel modules of the host: which are built in, loadable or loaded, and which could drive a
-// device (modalias lookup). Index files are read through libkmod from
-// ROOT/lib/modules/RELEASE; /proc/modules is read through HostFs so captured trees work.
+// device (modalias lookup). libkmod reads the index files of ROOT/lib/modules/RELEASE and the
+// *.conf files of the tree's modprobe.d directories (aliases there count), never the running
+// machine's; /proc/modules is read through HostFs so captured trees work.
 #pragma once
 
 #include <memory>
@@ -15,7 +16,18 @@ struct kmod_ctx;
 namespace pcipass {
 
 enum class ModuleState { kMissing, kAvailable, kLoaded, kBuiltin };
+
+// The directories libkmod reads modprobe configuration from, first wins for a file name: kmod
+// 30's defaults (/etc, /run, /usr/local/lib, /lib) with /usr/lib, which later kmod reads before
+// /lib, for trees of newer distributions.
+inline constexpr const char* kModprobeDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
+                                                "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
+                                                "/lib/modprobe.d"};
 const char* module_state_name(ModuleState s);
+
+// The tree's modprobe configuration files (*.conf, *.alias of kModprobeDirs, a name once),
+// as paths on this machine resolved inside the tree: what ModuleIndex gives libkmod.
+std::vector<std::string> modprobe_files(const HostFs& fs);
 
 class ModuleIndex {
  public:
@@ -33,11 +45,18 @@ class ModuleIndex {
 
   static std::string normalize(std::string name);  // "vfio-pci" -> "vfio_pci"
 
+  // What libkmod was given, as paths on this machine (all inside the tree): the module
+  // directory, and every modprobe.d file in libkmod's order of precedence.
+  const std::string& module_dir() const { return module_dir_; }
+  const std::vector<std::string>& config_files() const { return config_files_; }
+
  private:
   ModuleIndex() = default;
   ::kmod_ctx* ctx_ = nullptr;
   std::string release_;
   std::set<std::string> loaded_, builtin_;
+  std::string module_dir_;
+  std::vector<std::string> config_files_;
 };
 
 }  // namespace pcipass

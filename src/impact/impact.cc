@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -246,9 +245,7 @@ class Scanner {
           if (normalize_ip(before_slash(a)) == want) return ifname;
       return {};
     };
-    std::optional<std::string> conn = opt_.ssh_connection;
-    if (!conn && fs_.root() == "/")
-      if (const char* env = std::getenv("SSH_CONNECTION")) conn = env;
+    const std::optional<std::string>& conn = opt_.ssh_connection;
     if (conn) {
       auto f = split_words(*conn);
       if (f.size() == 4) {
@@ -418,6 +415,12 @@ std::vector<ProcessHold> find_holders(const HostFs& fs,
     return a.pid != b.pid ? a.pid < b.pid : a.path < b.path;
   });
   return out;
+}
+
+ImpactOptions ImpactOptions::for_process(const ProcessContext& process) {
+  ImpactOptions o;
+  if (process.live) o.ssh_connection = process.env("SSH_CONNECTION");
+  return o;
 }
 
 HostImpact HostImpact::scan(const HostFs& fs, const Inventory& inv) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "host/context.h"
 #include "host/host_fs.h"
 #include "pci/inventory.h"
 
@@ -36,10 +37,12 @@ std::vector<ProcessHold> find_holders(const HostFs& fs,
                                       const std::function<bool(const std::string&)>& match);
 
 struct ImpactOptions {
-  // "CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT" of the SSH session in use; nullopt: read the
-  // environment's SSH_CONNECTION when the view is the live host ("/"), nothing otherwise.
+  // "CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT" of the SSH session in use; nullopt: none known.
   std::optional<std::string> ssh_connection;
   bool processes = true;  // scan /proc/PID/fd for open device files
+  // The process's own SSH session (SSH_CONNECTION) when its view is the live host: a captured
+  // tree's NICs never carry the session of whoever reads the tree.
+  static ImpactOptions for_process(const ProcessContext& process);
 };
 
 class HostImpact {

@@ -26,19 +26,40 @@ constexpr int kFlags = PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB;
 
 }  // namespace
 
-PciIds::PciIds(const HostFs& fs) {
-  std::string root = fs.root() == "/" ? "" : fs.root();
-  for (const char* candidate : {"/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"}) {
-    if (fs.type(candidate) == FileType::kFile) {
-      path_ = root + candidate;
-      break;
-    }
+const char* pci_ids_source_id(PciIdsSource s) {
+  switch (s) {
+    case PciIdsSource::kOption:
+      return "option";
+    case PciIdsSource::kTree:
+      return "tree";
+    case PciIdsSource::kSystem:
+      return "system";
+    case PciIdsSource::kNone:
+      return "none";
   }
-  if (path_.empty()) {
-    auto local = make_real_host_fs("/");
-    for (const char* candidate : {"/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"})
-      if (path_.empty() && local->type(candidate) == FileType::kFile) path_ = candidate;
+  return "none";
+}
+
+Result<PciIdsChoice> choose_pci_ids(const HostFs& tree, const HostFs& local,
+                                    const std::optional<std::string>& option,
+                                    const std::string& system) {
+  if (option) {
+    if (local.type(*option) != FileType::kFile)
+      return Error::invalid("--pci-ids " + *option + " is not a regular file",
+                            "pass a pci.ids file (Debian: /usr/share/misc/pci.ids)");
+    return PciIdsChoice{PciIdsSource::kOption, *option, local.local_path(*option).value_or("")};
   }
+  for (const char* candidate : {"/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"})
+    if (tree.type(candidate) == FileType::kFile)
+      if (auto file = tree.local_path(candidate))
+        return PciIdsChoice{PciIdsSource::kTree, candidate, *file};
+  if (!system.empty() && local.type(system) == FileType::kFile)
+    if (auto file = local.local_path(system))
+      return PciIdsChoice{PciIdsSource::kSystem, system, *file};
+  return PciIdsChoice{};
+}
+
+PciIds::PciIds(std::string file) : path_(std::move(file)) {
   if (path_.empty()) return;
   access_ = pci_alloc();
   access_->error = pci_error;

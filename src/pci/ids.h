@@ -3,7 +3,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "util/result.h"
 
 struct pci_access;
 
@@ -11,11 +14,32 @@ namespace pcipass {
 
 class HostFs;
 
+// Where names come from: chosen once, by the caller, and shown in --json (docs/json.md).
+enum class PciIdsSource { kOption, kTree, kSystem, kNone };
+const char* pci_ids_source_id(PciIdsSource s);  // "option", "tree", "system", "none"
+
+struct PciIdsChoice {
+  PciIdsSource source = PciIdsSource::kNone;
+  std::string path;   // as shown: the option's file, the host path inside the tree, the system's
+  std::string local;  // the file libpci opens on this machine; "" for none
+};
+
+// The pci.ids of the machine pcipass runs on (Debian's pci.ids package).
+inline constexpr const char* kSystemPciIds = "/usr/share/misc/pci.ids";
+
+// Explicit beats implicit: `option` (an absolute path on this machine) when given; else the host
+// tree's own /usr/share/misc/pci.ids or /usr/share/hwdata/pci.ids, resolved inside its root; else
+// `system`, looked up through `local` (this machine's HostFs); else none (numeric names). Only
+// regular files count.
+Result<PciIdsChoice> choose_pci_ids(const HostFs& tree, const HostFs& local,
+                                    const std::optional<std::string>& option,
+                                    const std::string& system);
+
 class PciIds {
  public:
-  // Uses the first pci.ids found under the host root (usr/share/misc, usr/share/hwdata),
-  // then the one of the machine pcipass runs on; with none, every lookup returns "".
-  explicit PciIds(const HostFs& fs);
+  // Names from the pci.ids at `file` (a path on this machine); "" means none, and every lookup
+  // then returns "".
+  explicit PciIds(std::string file);
   ~PciIds();
   PciIds(const PciIds&) = delete;
   PciIds& operator=(const PciIds&) = delete;

@@ -246,10 +246,7 @@ void link_virtual_functions(const HostFs& fs, std::vector<Device>& devices,
 
 Result<Inventory> Inventory::scan(const HostFs& fs, const PciIds* ids) {
   auto names = fs.list(kPciDevicesDir);
-  if (!names)
-    return Error(names.error())
-        .with_fix(fs.root() == "/" ? "is sysfs mounted on /sys?"
-                                   : "is " + fs.root() + " a captured host tree?");
+  if (!names) return names.error();  // the caller knows whether this is the live host
   Inventory inv;
   std::vector<std::pair<Device, bool>> read;  // device, maybe a VF
   read.reserve(names->size());

@@ -82,9 +82,6 @@ TEST(Architecture, OnlyTheProcessContextReadsTheEnvironment) {
   auto found = calls(read_env, {
                                    "src/cli/main.cc",
                                    "src/host/context.cc",
-                                   // removed by the door branch
-                                   "src/cli/format.cc",
-                                   "src/impact/impact.cc",
                                });
   EXPECT_TRUE(found.empty()) << "the environment arrives in ProcessContext (src/host/context.h):"
                              << joined(found);

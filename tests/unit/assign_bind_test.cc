@@ -30,7 +30,8 @@ class Assign : public ::testing::Test {
     env.sleep_ms = [](int) {};
     env.node_wait_ms = 100;
     env.impact.processes = true;
-    injected_ = {k.get(), env};
+    injected_.fs = k.get();
+    injected_.env = env;
   }
   CliRun cli(std::vector<std::string> args) {
     args.insert(args.begin(), {"--root", t.root()});
@@ -130,6 +131,25 @@ TEST_F(Assign, RefusesTheNicOfTheSshSession) {
             "error: refusing to bind: 0000:00:03.0 carries the SSH session in use (eth1 from "
             "198.51.100.77)");
   EXPECT_EQ(k->write_count(), 0);
+}
+
+// The session comes from the process (SSH_CONNECTION) only when the view is the live host: the
+// CLI decides that from --root, here absent while the sysfs double stands in for the machine.
+TEST_F(Assign, TheProcessesSshSessionCountsOnTheLiveHostOnly) {
+  injected_.process = [](bool live) {
+    ProcessContext p;
+    p.environment["SSH_CONNECTION"] = "198.51.100.77 50000 198.51.100.5 22";
+    p.live = live;
+    return p;
+  };
+  auto r = run_cli({"bind", "00:03.0"}, &injected_);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
+            "error: refusing to bind: 0000:00:03.0 carries the SSH session in use (eth1 from "
+            "198.51.100.77)");
+  EXPECT_EQ(k->write_count(), 0);
+  r = cli({"plan", "00:03.0"});  // --root: a tree, whoever reads it over SSH
+  EXPECT_EQ(r.out.find("SSH session"), std::string::npos) << r.out;
 }
 
 TEST_F(Assign, BridgesAreABadArgument) {

@@ -14,7 +14,16 @@ struct CliRun {
   std::string out, err;
 };
 
+// Where tests say the machine's own pci.ids is: nowhere, so no output depends on the build
+// machine's file (the fixtures carry their own).
+inline constexpr const char* kNoSystemPciIds = "/nonexistent/pcipass-test/pci.ids";
+
+// Runs with the caller's injections, or none; either way with an empty process environment
+// (unless the caller gives one) and no system pci.ids (unless the caller names one).
 inline CliRun run_cli(std::vector<std::string> args, const cli::Injected* injected = nullptr) {
+  cli::Injected hermetic = injected ? *injected : cli::Injected{};
+  if (!hermetic.system_pci_ids) hermetic.system_pci_ids = kNoSystemPciIds;
+  injected = &hermetic;
   args.insert(args.begin(), "pcipass");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

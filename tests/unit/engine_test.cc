@@ -165,7 +165,8 @@ class DamagedJournal : public ::testing::Test {
     env.loader = loader.get();
     env.sleep_ms = [](int) {};
     env.node_wait_ms = 100;
-    injected = {k.get(), env};
+    injected.fs = k.get();
+    injected.env = env;
   }
   CliRun cli(std::vector<std::string> args) {
     args.insert(args.begin(), {"--root", t.root()});

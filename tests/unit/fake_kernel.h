@@ -80,6 +80,9 @@ class FakeKernel : public HostFs {
   Status change_owner(const std::string& path, uid_t uid, gid_t gid) override;
   Result<std::unique_ptr<Lock>> lock(const std::string& path) override { return real_->lock(path); }
   std::string root() const override { return real_->root(); }
+  std::optional<std::string> local_path(const std::string& path) const override {
+    return real_->local_path(path);
+  }
 
  private:
   // Writes after the n-th fail; so does every other change once n writes were made.

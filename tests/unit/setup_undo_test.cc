@@ -58,9 +58,19 @@ class SetupUndo : public ::testing::Test {
   void SetUp() override {
     t.file("/proc/sys/kernel/osrelease", "6.1.0-28-amd64\n");
     t.dir("/etc/modules-load.d");
-    env.process.now = [] { return kNow; };
   }
-  cli::Injected injected(HostFs& f) { return {&f, env}; }
+  cli::Injected injected(HostFs& f) {
+    cli::Injected i;
+    i.fs = &f;
+    i.env = env;
+    i.process = [](bool live) {
+      ProcessContext p;
+      p.live = live;
+      p.now = [] { return kNow; };
+      return p;
+    };
+    return i;
+  }
   CliRun cli(HostFs& f, std::vector<std::string> args) {
     args.insert(args.begin(), {"--root", t.root()});
     auto inj = injected(f);
