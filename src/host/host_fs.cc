@@ -43,6 +43,18 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
+std::vector<std::string> path_components(std::string_view path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > pos) out.emplace_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
+
 std::vector<std::string> split_words(std::string_view s) {
   std::vector<std::string> out;
   std::istringstream in{std::string(s)};
@@ -168,18 +180,6 @@ FileType file_type(mode_t mode) {
   if (S_ISLNK(mode)) return FileType::kLink;
   if (S_ISCHR(mode)) return FileType::kCharDevice;
   return FileType::kOther;
-}
-
-std::vector<std::string> components(std::string_view path) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t slash = path.find('/', pos);
-    if (slash == std::string_view::npos) slash = path.size();
-    if (slash > pos) out.emplace_back(path.substr(pos, slash - pos));
-    pos = slash + 1;
-  }
-  return out;
 }
 
 // "/a/b/c" -> {"/a/b", "c"}; the name is "" for "/" itself.
@@ -363,7 +363,7 @@ class RealHostFs : public HostFs {
   Status make_dirs(const std::string& path, mode_t mode) override {
     forget_dirs();
     std::string cur;
-    for (const auto& part : components(path)) {
+    for (const auto& part : path_components(path)) {
       FdCloser dir(open_in_root(cur.empty() ? "/" : cur, O_PATH | O_DIRECTORY));
       cur += "/" + part;
       if (dir.get() < 0) return Error::io("mkdir", cur, errno);
@@ -486,7 +486,7 @@ class RealHostFs : public HostFs {
   // targets restart at the root, ".." stops there, at most kMaxLinks links. Returns an errno
   // (0 on success) and the canonical host path; a missing last component is kept as is.
   int resolve_lexically(const std::string& path, bool follow_last, std::string& host) const {
-    auto todo_v = components(path);
+    auto todo_v = path_components(path);
     std::deque<std::string> todo(todo_v.begin(), todo_v.end());
     std::vector<std::string> done;
     int links = 0;
@@ -515,7 +515,7 @@ class RealHostFs : public HostFs {
       std::string_view target(buf, static_cast<size_t>(n));
       done.pop_back();
       if (target.starts_with('/')) done.clear();
-      auto more = components(target);
+      auto more = path_components(target);
       todo.insert(todo.begin(), more.begin(), more.end());
     }
     host.clear();

@@ -102,5 +102,7 @@ std::string base_name(std::string_view path);
 std::string trim(std::string_view s);
 // Whitespace-separated words, as procfs tables lay out their columns.
 std::vector<std::string> split_words(std::string_view s);
+// The names between slashes: "/a//b/" -> {"a", "b"}.
+std::vector<std::string> path_components(std::string_view path);
 
 }  // namespace pcipass

@@ -9,15 +9,8 @@ namespace {
 constexpr int kMaxLinks = 40;  // as the kernel's path walk (ELOOP)
 
 std::deque<std::string> components(std::string_view path) {
-  std::deque<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.emplace_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
+  auto parts = path_components(path);
+  return {parts.begin(), parts.end()};
 }
 
 std::string parent_of(const std::string& canonical) {

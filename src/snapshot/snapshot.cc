@@ -43,24 +43,12 @@ size_t cap_for(const std::string& path) {
   return kSnapshotFileCap;
 }
 
-std::vector<std::string> split(std::string_view path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.emplace_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
 // Lexically normal absolute form of `target` seen from directory `dir`; nullopt when it climbs
 // above "/".
 std::optional<std::vector<std::string>> normal_target(const std::string& dir,
                                                       const std::string& target) {
-  std::vector<std::string> out = target.starts_with('/') ? std::vector<std::string>{} : split(dir);
-  for (auto& c : split(target)) {
+  std::vector<std::string> out = target.starts_with('/') ? std::vector<std::string>{} : path_components(dir);
+  for (auto& c : path_components(target)) {
     if (c == ".") continue;
     if (c == "..") {
       if (out.empty()) return std::nullopt;
@@ -73,7 +61,7 @@ std::optional<std::vector<std::string>> normal_target(const std::string& dir,
 }
 
 std::string relative_link(const std::string& dir, const std::vector<std::string>& to) {
-  auto from = split(dir);
+  auto from = path_components(dir);
   size_t common = 0;
   while (common < from.size() && common < to.size() && from[common] == to[common]) ++common;
   std::string out;
@@ -101,7 +89,7 @@ class ProcessFilter {
     if (auto it = entries.find("/proc/self"); it != entries.end() && is_number(it->second.data))
       self_ = it->second.data;
     for (const auto& [path, e] : entries) {
-      auto parts = split(path);
+      auto parts = path_components(path);
       if (parts.size() == 3 && parts[0] == "proc" && is_number(parts[1]) && parts[2] == "comm" &&
           e.kind == RecordedEntry::kFile)
         holders_.insert(parts[1]);
@@ -109,7 +97,7 @@ class ProcessFilter {
   }
 
   bool keep(const std::string& path, const RecordedEntry& e) const {
-    auto parts = split(path);
+    auto parts = path_components(path);
     if (parts.size() < 2 || parts[0] != "proc" || !is_number(parts[1])) return true;
     bool self = parts[1] == self_;
     if (!self && !holders_.count(parts[1])) return false;
@@ -205,7 +193,7 @@ class Builder {
   // names): pcipass only reads their text, and --root resolves them inside the tree.
   std::optional<std::string> safe_target(const std::string& path, const std::string& target) {
     std::string dir = parent_of(path);
-    auto parts = split(path);
+    auto parts = path_components(path);
     bool fd = parts.size() == 4 && parts[0] == "proc" && parts[2] == "fd";
     auto normal = normal_target(dir, target);
     if (!normal) return std::nullopt;
