@@ -1,8 +1,8 @@
 #include "host/module_loader.h"
 
-#include <libkmod.h>
-
 #include <cerrno>
+
+#include "host/kmod_lib.h"
 
 namespace pcipass {
 
@@ -18,32 +18,32 @@ namespace {
 class KmodLoader : public ModuleLoader {
  public:
   Status load(const std::string& module) override {
-    kmod_ctx* ctx = kmod_new(nullptr, nullptr);
+    const KmodLib& L = *TRY(kmod_lib());
+    kmod_ctx* ctx = L.kmod_new(nullptr, nullptr);
     if (!ctx) return Error::io("kmod_new", "/lib/modules", ENOMEM);
-    kmod_load_resources(ctx);
+    L.kmod_load_resources(ctx);
     kmod_list* list = nullptr;
-    int rc = kmod_module_new_from_lookup(ctx, module.c_str(), &list);
+    int rc = L.kmod_module_new_from_lookup(ctx, module.c_str(), &list);
     Status out;
     if (rc < 0 || !list) {
       out = Error::not_found(
           "kernel module " + module + " was not found for the running kernel",
           "install the kernel's modules package (linux-image-*), or build " + module);
     } else {
-      kmod_list* it;
-      kmod_list_foreach(it, list) {
-        kmod_module* mod = kmod_module_get_module(it);
-        int err = kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY,
-                                                  nullptr, nullptr, nullptr, nullptr);
-        kmod_module_unref(mod);
+      for (kmod_list* it = list; it; it = L.kmod_list_next(list, it)) {
+        kmod_module* mod = L.kmod_module_get_module(it);
+        int err = L.kmod_module_probe_insert_module(mod, KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY,
+                                                    nullptr, nullptr, nullptr, nullptr);
+        L.kmod_module_unref(mod);
         if (err < 0) {
           out = Error::io("load module", module, -err,
                           "run `modprobe " + module + "` to see the kernel's reason");
           break;
         }
       }
-      kmod_module_unref_list(list);
+      L.kmod_module_unref_list(list);
     }
-    kmod_unref(ctx);
+    L.kmod_unref(ctx);
     return out;
   }
 };

@@ -1,8 +1,8 @@
 #include "host/modules.h"
 
-#include <libkmod.h>
-
 #include <sstream>
+
+#include "host/kmod_lib.h"
 
 namespace pcipass {
 
@@ -72,19 +72,23 @@ std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
   }
   if (fs.type(dir + "/modules.dep.bin") != FileType::kFile) return m;
   auto local_dir = fs.local_path(dir);
-  if (!local_dir) return m;
+  // Without libkmod the index is read as missing: states come from /proc/modules only.
+  auto lib = kmod_lib();
+  if (!local_dir || !lib) return m;
+  const KmodLib& L = **lib;
   m->module_dir_ = *local_dir;
   m->config_files_ = modprobe_files(fs);
   std::vector<const char*> paths;
   for (const auto& f : m->config_files_) paths.push_back(f.c_str());
   paths.push_back(nullptr);  // never a null list: that is libkmod's "the machine's own"
-  m->ctx_ = kmod_new(m->module_dir_.c_str(), paths.data());
-  if (m->ctx_) kmod_set_log_priority(m->ctx_, 0);
+  m->ctx_ = L.kmod_new(m->module_dir_.c_str(), paths.data());
+  if (m->ctx_) L.kmod_set_log_priority(m->ctx_, 0);
   return m;
 }
 
 ModuleIndex::~ModuleIndex() {
-  if (ctx_) kmod_unref(ctx_);
+  // A context exists only if libkmod was loaded.
+  if (ctx_) (*kmod_lib())->kmod_unref(ctx_);
 }
 
 ModuleState ModuleIndex::state(const std::string& raw) const {
@@ -92,25 +96,26 @@ ModuleState ModuleIndex::state(const std::string& raw) const {
   if (builtin_.count(name)) return ModuleState::kBuiltin;
   if (loaded_.count(name)) return ModuleState::kLoaded;
   if (!ctx_) return ModuleState::kMissing;
+  const KmodLib& L = **kmod_lib();
   kmod_module* mod = nullptr;
-  if (kmod_module_new_from_name(ctx_, name.c_str(), &mod) != 0) return ModuleState::kMissing;
-  bool has_path = kmod_module_get_path(mod) != nullptr;
-  kmod_module_unref(mod);
+  if (L.kmod_module_new_from_name(ctx_, name.c_str(), &mod) != 0) return ModuleState::kMissing;
+  bool has_path = L.kmod_module_get_path(mod) != nullptr;
+  L.kmod_module_unref(mod);
   return has_path ? ModuleState::kAvailable : ModuleState::kMissing;
 }
 
 std::vector<std::string> ModuleIndex::modules_for_alias(const std::string& modalias) const {
   std::vector<std::string> out;
   if (!ctx_ || modalias.empty()) return out;
+  const KmodLib& L = **kmod_lib();
   kmod_list* list = nullptr;
-  if (kmod_module_new_from_lookup(ctx_, modalias.c_str(), &list) != 0) return out;
-  kmod_list* it;
-  kmod_list_foreach(it, list) {
-    kmod_module* mod = kmod_module_get_module(it);
-    out.push_back(normalize(kmod_module_get_name(mod)));
-    kmod_module_unref(mod);
+  if (L.kmod_module_new_from_lookup(ctx_, modalias.c_str(), &list) != 0) return out;
+  for (kmod_list* it = list; it; it = L.kmod_list_next(list, it)) {
+    kmod_module* mod = L.kmod_module_get_module(it);
+    out.push_back(normalize(L.kmod_module_get_name(mod)));
+    L.kmod_module_unref(mod);
   }
-  kmod_module_unref_list(list);
+  L.kmod_module_unref_list(list);
   return out;
 }
 

@@ -1,9 +1,5 @@
 #include "pci/ids.h"
 
-extern "C" {
-#include <pci/pci.h>
-}
-
 #include <cstdarg>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +7,7 @@ extern "C" {
 #include <fmt/format.h>
 
 #include "host/host_fs.h"
+#include "pci/pci_lib.h"
 
 namespace pcipass {
 namespace {
@@ -60,23 +57,27 @@ Result<PciIdsChoice> choose_pci_ids(const HostFs& tree, const HostFs& local,
 }
 
 PciIds::PciIds(std::string file) : path_(std::move(file)) {
-  if (path_.empty()) return;
-  access_ = pci_alloc();
+  // Without libpci there are no names, as without a pci.ids.
+  auto lib = pci_lib();
+  if (path_.empty() || !lib) return;
+  const PciLib& L = **lib;
+  access_ = L.pci_alloc();
   access_->error = pci_error;
   access_->warning = pci_quiet;
   access_->debug = pci_quiet;
-  pci_set_name_list_path(access_, strdup(path_.c_str()), 1);
+  L.pci_set_name_list_path(access_, strdup(path_.c_str()), 1);
 }
 
 PciIds::~PciIds() {
-  if (access_) pci_cleanup(access_);
+  // access_ exists only if libpci was loaded.
+  if (access_) (*pci_lib())->pci_cleanup(access_);
 }
 
 static std::string lookup(pci_access* a, int flags, unsigned v1, unsigned v2 = 0, unsigned v3 = 0,
                           unsigned v4 = 0) {
   if (!a) return {};
   char buf[256];
-  const char* r = pci_lookup_name(a, buf, sizeof buf, flags | kFlags, v1, v2, v3, v4);
+  const char* r = (*pci_lib())->pci_lookup_name(a, buf, sizeof buf, flags | kFlags, v1, v2, v3, v4);
   return r ? std::string(r) : std::string();
 }
 
