@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "assign/journal.h"
-#include "host/module_loader.h"
 #include "assign/plan.h"
 #include "change/change.h"
 #include "host/context.h"
 #include "host/host_fs.h"
+#include "host/module_loader.h"
 #include "host/runner.h"
 #include "impact/impact.h"
 

@@ -7,17 +7,17 @@
 #include <string>
 #include <vector>
 
-#include "host/module_loader.h"
 #include "change/change.h"
+#include "host/module_loader.h"
 #include "host/runner.h"
 
 namespace pcipass::change {
 
 // What changes reach besides HostFs.
 struct Ports {
-  ModuleLoader* loader = nullptr;  // kModuleLoad
-  CommandRunner* runner = nullptr;         // kProgram
-  std::function<void(int ms)> sleep_ms;    // kWaitFor; null: nanosleep
+  ModuleLoader* loader = nullptr;        // kModuleLoad
+  CommandRunner* runner = nullptr;       // kProgram
+  std::function<void(int ms)> sleep_ms;  // kWaitFor; null: nanosleep
 };
 
 // Where a plan's progress is kept so that a crash can be undone: the runtime journal under

@@ -11,13 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "assign/assign.h"
-#include "host/module_loader.h"
-#include "host/runner.h"
 #include "cli/format.h"
 #include "host/context.h"
 #include "host/host_fs.h"
-#include "impact/impact.h"
+#include "host/module_loader.h"
 #include "host/modules.h"
+#include "host/runner.h"
+#include "impact/impact.h"
 #include "impact/verdict.h"
 #include "pci/groups.h"
 #include "pci/ids.h"

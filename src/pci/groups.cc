@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-
 namespace pcipass {
 
 bool driver_keeps_group_viable(const std::optional<std::string>& driver) {

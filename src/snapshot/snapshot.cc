@@ -47,7 +47,8 @@ size_t cap_for(const std::string& path) {
 // above "/".
 std::optional<std::vector<std::string>> normal_target(const std::string& dir,
                                                       const std::string& target) {
-  std::vector<std::string> out = target.starts_with('/') ? std::vector<std::string>{} : path_components(dir);
+  std::vector<std::string> out =
+      target.starts_with('/') ? std::vector<std::string>{} : path_components(dir);
   for (auto& c : path_components(target)) {
     if (c == ".") continue;
     if (c == "..") {

@@ -6,8 +6,8 @@
 #include <pty.h>
 #include <unistd.h>
 
-#include "host/module_loader.h"
 #include "cli/format.h"
+#include "host/module_loader.h"
 #include "impact/impact.h"
 #include "temp_tree.h"
 

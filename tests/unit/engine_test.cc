@@ -85,7 +85,8 @@ TEST(Engine, AFailedProgramRollsBackTheFilesBeforeIt) {
   CountingRecord record;
   Status st = ex.run(plan, &record);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message, "update-grub exited with status 1; its error output ends:\nit went wrong");
+  EXPECT_EQ(st.error().message,
+            "update-grub exited with status 1; its error output ends:\nit went wrong");
   EXPECT_EQ(st.error().fix.find("all undone") == std::string::npos, false) << st.error().fix;
   EXPECT_EQ(t.read("/etc/a.conf"), "one\n");
   EXPECT_FALSE(fs.exists("/etc/b.conf"));

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "host/module_loader.h"
 #include "host/host_fs.h"
+#include "host/module_loader.h"
 #include "temp_tree.h"
 
 namespace pcipass::test {
