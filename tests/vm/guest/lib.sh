@@ -324,8 +324,20 @@ roundtrip_run() {  # roundtrip_run DIR [--root R]: every command into DIR
     echo "pcipass $* $_args --json" > "$_dir/$_n.cmd"
   done
 }
+# The host must hold still between the live run and the snapshot: IPv6 autoconfiguration (QEMU's
+# router advertisement gives eth0 a fec0:: address a few seconds after boot) changed plan's
+# addresses between the two once. Waits until /proc/net/if_inet6 is the same for 3 s (20 s at most).
+settle_addresses() {
+  _prev="" _same=0 _waited=0
+  while [ "$_same" -lt 3 ] && [ "$_waited" -lt 20 ]; do
+    _now=$(sort /proc/net/if_inet6 2>/dev/null)
+    if [ "$_now" = "$_prev" ]; then _same=$((_same + 1)); else _same=0; fi
+    _prev=$_now; sleep 1; _waited=$((_waited + 1))
+  done
+}
 roundtrip() {
   _rt=$RESULTS/$1; mkdir -p "$_rt"
+  settle_addresses
   _t0=$(cut -d' ' -f1 /proc/uptime)
   roundtrip_run "$_rt/live"
   rm -rf /tmp/s /tmp/s.tar.gz; mkdir -p /tmp/s
