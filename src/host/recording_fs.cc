@@ -125,16 +125,6 @@ Result<std::string> RecordingHostFs::read(const std::string& path, size_t limit)
   return r;
 }
 
-std::vector<Result<std::string>> RecordingHostFs::read_each(const std::string& dir,
-                                                            const std::vector<std::string>& names,
-                                                            size_t limit) const {
-  // One by one through the answers already recorded: speed is not the point of a recording.
-  std::vector<Result<std::string>> out;
-  out.reserve(names.size());
-  for (const auto& n : names) out.push_back(read(join_path(dir, n), limit));
-  return out;
-}
-
 Result<std::string> RecordingHostFs::read_link(const std::string& path) const {
   if (auto it = links_.find(path); it != links_.end()) return it->second;
   auto r = inner_.read_link(path);
