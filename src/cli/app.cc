@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -193,6 +194,29 @@ Setup make_setup(const Injected* injected, bool live, const std::string& pci_ids
   return s;
 }
 
+// The command named on the command line: the first word that is neither an option nor the value
+// of a global option. Only its options are built: building every subcommand's options was a
+// third of the instructions of a short call (callgrind of `pcipass --version`), and under TCG
+// start-up decides what one call costs (tests/vm/bench-calls).
+const Command* named_command(int argc, char** argv) {
+  static constexpr std::string_view kTakesValue[] = {"--root", "--pci-ids", "--color"};
+  for (int i = 1; i < argc; ++i) {
+    std::string_view word = argv[i];
+    if (word.starts_with('-')) {
+      if (std::find(std::begin(kTakesValue), std::end(kTakesValue), word) != std::end(kTakesValue))
+        ++i;
+      continue;
+    }
+    for (const auto& c : commands()) {
+      if (word == c.name) return &c;
+      for (const char* alias : c.aliases)
+        if (word == alias) return &c;
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injected* injected) {
@@ -217,7 +241,9 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injec
   Args args;
   const Command* chosen = nullptr;
   std::vector<std::pair<CLI::App*, const Command*>> subs;
+  const Command* named = named_command(argc, argv);  // none: help, version or an error for all
   for (const auto& c : commands()) {
+    if (named && &c != named) continue;
     CLI::App* sub = app.add_subcommand(c.name, c.help);
     for (const char* alias : c.aliases) sub->alias(alias);
     sub->add_flag("--json", json, "Machine-readable output (docs/json.md)");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <variant>
 
 #include "assign/assign.h"
 #include "cli/commands.h"
@@ -17,6 +18,22 @@ Result<std::vector<PciAddress>> resolve_devices(const Inventory& inv, const Args
     for (const Device* d : TRY(inv.select(arg)))
       if (std::find(out.begin(), out.end(), d->address) == out.end()) out.push_back(d->address);
   return out;
+}
+
+Result<Targets> scan_targets(Context& ctx, const Args& a) {
+  std::vector<PciAddress> named;
+  for (const auto& arg : a.devices) {
+    auto sel = parse_selector(arg);
+    if (!sel || !std::holds_alternative<PciAddress>(*sel)) break;
+    named.push_back(std::get<PciAddress>(*sel));
+  }
+  if (!named.empty() && named.size() == a.devices.size()) {
+    auto inv = TRY(Inventory::scan_devices(ctx.fs(), named, nullptr));
+    if (auto devices = resolve_devices(inv, a)) return Targets{std::move(inv), std::move(*devices)};
+  }
+  auto inv = TRY(Inventory::scan(ctx.fs(), nullptr));
+  auto devices = TRY(resolve_devices(inv, a));
+  return Targets{std::move(inv), std::move(devices)};
 }
 
 Json host_use_json(const PciAddress& a, const HostUse& u) {

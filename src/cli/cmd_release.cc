@@ -15,11 +15,9 @@ void setup_release(CLI::App& app, Args& a) {
 }
 
 int run_release(Context& ctx, const Args& a) {
-  auto inv = Inventory::scan(ctx.fs(), nullptr);
-  if (!inv) return fail(ctx, inv.error());
-  auto devices = resolve_devices(*inv, a);
-  if (!devices) return fail(ctx, devices.error());
-  assign::ReleaseRequest req{*devices, a.with_group, a.dry_run, &*inv};
+  auto targets = scan_targets(ctx, a);
+  if (!targets) return fail(ctx, targets.error());
+  assign::ReleaseRequest req{targets->devices, a.with_group, a.dry_run, &targets->inv};
   auto r = assign::release(ctx.fs(), req, ctx.env());
   if (!r) return fail(ctx, r.error());
   if (ctx.json) {

@@ -33,6 +33,15 @@ void add_driver_option(CLI::App& app, Args& a);
 // Shared by the assignment commands (defined in cmd_plan.cc, cmd_bind.cc).
 // Every DEVICE argument, looked up in `inv` (the one scan the command makes).
 Result<std::vector<PciAddress>> resolve_devices(const Inventory& inv, const Args& a);
+// What bind and release act on: the DEVICE arguments and the inventory they need. When every
+// argument is an address, only those devices' IOMMU groups are read (a script's one-device call
+// then costs a few devices, not the bus); otherwise, or when one is not found (the error names
+// the nearest addresses), the whole bus.
+struct Targets {
+  Inventory inv;
+  std::vector<PciAddress> devices;
+};
+Result<Targets> scan_targets(Context& ctx, const Args& a);
 Json steps_json(const std::vector<assign::Step>& steps);
 // "dry run: pcipass would make these changes..." lines, diffs indented below their step.
 void print_steps(Context& ctx, const std::vector<assign::Step>& steps);

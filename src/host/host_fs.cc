@@ -82,7 +82,7 @@ Status HostFs::replace(const std::string& path, std::string_view data,
 }
 
 std::optional<std::string> HostFs::read_trimmed(const std::string& path) const {
-  auto r = read(path, 64 * 1024);
+  auto r = read(path, 4096);  // one value: a sysfs attribute is at most a page
   if (!r) return std::nullopt;
   return trim(*r);
 }
@@ -155,7 +155,12 @@ Error not_regular(const std::string& path, mode_t mode) {
   return e;
 }
 
+constexpr size_t kPage = 4096;
+
 // A regular file's contents, up to `limit` bytes; anything else is refused before read(2).
+// Within a page a short read is the end: the kernel shows a sysfs attribute (at most a page) in
+// one piece, and a file on disk reads short only at its end. That saves the read(2) returning 0,
+// one of the five calls an attribute cost (strace of `list` on the 4,096-device tree).
 Result<std::string> read_regular(int fd, const std::string& path, size_t limit) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Error::io("stat", path, errno);
@@ -163,13 +168,15 @@ Result<std::string> read_regular(int fd, const std::string& path, size_t limit) 
   std::string out;
   char buf[8192];
   while (out.size() < limit) {
-    ssize_t n = ::read(fd, buf, std::min(sizeof buf, limit - out.size()));
+    size_t want = std::min(sizeof buf, limit - out.size());
+    ssize_t n = ::read(fd, buf, want);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Error::io("read", path, errno);
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (limit <= kPage && static_cast<size_t>(n) < want) break;
   }
   return out;
 }
@@ -238,19 +245,6 @@ class RealHostFs : public HostFs {
     FdCloser fd(open_in_root(path, kReadFlags));
     if (fd.get() < 0) return Error::io("open", path, errno);
     return read_regular(fd.get(), path, limit);
-  }
-
-  // The directory is looked up once; each name is opened relative to it, not followed if it is
-  // a link (sysfs attributes never are), and a link or a name with '/' takes the full in-root
-  // path instead.
-  std::vector<Result<std::string>> read_each(const std::string& dir,
-                                             const std::vector<std::string>& names,
-                                             size_t limit) const override {
-    std::vector<Result<std::string>> out;
-    out.reserve(names.size());
-    FdCloser dfd(open_in_root(dir, O_PATH | O_DIRECTORY));
-    for (const auto& name : names) out.emplace_back(read_beside(dfd.get(), dir, name, limit));
-    return out;
   }
 
   Result<std::string> read_link(const std::string& path) const override {
@@ -436,14 +430,21 @@ class RealHostFs : public HostFs {
   // the last component is then opened with O_NOFOLLOW, and a link takes the full in-root walk.
   // Every change pcipass makes drops them (a sysfs write may replace a directory). Call with mu_
   // held.
+  // The least recently used one goes first: a scan alternates between the bus directory and
+  // each device's, and the bus directory must stay.
   int dir_fd(const std::string& dir) const {
+    ++clock_;
     for (auto& d : dirs_)
-      if (d.fd >= 0 && d.path == dir) return d.fd;
+      if (d.fd >= 0 && d.path == dir) {
+        d.used = clock_;
+        return d.fd;
+      }
     int fd = open_in_root(dir, O_PATH | O_DIRECTORY);
     if (fd < 0) return -1;
-    auto& slot = dirs_[next_dir_++ % dirs_.size()];
+    auto& slot = *std::min_element(dirs_.begin(), dirs_.end(),
+                                   [](const auto& a, const auto& b) { return a.used < b.used; });
     if (slot.fd >= 0) ::close(slot.fd);
-    slot = {dir, fd};
+    slot = {dir, fd, clock_};
     return fd;
   }
   void forget_dirs() {
@@ -537,18 +538,6 @@ class RealHostFs : public HostFs {
     return host;
   }
 
-  Result<std::string> read_beside(int dfd, const std::string& dir, const std::string& name,
-                                  size_t limit) const {
-    std::string path = join_path(dir, name);
-    bool plain = dfd >= 0 && !name.empty() && name != "." && name != ".." &&
-                 name.find('/') == std::string::npos;
-    if (!plain) return read(path, limit);
-    FdCloser fd(::openat(dfd, name.c_str(), kReadFlags | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.get() < 0 && errno == ELOOP) return read(path, limit);
-    if (fd.get() < 0) return Error::io("open", path, errno);
-    return read_regular(fd.get(), path, limit);
-  }
-
   bool stat_in_root(const std::string& path, bool follow, struct stat& st) const {
     auto [parent, name] = split_parent(path);
     if (plain_name(name)) {
@@ -577,10 +566,11 @@ class RealHostFs : public HostFs {
   struct OpenDir {
     std::string path;
     int fd = -1;
+    uint64_t used = 0;
   };
   mutable std::mutex mu_;
   mutable std::array<OpenDir, 4> dirs_;
-  mutable size_t next_dir_ = 0;
+  mutable uint64_t clock_ = 0;
 };
 
 }  // namespace

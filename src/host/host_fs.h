@@ -83,7 +83,8 @@ class HostFs {
   // Conveniences built on the primitives.
   bool exists(const std::string& path) const { return type(path) != FileType::kMissing; }
   bool is_dir(const std::string& path) const { return type(path) == FileType::kDir; }
-  // Contents with surrounding whitespace removed; nullopt when unreadable.
+  // One value (an attribute: at most its first page) with surrounding whitespace removed; nullopt
+  // when unreadable.
   std::optional<std::string> read_trimmed(const std::string& path) const;
   // An integer attribute such as "0x10de", "3" or "-1"; nullopt when missing or malformed.
   std::optional<int64_t> read_number(const std::string& path) const;

@@ -72,18 +72,28 @@ std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
   }
   if (fs.type(dir + "/modules.dep.bin") != FileType::kFile) return m;
   auto local_dir = fs.local_path(dir);
-  // Without libkmod the index is read as missing: states come from /proc/modules only.
-  auto lib = kmod_lib();
-  if (!local_dir || !lib) return m;
-  const KmodLib& L = **lib;
+  if (!local_dir) return m;
   m->module_dir_ = *local_dir;
   m->config_files_ = modprobe_files(fs);
-  std::vector<const char*> paths;
-  for (const auto& f : m->config_files_) paths.push_back(f.c_str());
-  paths.push_back(nullptr);  // never a null list: that is libkmod's "the machine's own"
-  m->ctx_ = L.kmod_new(m->module_dir_.c_str(), paths.data());
-  if (m->ctx_) L.kmod_set_log_priority(m->ctx_, 0);
   return m;
+}
+
+// libkmod (and its libcrypto, libzstd, liblzma) is loaded on the first question that builtin and
+// loaded modules do not answer: on a host with vfio loaded, `check` never needs it, and under TCG
+// loading it was a fifth of a call (tests/vm/bench-calls). Without libkmod the index reads as
+// missing: states then come from /proc/modules only.
+kmod_ctx* ModuleIndex::ctx() const {
+  if (ctx_tried_ || module_dir_.empty()) return ctx_;
+  ctx_tried_ = true;
+  auto lib = kmod_lib();
+  if (!lib) return nullptr;
+  const KmodLib& L = **lib;
+  std::vector<const char*> paths;
+  for (const auto& f : config_files_) paths.push_back(f.c_str());
+  paths.push_back(nullptr);  // never a null list: that is libkmod's "the machine's own"
+  ctx_ = L.kmod_new(module_dir_.c_str(), paths.data());
+  if (ctx_) L.kmod_set_log_priority(ctx_, 0);
+  return ctx_;
 }
 
 ModuleIndex::~ModuleIndex() {
@@ -95,7 +105,7 @@ ModuleState ModuleIndex::state(const std::string& raw) const {
   std::string name = normalize(raw);
   if (builtin_.count(name)) return ModuleState::kBuiltin;
   if (loaded_.count(name)) return ModuleState::kLoaded;
-  if (!ctx_) return ModuleState::kMissing;
+  if (!ctx()) return ModuleState::kMissing;
   const KmodLib& L = **kmod_lib();
   kmod_module* mod = nullptr;
   if (L.kmod_module_new_from_name(ctx_, name.c_str(), &mod) != 0) return ModuleState::kMissing;
@@ -106,7 +116,7 @@ ModuleState ModuleIndex::state(const std::string& raw) const {
 
 std::vector<std::string> ModuleIndex::modules_for_alias(const std::string& modalias) const {
   std::vector<std::string> out;
-  if (!ctx_ || modalias.empty()) return out;
+  if (modalias.empty() || !ctx()) return out;
   const KmodLib& L = **kmod_lib();
   kmod_list* list = nullptr;
   if (L.kmod_module_new_from_lookup(ctx_, modalias.c_str(), &list) != 0) return out;

@@ -38,7 +38,7 @@ class ModuleIndex {
 
   const std::string& release() const { return release_; }
   // False when ROOT/lib/modules/RELEASE is missing: states then come from /proc/modules only.
-  bool has_index() const { return ctx_ != nullptr; }
+  bool has_index() const { return ctx() != nullptr; }
   ModuleState state(const std::string& name) const;
   // Module names (underscored) whose aliases match a device's modalias.
   std::vector<std::string> modules_for_alias(const std::string& modalias) const;
@@ -52,7 +52,9 @@ class ModuleIndex {
 
  private:
   ModuleIndex() = default;
-  ::kmod_ctx* ctx_ = nullptr;
+  ::kmod_ctx* ctx() const;  // opened on first use
+  mutable ::kmod_ctx* ctx_ = nullptr;
+  mutable bool ctx_tried_ = false;
   std::string release_;
   std::set<std::string> loaded_, builtin_;
   std::string module_dir_;

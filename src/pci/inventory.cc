@@ -7,7 +7,7 @@
 #include <charconv>
 #include <climits>
 #include <cstdint>
-#include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "host/modules.h"
@@ -39,8 +39,11 @@ const char* const kAttrNames[] = {"vendor",           "device", "subsystem_vendo
 constexpr uint32_t kAttrMax[] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffffff, 0xff};
 // Two calls, because one limit applies to all files of a call: config space is read no further
 // than its 64-byte header (each dword is a config cycle on real hardware), uevent is longer.
-enum HeaderFile { kConfig, kRevisionFile, kUevent, kNumVfs };
-const std::vector<std::string> kShortFiles = {"config", "revision"};
+// The revision is the header's byte 8: the kernel's `revision` attribute is that byte as read at
+// enumeration (pci_setup_device; no quirk rewrites it, unlike the class), so its own file is read
+// only where config space is missing, which saves four calls a device.
+enum HeaderFile { kConfig, kUevent, kNumVfs };
+const std::vector<std::string> kShortFiles = {"config"};
 const std::vector<std::string> kLongFiles = {"uevent", "sriov_numvfs"};
 
 // "0x10de\n" (as the kernel writes them) or decimal, at most `max`; nullopt when malformed.
@@ -114,13 +117,14 @@ IdValues kernel_values(const HostFs& fs, const std::string& dir,
                        std::vector<std::string>& problems) {
   IdValues out;
   if (files[kUevent]) from_uevent(*files[kUevent], dir + "/uevent", out, problems);
-  attribute(files[kRevisionFile], kRevision, dir, out, problems);
+  bool have_config = files[kConfig] && files[kConfig]->size() == 64;
+  int wanted = have_config ? kRevision : kIdCount;
   std::vector<std::string> missing;
-  for (int i = 0; i < kRevision; ++i)
+  for (int i = 0; i < wanted; ++i)
     if (!out.v[i]) missing.push_back(kAttrNames[i]);
   if (missing.empty()) return out;
   auto more = fs.read_each(dir, missing, 64);
-  for (size_t m = 0, i = 0; i < kRevision; ++i)
+  for (size_t m = 0, i = 0; i < static_cast<size_t>(wanted); ++i)
     if (!out.v[i] && m < more.size()) attribute(more[m++], static_cast<int>(i), dir, out, problems);
   return out;
 }
@@ -168,14 +172,36 @@ IdFacts read_ids(const HostFs& fs, const std::string& dir, Device& d,
   return facts;
 }
 
+// `target` (a link's text) read from directory `dir`, normalised without touching the disk.
+std::string lexically_joined(std::string_view dir, std::string_view target) {
+  std::vector<std::string_view> parts;
+  auto walk = [&](std::string_view path) {
+    while (!path.empty()) {
+      size_t slash = path.find('/');
+      std::string_view part = path.substr(0, slash);
+      path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+      if (part == "..") {
+        if (!parts.empty()) parts.pop_back();
+      } else if (!part.empty() && part != ".") {
+        parts.push_back(part);
+      }
+    }
+  };
+  if (!target.starts_with('/')) walk(dir);
+  walk(target);
+  std::string out;
+  for (auto p : parts) (out += '/') += p;
+  return out.empty() ? "/" : out;
+}
+
 // The canonical path of a device: its bus link's target made absolute. sysfs directories below
 // /sys/devices are never links, so lexical normalisation is exact and costs one readlink instead
 // of realpath's one per component (bench/list-vs-lspci).
-Result<std::string> device_path(const HostFs& fs, const std::string& link) {
+Result<std::string> device_path(const HostFs& fs, const std::string& dir, const std::string& name) {
+  std::string link = dir + "/" + name;
   auto target = fs.read_link(link);
   if (!target) return fs.resolve(link);
-  std::filesystem::path p = std::filesystem::path(link).parent_path() / *target;
-  std::string normal = p.lexically_normal().string();
+  std::string normal = lexically_joined(dir, *target);
   if (!normal.starts_with("/sys/devices/")) return fs.resolve(link);
   return normal;
 }
@@ -209,7 +235,7 @@ Result<Device> read_device(const HostFs& fs, const std::string& name, const PciI
                            std::vector<std::string>& problems, bool& maybe_vf) {
   Device d;
   d.address = TRY(parse_address(name));
-  d.sysfs_path = TRY(device_path(fs, std::string(kPciDevicesDir) + "/" + name));
+  d.sysfs_path = TRY(device_path(fs, kPciDevicesDir, name));
   const std::string& dir = d.sysfs_path;
   auto chain = addresses_in_path(dir);
   if (!chain.empty() && chain.back() == d.address) chain.pop_back();
@@ -250,26 +276,59 @@ Result<Inventory> Inventory::scan(const HostFs& fs, const PciIds* ids) {
   Inventory inv;
   std::vector<std::pair<Device, bool>> read;  // device, maybe a VF
   read.reserve(names->size());
-  for (const auto& name : *names) {
-    bool maybe_vf = false;
-    auto d = read_device(fs, name, ids, inv.problems_, maybe_vf);
-    if (!d) {  // e.g. unplugged mid-scan: report it, list the rest
-      inv.problems_.push_back(fmt::format("skipped {}: {}", name, d.error().message));
-      continue;
-    }
-    inv.groups_present_ |= d->iommu_group.has_value();
-    read.emplace_back(std::move(*d), maybe_vf);
+  for (const auto& name : *names) inv.add(fs, name, ids, read);
+  inv.assemble(fs, std::move(read));
+  return inv;
+}
+
+Result<Inventory> Inventory::scan_devices(const HostFs& fs, const std::vector<PciAddress>& wanted,
+                                          const PciIds* ids) {
+  auto bus = fs.type(kPciDevicesDir);
+  if (bus != FileType::kDir) return scan(fs, ids);  // the same error as a whole scan
+  Inventory inv;
+  std::vector<std::pair<Device, bool>> read;
+  std::set<std::string> done;
+  auto add = [&](const std::string& name) {
+    if (done.insert(name).second && fs.type(join_path(kPciDevicesDir, name)) != FileType::kMissing)
+      inv.add(fs, name, ids, read);
+  };
+  for (const auto& a : wanted) add(a.str());
+  std::set<int> groups;
+  for (const auto& [d, vf] : read)
+    if (d.iommu_group) groups.insert(*d.iommu_group);
+  for (int g : groups)
+    for (const auto& name :
+         fs.list(fmt::format("/sys/kernel/iommu_groups/{}/devices", g)).value_or({}))
+      if (parse_address(name)) add(name);
+  // Whether this host has groups at all, also when no named device has one.
+  if (!inv.groups_present_)
+    inv.groups_present_ = !fs.list("/sys/kernel/iommu_groups").value_or({}).empty();
+  inv.assemble(fs, std::move(read));
+  return inv;
+}
+
+void Inventory::add(const HostFs& fs, const std::string& name, const PciIds* ids,
+                    std::vector<std::pair<Device, bool>>& read) {
+  bool maybe_vf = false;
+  auto d = read_device(fs, name, ids, problems_, maybe_vf);
+  if (!d) {  // e.g. unplugged mid-scan: report it, list the rest
+    problems_.push_back(fmt::format("skipped {}: {}", name, d.error().message));
+    return;
   }
+  groups_present_ |= d->iommu_group.has_value();
+  read.emplace_back(std::move(*d), maybe_vf);
+}
+
+void Inventory::assemble(const HostFs& fs, std::vector<std::pair<Device, bool>> read) {
   std::sort(read.begin(), read.end(),
             [](const auto& a, const auto& b) { return a.first.address < b.first.address; });
   std::vector<bool> maybe_vf;
   for (auto& [d, vf] : read) {
-    inv.devices_.push_back(std::move(d));
+    devices_.push_back(std::move(d));
     maybe_vf.push_back(vf);
   }
-  for (size_t i = 0; i < inv.devices_.size(); ++i) inv.index_[inv.devices_[i].address] = i;
-  link_virtual_functions(fs, inv.devices_, maybe_vf, inv.index_);
-  return inv;
+  for (size_t i = 0; i < devices_.size(); ++i) index_[devices_[i].address] = i;
+  link_virtual_functions(fs, devices_, maybe_vf, index_);
 }
 
 const Device* Inventory::find(const PciAddress& a) const {

@@ -19,6 +19,11 @@ class Inventory {
  public:
   // Scans every device; names come from `ids` (may be null for numeric output).
   static Result<Inventory> scan(const HostFs& fs, const PciIds* ids);
+  // Only `wanted` and every device of their IOMMU groups (what bind and release act on), so that
+  // a call for one device does not read the whole bus: scripts call pcipass a device at a time
+  // (tests/vm/bench-calls). Addresses not on the bus are left out.
+  static Result<Inventory> scan_devices(const HostFs& fs, const std::vector<PciAddress>& wanted,
+                                        const PciIds* ids);
 
   const std::vector<Device>& devices() const { return devices_; }
   std::vector<Device>& devices() { return devices_; }
@@ -42,6 +47,10 @@ class Inventory {
   const std::vector<std::string>& problems() const { return problems_; }
 
  private:
+  void add(const HostFs& fs, const std::string& name, const PciIds* ids,
+           std::vector<std::pair<Device, bool>>& read);
+  void assemble(const HostFs& fs, std::vector<std::pair<Device, bool>> read);
+
   std::vector<Device> devices_;
   std::map<PciAddress, size_t> index_;
   bool groups_present_ = false;

@@ -11,6 +11,20 @@ namespace {
 
 const std::string kBus = "/sys/devices/pci0000:00";
 
+// Every field a scan fills, as text, to compare two scans' devices.
+std::string device_fields(const Device& d) {
+  std::string out = d.address.str() + " " + d.sysfs_path + " " + d.id_pair() + " " +
+                    std::to_string(d.subsystem_vendor) + ":" + std::to_string(d.subsystem_device) +
+                    " " + std::to_string(d.revision) + " " + std::to_string(d.class_code) + " " +
+                    d.driver.value_or("-") + " " +
+                    (d.iommu_group ? std::to_string(*d.iommu_group) : "-") + " " +
+                    std::to_string(d.header_type);
+  for (const auto& p : d.parents) out += " " + p.str();
+  for (const auto& v : d.virtfns) out += " vf" + v.str();
+  if (d.physfn) out += " pf" + d.physfn->str();
+  return out;
+}
+
 // A kernel class fixup: config space says "unclassified device" (0x000000), the kernel made it a
 // VGA controller (as quirk_... does for some boards); lspci and the modalias show the kernel's.
 TEST(Inventory, KernelClassFixupWins) {
@@ -31,7 +45,7 @@ TEST(Inventory, KernelClassFixupWins) {
   EXPECT_NE(list.out.find("\"class\":\"030000\""), std::string::npos) << list.out;
 }
 
-TEST(Inventory, AttributesOverrideEveryConfigField) {
+TEST(Inventory, AttributesOverrideEveryConfigIdField) {
   TempTree host;
   host.pci_device(kBus, "0000:02:00.0", 0x8086, 0x1533, 0x020000);
   std::string dev = kBus + "/0000:02:00.0";
@@ -39,7 +53,6 @@ TEST(Inventory, AttributesOverrideEveryConfigField) {
   host.file(dev + "/device", "0x1534\n");
   host.file(dev + "/subsystem_vendor", "0x15d9\n");
   host.file(dev + "/subsystem_device", "0x1533\n");
-  host.file(dev + "/revision", "0x03\n");
   auto fs = make_real_host_fs(host.root());
   auto inv = Inventory::scan(*fs, nullptr);
   ASSERT_TRUE(inv.ok());
@@ -48,7 +61,6 @@ TEST(Inventory, AttributesOverrideEveryConfigField) {
   EXPECT_EQ(d.device, 0x1534);
   EXPECT_EQ(d.subsystem_vendor, 0x15d9);
   EXPECT_EQ(d.subsystem_device, 0x1533);
-  EXPECT_EQ(d.revision, 0x03);
   EXPECT_EQ(d.class_code, 0x020000u);  // no class attribute: config space
 }
 
@@ -59,21 +71,41 @@ TEST(Inventory, BadAttributeIsAProblemNotAValue) {
   std::string dev = kBus + "/0000:03:00.0";
   host.file(dev + "/vendor", "0x1ffff\n");
   host.file(dev + "/class", "banana\n");
-  host.file(dev + "/revision", "-1\n");
   auto fs = make_real_host_fs(host.root());
   auto inv = Inventory::scan(*fs, nullptr);
   ASSERT_TRUE(inv.ok());
   const Device& d = inv->devices()[0];
   EXPECT_EQ(d.vendor, 0x10de);
   EXPECT_EQ(d.class_code, 0x030000u);
-  EXPECT_EQ(d.revision, 0);
-  ASSERT_EQ(inv->problems().size(), 3u);
+  ASSERT_EQ(inv->problems().size(), 2u);
   std::string all;
   for (const auto& p : inv->problems()) all += p + "\n";
   EXPECT_NE(all.find(dev + "/vendor: not a number up to 0xffff: '0x1ffff'"), std::string::npos)
       << all;
   EXPECT_NE(all.find(dev + "/class"), std::string::npos) << all;
-  EXPECT_NE(all.find(dev + "/revision"), std::string::npos) << all;
+}
+
+// The revision is config space's byte 8, which the kernel's `revision` attribute copies at
+// enumeration; the attribute is read only where config space is missing, and checked there.
+TEST(Inventory, RevisionFromConfigSpaceElseTheAttribute) {
+  TempTree host;
+  host.pci_device(kBus, "0000:03:00.0", 0x10de, 0x1b80, 0x030000);
+  std::string cfg(256, '\0');
+  cfg[0] = '\xde', cfg[1] = '\x10', cfg[8] = '\xa1', cfg[11] = '\x03';
+  host.file(kBus + "/0000:03:00.0/config", cfg);
+  host.file(kBus + "/0000:03:00.0/revision", "0x07\n");  // not read: config space has it
+  host.dir(kBus + "/0000:04:00.0");
+  host.link("/sys/bus/pci/devices/0000:04:00.0", kBus + "/0000:04:00.0");
+  host.file(kBus + "/0000:04:00.0/revision", "-1\n");  // no config: read, and refused
+  auto fs = make_real_host_fs(host.root());
+  auto inv = Inventory::scan(*fs, nullptr);
+  ASSERT_TRUE(inv.ok());
+  ASSERT_EQ(inv->devices().size(), 2u);
+  EXPECT_EQ(inv->devices()[0].revision, 0xa1);
+  EXPECT_EQ(inv->devices()[1].revision, 0);
+  std::string all;
+  for (const auto& p : inv->problems()) all += p + "\n";
+  EXPECT_NE(all.find(kBus + "/0000:04:00.0/revision: not a number"), std::string::npos) << all;
 }
 
 // A live kernel's uevent: the kernel's IDs, class and driver in one file (PCI_CLASS unpadded,
@@ -87,7 +119,6 @@ TEST(Inventory, UeventCarriesTheKernelsValues) {
             "PCI_SLOT_NAME=0000:07:00.0\nMODALIAS=pci:"
             "v00001002d000067DFsv00001DA2sd0000E353bc03sc00i00\n");
   host.file(dev + "/class", "0x000000\n");  // never consulted: uevent has it
-  host.file(dev + "/revision", "0xe7\n");
   auto fs = make_real_host_fs(host.root());
   auto inv = Inventory::scan(*fs, nullptr);
   ASSERT_TRUE(inv.ok());
@@ -95,9 +126,40 @@ TEST(Inventory, UeventCarriesTheKernelsValues) {
   EXPECT_EQ(d.class_code, 0x030000u);
   EXPECT_EQ(d.subsystem_vendor, 0x1da2);
   EXPECT_EQ(d.subsystem_device, 0xe353);
-  EXPECT_EQ(d.revision, 0xe7);
   EXPECT_EQ(d.driver, std::optional<std::string>("amdgpu"));  // no driver link in this tree
   EXPECT_TRUE(inv->problems().empty());
+}
+
+// bind and release read only the named devices and their groups: the same devices, read the same
+// way as by a whole scan, and nothing of other groups.
+TEST(Inventory, ScanDevicesReadsTheNamedGroupsOnly) {
+  TempTree host;
+  host.pci_device(kBus, "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 1);
+  host.pci_device(kBus, "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel", 1);
+  host.pci_device(kBus, "0000:02:00.0", 0x8086, 0x1533, 0x020000, "igb", 2);
+  host.pci_device(kBus, "0000:03:00.0", 0x144d, 0xa808, 0x010802, "nvme");  // no group
+  auto fs = make_real_host_fs(host.root());
+  auto all = Inventory::scan(*fs, nullptr);
+  ASSERT_TRUE(all.ok());
+  auto some = Inventory::scan_devices(*fs, {*parse_address("0000:01:00.1")}, nullptr);
+  ASSERT_TRUE(some.ok());
+  ASSERT_EQ(some->devices().size(), 2u);
+  for (const auto& d : some->devices()) {
+    const Device* same = all->find(d.address);
+    ASSERT_NE(same, nullptr);
+    EXPECT_EQ(device_fields(d), device_fields(*same));
+  }
+  EXPECT_EQ(some->find(*parse_address("0000:02:00.0")), nullptr);
+  EXPECT_TRUE(some->iommu_groups_present());
+  // A device without a group on a host with groups; an address that is not there at all.
+  auto lone = Inventory::scan_devices(*fs, {*parse_address("0000:03:00.0")}, nullptr);
+  ASSERT_TRUE(lone.ok());
+  ASSERT_EQ(lone->devices().size(), 1u);
+  EXPECT_TRUE(lone->iommu_groups_present());
+  auto none = Inventory::scan_devices(*fs, {*parse_address("0000:09:00.0")}, nullptr);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->devices().empty());
+  EXPECT_TRUE(none->problems().empty());
 }
 
 TEST(Inventory, BadUeventIsAProblem) {
