@@ -10,7 +10,9 @@
 #include <sstream>
 
 #include "host/cmdline.h"
+#include "host/kmod_lib.h"
 #include "host/limits.h"
+#include "pci/pci_lib.h"
 
 namespace pcipass {
 
@@ -354,6 +356,11 @@ CheckResult check_kvm_module(const Facts& f) {
   std::string config = name == "kvm_intel" ? "CONFIG_KVM_INTEL"
                        : name == "kvm_amd" ? "CONFIG_KVM_AMD"
                                            : "CONFIG_KVM";
+  if (!f.mods.has_index() && f.mods.library_error())
+    return result(id, title, CheckStatus::kWarn,
+                  "not loaded; the module index can't be read: " +
+                      f.mods.library_error()->message,
+                  f.mods.library_error()->fix);
   if (!f.mods.has_index())
     return result(id, title, CheckStatus::kFail,
                   fmt::format("{} not loaded; no /lib/modules/{}", name, f.release()),
@@ -711,6 +718,11 @@ CheckResult check_module(const Facts& f, const char* id, const std::string& name
     if (fd != ModuleState::kMissing && f.fs.exists("/dev/vfio/vfio"))
       return result(id, title, CheckStatus::kPass, "missing; iommufd serves /dev/vfio/vfio");
   }
+  if (!f.mods.has_index() && f.mods.library_error())
+    return result(id, title, CheckStatus::kWarn,
+                  "not loaded; the module index can't be read: " +
+                      f.mods.library_error()->message,
+                  f.mods.library_error()->fix);
   if (!f.mods.has_index())
     return result(id, title, CheckStatus::kFail,
                   fmt::format("not loaded; no /lib/modules/{}", f.release()),
@@ -775,9 +787,34 @@ CheckResult check_memlock(const Facts& f) {
   return result(id, title, CheckStatus::kWarn, detail, fix);
 }
 
+// Without libkmod modules can't be looked up or loaded; without libpci devices have no names.
+CheckResult check_libraries(const Libraries& libs) {
+  std::vector<const Error*> missing;
+  for (const auto& e : {&libs.kmod, &libs.pci})
+    if (*e) missing.push_back(&**e);
+  if (missing.empty())
+    return result("libraries", "Libraries", CheckStatus::kPass,
+                  fmt::format("{} and {} load", kKmodLibrary, kPciLibrary));
+  std::vector<std::string> details, fixes;
+  for (const Error* e : missing) details.push_back(e->message), fixes.push_back(e->fix);
+  return result("libraries", "Libraries", CheckStatus::kWarn, join(details, "; "),
+                join(fixes, "; "));
+}
+
 }  // namespace
 
+Libraries load_libraries() {
+  Libraries l;
+  if (auto k = kmod_lib(); !k) l.kmod = k.error();
+  if (auto p = pci_lib(); !p) l.pci = p.error();
+  return l;
+}
+
 CheckReport run_checks(const HostFs& fs, const ModuleIndex& modules) {
+  return run_checks(fs, modules, load_libraries());
+}
+
+CheckReport run_checks(const HostFs& fs, const ModuleIndex& modules, const Libraries& libs) {
   Facts f = gather(fs, modules);
   CheckReport report;
   auto& r = report.results;
@@ -795,6 +832,7 @@ CheckReport run_checks(const HostFs& fs, const ModuleIndex& modules) {
   r.push_back(check_module(f, "vfio-pci-module", "vfio_pci", "vfio-pci", "CONFIG_VFIO_PCI"));
   r.push_back(check_vfio_device(f));
   r.push_back(check_memlock(f));
+  r.push_back(check_libraries(libs));
   return report;
 }
 

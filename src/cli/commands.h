@@ -34,6 +34,9 @@ void add_driver_option(CLI::App& app, Args& a);
 // Every DEVICE argument, looked up in `inv` (the one scan the command makes).
 Result<std::vector<PciAddress>> resolve_devices(const Inventory& inv, const Args& a);
 Json steps_json(const std::vector<assign::Step>& steps);
+// pci_ids_json(ctx) with "names": "available", or "unavailable" and "names_unavailable":
+// {message, fix} saying why (no pci.ids, or libpci not loaded).
+Json pci_ids_names_json(Context& ctx);
 // "dry run: pcipass would make these changes..." lines, diffs indented below their step.
 void print_steps(Context& ctx, const std::vector<assign::Step>& steps);
 

@@ -72,8 +72,10 @@ std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
   }
   if (fs.type(dir + "/modules.dep.bin") != FileType::kFile) return m;
   auto local_dir = fs.local_path(dir);
-  // Without libkmod the index is read as missing: states come from /proc/modules only.
+  // Without libkmod the index is read as missing (states come from /proc/modules only), and
+  // says why, so that `check` can name the library to install.
   auto lib = kmod_lib();
+  if (!lib) m->library_error_ = lib.error();
   if (!local_dir || !lib) return m;
   const KmodLib& L = **lib;
   m->module_dir_ = *local_dir;

@@ -149,7 +149,7 @@ TEST(PciIdsCli, TheOptionWinsAndJsonSaysSo) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("\"vendor_name\":\"Option Corporation\""), std::string::npos);
   EXPECT_NE(r.out.find("\"pci_ids\": {\"path\":\"" + t.real("/option.ids") +
-                       "\",\"source\":\"option\"}\n}\n"),
+                       "\",\"source\":\"option\",\"names\":\"available\"}\n}\n"),
             std::string::npos)
       << r.out.substr(r.out.size() - 200);
   for (const char* cmd : {"groups", "tree"}) {
@@ -162,7 +162,8 @@ TEST(PciIdsCli, TheOptionWinsAndJsonSaysSo) {
   auto show = nlohmann::json::parse(
       run_cli({"--root", source_path(kWorkstation), "--json", "show", "00:1f.6"}).out);
   EXPECT_EQ(show["pci_ids"],
-            (nlohmann::json{{"path", "/usr/share/misc/pci.ids"}, {"source", "tree"}}));
+            (nlohmann::json{
+                {"path", "/usr/share/misc/pci.ids"}, {"source", "tree"}, {"names", "available"}}));
   auto plan = nlohmann::json::parse(
       run_cli({"--root", source_path(kWorkstation), "--json", "plan", "02:00.0", "--force"}).out);
   EXPECT_EQ(plan["pci_ids"]["source"], "tree");
