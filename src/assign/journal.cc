@@ -226,8 +226,12 @@ Status save_journal(HostFs& fs, const Journal& j) {
                    [](const auto& x, const auto& y) { return x.first < y.first; });
   Json changes = Json::array();
   for (auto& e : entries) changes.push_back(std::move(e.second));
-  Json out{{"schema", kJournalSchema}, {"operation", j.operation}, {"driver", j.driver},
-           {"owner", j.owner},         {"pid", j.pid},             {"phase", j.phase},
+  Json out{{"schema", kJournalSchema},
+           {"operation", j.operation},
+           {"driver", j.driver},
+           {"owner", j.owner},
+           {"pid", j.pid},
+           {"phase", j.phase},
            {"changes", changes}};
   return fs.write_atomic(kJournalPath, out.dump(2) + "\n", 0600);
 }

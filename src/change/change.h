@@ -72,10 +72,10 @@ struct Change {
   mode_t mode = 0644;
   std::optional<uid_t> uid;  // kOwner; kFileWrite: forced owner (undo puts it back)
   std::optional<gid_t> gid;
-  bool force_mode = false;  // kFileWrite: set `mode` even on an existing file
+  bool force_mode = false;       // kFileWrite: set `mode` even on an existing file
   std::optional<Xattrs> xattrs;  // kFileWrite: exactly these (undo); nullopt: the file's own
-  PciAddress address;       // kDeviceMove
-  DeviceState target;       // kDeviceMove
+  PciAddress address;            // kDeviceMove
+  DeviceState target;            // kDeviceMove
   Procedure procedure = Procedure::kBind;
   Invocation program;  // kProgram
   std::optional<Invocation> undo_program;

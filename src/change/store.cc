@@ -80,9 +80,14 @@ Status save_manifest(HostFs& fs, const ChangeSet& s) {
   for (size_t i = 0; i < s.files.size(); ++i) files.push_back(file_json(s.files[i], i));
   for (const auto& d : s.dirs) dirs.push_back({{"path", d.path}, {"mode", d.mode}});
   for (const auto& p : s.programs) programs.push_back(program_json(p));
-  Json j{{"schema", kChangeSetSchema}, {"id", s.id},       {"command", s.command},
-         {"time", s.time},             {"state", state_name(s.state)},
-         {"files", files},             {"dirs", dirs},     {"programs", programs}};
+  Json j{{"schema", kChangeSetSchema},
+         {"id", s.id},
+         {"command", s.command},
+         {"time", s.time},
+         {"state", state_name(s.state)},
+         {"files", files},
+         {"dirs", dirs},
+         {"programs", programs}};
   return fs.write_atomic(s.manifest_path(), j.dump(2) + "\n", 0600);
 }
 
@@ -239,16 +244,18 @@ std::vector<Conflict> foreign_entries(const HostFs& fs, const ChangeSet& s) {
     std::vector<std::string> foreign;
     for (const auto& n : *names) {
       std::string p = d.path + "/" + n;
-      bool ours = std::any_of(s.files.begin(), s.files.end(),
-                              [&](const FileRecord& f) { return f.path == p && f.before.absent; }) ||
-                  std::any_of(s.dirs.begin(), s.dirs.end(),
-                              [&](const DirRecord& o) { return o.path == p; });
+      bool ours =
+          std::any_of(s.files.begin(), s.files.end(),
+                      [&](const FileRecord& f) { return f.path == p && f.before.absent; }) ||
+          std::any_of(s.dirs.begin(), s.dirs.end(),
+                      [&](const DirRecord& o) { return o.path == p; });
       if (!ours) foreign.push_back(n);
     }
     if (!foreign.empty())
-      out.push_back({d.path, {},
-                     fmt::format("{} was created by this change set and now also holds {}",
-                                 d.path, fmt::join(foreign, ", "))});
+      out.push_back({d.path,
+                     {},
+                     fmt::format("{} was created by this change set and now also holds {}", d.path,
+                                 fmt::join(foreign, ", "))});
   }
   return out;
 }
@@ -387,7 +394,8 @@ Result<ChangeSet> parse_manifest(const std::string& text, const std::string& pat
       s.dirs.push_back(std::move(r));
     }
   if (j.contains("programs"))
-    for (const auto& p : *TRY(c.array(j, "programs"))) s.programs.push_back(TRY(program_from(c, p)));
+    for (const auto& p : *TRY(c.array(j, "programs")))
+      s.programs.push_back(TRY(program_from(c, p)));
   return s;
 }
 
@@ -425,10 +433,9 @@ Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports
     if (c.kind == Kind::kDirCreate)
       for (const auto& d : c.before.created) set.dirs.push_back({d, c.mode});
     if (c.kind == Kind::kProgram)
-      set.programs.push_back(
-          {c.program.argv,
-           c.undo_program ? std::optional(c.undo_program->argv) : std::nullopt,
-           std::nullopt});
+      set.programs.push_back({c.program.argv,
+                              c.undo_program ? std::optional(c.undo_program->argv) : std::nullopt,
+                              std::nullopt});
   }
   set.id = new_id(fs, run.now);
   SetRecord record(fs, set, plan);

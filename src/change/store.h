@@ -41,7 +41,7 @@ struct DirRecord {
 struct ProgramRecord {
   std::vector<std::string> argv;
   std::optional<std::vector<std::string>> undo_argv;  // what undo runs (after the files)
-  std::optional<Change::Ran> ran;                       // nullopt: not run (yet)
+  std::optional<Change::Ran> ran;                     // nullopt: not run (yet)
 };
 
 struct ChangeSet {

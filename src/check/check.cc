@@ -358,8 +358,7 @@ CheckResult check_kvm_module(const Facts& f) {
                                            : "CONFIG_KVM";
   if (!f.mods.has_index() && f.mods.library_error())
     return result(id, title, CheckStatus::kWarn,
-                  "not loaded; the module index can't be read: " +
-                      f.mods.library_error()->message,
+                  "not loaded; the module index can't be read: " + f.mods.library_error()->message,
                   f.mods.library_error()->fix);
   if (!f.mods.has_index())
     return result(id, title, CheckStatus::kFail,
@@ -720,8 +719,7 @@ CheckResult check_module(const Facts& f, const char* id, const std::string& name
   }
   if (!f.mods.has_index() && f.mods.library_error())
     return result(id, title, CheckStatus::kWarn,
-                  "not loaded; the module index can't be read: " +
-                      f.mods.library_error()->message,
+                  "not loaded; the module index can't be read: " + f.mods.library_error()->message,
                   f.mods.library_error()->fix);
   if (!f.mods.has_index())
     return result(id, title, CheckStatus::kFail,

@@ -17,7 +17,6 @@ Json pci_ids_names_json(Context& ctx) {
   return j;
 }
 
-
 void setup_list(CLI::App& app, Args& a) {
   std::string kinds;
   for (const char* const* k = class_kinds(); *k; ++k)

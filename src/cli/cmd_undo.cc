@@ -93,12 +93,13 @@ int run_list(Context& ctx) {
   if (any_programs) head.push_back("RAN");
   Table t(head);
   for (const auto& s : *sets) {
-    std::vector<Table::Cell> row = {{s.id},
-                             {utc(s.time)},
-                             {change::state_name(s.state),
-                              s.state == change::SetState::kApplied ? Style::kGood : Style::kPlain},
-                             {s.command},
-                             {fmt::format("{}", fmt::join(paths(s), " "))}};
+    std::vector<Table::Cell> row = {
+        {s.id},
+        {utc(s.time)},
+        {change::state_name(s.state),
+         s.state == change::SetState::kApplied ? Style::kGood : Style::kPlain},
+        {s.command},
+        {fmt::format("{}", fmt::join(paths(s), " "))}};
     std::vector<std::string> ran;
     for (const auto& p : s.programs) ran.push_back(program_text(p));
     if (any_programs) row.push_back({fmt::format("{}", fmt::join(ran, "; "))});
@@ -157,10 +158,10 @@ int run_undo(Context& ctx, const Args& a) {
       (c.reason.empty() ? names : reasons).push_back(c.reason.empty() ? c.path : c.reason);
     }
     if (!reasons.empty())
-      return fail(ctx, Error::refused(
-                           fmt::format("refusing to undo change set {}: {}; nothing was written",
-                                       r->set.id, fmt::join(reasons, "; ")),
-                           "move what was put there since elsewhere, then undo again"));
+      return fail(
+          ctx, Error::refused(fmt::format("refusing to undo change set {}: {}; nothing was written",
+                                          r->set.id, fmt::join(reasons, "; ")),
+                              "move what was put there since elsewhere, then undo again"));
     return fail(
         ctx, Error::refused(fmt::format("refusing to undo change set {}: {} changed since pcipass "
                                         "wrote it (the diff above shows how); nothing was written",

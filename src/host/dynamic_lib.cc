@@ -18,8 +18,8 @@ void* DynamicLib::symbol(const char* name) const {
 }
 
 Error DynamicLib::missing(const LibrarySpec& spec, const std::string& why) {
-  Error e = Error::state(std::string("cannot load ") + spec.soname + " " + spec.purpose + ": " + why,
-                         spec.fix);
+  Error e = Error::state(
+      std::string("cannot load ") + spec.soname + " " + spec.purpose + ": " + why, spec.fix);
   return e;
 }
 

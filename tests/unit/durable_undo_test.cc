@@ -61,7 +61,9 @@ Invocation argv(std::vector<std::string> a) {
 class Durable : public ::testing::Test {
  protected:
   void SetUp() override { t.file("/proc/sys/kernel/osrelease", "6.1.0-28-amd64\n"); }
-  change::Ports ports() { return {nullptr, &runner, nullptr, [] { return kNow + 5; }}; }
+  change::Ports ports() {
+    return {nullptr, &runner, nullptr, [] { return kNow + 5; }};
+  }
   Result<change::Applied> apply(HostFs& f, std::vector<Change> plan, bool dry = false) {
     return change::apply_durable(f, plan, ports(), {"test", kNow, dry});
   }
@@ -199,7 +201,8 @@ TEST_F(Durable, ProgramRunsAreRecordedAndShown) {
                      Change::program_run(argv({"update-grub"}), argv({"update-grub"}))});
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_TRUE(r->id.has_value());
-  auto manifest = nlohmann::json::parse(t.read("/var/lib/pcipass/changes/" + *r->id + "/manifest.json"));
+  auto manifest =
+      nlohmann::json::parse(t.read("/var/lib/pcipass/changes/" + *r->id + "/manifest.json"));
   EXPECT_EQ(manifest["programs"],
             nlohmann::json::parse(R"([{"argv": ["update-grub"], "undo_argv": ["update-grub"],
               "ran": {"exit_status": 0, "signal": 0, "timed_out": false, "time": 1795000005}}])"));

@@ -61,7 +61,8 @@ TEST(DynamicLib, AMissingFunctionIsNamed) {
   int (*fn)(void) = nullptr;
   auto st = libc->resolve(fn, "pcipass_no_such_function");
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message, "cannot load libc.so.6 to test: it has no pcipass_no_such_function");
+  EXPECT_EQ(st.error().message,
+            "cannot load libc.so.6 to test: it has no pcipass_no_such_function");
   EXPECT_EQ(st.error().fix, "install libc6");
   size_t (*len)(const char*) = nullptr;
   ASSERT_TRUE(libc->resolve(len, "strlen").ok());
@@ -83,7 +84,8 @@ TEST(Libraries, CheckNamesAMissingLibraryAndTheFix) {
   EXPECT_NE(line->detail.find("cannot load libkmod.so.0-missing to read kernel modules"),
             std::string::npos)
       << line->detail;
-  EXPECT_NE(line->detail.find("cannot load libpci.so.0-missing to name PCI IDs"), std::string::npos);
+  EXPECT_NE(line->detail.find("cannot load libpci.so.0-missing to name PCI IDs"),
+            std::string::npos);
   EXPECT_NE(line->fix.find("apt install libkmod2"), std::string::npos) << line->fix;
   EXPECT_NE(line->fix.find("apt install libpci3"), std::string::npos) << line->fix;
   auto ok = run_checks(*fs, *modules, Libraries{});

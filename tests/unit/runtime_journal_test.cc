@@ -37,15 +37,14 @@ std::string host_state(const FakeKernel&, const TempTree& t) {
   return host_state(t);
 }
 
-
 // Attributes around a device move: reset_method and sriov_numvfs of the NIC (written before and
 // after it moves to vfio-pci) and the audio function's driver_override.
 std::vector<Change> mixed_plan() {
-  return {Change::attribute(kNic + "/reset_method", "bus"),
-          Change::device_move(addr("0000:00:03.0"), {"vfio-pci", "vfio-pci"},
-                              change::Procedure::kBind),
-          Change::attribute(kNic + "/sriov_numvfs", "4"),
-          Change::attribute(kAudio + "/driver_override", "pci-stub")};
+  return {
+      Change::attribute(kNic + "/reset_method", "bus"),
+      Change::device_move(addr("0000:00:03.0"), {"vfio-pci", "vfio-pci"}, change::Procedure::kBind),
+      Change::attribute(kNic + "/sriov_numvfs", "4"),
+      Change::attribute(kAudio + "/driver_override", "pci-stub")};
 }
 
 class RuntimeJournal : public ::testing::Test {
@@ -92,11 +91,10 @@ TEST_F(RuntimeJournal, EveryAttributeIsJournaledBeforeTheFirstWrite) {
   EXPECT_EQ(j["schema"], "pcipass.journal/2");
   EXPECT_EQ(j["operation"], "write");
   ASSERT_EQ(j["changes"].size(), 4u);
-  EXPECT_EQ(j["changes"][0],
-            nlohmann::json({{"kind", "attribute"},
-                            {"path", kNic + "/reset_method"},
-                            {"before", "flr bus"},
-                            {"after", "bus"}}));
+  EXPECT_EQ(j["changes"][0], nlohmann::json({{"kind", "attribute"},
+                                             {"path", kNic + "/reset_method"},
+                                             {"before", "flr bus"},
+                                             {"after", "bus"}}));
   EXPECT_EQ(j["changes"][1]["kind"], "device");
   EXPECT_EQ(j["changes"][1]["before"]["driver"], "e1000e");
   EXPECT_EQ(j["changes"][1]["iommu_group"], 4);
@@ -178,8 +176,8 @@ TEST_F(RuntimeJournal, RecoverSaysWhatEachAttributeIsNow) {
   EXPECT_EQ(s["pending"]["operation"], "write");
   EXPECT_EQ(s["pending"]["devices"], nlohmann::json({"0000:00:03.0"}));
   EXPECT_EQ(s["pending"]["attributes"],
-            nlohmann::json({kNic + "/reset_method", kNic + "/sriov_numvfs",
-                            kAudio + "/driver_override"}));
+            nlohmann::json(
+                {kNic + "/reset_method", kNic + "/sriov_numvfs", kAudio + "/driver_override"}));
   auto r = run_cli({"--root", t.root(), "recover"}, &injected);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out,
