@@ -128,6 +128,9 @@ Result<Journal> parse_journal(const std::string& text) {
   out.phase = TRY(c.string(j, "phase"));
   if (out.phase != "writing" && out.phase != "committed")
     return c.bad("phase", fmt::format("'{}' is not writing or committed", out.phase));
+  // Only bind and release have a state file to record once their writes are done.
+  if (out.operation == "write" && out.phase == "committed")
+    return c.bad("phase", "'committed' is not a phase of a write");
   if (schema == kJournalSchemaV1) {
     for (const auto& d : *TRY(c.array(j, "devices")))
       out.devices.push_back(TRY(device_from(c, d, static_cast<int>(out.devices.size()))));

@@ -323,7 +323,9 @@ Result<std::vector<std::string>> argv_from(const Checker& c, const Json& p, cons
       return c.bad(key, "holds an argument that is not one");
     out.push_back(std::move(s));
   }
-  if (out[0].empty()) return c.bad(key, "has an empty program name");
+  // A name looked up on PATH, or an absolute path: never one relative to where undo runs.
+  if (out[0].empty() || (out[0].find('/') != std::string::npos && !path_under(out[0], {"/"})))
+    return c.bad(key, "does not start with a program name or an absolute path");
   return out;
 }
 

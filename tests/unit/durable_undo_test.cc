@@ -277,6 +277,8 @@ TEST(Manifest, ProgramsAndXattrsAreValidated) {
            {"[\"update-grub\"]", "[]"},
            {"[\"update-grub\"]", "[\"\"]"},
            {"[\"update-grub\"]", "[1]"},
+           {"[\"update-grub\"]", "[\"../bin/update-grub\"]"},
+           {"[\"update-grub\"]", "[\"/usr/../tmp/x\"]"},
            {"[\"update-grub\"]", "\"update-grub\""},
            {"\"undo_argv\": null,", ""},
            {"\"exit_status\": 0", "\"exit_status\": 256"},

@@ -180,6 +180,8 @@ std::vector<Damaged> damaged_journals_v2() {
        "is not an integer"},
       {"v2 group 2^40", damage(v, R"("iommu_group": 4)", R"("iommu_group": 1099511627776)"),
        "outside"},
+      {"v2 write marked committed", damage(v, R"("phase": "writing")", R"("phase": "committed")"),
+       "phase 'committed' is not a phase of a write"},
       {"v2 unknown operation", damage(v, R"("operation": "write")", R"("operation": "rm -rf")"),
        "operation 'rm -rf' is not"},
       {"v2 truncated", v.substr(0, v.size() - 20), "is damaged"},

@@ -185,6 +185,18 @@ TEST(PciIdsCli, TheSystemsFileIsTheLastChoiceAndNoneGivesNumbers) {
   EXPECT_NE(r.out.find("Vendor 8086 Device 100e [8086:100e]"), std::string::npos) << r.out;
   j = nlohmann::json::parse(run_cli({"--root", t.root(), "--json", "tree"}).out);
   EXPECT_EQ(j["pci_ids"], (nlohmann::json{{"path", nullptr}, {"source", "none"}}));
+  // list and show say why there are no names, and how to get them.
+  for (const char* cmd : {"list", "show"}) {
+    std::vector<std::string> args = {"--root", t.root(), "--json", cmd};
+    if (std::string(cmd) == "show") args.push_back("00:03.0");
+    j = nlohmann::json::parse(run_cli(args).out);
+    EXPECT_EQ(j["pci_ids"]["names"], "unavailable") << cmd;
+    EXPECT_EQ(
+        j["pci_ids"]["names_unavailable"],
+        (nlohmann::json{{"message", "no pci.ids: devices have no names"},
+                        {"fix", "install pci.ids (apt install pci.ids), or pass --pci-ids FILE"}}))
+        << cmd;
+  }
 }
 
 TEST(PciIdsCli, AFifoAsTheOptionIsRefusedNotOpened) {
