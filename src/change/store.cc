@@ -260,6 +260,20 @@ std::vector<Conflict> foreign_entries(const HostFs& fs, const ChangeSet& s) {
   return out;
 }
 
+// Runs the plan under its record, then marks the set `done`; a failure to mark it rolls the
+// plan back like any other failure.
+Status run_and_mark(HostFs& fs, Executor& ex, std::vector<Change>& plan, Record& record,
+                    ChangeSet& set, SetState done) {
+  TRY(ex.run(plan, &record));
+  if (!ex.dry_run()) {
+    set.state = done;
+    Status c = save_manifest(fs, set);
+    if (!c) return ex.fail(plan, record, std::move(c).error());
+  }
+  ex.steps.push_back({"change-set", set.id, state_name(done), {}});
+  return {};
+}
+
 // Stray `.pcipass-*` temporaries in the directories of a set's files.
 Status remove_temporaries(HostFs& fs, const ChangeSet& s) {
   for (const auto& f : s.files) {
@@ -441,13 +455,7 @@ Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports
   }
   set.id = new_id(fs, run.now);
   SetRecord record(fs, set, plan);
-  TRY(ex.run(plan, &record));
-  if (!run.dry_run) {
-    set.state = SetState::kApplied;
-    Status c = save_manifest(fs, set);
-    if (!c) return ex.fail(plan, record, std::move(c).error());
-  }
-  ex.steps.push_back({"change-set", set.id, "applied", {}});
+  TRY(run_and_mark(fs, ex, plan, record, set, SetState::kApplied));
   if (!run.dry_run) out.id = set.id;
   out.steps = std::move(ex.steps);
   return out;
@@ -496,13 +504,7 @@ Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
   Executor ex(fs, ports, dry_run);
   TRY(ex.capture(plan));
   UndoRecord record(fs, out.set);
-  TRY(ex.run(plan, &record));
-  if (!dry_run) {
-    out.set.state = SetState::kUndone;
-    Status c = save_manifest(fs, out.set);
-    if (!c) return ex.fail(plan, record, std::move(c).error());
-  }
-  ex.steps.push_back({"change-set", out.set.id, "undone", {}});
+  TRY(run_and_mark(fs, ex, plan, record, out.set, SetState::kUndone));
   out.steps = std::move(ex.steps);
   return out;
 }
