@@ -496,7 +496,7 @@ Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
     FileState now = TRY(read_file_state(fs, f.path));
     if (now.absent == f.after_absent && now.bytes == f.after_bytes) continue;
     out.conflicts.push_back(
-        {f.path, unified_diff(f.after_bytes, now.bytes, f.path, f.after_absent, now.absent)});
+        {f.path, unified_diff(f.after_bytes, now.bytes, f.path, f.after_absent, now.absent), {}});
   }
   for (auto& c : foreign_entries(fs, out.set)) out.conflicts.push_back(std::move(c));
   if (!out.conflicts.empty()) return out;
