@@ -43,20 +43,7 @@ class JournalRecord : public change::Record {
 };
 
 change::Ports ports(const Environment& env, ModuleLoader* loader) {
-  return {loader, env.runner, env.sleep_ms};
-}
-
-// A journal's devices as the changes that moved them, applied: what rolling back undoes.
-std::vector<Change> journaled_moves(const Journal& j) {
-  std::vector<Change> out;
-  for (const auto& d : j.devices) {
-    Change c = Change::device_move(d.address, d.after, Procedure::kRestore);
-    c.before.device = d.before;
-    c.before.captured = true;
-    c.applied = true;
-    out.push_back(std::move(c));
-  }
-  return out;
+  return {loader, env.runner, env.sleep_ms, [&env] { return env.process.time_now(); }};
 }
 
 // The inventory the caller scanned, or one scanned here.
@@ -69,8 +56,7 @@ Result<const Inventory*> inventory(const HostFs& fs, const Inventory* given,
 
 Error pending_error(const Journal& j) {
   return Error::state(
-      fmt::format("an interrupted pcipass run left a journal ({}: {} of {} device{})", kJournalPath,
-                  j.operation, j.devices.size(), j.devices.size() == 1 ? "" : "s"),
+      fmt::format("an interrupted pcipass run left a journal ({}: {})", kJournalPath, j.summary()),
       "run `pcipass recover` to put the devices back first");
 }
 
@@ -211,9 +197,7 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
   j.driver = req.driver;
   j.owner = req.owner;
   j.pid = static_cast<int>(::getpid());
-  for (const auto& c : changes)
-    if (c.kind == change::Kind::kDeviceMove)
-      j.devices.push_back({c.address, inv.find(c.address)->iommu_group, c.before.device, c.target});
+  j.add(changes, [&](const PciAddress& a) { return inv.find(a)->iommu_group; });
   JournalRecord record(fs, j);
   TRY(ex.run(changes, &record));
   for (const auto& g : plan.groups) report.groups.push_back(g.id);
@@ -312,7 +296,8 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
     changes.push_back(Change::device_move(d.address, d.after, Procedure::kRestore));
   change::Executor ex(fs, ports(env, env.loader), req.dry_run);
   TRY(ex.capture(changes));
-  for (size_t i = 0; i < changes.size(); ++i) j.devices[i].before = changes[i].before.device;
+  j.devices.clear();
+  j.add(changes, [&](const PciAddress& a) { return inv.find(a)->iommu_group; });
   JournalRecord record(fs, j);
   TRY(ex.run(changes, &record));
   if (req.dry_run) {
@@ -336,6 +321,42 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
 
 namespace {
 
+std::optional<int> group_of(const HostFs& fs, const PciAddress& a) {
+  auto name = fs.link_basename(device_dir(a) + "/iommu_group");
+  int g = 0;
+  if (!name || name->empty() || name->size() > 9 ||
+      name->find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  for (char ch : *name) g = g * 10 + (ch - '0');
+  return g;
+}
+
+}  // namespace
+
+Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<Change>& plan,
+                                        const Environment& env, bool dry_run) {
+  auto lock = TRY(begin(fs, dry_run));
+  std::unique_ptr<ModuleLoader> own_loader;
+  change::Executor ex(fs, ports(env, loader_for(fs, plan, dry_run, env, own_loader)), dry_run);
+  TRY(ex.capture(plan));
+  Journal j;
+  j.operation = "write";
+  j.pid = static_cast<int>(::getpid());
+  j.add(plan, [&](const PciAddress& a) { return group_of(fs, a); });
+  JournalRecord record(fs, j);
+  TRY(ex.run(plan, &record));
+  if (ex.began()) {
+    ex.steps.push_back({"journal", kJournalPath, "removed", {}});
+    if (!dry_run) {
+      Status done = fs.remove(kJournalPath);
+      if (!done) return ex.fail(plan, record, std::move(done).error());
+    }
+  }
+  return std::move(ex.steps);
+}
+
+namespace {
+
 Status recover_runtime(HostFs& fs, const Environment& env, RecoverReport& report) {
   if (!fs.is_dir(kRunDir)) return {};
   auto lock = TRY(fs.lock(kLockPath));
@@ -346,13 +367,14 @@ Status recover_runtime(HostFs& fs, const Environment& env, RecoverReport& report
   report.operation = j.operation;
   report.phase = j.phase;
   report.devices = j.devices;
+  report.attributes = j.attributes;
   change::Executor ex(fs, ports(env, env.loader), false);
   if (j.phase == "committed") {
     TRY(apply_to_state(fs, j));
     ex.steps.push_back({"state", kStatePath, "", {}});
   } else {
-    std::vector<Change> moves = journaled_moves(j);
-    Status rb = ex.roll_back(moves);
+    std::vector<Change> changes = j.changes();
+    Status rb = ex.roll_back(changes);
     if (!rb) {
       Error e = std::move(rb).error();
       e.fix = "fix the cause and run `pcipass recover` again; the journal is kept";

@@ -71,11 +71,20 @@ struct ReleaseReport {
 
 Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Environment& env);
 
+// A plan of runtime changes (sysfs attribute writes such as sriov_numvfs or reset_method, device
+// moves) as one transaction: the lock, refused while a journal is pending, every change's
+// before-state journaled (operation "write") before the first write, rolled back after a failure,
+// and rolled back by `recover` after a crash. bind and release are this plus their state file.
+// Returns the steps made (or, with dry_run, that would be made).
+Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<change::Change>& plan,
+                                        const Environment& env, bool dry_run);
+
 struct RecoverReport {
   bool pending = false;   // false: there was nothing to recover
   std::string operation;  // of the interrupted run
   std::string phase;
   std::vector<JournalEntry> devices;
+  std::vector<AttributeEntry> attributes;  // restored to their journaled before-values
   std::vector<Step> steps;
   std::vector<std::string> change_sets;  // durable change sets rolled back or finished
 };

@@ -16,6 +16,7 @@ namespace {
 constexpr const char* kJournalFix =
     "inspect it and compare with the devices' drivers (`pcipass status`); put the devices back "
     "by hand, then remove it";
+constexpr const char* kOperations[] = {"bind", "release", "write"};
 constexpr const char* kStateFix =
     "inspect it; `pcipass release` needs it to know the original drivers: repair it or remove "
     "it after putting the devices back by hand";
@@ -66,6 +67,41 @@ Result<std::optional<std::string>> read_if_present(const HostFs& fs, const std::
   return std::optional<std::string>(TRY(fs.read(path)));
 }
 
+Result<JournalEntry> device_from(const Checker& c, const Json& d, int seq) {
+  JournalEntry e;
+  e.address = TRY(address_from(c, d));
+  e.group = TRY(group_from(c, d));
+  e.before = TRY(state_from(c, d, "before"));
+  e.after = TRY(state_from(c, d, "after"));
+  if (e.before.any_driver) return c.bad("before", "cannot be 'any driver'");
+  e.seq = seq;
+  return e;
+}
+
+// What sysfs shows or takes: at most 4 KiB, no control bytes but a newline.
+bool attribute_value(const std::string& s) {
+  if (s.size() > 4096) return false;
+  for (unsigned char ch : s)
+    if ((ch < 0x20 && ch != '\n') || ch == 0x7f) return false;
+  return true;
+}
+
+Result<AttributeEntry> attribute_from(const Checker& c, const Json& d, int seq) {
+  AttributeEntry e;
+  e.seq = seq;
+  e.path = TRY(c.string(d, "path"));
+  if (!journal_attribute_path(e.path))
+    return c.bad("path", "is not /sys/bus/pci/devices/ADDRESS/NAME with a plain NAME");
+  if (!d.contains("before")) return c.bad("before", "is missing");
+  if (!d["before"].is_null()) {
+    e.before = TRY(c.string(d, "before"));
+    if (!attribute_value(*e.before)) return c.bad("before", "is not an attribute value");
+  }
+  e.after = TRY(c.string(d, "after"));
+  if (!attribute_value(e.after)) return c.bad("after", "is not an attribute value");
+  return e;
+}
+
 Status ensure_dir(HostFs& fs) {
   return fs.make_dirs(kRunDir, 0700);
 }
@@ -75,11 +111,15 @@ Status ensure_dir(HostFs& fs) {
 Result<Journal> parse_journal(const std::string& text) {
   Json j = TRY(change::parse_json(text, kJournalPath, kJournalFix));
   Checker c(kJournalPath, kJournalFix);
-  TRY(c.schema(j, "pcipass.journal/1"));
+  std::string schema = TRY(c.string(j, "schema"));
+  if (schema != kJournalSchema && schema != kJournalSchemaV1)
+    return c.bad("schema", fmt::format("is {}, not {} (or {} from an older pcipass)", schema,
+                                       kJournalSchema, kJournalSchemaV1));
   Journal out;
   out.operation = TRY(c.string(j, "operation"));
-  if (out.operation != "bind" && out.operation != "release")
-    return c.bad("operation", fmt::format("'{}' is not bind or release", out.operation));
+  if (std::find(std::begin(kOperations), std::end(kOperations), out.operation) ==
+      std::end(kOperations))
+    return c.bad("operation", fmt::format("'{}' is not bind, release or write", out.operation));
   out.driver = TRY(c.string(j, "driver"));
   if (!out.driver.empty() && !change::plain_driver_name(out.driver))
     return c.bad("driver", fmt::format("'{}' is not a driver name", out.driver));
@@ -88,16 +128,81 @@ Result<Journal> parse_journal(const std::string& text) {
   out.phase = TRY(c.string(j, "phase"));
   if (out.phase != "writing" && out.phase != "committed")
     return c.bad("phase", fmt::format("'{}' is not writing or committed", out.phase));
-  for (const auto& d : *TRY(c.array(j, "devices"))) {
-    JournalEntry e;
-    e.address = TRY(address_from(c, d));
-    e.group = TRY(group_from(c, d));
-    e.before = TRY(state_from(c, d, "before"));
-    e.after = TRY(state_from(c, d, "after"));
-    if (e.before.any_driver) return c.bad("before", "cannot be 'any driver'");
-    out.devices.push_back(std::move(e));
+  // Only bind and release have a state file to record once their writes are done.
+  if (out.operation == "write" && out.phase == "committed")
+    return c.bad("phase", "'committed' is not a phase of a write");
+  if (schema == kJournalSchemaV1) {
+    for (const auto& d : *TRY(c.array(j, "devices")))
+      out.devices.push_back(TRY(device_from(c, d, static_cast<int>(out.devices.size()))));
+    return out;
+  }
+  int seq = 0;
+  for (const auto& e : *TRY(c.array(j, "changes"))) {
+    std::string kind = TRY(c.string(e, "kind"));
+    if (kind == "device")
+      out.devices.push_back(TRY(device_from(c, e, seq++)));
+    else if (kind == "attribute")
+      out.attributes.push_back(TRY(attribute_from(c, e, seq++)));
+    else
+      return c.bad("kind", fmt::format("'{}' is not device or attribute", kind));
   }
   return out;
+}
+
+bool journal_attribute_path(const std::string& path) {
+  const std::string prefix = "/sys/bus/pci/devices/";
+  if (!path.starts_with(prefix)) return false;
+  std::string rest = path.substr(prefix.size());
+  auto slash = rest.find('/');
+  if (slash == std::string::npos) return false;
+  std::string addr = rest.substr(0, slash);
+  auto a = parse_address(addr);
+  return a && a->str() == addr && change::plain_driver_name(rest.substr(slash + 1));
+}
+
+std::string Journal::summary() const {
+  auto count = [](size_t n, const char* what) {
+    return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s");
+  };
+  std::string s = operation + " of ";
+  if (!devices.empty() || attributes.empty()) s += count(devices.size(), "device");
+  if (!devices.empty() && !attributes.empty()) s += " and ";
+  if (!attributes.empty()) s += count(attributes.size(), "attribute");
+  return s;
+}
+
+std::vector<change::Change> Journal::changes() const {
+  std::vector<std::pair<int, change::Change>> out;
+  for (const auto& d : devices) {
+    auto c = change::Change::device_move(d.address, d.after, change::Procedure::kRestore);
+    c.before.device = d.before;
+    out.emplace_back(d.seq, std::move(c));
+  }
+  for (const auto& a : attributes) {
+    auto c = change::Change::attribute(a.path, a.after);
+    c.before.attribute = a.before;
+    out.emplace_back(a.seq, std::move(c));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::vector<change::Change> plan;
+  for (auto& [seq, c] : out) {
+    c.before.captured = true;
+    c.applied = true;
+    plan.push_back(std::move(c));
+  }
+  return plan;
+}
+
+void Journal::add(const std::vector<change::Change>& plan,
+                  const std::function<std::optional<int>(const PciAddress&)>& group) {
+  int seq = static_cast<int>(devices.size() + attributes.size());
+  for (const auto& c : plan) {
+    if (c.kind == change::Kind::kDeviceMove)
+      devices.push_back({c.address, group(c.address), c.before.device, c.target, seq++});
+    else if (c.kind == change::Kind::kAttribute)
+      attributes.push_back({c.path, c.before.attribute, c.data, seq++});
+  }
 }
 
 Result<std::optional<Journal>> load_journal(const HostFs& fs) {
@@ -108,19 +213,29 @@ Result<std::optional<Journal>> load_journal(const HostFs& fs) {
 
 Status save_journal(HostFs& fs, const Journal& j) {
   TRY(ensure_dir(fs));
-  Json devs = Json::array();
+  std::vector<std::pair<int, Json>> entries;
   for (const auto& d : j.devices)
-    devs.push_back({{"address", d.address.str()},
-                    {"iommu_group", d.group ? Json(*d.group) : Json(nullptr)},
-                    {"before", state_json(d.before)},
-                    {"after", state_json(d.after)}});
-  Json out{{"schema", "pcipass.journal/1"},
+    entries.emplace_back(d.seq, Json{{"kind", "device"},
+                                     {"address", d.address.str()},
+                                     {"iommu_group", d.group ? Json(*d.group) : Json(nullptr)},
+                                     {"before", state_json(d.before)},
+                                     {"after", state_json(d.after)}});
+  for (const auto& a : j.attributes)
+    entries.emplace_back(a.seq, Json{{"kind", "attribute"},
+                                     {"path", a.path},
+                                     {"before", opt(a.before)},
+                                     {"after", a.after}});
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  Json changes = Json::array();
+  for (auto& e : entries) changes.push_back(std::move(e.second));
+  Json out{{"schema", kJournalSchema},
            {"operation", j.operation},
            {"driver", j.driver},
            {"owner", j.owner},
            {"pid", j.pid},
            {"phase", j.phase},
-           {"devices", devs}};
+           {"changes", changes}};
   return fs.write_atomic(kJournalPath, out.dump(2) + "\n", 0600);
 }
 

@@ -1,7 +1,9 @@
 // What pcipass remembers under /run/pcipass: the lock, the journal of the operation in progress
-// (each device's state before and after), and the state of what pcipass has bound.
+// (every runtime change it makes: each device's state and each sysfs attribute's value, before
+// and after), and the state of what pcipass has bound.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,10 +23,23 @@ using change::device_dir;
 using change::DeviceState;
 using change::read_device_state;
 
+inline constexpr const char* kJournalSchema = "pcipass.journal/2";
+inline constexpr const char* kJournalSchemaV1 = "pcipass.journal/1";  // devices only; still read
+
+// A device moved to another driver.
 struct JournalEntry {
   PciAddress address;
   std::optional<int> group;
   DeviceState before, after;
+  int seq = 0;  // its place among the journal's changes (rollback goes last first)
+};
+
+// One sysfs attribute write: /sys/bus/pci/devices/ADDR/NAME.
+struct AttributeEntry {
+  std::string path;
+  std::optional<std::string> before;  // trimmed; nullopt: it could not be read (not restored)
+  std::string after;                  // what was written
+  int seq = 0;
 };
 
 struct Journal {
@@ -35,10 +50,26 @@ struct Journal {
   std::string phase =
       "writing";  // "writing": roll back; "committed": only the state file is left to update
   std::vector<JournalEntry> devices;
+  std::vector<AttributeEntry> attributes;
+
+  // "bind of 2 devices", "write of 1 device and 2 attributes".
+  std::string summary() const;
+  // Every journaled change as an applied change with its before-state, in the order they were
+  // made: what a rollback after a crash undoes (last first).
+  std::vector<change::Change> changes() const;
+  // Appends the plan's runtime changes (device moves, attribute writes) with their captured
+  // before-states; `group` gives a device's IOMMU group.
+  void add(const std::vector<change::Change>& plan,
+           const std::function<std::optional<int>(const PciAddress&)>& group);
 };
 
-// Validated: schema, every field's type and range, PCI addresses, plain driver names, a before
-// state for every device. A journal that fails is an error naming it and the fix.
+// /sys/bus/pci/devices/ADDR/NAME with a canonical address and a plain NAME (no '/', '.', '..'
+// or control bytes): the only attributes a journal may name.
+bool journal_attribute_path(const std::string& path);
+
+// Validated: schema (journal/2, or journal/1 from an older pcipass), every field's type and range,
+// PCI addresses, plain driver names, attribute paths (journal_attribute_path), a before state for
+// every change. A journal that fails is an error naming it and the fix.
 Result<std::optional<Journal>> load_journal(const HostFs& fs);
 Result<Journal> parse_journal(const std::string& text);  // the same, for tests
 Status save_journal(HostFs& fs, const Journal& j);

@@ -37,7 +37,13 @@ Result<FileState> read_file_state(const HostFs& fs, const std::string& path) {
   s.mode = o.mode & 07777;
   s.uid = o.uid;
   s.gid = o.gid;
+  s.xattrs = TRY(fs.xattrs(path));
   return s;
+}
+
+bool FileState::matched_by(const FileState& now) const {
+  return absent == now.absent && bytes == now.bytes && mode == now.mode && uid == now.uid &&
+         gid == now.gid && (!xattrs || xattrs == now.xattrs);
 }
 
 Change Change::attribute(std::string path, std::string value) {
@@ -72,6 +78,13 @@ Change Change::file_remove(std::string path) {
 
 Change Change::dir_create(std::string path, mode_t mode) {
   Change c(Kind::kDirCreate);
+  c.path = std::move(path);
+  c.mode = mode;
+  return c;
+}
+
+Change Change::dir_remove(std::string path, mode_t mode) {
+  Change c(Kind::kDirRemove);
   c.path = std::move(path);
   c.mode = mode;
   return c;
@@ -115,6 +128,7 @@ bool Change::recorded() const {
     case Kind::kFileWrite:
     case Kind::kFileRemove:
     case Kind::kDirCreate:
+    case Kind::kDirRemove:
     case Kind::kProgram:
       return true;
     case Kind::kOwner:  // the nodes it changes are the kernel's and vanish with the binding
@@ -134,6 +148,7 @@ std::string Step::text() const {
   if (kind == "file") return fmt::format("{} {}", data, path);
   if (kind == "remove") return "remove " + path;
   if (kind == "mkdir") return "mkdir " + path;
+  if (kind == "rmdir") return "rmdir " + path;
   if (kind == "run") return "run " + data;
   std::string shown = data == "\n" ? std::string("\\n") : data;
   return fmt::format("write {}: {}", path, shown);

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,7 +22,8 @@ enum class Kind {
   kDeviceMove,  // a PCI device to another driver: override, unbind, drivers_probe, verify
   kFileWrite,   // create or replace a file (atomic, metadata kept)
   kFileRemove,
-  kDirCreate,
+  kDirCreate,   // with any missing parents; undone by removing the ones it made, once empty
+  kDirRemove,   // rmdir of an empty directory (undo's counterpart of kDirCreate)
   kOwner,       // chown of a path (a /dev/vfio node)
   kModuleLoad,  // through ModuleLoader; never undone (other users may need it)
   kProgram,     // through CommandRunner; undone only by an explicit undo program
@@ -48,7 +51,12 @@ struct FileState {
   mode_t mode = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  // Extended attributes (user.*, security.selinux, ACLs); nullopt: not known (a change set
+  // written before pcipass recorded them), so a restore keeps the ones the file has.
+  std::optional<Xattrs> xattrs;
   bool operator==(const FileState&) const = default;
+  // `now` is as this state says (the xattrs only when they are known).
+  bool matched_by(const FileState& now) const;
 };
 Result<FileState> read_file_state(const HostFs& fs, const std::string& path);
 
@@ -64,9 +72,10 @@ struct Change {
   mode_t mode = 0644;
   std::optional<uid_t> uid;  // kOwner; kFileWrite: forced owner (undo puts it back)
   std::optional<gid_t> gid;
-  bool force_mode = false;  // kFileWrite: set `mode` even on an existing file
-  PciAddress address;       // kDeviceMove
-  DeviceState target;       // kDeviceMove
+  bool force_mode = false;       // kFileWrite: set `mode` even on an existing file
+  std::optional<Xattrs> xattrs;  // kFileWrite: exactly these (undo); nullopt: the file's own
+  PciAddress address;            // kDeviceMove
+  DeviceState target;            // kDeviceMove
   Procedure procedure = Procedure::kBind;
   Invocation program;  // kProgram
   std::optional<Invocation> undo_program;
@@ -80,15 +89,25 @@ struct Change {
     FileState file;                        // kFileWrite, kFileRemove, kOwner (metadata)
     std::optional<std::string> attribute;  // kAttribute: trimmed old value
     DeviceState device;                    // kDeviceMove
-    bool existed = false;                  // kDirCreate, kOwner
+    bool existed = false;                  // kDirCreate, kDirRemove, kOwner
+    std::vector<std::string> created;      // kDirCreate: the missing ones, outermost first
   } before;
   bool applied = false;
+  // kProgram, once run: how it ended and when (a change set's manifest records it).
+  struct Ran {
+    int exit_status = 0;
+    int signal = 0;
+    bool timed_out = false;
+    int64_t time = 0;
+  };
+  std::optional<Ran> ran;
 
   static Change attribute(std::string path, std::string value);
   static Change device_move(const PciAddress& a, DeviceState target, Procedure p);
   static Change file_write(std::string path, std::string bytes, mode_t mode = 0644);
   static Change file_remove(std::string path);
   static Change dir_create(std::string path, mode_t mode = 0755);
+  static Change dir_remove(std::string path, mode_t mode);  // `mode`: for putting it back
   static Change owner(std::string path, uid_t uid, gid_t gid);
   static Change module(std::string name, std::string registers = {});
   static Change program_run(Invocation run, std::optional<Invocation> undo = std::nullopt);
@@ -101,7 +120,7 @@ struct Change {
 // One write pcipass makes (or, with --dry-run, would make), in order; what --json calls steps.
 struct Step {
   std::string kind;  // "module", "write", "journal", "chown", "state", "file", "remove", "mkdir",
-                     // "run", "change-set"
+                     // "rmdir", "run", "change-set"
   std::string path;  // the file written; the module name for "module"; argv[0] for "run"
   std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown
   std::string diff;  // files: the unified diff of the change

@@ -19,13 +19,25 @@ void default_sleep(int ms) {
 }
 
 ReplaceOptions options(mode_t mode, bool force_mode, std::optional<uid_t> uid,
-                       std::optional<gid_t> gid) {
+                       std::optional<gid_t> gid, std::optional<Xattrs> xattrs = std::nullopt) {
   ReplaceOptions o;
   o.mode = mode;
   o.force_mode = force_mode;
   o.uid = uid;
   o.gid = gid;
+  o.xattrs = std::move(xattrs);
   return o;
+}
+
+// The directories make_dirs(path) would create, outermost first.
+std::vector<std::string> missing_dirs(const HostFs& fs, const std::string& path) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (const auto& part : path_components(path)) {
+    cur += "/" + part;
+    if (!out.empty() || !fs.is_dir(cur)) out.push_back(cur);
+  }
+  return out;
 }
 
 std::string octal(mode_t m) {
@@ -49,6 +61,10 @@ Status Executor::capture(std::vector<Change>& plan) const {
         b.file = TRY(read_file_state(fs_, c.path));
         break;
       case Kind::kDirCreate:
+        b.existed = fs_.is_dir(c.path);
+        b.created = missing_dirs(fs_, c.path);
+        break;
+      case Kind::kDirRemove:
         b.existed = fs_.is_dir(c.path);
         break;
       case Kind::kOwner:
@@ -81,6 +97,10 @@ Status Executor::run(std::vector<Change>& plan, Record* record) {
     }
     c.applied = true;  // a failing change may have acted in part: undo looks at it too
     Status st = apply(c);
+    if (c.ran && began_ && !dry_) {
+      Status kept = record->ran(c);
+      if (st && !kept) st = std::move(kept);
+    }
     if (!st) {
       if (!began_ || dry_) return st;
       return fail(plan, *record, std::move(st).error());
@@ -132,12 +152,13 @@ Status Executor::apply(Change& c) {
     case Kind::kFileWrite: {
       const FileState& b = c.before.file;
       if (!b.absent && b.bytes == c.data && (!c.force_mode || b.mode == (c.mode & 07777)) &&
-          (!c.uid || *c.uid == b.uid) && (!c.gid || *c.gid == b.gid))
+          (!c.uid || *c.uid == b.uid) && (!c.gid || *c.gid == b.gid) &&
+          (!c.xattrs || c.xattrs == b.xattrs))
         return {};  // already so: rewriting would only touch it
       std::string diff = unified_diff(b.bytes, c.data, c.path, b.absent, false);
       steps.push_back({"file", c.path, b.absent ? "create" : "replace", diff});
       if (dry_) return {};
-      return write_file(c.path, c.data, options(c.mode, c.force_mode, c.uid, c.gid));
+      return write_file(c.path, c.data, options(c.mode, c.force_mode, c.uid, c.gid, c.xattrs));
     }
     case Kind::kFileRemove: {
       const FileState& b = c.before.file;
@@ -150,6 +171,11 @@ Status Executor::apply(Change& c) {
       steps.push_back({"mkdir", c.path, octal(c.mode), {}});
       if (dry_) return {};
       return fs_.make_dirs(c.path, c.mode);
+    case Kind::kDirRemove:
+      if (!c.before.existed) return {};
+      steps.push_back({"rmdir", c.path, {}, {}});
+      if (dry_) return {};
+      return fs_.remove_dir(c.path);
     case Kind::kOwner:
       steps.push_back({"chown", c.path, fmt::format("{}:{}", *c.uid, *c.gid), {}});
       if (dry_) return {};
@@ -169,9 +195,7 @@ Status Executor::apply(Change& c) {
     case Kind::kProgram:
       steps.push_back({"run", c.path, c.program.text(), {}});
       if (dry_) return {};
-      if (!ports_.runner) return Error::state("no command runner to run " + c.program.text());
-      TRY(ports_.runner->checked(c.program));
-      return {};
+      return run_program(c);
     case Kind::kWaitFor:
       if (dry_) return {};
       return wait_for(c);
@@ -181,17 +205,29 @@ Status Executor::apply(Change& c) {
 
 Status Executor::undo(const Change& c) {
   switch (c.kind) {
-    case Kind::kAttribute:
+    case Kind::kAttribute: {
       if (!c.before.attribute || fs_.read_trimmed(c.path) == c.before.attribute) return {};
-      return write(c.path, *c.before.attribute);
+      // driver_override reads "(null)" when unset, and is cleared by writing a newline.
+      bool unset = base_name(c.path) == "driver_override" && *c.before.attribute == "(null)";
+      return write(c.path, unset ? std::string("\n") : *c.before.attribute);
+    }
     case Kind::kDeviceMove:
       return restore(c.address, c.before.device);
     case Kind::kFileWrite:
     case Kind::kFileRemove:
       return put_back_file(c.path, c.before.file);
     case Kind::kDirCreate:
-      // Left in place (HostFs removes files only); an empty directory changes nothing.
+      // Innermost first; one that is not empty any more is refused by remove_dir.
+      for (auto it = c.before.created.rbegin(); it != c.before.created.rend(); ++it) {
+        if (!fs_.is_dir(*it)) continue;
+        steps.push_back({"rmdir", *it, {}, {}});
+        TRY(fs_.remove_dir(*it));
+      }
       return {};
+    case Kind::kDirRemove:
+      if (!c.before.existed || fs_.is_dir(c.path)) return {};
+      steps.push_back({"mkdir", c.path, octal(c.mode), {}});
+      return fs_.make_dirs(c.path, c.mode);
     case Kind::kOwner: {
       if (!c.before.existed || !fs_.exists(c.path)) return {};
       auto now = TRY(fs_.owner(c.path));
@@ -221,13 +257,22 @@ Status Executor::write_file(const std::string& path, const std::string& bytes,
 // A file back to `s`, writing only when it differs (so undo can run twice).
 Status Executor::put_back_file(const std::string& path, const FileState& s) {
   FileState now = TRY(read_file_state(fs_, path));
-  if (now == s) return {};
+  if (s.matched_by(now)) return {};
   if (s.absent) {
     steps.push_back({"remove", path, {}, {}});
     return fs_.remove(path);
   }
   steps.push_back({"file", path, "restore", {}});
-  return write_file(path, s.bytes, options(s.mode, true, s.uid, s.gid));
+  return write_file(path, s.bytes, options(s.mode, true, s.uid, s.gid, s.xattrs));
+}
+
+// Runs a program and keeps how it ended and when, failed or not, for the change set's record.
+Status Executor::run_program(Change& c) {
+  if (!ports_.runner) return Error::state("no command runner to run " + c.program.text());
+  CommandResult r = TRY(ports_.runner->run(c.program));
+  c.ran = Change::Ran{r.exit_status, r.signal, r.timed_out, ports_.now ? ports_.now() : 0};
+  if (!r.ok()) return CommandRunner::failure(c.program, r);
+  return {};
 }
 
 Status Executor::wait_for(const Change& c) {

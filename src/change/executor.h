@@ -3,6 +3,7 @@
 // captured ahead of the first write.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@ struct Ports {
   ModuleLoader* loader = nullptr;        // kModuleLoad
   CommandRunner* runner = nullptr;       // kProgram
   std::function<void(int ms)> sleep_ms;  // kWaitFor; null: nanosleep
+  std::function<int64_t()> now;          // when a program ran (ProcessContext's clock); null: 0
 };
 
 // Where a plan's progress is kept so that a crash can be undone: the runtime journal under
@@ -27,6 +29,8 @@ class Record {
   virtual ~Record() = default;
   // Before the first recorded change is applied. In a dry run: only the steps it would take.
   virtual Status begin(std::vector<Step>& steps, bool dry_run) = 0;
+  // After a program ran (its `ran` is set), failed or not: a durable record keeps how it ended.
+  virtual Status ran(const Change&) { return {}; }
   // After a successful rollback: the record is no longer needed.
   virtual Status discard() = 0;
   // Fixes for the error that stopped the plan.
@@ -67,6 +71,7 @@ class Executor {
   Status write_file(const std::string& path, const std::string& bytes, const ReplaceOptions& o);
   Status put_back_file(const std::string& path, const FileState& s);
   Status wait_for(const Change& c);
+  Status run_program(Change& c);
 
   HostFs& fs_;
   Ports ports_;

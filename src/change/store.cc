@@ -34,26 +34,78 @@ Error damaged(const std::string& path, const std::string& why) {
   return e;
 }
 
+std::string hex(const std::string& bytes) {
+  std::string out;
+  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
+  return out;
+}
+
+Json xattrs_json(const Xattrs& x) {
+  Json out = Json::object();
+  for (const auto& [name, value] : x) out[name] = hex(value);
+  return out;
+}
+
 Json file_json(const FileRecord& f, size_t i) {
   Json before{{"absent", f.before.absent}};
-  if (!f.before.absent)
+  if (!f.before.absent) {
     before.update({{"sha256", f.before_sha256},
                    {"mode", f.before.mode},
                    {"uid", f.before.uid},
                    {"gid", f.before.gid},
                    {"backup", fmt::format("before-{}", i)}});
+    if (f.before.xattrs) before["xattrs"] = xattrs_json(*f.before.xattrs);
+  }
   Json after{{"absent", f.after_absent}};
   if (!f.after_absent)
     after.update({{"sha256", f.after_sha256}, {"backup", fmt::format("after-{}", i)}});
   return {{"path", f.path}, {"before", before}, {"after", after}};
 }
 
+Json program_json(const ProgramRecord& p) {
+  Json j{{"argv", p.argv}, {"undo_argv", p.undo_argv ? Json(*p.undo_argv) : Json(nullptr)}};
+  if (!p.ran) {
+    j["ran"] = nullptr;
+    return j;
+  }
+  j["ran"] = {{"exit_status", p.ran->exit_status},
+              {"signal", p.ran->signal},
+              {"timed_out", p.ran->timed_out},
+              {"time", p.ran->time}};
+  return j;
+}
+
 Status save_manifest(HostFs& fs, const ChangeSet& s) {
-  Json files = Json::array();
+  Json files = Json::array(), dirs = Json::array(), programs = Json::array();
   for (size_t i = 0; i < s.files.size(); ++i) files.push_back(file_json(s.files[i], i));
-  Json j{{"schema", kChangeSetSchema},   {"id", s.id},    {"command", s.command}, {"time", s.time},
-         {"state", state_name(s.state)}, {"files", files}};
+  for (const auto& d : s.dirs) dirs.push_back({{"path", d.path}, {"mode", d.mode}});
+  for (const auto& p : s.programs) programs.push_back(program_json(p));
+  Json j{{"schema", kChangeSetSchema},
+         {"id", s.id},
+         {"command", s.command},
+         {"time", s.time},
+         {"state", state_name(s.state)},
+         {"files", files},
+         {"dirs", dirs},
+         {"programs", programs}};
   return fs.write_atomic(s.manifest_path(), j.dump(2) + "\n", 0600);
+}
+
+// A file's byte-exact copies beside the manifest: before-N when it existed, after-N unless the
+// set removes it.
+struct Copy {
+  std::string path;
+  std::string* bytes;
+  const std::string* sha256;
+};
+
+std::vector<Copy> copies(FileRecord& f, const std::string& id, size_t i) {
+  std::vector<Copy> out;
+  if (!f.before.absent)
+    out.push_back({fmt::format("{}/before-{}", set_dir(id), i), &f.before.bytes, &f.before_sha256});
+  if (!f.after_absent)
+    out.push_back({fmt::format("{}/after-{}", set_dir(id), i), &f.after_bytes, &f.after_sha256});
+  return out;
 }
 
 Result<std::unique_ptr<HostFs::Lock>> lock(HostFs& fs) {
@@ -75,19 +127,26 @@ std::string new_id(const HostFs& fs, int64_t now) {
 // The durable record: the set's directory, copies and manifest before the first file changes.
 class SetRecord : public Record {
  public:
-  SetRecord(HostFs& fs, ChangeSet& set) : fs_(fs), set_(set) {}
+  SetRecord(HostFs& fs, ChangeSet& set, const std::vector<Change>& plan)
+      : fs_(fs), set_(set), plan_(plan) {}
   Status begin(std::vector<Step>& steps, bool dry) override {
     steps.push_back({"change-set", set_.id, "applying", {}});
     if (dry) return {};
     TRY(fs_.make_dirs(set_dir(set_.id), 0700));
-    for (size_t i = 0; i < set_.files.size(); ++i) {
-      const auto& f = set_.files[i];
-      if (!f.before.absent)
-        TRY(fs_.write_atomic(fmt::format("{}/before-{}", set_dir(set_.id), i), f.before.bytes,
-                             0600));
-      if (!f.after_absent)
-        TRY(fs_.write_atomic(fmt::format("{}/after-{}", set_dir(set_.id), i), f.after_bytes, 0600));
+    for (size_t i = 0; i < set_.files.size(); ++i)
+      for (const auto& c : copies(set_.files[i], set_.id, i))
+        TRY(fs_.write_atomic(c.path, *c.bytes, 0600));
+    return save_manifest(fs_, set_);
+  }
+  // The manifest learns each program's end as soon as it ran, so a crash after it knows.
+  Status ran(const Change& c) override {
+    size_t k = 0;
+    for (const auto& p : plan_) {
+      if (&p == &c) break;
+      if (p.kind == Kind::kProgram) ++k;
     }
+    if (k >= set_.programs.size()) return {};
+    set_.programs[k].ran = c.ran;
     return save_manifest(fs_, set_);
   }
   Status discard() override {
@@ -106,6 +165,7 @@ class SetRecord : public Record {
  private:
   HostFs& fs_;
   ChangeSet& set_;
+  const std::vector<Change>& plan_;
 };
 
 // The record of an undo: the set's manifest, already marked undoing; a failed undo is applied.
@@ -140,21 +200,12 @@ Result<ChangeSet> load_set(const HostFs& fs, const std::string& id) {
   if (!text) return std::move(text).error();
   ChangeSet s = TRY(parse_manifest(*text, path));
   if (s.id != id) return damaged(path, fmt::format("its id {} is not its directory's", s.id));
-  for (size_t i = 0; i < s.files.size(); ++i) {
-    auto& f = s.files[i];
-    if (!f.before.absent) {
-      std::string b = fmt::format("{}/before-{}", set_dir(id), i);
-      f.before.bytes = TRY(fs.read(b, 64 << 20));
-      if (sha256_hex(f.before.bytes) != f.before_sha256)
-        return damaged(b, "its bytes do not match the manifest's sha256");
+  for (size_t i = 0; i < s.files.size(); ++i)
+    for (const auto& c : copies(s.files[i], id, i)) {
+      *c.bytes = TRY(fs.read(c.path, 64 << 20));
+      if (sha256_hex(*c.bytes) != *c.sha256)
+        return damaged(c.path, "its bytes do not match the manifest's sha256");
     }
-    if (!f.after_absent) {
-      std::string a = fmt::format("{}/after-{}", set_dir(id), i);
-      f.after_bytes = TRY(fs.read(a, 64 << 20));
-      if (sha256_hex(f.after_bytes) != f.after_sha256)
-        return damaged(a, "its bytes do not match the manifest's sha256");
-    }
-  }
   return s;
 }
 
@@ -170,9 +221,57 @@ std::vector<Change> undo_plan(const ChangeSet& s) {
     c.force_mode = true;
     c.uid = it->before.uid;
     c.gid = it->before.gid;
+    c.xattrs = it->before.xattrs;
     plan.push_back(std::move(c));
   }
+  for (auto it = s.dirs.rbegin(); it != s.dirs.rend(); ++it)
+    plan.push_back(Change::dir_remove(it->path, it->mode));
+  for (auto it = s.programs.rbegin(); it != s.programs.rend(); ++it) {
+    if (!it->undo_argv || !it->ran) continue;
+    Invocation undo;
+    undo.argv = *it->undo_argv;
+    plan.push_back(Change::program_run(std::move(undo)));
+  }
   return plan;
+}
+
+// The directories the set created that hold more now than what undo removes from them.
+std::vector<Conflict> foreign_entries(const HostFs& fs, const ChangeSet& s) {
+  std::vector<Conflict> out;
+  for (const auto& d : s.dirs) {
+    auto names = fs.list(d.path);
+    if (!names) continue;
+    std::vector<std::string> foreign;
+    for (const auto& n : *names) {
+      std::string p = d.path + "/" + n;
+      bool ours =
+          std::any_of(s.files.begin(), s.files.end(),
+                      [&](const FileRecord& f) { return f.path == p && f.before.absent; }) ||
+          std::any_of(s.dirs.begin(), s.dirs.end(),
+                      [&](const DirRecord& o) { return o.path == p; });
+      if (!ours) foreign.push_back(n);
+    }
+    if (!foreign.empty())
+      out.push_back({d.path,
+                     {},
+                     fmt::format("{} was created by this change set and now also holds {}", d.path,
+                                 fmt::join(foreign, ", "))});
+  }
+  return out;
+}
+
+// Runs the plan under its record, then marks the set `done`; a failure to mark it rolls the
+// plan back like any other failure.
+Status run_and_mark(HostFs& fs, Executor& ex, std::vector<Change>& plan, Record& record,
+                    ChangeSet& set, SetState done) {
+  TRY(ex.run(plan, &record));
+  if (!ex.dry_run()) {
+    set.state = done;
+    Status c = save_manifest(fs, set);
+    if (!c) return ex.fail(plan, record, std::move(c).error());
+  }
+  ex.steps.push_back({"change-set", set.id, state_name(done), {}});
+  return {};
 }
 
 // Stray `.pcipass-*` temporaries in the directories of a set's files.
@@ -198,6 +297,70 @@ std::string state_name(SetState s) {
 std::string ChangeSet::manifest_path() const {
   return set_dir(id) + "/manifest.json";
 }
+
+namespace {
+
+// Names in the four namespaces Linux has, printable; values in hex, at most 64 KiB.
+Result<Xattrs> xattrs_from(const Checker& c, const Json& b) {
+  const Json& x = *TRY(c.object(b, "xattrs"));
+  Xattrs out;
+  for (const auto& [name, value] : x.items()) {
+    bool known = false;
+    for (const char* ns : {"user.", "security.", "trusted.", "system."})
+      known |= name.starts_with(ns) && name.size() > std::string_view(ns).size();
+    bool printable = std::all_of(name.begin(), name.end(),
+                                 [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; });
+    if (!known || !printable || name.size() > 255)
+      return c.bad("xattrs", "has a name that is not an extended attribute's");
+    if (!value.is_string()) return c.bad("xattrs", "has a value that is not a string");
+    std::string h = value.get<std::string>();
+    if (h.size() % 2 || h.size() > 131072 ||
+        h.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return c.bad("xattrs", "has a value that is not hex");
+    std::string bytes;
+    for (size_t i = 0; i < h.size(); i += 2)
+      bytes += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
+    out[name] = std::move(bytes);
+  }
+  return out;
+}
+
+// 1-256 arguments of at most 4 KiB, none holding a NUL, the first not empty.
+Result<std::vector<std::string>> argv_from(const Checker& c, const Json& p, const char* key) {
+  const Json& a = *TRY(c.array(p, key));
+  std::vector<std::string> out;
+  if (a.empty() || a.size() > 256) return c.bad(key, "does not hold 1 to 256 arguments");
+  for (const auto& arg : a) {
+    if (!arg.is_string()) return c.bad(key, "holds something that is not a string");
+    std::string s = arg.get<std::string>();
+    if (s.size() > 4096 || s.find('\0') != std::string::npos)
+      return c.bad(key, "holds an argument that is not one");
+    out.push_back(std::move(s));
+  }
+  // A name looked up on PATH, or an absolute path: never one relative to where undo runs.
+  if (out[0].empty() || (out[0].find('/') != std::string::npos && !path_under(out[0], {"/"})))
+    return c.bad(key, "does not start with a program name or an absolute path");
+  return out;
+}
+
+Result<ProgramRecord> program_from(const Checker& c, const Json& p) {
+  ProgramRecord r;
+  r.argv = TRY(argv_from(c, p, "argv"));
+  if (!p.contains("undo_argv")) return c.bad("undo_argv", "is missing");
+  if (!p["undo_argv"].is_null()) r.undo_argv = TRY(argv_from(c, p, "undo_argv"));
+  if (!p.contains("ran")) return c.bad("ran", "is missing");
+  if (p["ran"].is_null()) return r;
+  const Json& ran = *TRY(c.object(p, "ran"));
+  Change::Ran x;
+  x.exit_status = static_cast<int>(TRY(c.integer(ran, "exit_status", 0, 255)));
+  x.signal = static_cast<int>(TRY(c.integer(ran, "signal", 0, 64)));
+  x.timed_out = TRY(c.boolean(ran, "timed_out"));
+  x.time = TRY(c.integer(ran, "time", 0, INT64_MAX));
+  r.ran = x;
+  return r;
+}
+
+}  // namespace
 
 Result<ChangeSet> parse_manifest(const std::string& text, const std::string& path) {
   const std::string fix =
@@ -230,11 +393,25 @@ Result<ChangeSet> parse_manifest(const std::string& text, const std::string& pat
       r.before.uid = static_cast<uid_t>(TRY(c.integer(b, "uid", 0, 0xfffffffe)));
       r.before.gid = static_cast<gid_t>(TRY(c.integer(b, "gid", 0, 0xfffffffe)));
     }
+    if (!r.before.absent && b.contains("xattrs")) r.before.xattrs = TRY(xattrs_from(c, b));
     const Json& a = *TRY(c.object(f, "after"));
     r.after_absent = TRY(c.boolean(a, "absent"));
     if (!r.after_absent) r.after_sha256 = TRY(c.sha256(a, "sha256"));
     s.files.push_back(std::move(r));
   }
+  // Sets written before pcipass recorded directories and programs have neither.
+  if (j.contains("dirs"))
+    for (const auto& d : *TRY(c.array(j, "dirs"))) {
+      DirRecord r;
+      r.path = TRY(c.string(d, "path"));
+      if (!path_under(r.path, kDurableRoots))
+        return c.bad("path", r.path + " is not a normalized path under /etc or /boot");
+      r.mode = static_cast<mode_t>(TRY(c.integer(d, "mode", 0, 07777)));
+      s.dirs.push_back(std::move(r));
+    }
+  if (j.contains("programs"))
+    for (const auto& p : *TRY(c.array(j, "programs")))
+      s.programs.push_back(TRY(program_from(c, p)));
   return s;
 }
 
@@ -268,15 +445,17 @@ Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports
   std::erase_if(set.files, [](const FileRecord& f) {
     return !f.before.absent && !f.after_absent && f.before.bytes == f.after_bytes;
   });
-  set.id = new_id(fs, run.now);
-  SetRecord record(fs, set);
-  TRY(ex.run(plan, &record));
-  if (!run.dry_run) {
-    set.state = SetState::kApplied;
-    Status c = save_manifest(fs, set);
-    if (!c) return ex.fail(plan, record, std::move(c).error());
+  for (const auto& c : plan) {
+    if (c.kind == Kind::kDirCreate)
+      for (const auto& d : c.before.created) set.dirs.push_back({d, c.mode});
+    if (c.kind == Kind::kProgram)
+      set.programs.push_back({c.program.argv,
+                              c.undo_program ? std::optional(c.undo_program->argv) : std::nullopt,
+                              std::nullopt});
   }
-  ex.steps.push_back({"change-set", set.id, "applied", {}});
+  set.id = new_id(fs, run.now);
+  SetRecord record(fs, set, plan);
+  TRY(run_and_mark(fs, ex, plan, record, set, SetState::kApplied));
   if (!run.dry_run) out.id = set.id;
   out.steps = std::move(ex.steps);
   return out;
@@ -317,20 +496,15 @@ Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
     FileState now = TRY(read_file_state(fs, f.path));
     if (now.absent == f.after_absent && now.bytes == f.after_bytes) continue;
     out.conflicts.push_back(
-        {f.path, unified_diff(f.after_bytes, now.bytes, f.path, f.after_absent, now.absent)});
+        {f.path, unified_diff(f.after_bytes, now.bytes, f.path, f.after_absent, now.absent), {}});
   }
+  for (auto& c : foreign_entries(fs, out.set)) out.conflicts.push_back(std::move(c));
   if (!out.conflicts.empty()) return out;
   std::vector<Change> plan = undo_plan(out.set);
   Executor ex(fs, ports, dry_run);
   TRY(ex.capture(plan));
   UndoRecord record(fs, out.set);
-  TRY(ex.run(plan, &record));
-  if (!dry_run) {
-    out.set.state = SetState::kUndone;
-    Status c = save_manifest(fs, out.set);
-    if (!c) return ex.fail(plan, record, std::move(c).error());
-  }
-  ex.steps.push_back({"change-set", out.set.id, "undone", {}});
+  TRY(run_and_mark(fs, ex, plan, record, out.set, SetState::kUndone));
   out.steps = std::move(ex.steps);
   return out;
 }

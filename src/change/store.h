@@ -31,12 +31,27 @@ struct FileRecord {
   std::string after_bytes;
 };
 
+// A directory the set created (it did not exist before); undo removes it once empty.
+struct DirRecord {
+  std::string path;
+  mode_t mode = 0755;
+};
+
+// A program the set runs, and once run, how it ended and when.
+struct ProgramRecord {
+  std::vector<std::string> argv;
+  std::optional<std::vector<std::string>> undo_argv;  // what undo runs (after the files)
+  std::optional<Change::Ran> ran;                     // nullopt: not run (yet)
+};
+
 struct ChangeSet {
   std::string id;       // "20261122-043512"
   std::string command;  // "setup --vfio"
   int64_t time = 0;     // seconds since the epoch, from ProcessContext
   SetState state = SetState::kApplying;
   std::vector<FileRecord> files;
+  std::vector<DirRecord> dirs;  // outermost first
+  std::vector<ProgramRecord> programs;
   std::string manifest_path() const;
 };
 
@@ -62,7 +77,8 @@ Result<std::vector<ChangeSet>> list_change_sets(const HostFs& fs);
 
 struct Conflict {
   std::string path;
-  std::string diff;  // from what pcipass wrote to what the file holds now
+  std::string diff;    // from what pcipass wrote to what the file holds now
+  std::string reason;  // a directory the set created holds something else now: what
 };
 
 struct Undone {
@@ -71,7 +87,9 @@ struct Undone {
   std::vector<Step> steps;
 };
 
-// Reverts change set `id` (default: the newest applied one) byte for byte, mode and owner too.
+// Reverts change set `id` (default: the newest applied one) byte for byte, mode, owner and
+// extended attributes too, removes the directories it created, then runs the undo programs of
+// the programs it ran.
 Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id, const Ports& ports,
                                bool dry_run);
 

@@ -10,7 +10,9 @@
 #include <sstream>
 
 #include "host/cmdline.h"
+#include "host/kmod_lib.h"
 #include "host/limits.h"
+#include "pci/pci_lib.h"
 
 namespace pcipass {
 
@@ -354,6 +356,10 @@ CheckResult check_kvm_module(const Facts& f) {
   std::string config = name == "kvm_intel" ? "CONFIG_KVM_INTEL"
                        : name == "kvm_amd" ? "CONFIG_KVM_AMD"
                                            : "CONFIG_KVM";
+  if (!f.mods.has_index() && f.mods.library_error())
+    return result(id, title, CheckStatus::kWarn,
+                  "not loaded; the module index can't be read: " + f.mods.library_error()->message,
+                  f.mods.library_error()->fix);
   if (!f.mods.has_index())
     return result(id, title, CheckStatus::kFail,
                   fmt::format("{} not loaded; no /lib/modules/{}", name, f.release()),
@@ -711,6 +717,10 @@ CheckResult check_module(const Facts& f, const char* id, const std::string& name
     if (fd != ModuleState::kMissing && f.fs.exists("/dev/vfio/vfio"))
       return result(id, title, CheckStatus::kPass, "missing; iommufd serves /dev/vfio/vfio");
   }
+  if (!f.mods.has_index() && f.mods.library_error())
+    return result(id, title, CheckStatus::kWarn,
+                  "not loaded; the module index can't be read: " + f.mods.library_error()->message,
+                  f.mods.library_error()->fix);
   if (!f.mods.has_index())
     return result(id, title, CheckStatus::kFail,
                   fmt::format("not loaded; no /lib/modules/{}", f.release()),
@@ -775,9 +785,27 @@ CheckResult check_memlock(const Facts& f) {
   return result(id, title, CheckStatus::kWarn, detail, fix);
 }
 
-}  // namespace
+// Without libkmod modules can't be looked up or loaded; without libpci devices have no names.
+CheckResult check_libraries(const Libraries& libs) {
+  std::vector<const Error*> missing;
+  for (const auto& e : {&libs.kmod, &libs.pci})
+    if (*e) missing.push_back(&**e);
+  if (missing.empty()) {
+    std::vector<std::string> parts;
+    parts.push_back(libs.kmod_needed
+                        ? fmt::format("{} loads", kKmodLibrary)
+                        : fmt::format("{} not needed: every module is loaded or built in",
+                                      kKmodLibrary));
+    if (libs.pci_needed) parts.push_back(fmt::format("{} loads", kPciLibrary));
+    return result("libraries", "Libraries", CheckStatus::kPass, join(parts, "; "));
+  }
+  std::vector<std::string> details, fixes;
+  for (const Error* e : missing) details.push_back(e->message), fixes.push_back(e->fix);
+  return result("libraries", "Libraries", CheckStatus::kWarn, join(details, "; "),
+                join(fixes, "; "));
+}
 
-CheckReport run_checks(const HostFs& fs, const ModuleIndex& modules) {
+CheckReport run_before_libraries(const HostFs& fs, const ModuleIndex& modules) {
   Facts f = gather(fs, modules);
   CheckReport report;
   auto& r = report.results;
@@ -795,6 +823,24 @@ CheckReport run_checks(const HostFs& fs, const ModuleIndex& modules) {
   r.push_back(check_module(f, "vfio-pci-module", "vfio_pci", "vfio-pci", "CONFIG_VFIO_PCI"));
   r.push_back(check_vfio_device(f));
   r.push_back(check_memlock(f));
+  return report;
+}
+
+}  // namespace
+
+CheckReport run_checks(const HostFs& fs, const ModuleIndex& modules) {
+  CheckReport report = run_before_libraries(fs, modules);
+  Libraries libs;
+  libs.kmod = modules.library_error();
+  libs.kmod_needed = modules.library_tried();
+  libs.pci_needed = false;
+  report.results.push_back(check_libraries(libs));
+  return report;
+}
+
+CheckReport run_checks(const HostFs& fs, const ModuleIndex& modules, const Libraries& libs) {
+  CheckReport report = run_before_libraries(fs, modules);
+  report.results.push_back(check_libraries(libs));
   return report;
 }
 

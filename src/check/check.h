@@ -3,6 +3,7 @@
 // captured tree. The checks, their ids and what each reads are listed in docs/checks.md.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,24 @@ inline constexpr const char* kCheckIds[] = {
     "vfio-pci-module",
     "vfio-device",
     "memlock",
+    "libraries",
+};
+
+// The libraries pcipass loads on first use, as this process could load them: nullopt, or the
+// error naming the library and the package that provides it.
+// The libraries pcipass loads on first use, as far as `check` needed them. Loading one costs a
+// call tens of milliseconds under TCG (libkmod brings libcrypto), so check loads libkmod only for
+// a module question that /proc/modules and modules.builtin do not answer, and never libpci
+// (list and show say when names are unavailable).
+struct Libraries {
+  std::optional<Error> kmod;  // libkmod: the module index, loading vfio-pci
+  std::optional<Error> pci;   // libpci: vendor and device names
+  bool kmod_needed = true;    // false: every module was loaded or built in
+  bool pci_needed = true;
 };
 
 CheckReport run_checks(const HostFs& fs, const ModuleIndex& modules);
+// The same with the libraries' state given (tests).
+CheckReport run_checks(const HostFs& fs, const ModuleIndex& modules, const Libraries& libs);
 
 }  // namespace pcipass

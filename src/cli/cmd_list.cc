@@ -9,6 +9,14 @@
 
 namespace pcipass::cli {
 
+Json pci_ids_names_json(Context& ctx) {
+  Json j = pci_ids_json(ctx);
+  const auto& why = ctx.ids().unavailable();
+  j["names"] = why ? "unavailable" : "available";
+  if (why) j["names_unavailable"] = {{"message", why->message}, {"fix", why->fix}};
+  return j;
+}
+
 void setup_list(CLI::App& app, Args& a) {
   std::string kinds;
   for (const char* const* k = class_kinds(); *k; ++k)
@@ -202,7 +210,7 @@ int run_list(Context& ctx, const Args& a) {
     for (auto [v, n] : counts) by_verdict[verdict_id(v)] = n;
     summary["verdicts"] = by_verdict;
     ctx.out << (shown ? "\n  ],\n" : "],\n") << "  \"summary\": " << summary.dump() << ",\n"
-            << "  \"pci_ids\": " << pci_ids_json(ctx).dump() << "\n}\n";
+            << "  \"pci_ids\": " << pci_ids_names_json(ctx).dump() << "\n}\n";
     return kExitOk;
   }
   if (table.size()) table.print(ctx.out, ctx.term);

@@ -19,6 +19,11 @@ int run_recover(Context& ctx, const Args&) {
       devs.push_back({{"address", d.address.str()},
                       {"driver", now.driver ? Json(*now.driver) : Json(nullptr)}});
     }
+    Json attrs = Json::array();
+    for (const auto& a : r->attributes) {
+      auto now = fs.read_trimmed(a.path);
+      attrs.push_back({{"path", a.path}, {"value", now ? Json(*now) : Json(nullptr)}});
+    }
     ctx.out << Json{{"schema", "pcipass.recover/1"},
                     {"pending", r->pending},
                     {"operation", r->pending ? Json(r->operation) : Json(nullptr)},
@@ -26,6 +31,7 @@ int run_recover(Context& ctx, const Args&) {
                                : r->phase == "committed" ? "recorded"
                                                          : "rolled-back"},
                     {"devices", devs},
+                    {"attributes", attrs},
                     {"steps", steps_json(r->steps)},
                     {"change_sets", r->change_sets}}
                    .dump(2)
@@ -47,6 +53,8 @@ int run_recover(Context& ctx, const Args&) {
   for (const auto& d : r->devices)
     ctx.out << fmt::format("  {} is on {}\n", d.address.str(),
                            assign::read_device_state(fs, d.address).describe());
+  for (const auto& a : r->attributes)
+    ctx.out << fmt::format("  {} is {}\n", a.path, fs.read_trimmed(a.path).value_or("unreadable"));
   return kExitOk;
 }
 

@@ -23,7 +23,8 @@ int run_setup(Context& ctx, const Args& a) {
                                     "add --vfio (the kernel command line and initramfs are not "
                                     "set up by pcipass yet)"));
   const auto& env = ctx.env();
-  change::Ports ports{env.loader, env.runner, env.sleep_ms};
+  change::Ports ports{env.loader, env.runner, env.sleep_ms,
+                      [&env] { return env.process.time_now(); }};
   auto r = setup::setup_vfio(ctx.fs(), ports, {"setup --vfio", env.process.time_now(), a.dry_run});
   if (!r) return fail(ctx, r.error());
   const auto& applied = r->applied;

@@ -231,7 +231,9 @@ int run_show(Context& ctx, const Args& a) {
     }
   }
   if (ctx.json)
-    ctx.out << Json{{"schema", "pcipass.show/1"}, {"devices", all}, {"pci_ids", pci_ids_json(ctx)}}
+    ctx.out << Json{{"schema", "pcipass.show/1"},
+                    {"devices", all},
+                    {"pci_ids", pci_ids_names_json(ctx)}}
                    .dump(2)
             << '\n';
   return kExitOk;

@@ -42,11 +42,14 @@ int run_status(Context& ctx, const Args&) {
     Json pending = nullptr;
     if (r->pending) {
       Json devs = Json::array();
+      Json attrs = Json::array();
       for (const auto& d : r->pending->devices) devs.push_back(d.address.str());
+      for (const auto& a : r->pending->attributes) attrs.push_back(a.path);
       pending = {{"operation", r->pending->operation},
                  {"phase", r->pending->phase},
                  {"pid", r->pending->pid},
-                 {"devices", devs}};
+                 {"devices", devs},
+                 {"attributes", attrs}};
     }
     ctx.out << Json{{"schema", "pcipass.status/1"},
                     {"bindings", list},
@@ -77,10 +80,8 @@ int run_status(Context& ctx, const Args&) {
     if (r->pending)
       ctx.out << ctx.term.paint(
                      Style::kBad,
-                     fmt::format(
-                         "an interrupted {} of {} device{} left a journal: run `pcipass recover`",
-                         r->pending->operation, r->pending->devices.size(),
-                         r->pending->devices.size() == 1 ? "" : "s"))
+                     fmt::format("an interrupted {} left a journal: run `pcipass recover`",
+                                 r->pending->summary()))
               << '\n';
   }
   if (r->pending) return kExitFailure;

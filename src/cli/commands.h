@@ -43,6 +43,9 @@ struct Targets {
 };
 Result<Targets> scan_targets(Context& ctx, const Args& a);
 Json steps_json(const std::vector<assign::Step>& steps);
+// pci_ids_json(ctx) with "names": "available", or "unavailable" and "names_unavailable":
+// {message, fix} saying why (no pci.ids, or libpci not loaded).
+Json pci_ids_names_json(Context& ctx);
 // "dry run: pcipass would make these changes..." lines, diffs indented below their step.
 void print_steps(Context& ctx, const std::vector<assign::Step>& steps);
 

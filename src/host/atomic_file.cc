@@ -46,25 +46,16 @@ std::string random_name() {
   return name;
 }
 
+Status set_xattrs(int to, const Xattrs& xattrs, const std::string& shown) {
+  for (const auto& [name, value] : xattrs)
+    if (::fsetxattr(to, name.c_str(), value.data(), value.size(), 0) != 0)
+      return Error::io("setxattr " + name, shown, errno);
+  return {};
+}
+
 // Every extended attribute of `from` onto `to` (ACLs and the SELinux label are among them).
 Status copy_xattrs(int from, int to, const std::string& shown) {
-  ssize_t len = ::flistxattr(from, nullptr, 0);
-  if (len < 0) return errno == ENOTSUP ? Status() : Error::io("listxattr", shown, errno);
-  std::vector<char> names(static_cast<size_t>(len));
-  len = ::flistxattr(from, names.data(), names.size());
-  if (len < 0) return Error::io("listxattr", shown, errno);
-  for (size_t i = 0; i < static_cast<size_t>(len);) {
-    const char* name = names.data() + i;
-    i += std::char_traits<char>::length(name) + 1;
-    ssize_t vlen = ::fgetxattr(from, name, nullptr, 0);
-    if (vlen < 0) return Error::io(std::string("getxattr ") + name, shown, errno);
-    std::vector<char> value(static_cast<size_t>(vlen));
-    vlen = ::fgetxattr(from, name, value.data(), value.size());
-    if (vlen < 0) return Error::io(std::string("getxattr ") + name, shown, errno);
-    if (::fsetxattr(to, name, value.data(), static_cast<size_t>(vlen), 0) != 0)
-      return Error::io(std::string("setxattr ") + name, shown, errno);
-  }
-  return {};
+  return set_xattrs(to, TRY(read_xattrs(from, shown)), shown);
 }
 
 Status write_all(int fd, std::string_view data, const std::string& shown) {
@@ -81,7 +72,10 @@ Status write_all(int fd, std::string_view data, const std::string& shown) {
 Status set_metadata(int orig, int tmp, const ReplaceOptions& o, const std::string& shown) {
   struct stat st {};
   bool have = orig >= 0 && ::fstat(orig, &st) == 0;
-  if (have) TRY(copy_xattrs(orig, tmp, shown));
+  if (o.xattrs)
+    TRY(set_xattrs(tmp, *o.xattrs, shown));
+  else if (have)
+    TRY(copy_xattrs(orig, tmp, shown));
   struct stat mine {};
   if (::fstat(tmp, &mine) != 0) return Error::io("stat", shown, errno);
   uid_t uid = o.uid ? *o.uid : have ? st.st_uid : mine.st_uid;
@@ -107,6 +101,27 @@ Status fill(int dirfd, const std::string& name, int tmp, std::string_view data,
 }
 
 }  // namespace
+
+Result<Xattrs> read_xattrs(int fd, const std::string& shown) {
+  Xattrs out;
+  ssize_t len = ::flistxattr(fd, nullptr, 0);
+  if (len < 0) return errno == ENOTSUP ? Result<Xattrs>(out) : Error::io("listxattr", shown, errno);
+  std::vector<char> names(static_cast<size_t>(len));
+  len = ::flistxattr(fd, names.data(), names.size());
+  if (len < 0) return Error::io("listxattr", shown, errno);
+  for (size_t i = 0; i < static_cast<size_t>(len);) {
+    std::string name(names.data() + i);
+    i += name.size() + 1;
+    ssize_t vlen = ::fgetxattr(fd, name.c_str(), nullptr, 0);
+    if (vlen < 0) return Error::io("getxattr " + name, shown, errno);
+    std::string value(static_cast<size_t>(vlen), '\0');
+    vlen = ::fgetxattr(fd, name.c_str(), value.data(), value.size());
+    if (vlen < 0) return Error::io("getxattr " + name, shown, errno);
+    value.resize(static_cast<size_t>(vlen));
+    out[name] = std::move(value);
+  }
+  return out;
+}
 
 Status replace_file(const std::string& real_path, std::string_view data,
                     const ReplaceOptions& options, const std::string& shown) {

@@ -81,6 +81,14 @@ Status HostFs::replace(const std::string& path, std::string_view data,
   return {};
 }
 
+Result<Xattrs> HostFs::xattrs(const std::string&) const {
+  return Xattrs{};
+}
+
+Status HostFs::remove_dir(const std::string& path) {
+  return Error::io("rmdir", path, ENOTSUP);
+}
+
 std::optional<std::string> HostFs::read_trimmed(const std::string& path) const {
   auto r = read(path, 4096);  // one value: a sysfs attribute is at most a page
   if (!r) return std::nullopt;
@@ -378,6 +386,33 @@ class RealHostFs : public HostFs {
     if (::unlinkat(dir.get(), name.c_str(), 0) != 0 && errno != ENOENT)
       return Error::io("unlink", path, errno);
     return {};
+  }
+
+  Status remove_dir(const std::string& path) override {
+    forget_dirs();
+    auto [parent, name] = split_parent(path);
+    FdCloser dir(open_in_root(parent, O_PATH | O_DIRECTORY));
+    if (dir.get() < 0) {
+      if (errno == ENOENT) return {};
+      return Error::io("rmdir", path, errno);
+    }
+    if (::unlinkat(dir.get(), name.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT) return {};
+    int e = errno;
+    Error err = Error::io("rmdir", path, e);
+    if (e == ENOTEMPTY || e == EEXIST) {
+      err.message = path + " is not empty: pcipass removes only directories it created, once empty";
+      err.fix = "move what was put in it since elsewhere, then run the command again";
+    }
+    return err;
+  }
+
+  Result<Xattrs> xattrs(const std::string& path) const override {
+    FdCloser fd(open_in_root(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW));
+    if (fd.get() < 0) return Error::io("open", path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return Error::io("stat", path, errno);
+    if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
+    return read_xattrs(fd.get(), path);
   }
 
   Status change_owner(const std::string& path, uid_t uid, gid_t gid) override {

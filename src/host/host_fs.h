@@ -47,6 +47,10 @@ class HostFs {
     mode_t mode;
   };
   virtual Result<Owner> owner(const std::string& path) const = 0;
+  // Every extended attribute of a regular file, name to value (user.*, security.selinux, POSIX
+  // ACLs as system.posix_acl_*), so that undo can give a removed file its own back. A file
+  // system without them gives an empty map. The default, for doubles: none.
+  virtual Result<Xattrs> xattrs(const std::string& path) const;
 
   // One write(2) of `data` to an existing regular file, as sysfs attributes need; a short write
   // is an error.
@@ -60,6 +64,10 @@ class HostFs {
                          const ReplaceOptions& options);
   virtual Status make_dirs(const std::string& path, mode_t mode) = 0;
   virtual Status remove(const std::string& path) = 0;
+  // rmdir(2): removes an empty directory (nothing when it is absent). A directory that is not
+  // empty is refused with the reason and left as it is; nothing below it is ever removed. The
+  // default, for doubles that do not model directories: refused.
+  virtual Status remove_dir(const std::string& path);
   virtual Status change_owner(const std::string& path, uid_t uid, gid_t gid) = 0;
   // Exclusive advisory lock held until the returned handle is destroyed.
   class Lock {

@@ -6,6 +6,7 @@
 
 #include <libkmod.h>
 
+#include "host/dynamic_lib.h"
 #include "util/result.h"
 
 namespace pcipass {
@@ -33,6 +34,9 @@ struct KmodLib {
 };
 
 inline constexpr const char* kKmodLibrary = "libkmod.so.2";
+inline constexpr LibrarySpec kKmodSpec = {
+    kKmodLibrary, "to read kernel modules",
+    "install libkmod: apt install libkmod2 (dnf install kmod-libs)"};
 
 // Loads the library once per process; an Error names the library, the missing symbol or
 // dlerror(), and the Debian package that provides it.

@@ -81,12 +81,16 @@ std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
 // libkmod (and its libcrypto, libzstd, liblzma) is loaded on the first question that builtin and
 // loaded modules do not answer: on a host with vfio loaded, `check` never needs it, and under TCG
 // loading it was a fifth of a call (tests/vm/bench-calls). Without libkmod the index reads as
-// missing: states then come from /proc/modules only.
+// missing (states then come from /proc/modules only) and says why, so that `check` can name the
+// library to install.
 kmod_ctx* ModuleIndex::ctx() const {
   if (ctx_tried_ || module_dir_.empty()) return ctx_;
   ctx_tried_ = true;
   auto lib = kmod_lib();
-  if (!lib) return nullptr;
+  if (!lib) {
+    library_error_ = lib.error();
+    return nullptr;
+  }
   const KmodLib& L = **lib;
   std::vector<const char*> paths;
   for (const auto& f : config_files_) paths.push_back(f.c_str());

@@ -5,11 +5,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "host/host_fs.h"
+#include "util/result.h"
 
 struct kmod_ctx;
 
@@ -39,6 +41,12 @@ class ModuleIndex {
   const std::string& release() const { return release_; }
   // False when ROOT/lib/modules/RELEASE is missing: states then come from /proc/modules only.
   bool has_index() const { return ctx() != nullptr; }
+  // Why the index could not be opened although the tree has one: libkmod did not load (the
+  // error names the library and the package). nullopt otherwise, also while libkmod was not
+  // needed (it is loaded on the first question: see ctx()).
+  const std::optional<Error>& library_error() const { return library_error_; }
+  // Whether libkmod was needed (and so loaded, or found missing) so far.
+  bool library_tried() const { return ctx_tried_; }
   ModuleState state(const std::string& name) const;
   // Module names (underscored) whose aliases match a device's modalias.
   std::vector<std::string> modules_for_alias(const std::string& modalias) const;
@@ -59,6 +67,7 @@ class ModuleIndex {
   std::set<std::string> loaded_, builtin_;
   std::string module_dir_;
   std::vector<std::string> config_files_;
+  mutable std::optional<Error> library_error_;
 };
 
 }  // namespace pcipass

@@ -412,6 +412,10 @@ std::string Invocation::text() const {
 Result<CommandResult> CommandRunner::checked(const Invocation& cmd) {
   CommandResult r = TRY(run(cmd));
   if (r.ok()) return r;
+  return failure(cmd, r);
+}
+
+Error CommandRunner::failure(const Invocation& cmd, const CommandResult& r) {
   std::string name = cmd.argv.empty() ? std::string("(empty command)") : cmd.argv[0];
   std::string what;
   if (r.timed_out)

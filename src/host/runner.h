@@ -41,6 +41,8 @@ class CommandRunner {
   // run(), then an Error naming argv[0], the exit status (or signal, or timeout) and the tail of
   // stderr when it did not succeed.
   Result<CommandResult> checked(const Invocation& cmd);
+  // That error for a result that did not succeed.
+  static Error failure(const Invocation& cmd, const CommandResult& r);
 };
 
 // The real runner: posix_spawn (PATH searched in the command's environment), pipes, poll,

@@ -57,9 +57,18 @@ Result<PciIdsChoice> choose_pci_ids(const HostFs& tree, const HostFs& local,
 }
 
 PciIds::PciIds(std::string file) : path_(std::move(file)) {
-  // Without libpci there are no names, as without a pci.ids.
+  // Without libpci there are no names, as without a pci.ids; either says why.
+  if (path_.empty()) {
+    unavailable_ =
+        Error::not_found("no pci.ids: devices have no names",
+                         "install pci.ids (apt install pci.ids), or pass --pci-ids FILE");
+    return;
+  }
   auto lib = pci_lib();
-  if (path_.empty() || !lib) return;
+  if (!lib) {
+    unavailable_ = lib.error();
+    return;
+  }
   const PciLib& L = **lib;
   access_ = L.pci_alloc();
   access_->error = pci_error;

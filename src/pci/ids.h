@@ -51,10 +51,14 @@ class PciIds {
   // class_code is the 24-bit class/subclass/prog-if value; the name is the subclass's.
   std::string class_name(uint32_t class_code) const;
   const std::string& database() const { return path_; }
+  // Why every name is "": no pci.ids was found, or libpci could not be loaded (the error names
+  // the library and the package). nullopt when names are looked up.
+  const std::optional<Error>& unavailable() const { return unavailable_; }
 
  private:
   ::pci_access* access_ = nullptr;
   std::string path_;
+  std::optional<Error> unavailable_;
 };
 
 // Coarse kinds users filter by: gpu, audio, net, storage, usb, bridge, ...

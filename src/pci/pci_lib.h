@@ -7,6 +7,7 @@ extern "C" {
 #include <pci/pci.h>
 }
 
+#include "host/dynamic_lib.h"
 #include "util/result.h"
 
 namespace pcipass {
@@ -24,6 +25,9 @@ struct PciLib {
 };
 
 inline constexpr const char* kPciLibrary = "libpci.so.3";
+inline constexpr LibrarySpec kPciSpec = {
+    kPciLibrary, "to name PCI IDs",
+    "install libpci: apt install libpci3 (dnf install pciutils-libs)"};
 
 // Loads the library once per process; an Error names the library, the missing symbol or
 // dlerror(), and the Debian package that provides it.

@@ -6,6 +6,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "host/dynamic_lib.h"
 #include "util/result.h"
 
 namespace pcipass {
@@ -39,6 +40,9 @@ struct ArchiveLib {
 };
 
 inline constexpr const char* kArchiveLibrary = "libarchive.so.13";
+inline constexpr LibrarySpec kArchiveSpec = {
+    kArchiveLibrary, "to write the snapshot",
+    "install libarchive: apt install libarchive13 (dnf install libarchive)"};
 
 // Loads the library once per process; an Error names the library, the missing symbol or
 // dlerror(), and the Debian package that provides it.

@@ -40,7 +40,7 @@ TEST(Engine, DryRunRendersEveryChangeAndWritesNothing) {
   std::vector<Change> plan = {
       Change::file_write("/etc/a.conf", "one\nthree\n"), Change::file_write("/etc/new.conf", "x\n"),
       Change::attribute("/sys/x/attr", "8"), Change::program_run(argv({"update-grub", "a b"}))};
-  change::Executor ex(fs, {nullptr, &runner, nullptr}, true);
+  change::Executor ex(fs, {nullptr, &runner, nullptr, nullptr}, true);
   ASSERT_TRUE(ex.capture(plan).ok());
   ASSERT_TRUE(ex.run(plan, nullptr).ok());
   EXPECT_EQ(fs.changes(), 0);
@@ -80,7 +80,7 @@ TEST(Engine, AFailedProgramRollsBackTheFilesBeforeIt) {
       Change::file_write("/etc/a.conf", "two\n"),
       Change::program_run(argv({"mkinitramfs"}), argv({"mkinitramfs", "--undo"})),
       Change::file_write("/etc/b.conf", "new\n"), Change::program_run(argv({"update-grub"}))};
-  change::Executor ex(fs, {nullptr, &runner, nullptr}, false);
+  change::Executor ex(fs, {nullptr, &runner, nullptr, nullptr}, false);
   ASSERT_TRUE(ex.capture(plan).ok());
   CountingRecord record;
   Status st = ex.run(plan, &record);
@@ -130,9 +130,71 @@ struct Damaged {
   const char* says;  // part of the message
 };
 
+// The same in journal/2: a device and an attribute in `changes`.
+const std::string kValidJournalV2 = R"({
+  "schema": "pcipass.journal/2", "operation": "write", "driver": "", "owner": "",
+  "pid": 77, "phase": "writing",
+  "changes": [{"kind": "device", "address": "0000:00:03.0", "iommu_group": 4,
+               "before": {"driver": "e1000e", "driver_override": null},
+               "after": {"driver": "vfio-pci", "driver_override": "vfio-pci"}},
+              {"kind": "attribute", "path": "/sys/bus/pci/devices/0000:00:03.0/sriov_numvfs",
+               "before": "0", "after": "4"}]
+})";
+
+std::vector<Damaged> damaged_journals_v2() {
+  const std::string& v = kValidJournalV2;
+  const std::string attr = "/sys/bus/pci/devices/0000:00:03.0/sriov_numvfs";
+  return {
+      {"v2 missing device before",
+       damage(v, R"("before": {"driver": "e1000e", "driver_override": null},)", ""),
+       "before is missing"},
+      {"v2 missing attribute before", damage(v, R"("before": "0",)", ""), "before is missing"},
+      {"v2 attribute before a number", damage(v, R"("before": "0")", R"("before": 0)"),
+       "before is not a string"},
+      {"v2 attribute after null", damage(v, R"("after": "4")", R"("after": null)"),
+       "after is not a string"},
+      {"v2 attribute value with an escape",
+       damage(v, R"("after": "4")", "\"after\": \"4\\u001b[2J\""),
+       "after is not an attribute value"},
+      {"v2 attribute climbing out",
+       damage(v, attr, "/sys/bus/pci/devices/0000:00:03.0/../../../../tmp/x"),
+       "path is not /sys/bus/pci/devices/ADDRESS/NAME"},
+      {"v2 attribute of another tree", damage(v, attr, "/etc/shadow"), "path is not"},
+      {"v2 attribute of a bad address", damage(v, attr, "/sys/bus/pci/devices/zz/sriov_numvfs"),
+       "path is not"},
+      {"v2 attribute name with a newline",
+       damage(v, attr, "/sys/bus/pci/devices/0000:00:03.0/sriov\\u000anumvfs"), "path is not"},
+      {"v2 driver climbing out",
+       damage(v, R"("driver": "e1000e")", R"("driver": "../../../../tmp")"),
+       "'../../../../tmp' is not a driver name"},
+      {"v2 address zz", damage(v, "\"0000:00:03.0\", \"iommu", "\"zz\", \"iommu"),
+       "'zz' is not a PCI address"},
+      {"v2 unknown kind", damage(v, R"("kind": "attribute")", R"("kind": "file")"),
+       "kind 'file' is not device or attribute"},
+      {"v2 kind missing", damage(v, R"("kind": "attribute", )", ""), "kind is missing"},
+      {"v2 changes not a list", damage(v, R"("changes": [)", R"("changes": 5, "x": [)"),
+       "changes is not a list"},
+      {"v2 pid beyond 2^30", damage(v, R"("pid": 77)", R"("pid": 99999999999)"), "outside"},
+      {"v2 pid -1", damage(v, R"("pid": 77)", R"("pid": -1)"), "outside"},
+      {"v2 pid beyond 64 bits", damage(v, R"("pid": 77)", R"("pid": 18446744073709551616)"),
+       "is not an integer"},
+      {"v2 group 2^40", damage(v, R"("iommu_group": 4)", R"("iommu_group": 1099511627776)"),
+       "outside"},
+      {"v2 write marked committed", damage(v, R"("phase": "writing")", R"("phase": "committed")"),
+       "phase 'committed' is not a phase of a write"},
+      {"v2 unknown operation", damage(v, R"("operation": "write")", R"("operation": "rm -rf")"),
+       "operation 'rm -rf' is not"},
+      {"v2 truncated", v.substr(0, v.size() - 20), "is damaged"},
+      {"version 3", damage(v, "pcipass.journal/2", "pcipass.journal/3"),
+       "schema is pcipass.journal/3, not pcipass.journal/2"},
+      {"schema a number", damage(v, R"("pcipass.journal/2")", "2"), "schema is not a string"},
+  };
+}
+
 std::vector<Damaged> damaged_journals() {
   const std::string& v = kValidJournal;
-  return {
+  auto v2 = damaged_journals_v2();
+  std::vector<Damaged> v1 = {
       {"missing before",
        damage(v, R"("before": {"driver": "e1000e", "driver_override": null},)", ""),
        "before is missing"},
@@ -153,7 +215,12 @@ std::vector<Damaged> damaged_journals() {
       {"truncated", v.substr(0, v.size() / 2), "is damaged"},
       {"not UTF-8", damage(v, R"("owner": "")", "\"owner\": \"\xff\xfe\""), "is damaged"},
       {"not an object", "[1, 2]", "is damaged"},
+      {"empty", "", "is damaged"},
+      {"v1 with changes, not devices", damage(v, R"("devices")", R"("changes")"),
+       "devices is missing"},
   };
+  v1.insert(v1.end(), v2.begin(), v2.end());
+  return v1;
 }
 
 class DamagedJournal : public ::testing::Test {
@@ -185,7 +252,8 @@ TEST_F(DamagedJournal, EveryCommandRefusesAndWritesNothing) {
   for (const auto& d : damaged_journals()) {
     SCOPED_TRACE(d.name);
     t.file("/run/pcipass/journal.json", d.text);
-    std::string before = k->snapshot(), state = t.read("/run/pcipass/state.json");
+    // The whole tree: every device, attribute, link and pcipass's own files.
+    std::string before = t.state(), state = t.read("/run/pcipass/state.json");
     int writes = k->write_count();
     for (auto args : std::vector<std::vector<std::string>>{{"recover"},
                                                            {"status"},
@@ -198,7 +266,7 @@ TEST_F(DamagedJournal, EveryCommandRefusesAndWritesNothing) {
           << r.err;
       EXPECT_NE(r.err.find(d.says), std::string::npos) << r.err;
       EXPECT_NE(r.err.find("  fix: "), std::string::npos) << r.err;
-      EXPECT_EQ(k->snapshot(), before);
+      EXPECT_EQ(t.state(), before);
       EXPECT_EQ(k->write_count(), writes);
       EXPECT_EQ(t.read("/run/pcipass/journal.json"), d.text);
       EXPECT_EQ(t.read("/run/pcipass/state.json"), state);
@@ -210,6 +278,14 @@ TEST_F(DamagedJournal, TheValidTemplateIsAccepted) {
   auto j = assign::parse_journal(kValidJournal);
   ASSERT_TRUE(j.ok()) << j.error().message;
   EXPECT_EQ(j->devices.at(0).before.driver, "e1000e");
+  auto j2 = assign::parse_journal(kValidJournalV2);
+  ASSERT_TRUE(j2.ok()) << j2.error().message;
+  EXPECT_EQ(j2->attributes.at(0).before, "0");
+  EXPECT_EQ(j2->attributes.at(0).seq, 1);
+  // A null before is an attribute that could not be read: kept, not restored.
+  auto j3 = assign::parse_journal(damage(kValidJournalV2, R"("before": "0")", R"("before": null)"));
+  ASSERT_TRUE(j3.ok()) << j3.error().message;
+  EXPECT_EQ(j3->attributes.at(0).before, std::nullopt);
 }
 
 TEST_F(DamagedJournal, ADamagedStateFileIsRefusedToo) {

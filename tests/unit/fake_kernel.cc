@@ -130,6 +130,12 @@ Status FakeKernel::apply(const std::string& path, const std::string& data) {
     if (file == "new_id" || file == "remove_id")
       return errno_error(EPERM);  // pcipass never uses them
   }
+  // Any other attribute of a device shows what was last written to it (sriov_numvfs,
+  // reset_method), not the old bytes overwritten in place.
+  if (r.starts_with("/sys/devices/") && real_->type(r, false) == FileType::kFile) {
+    tree_.file(r, value + "\n");
+    return {};
+  }
   return real_->write(path, data);
 }
 
@@ -161,6 +167,11 @@ Status FakeKernel::make_dirs(const std::string& path, mode_t mode) {
 Status FakeKernel::remove(const std::string& path) {
   if (crashed()) return Error::io("unlink", path, EIO);
   return real_->remove(path);
+}
+
+Status FakeKernel::remove_dir(const std::string& path) {
+  if (crashed()) return Error::io("rmdir", path, EIO);
+  return real_->remove_dir(path);
 }
 
 Status FakeKernel::change_owner(const std::string& path, uid_t uid, gid_t gid) {

@@ -77,6 +77,8 @@ class FakeKernel : public HostFs {
   Status write_atomic(const std::string& path, std::string_view data, mode_t mode) override;
   Status make_dirs(const std::string& path, mode_t mode) override;
   Status remove(const std::string& path) override;
+  Status remove_dir(const std::string& path) override;
+  Result<Xattrs> xattrs(const std::string& path) const override { return real_->xattrs(path); }
   Status change_owner(const std::string& path, uid_t uid, gid_t gid) override;
   Result<std::unique_ptr<Lock>> lock(const std::string& path) override { return real_->lock(path); }
   std::string root() const override { return real_->root(); }

@@ -1,6 +1,6 @@
 // A HostFs over a TempTree that fails on demand: the n-th change (write, atomic write, replace,
-// mkdir, remove, chown) fails, or the process "dies" after the n-th and every later change fails.
-// For plans of files, as FakeKernel is for sysfs.
+// mkdir, remove, rmdir, chown) fails, or the process "dies" after the n-th and every later change
+// fails. For plans of files, as FakeKernel is for sysfs.
 #pragma once
 
 #include <memory>
@@ -31,6 +31,7 @@ class FaultFs : public HostFs {
   }
   FileType type(const std::string& p, bool follow) const override { return real_->type(p, follow); }
   Result<Owner> owner(const std::string& p) const override { return real_->owner(p); }
+  Result<Xattrs> xattrs(const std::string& p) const override { return real_->xattrs(p); }
   Status write(const std::string& p, std::string_view d) override {
     TRY(next("write", p));
     return real_->write(p, d);
@@ -50,6 +51,10 @@ class FaultFs : public HostFs {
   Status remove(const std::string& p) override {
     TRY(next("remove", p));
     return real_->remove(p);
+  }
+  Status remove_dir(const std::string& p) override {
+    TRY(next("rmdir", p));
+    return real_->remove_dir(p);
   }
   Status change_owner(const std::string& p, uid_t u, gid_t g) override {
     TRY(next("chown", p));

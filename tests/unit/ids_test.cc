@@ -149,7 +149,7 @@ TEST(PciIdsCli, TheOptionWinsAndJsonSaysSo) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("\"vendor_name\":\"Option Corporation\""), std::string::npos);
   EXPECT_NE(r.out.find("\"pci_ids\": {\"path\":\"" + t.real("/option.ids") +
-                       "\",\"source\":\"option\"}\n}\n"),
+                       "\",\"source\":\"option\",\"names\":\"available\"}\n}\n"),
             std::string::npos)
       << r.out.substr(r.out.size() - 200);
   for (const char* cmd : {"groups", "tree"}) {
@@ -162,7 +162,8 @@ TEST(PciIdsCli, TheOptionWinsAndJsonSaysSo) {
   auto show = nlohmann::json::parse(
       run_cli({"--root", source_path(kWorkstation), "--json", "show", "00:1f.6"}).out);
   EXPECT_EQ(show["pci_ids"],
-            (nlohmann::json{{"path", "/usr/share/misc/pci.ids"}, {"source", "tree"}}));
+            (nlohmann::json{
+                {"path", "/usr/share/misc/pci.ids"}, {"source", "tree"}, {"names", "available"}}));
   auto plan = nlohmann::json::parse(
       run_cli({"--root", source_path(kWorkstation), "--json", "plan", "02:00.0", "--force"}).out);
   EXPECT_EQ(plan["pci_ids"]["source"], "tree");
@@ -184,6 +185,18 @@ TEST(PciIdsCli, TheSystemsFileIsTheLastChoiceAndNoneGivesNumbers) {
   EXPECT_NE(r.out.find("Vendor 8086 Device 100e [8086:100e]"), std::string::npos) << r.out;
   j = nlohmann::json::parse(run_cli({"--root", t.root(), "--json", "tree"}).out);
   EXPECT_EQ(j["pci_ids"], (nlohmann::json{{"path", nullptr}, {"source", "none"}}));
+  // list and show say why there are no names, and how to get them.
+  for (const char* cmd : {"list", "show"}) {
+    std::vector<std::string> args = {"--root", t.root(), "--json", cmd};
+    if (std::string(cmd) == "show") args.push_back("00:03.0");
+    j = nlohmann::json::parse(run_cli(args).out);
+    EXPECT_EQ(j["pci_ids"]["names"], "unavailable") << cmd;
+    EXPECT_EQ(
+        j["pci_ids"]["names_unavailable"],
+        (nlohmann::json{{"message", "no pci.ids: devices have no names"},
+                        {"fix", "install pci.ids (apt install pci.ids), or pass --pci-ids FILE"}}))
+        << cmd;
+  }
 }
 
 TEST(PciIdsCli, AFifoAsTheOptionIsRefusedNotOpened) {

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pcipass::test {
 
@@ -54,6 +56,27 @@ class TempTree {
   std::string read(const std::string& path) const {
     std::ifstream in(real(path), std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  // Every entry of the tree, sorted, one line each: a file with its mode and bytes, a link with
+  // its target, a directory. Two equal states mean nothing in the tree was changed.
+  std::string state() const {
+    std::vector<std::string> lines;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(root_)) {
+      std::string rel = e.path().string().substr(root_.size());
+      auto st = e.symlink_status();
+      if (std::filesystem::is_symlink(st))
+        lines.push_back(rel + " -> " + std::filesystem::read_symlink(e.path()).string());
+      else if (std::filesystem::is_directory(st))
+        lines.push_back(rel + "/");
+      else
+        lines.push_back(rel + " " + std::to_string(static_cast<int>(st.permissions())) + " [" +
+                        read(rel) + "]");
+    }
+    std::sort(lines.begin(), lines.end());
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
   }
 
   // A PCI function with a 256-byte config space, a driver and optionally a group.
