@@ -19,7 +19,7 @@ int run_recover(Context& ctx, const Args&) {
       devs.push_back({{"address", d.address.str()},
                       {"driver", now.driver ? Json(*now.driver) : Json(nullptr)}});
     }
-    ctx.out << Json{{"schema", "pcipass.recover/1"},
+    ctx.out << dump_json(Json{{"schema", "pcipass.recover/1"},
                     {"pending", r->pending},
                     {"operation", r->pending ? Json(r->operation) : Json(nullptr)},
                     {"action", !r->pending               ? "none"
@@ -27,26 +27,24 @@ int run_recover(Context& ctx, const Args&) {
                                                          : "rolled-back"},
                     {"devices", devs},
                     {"steps", steps_json(r->steps)},
-                    {"change_sets", r->change_sets}}
-                   .dump(2)
+                    {"change_sets", r->change_sets}})
             << '\n';
     return kExitOk;
   }
   for (const auto& id : r->change_sets)
-    ctx.out << fmt::format("change set {} was interrupted; its files are back as they were\n", id);
+    print_line(ctx.out, fmt::format("change set {} was interrupted; its files are back as they were", id));
   if (!r->pending) {
     if (r->change_sets.empty()) ctx.out << "nothing to recover\n";
     return kExitOk;
   }
   if (r->phase == "committed") {
-    ctx.out << fmt::format(
-        "the interrupted {} had finished its writes; its state is now recorded\n", r->operation);
+    print_line(ctx.out, fmt::format("the interrupted {} had finished its writes; its state is now recorded", r->operation));
     return kExitOk;
   }
-  ctx.out << fmt::format("rolled back an interrupted {}:\n", r->operation);
+  print_line(ctx.out, fmt::format("rolled back an interrupted {}:", r->operation));
   for (const auto& d : r->devices)
-    ctx.out << fmt::format("  {} is on {}\n", d.address.str(),
-                           assign::read_device_state(fs, d.address).describe());
+    print_line(ctx.out, fmt::format("  {} is on {}", d.address.str(),
+                           assign::read_device_state(fs, d.address).describe()));
   return kExitOk;
 }
 

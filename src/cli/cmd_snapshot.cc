@@ -98,12 +98,11 @@ int run_snapshot(Context& ctx, const Args& a) {
     links += e.type == SnapshotEntry::kLink;
   }
   if (ctx.json) {
-    ctx.out << Json{{"schema", "pcipass.snapshot/1"},
+    ctx.out << dump_json(Json{{"schema", "pcipass.snapshot/1"},
                     {"output", a.output},
                     {"files", files},
                     {"links", links},
-                    {"truncated", snap.manifest.truncated.size()}}
-                   .dump(2)
+                    {"truncated", snap.manifest.truncated.size()}})
             << '\n';
   } else {
     ctx.out << fmt::format("wrote {} ({} files, {} links); read it back with:\n", a.output, files,

@@ -48,11 +48,10 @@ int run_status(Context& ctx, const Args&) {
                  {"pid", r->pending->pid},
                  {"devices", devs}};
     }
-    ctx.out << Json{{"schema", "pcipass.status/1"},
+    ctx.out << dump_json(Json{{"schema", "pcipass.status/1"},
                     {"bindings", list},
                     {"pending", pending},
-                    {"all_hold", all_hold}}
-                   .dump(2)
+                    {"all_hold", all_hold}})
             << '\n';
   } else {
     if (r->entries.empty())
@@ -77,10 +76,10 @@ int run_status(Context& ctx, const Args&) {
     if (r->pending)
       ctx.out << ctx.term.paint(
                      Style::kBad,
-                     fmt::format(
+                     printable(fmt::format(
                          "an interrupted {} of {} device{} left a journal: run `pcipass recover`",
                          r->pending->operation, r->pending->devices.size(),
-                         r->pending->devices.size() == 1 ? "" : "s"))
+                         r->pending->devices.size() == 1 ? "" : "s")))
               << '\n';
   }
   if (r->pending) return kExitFailure;

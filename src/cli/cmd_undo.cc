@@ -36,7 +36,7 @@ int run_list(Context& ctx) {
                       {"command", s.command},
                       {"state", change::state_name(s.state)},
                       {"files", paths(s)}});
-    ctx.out << Json{{"schema", "pcipass.undo/1"}, {"change_sets", list}}.dump(2) << '\n';
+    ctx.out << dump_json(Json{{"schema", "pcipass.undo/1"}, {"change_sets", list}}) << '\n';
     return kExitOk;
   }
   if (sets->empty()) {
@@ -88,11 +88,11 @@ int run_undo(Context& ctx, const Args& a) {
   if (!r) return fail(ctx, r.error());
   bool refused = !r->conflicts.empty();
   if (ctx.json) {
-    ctx.out << undone_json(*r, a.dry_run).dump(2) << '\n';
+    ctx.out << dump_json(undone_json(*r, a.dry_run)) << '\n';
     return refused ? kExitFailure : kExitOk;
   }
   if (refused) {
-    for (const auto& c : r->conflicts) ctx.out << c.diff;
+    for (const auto& c : r->conflicts) print_lines(ctx.out, c.diff);
     std::vector<std::string> names;
     for (const auto& c : r->conflicts) names.push_back(c.path);
     return fail(
@@ -106,8 +106,8 @@ int run_undo(Context& ctx, const Args& a) {
     return kExitOk;
   }
   for (const auto& f : r->set.files)
-    ctx.out << fmt::format("{} {}\n", f.before.absent ? "removed" : "restored", f.path);
-  ctx.out << fmt::format("undid change set {} ({})\n", r->set.id, r->set.command);
+    print_line(ctx.out, fmt::format("{} {}", f.before.absent ? "removed" : "restored", f.path));
+  print_line(ctx.out, fmt::format("undid change set {} ({})", r->set.id, r->set.command));
   return kExitOk;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ class ModuleIndex {
   const std::string& release() const { return release_; }
   // False when ROOT/lib/modules/RELEASE is missing: states then come from /proc/modules only.
   bool has_index() const { return ctx_ != nullptr; }
+  // Why there is no index when /lib/modules/RELEASE exists but cannot be read (permissions):
+  // then the modules are unknown, not missing. nullopt when it is absent or was opened.
+  const std::optional<Error>& index_error() const { return index_error_; }
   ModuleState state(const std::string& name) const;
   // Module names (underscored) whose aliases match a device's modalias.
   std::vector<std::string> modules_for_alias(const std::string& modalias) const;
@@ -57,6 +61,7 @@ class ModuleIndex {
   std::set<std::string> loaded_, builtin_;
   std::string module_dir_;
   std::vector<std::string> config_files_;
+  std::optional<Error> index_error_;
 };
 
 }  // namespace pcipass

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 #include <sstream>
 
@@ -399,7 +400,11 @@ std::vector<ProcessHold> find_holders(const HostFs& fs,
                                       const std::function<bool(const std::string&)>& match) {
   std::vector<ProcessHold> out;
   for (const auto& pid : fs.list("/proc").value_or({})) {
-    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    // Process directories are named by a pid up to 2^22 (pid_max); other names are not processes.
+    int pid_number = 0;
+    auto [end, ec] = std::from_chars(pid.data(), pid.data() + pid.size(), pid_number, 10);
+    if (pid.empty() || ec != std::errc() || end != pid.data() + pid.size() || pid_number <= 0)
+      continue;
     std::string fd_dir = "/proc/" + pid + "/fd";
     auto fds = fs.list(fd_dir);
     if (!fds) continue;
@@ -407,7 +412,7 @@ std::vector<ProcessHold> find_holders(const HostFs& fs,
     for (const auto& fd : *fds) {
       auto target = fs.read_link(fd_dir + "/" + fd);
       if (!target || !match(*target) || !seen.insert(*target).second) continue;
-      out.push_back({std::atoi(pid.c_str()),
+      out.push_back({pid_number,
                      fs.read_trimmed("/proc/" + pid + "/comm").value_or("?"), *target});
     }
   }

@@ -51,10 +51,17 @@ class PciIds {
   // class_code is the 24-bit class/subclass/prog-if value; the name is the subclass's.
   std::string class_name(uint32_t class_code) const;
   const std::string& database() const { return path_; }
+  // Why names stopped, naming the file and the line libpci gave ("/x/pci.ids: Unknown line type
+  // at /x/pci.ids, line 3; ..."): set by the lookup that found the file malformed, after which
+  // every lookup returns "".
+  const std::optional<std::string>& problem() const { return problem_; }
 
  private:
+  std::string lookup(int flags, unsigned v1, unsigned v2 = 0, unsigned v3 = 0,
+                     unsigned v4 = 0) const;
   ::pci_access* access_ = nullptr;
   std::string path_;
+  mutable std::optional<std::string> problem_;
 };
 
 // Coarse kinds users filter by: gpu, audio, net, storage, usb, bridge, ...
