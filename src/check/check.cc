@@ -317,10 +317,10 @@ CheckResult result(const char* id, std::string title, CheckStatus s, std::string
 // a warning, not "missing".
 CheckResult unreadable_modules(const char* id, std::string title, const std::string& lead,
                                const Error& e) {
-  return result(id, std::move(title), CheckStatus::kWarn,
-                lead + "cannot tell whether it is available: " + e.describe(),
-                "run `pcipass check` as root, or make " + e.path.substr(0, e.path.rfind('/')) +
-                    " readable");
+  return result(
+      id, std::move(title), CheckStatus::kWarn,
+      lead + "cannot tell whether it is available: " + e.describe(),
+      "run `pcipass check` as root, or make " + e.path.substr(0, e.path.rfind('/')) + " readable");
 }
 
 // ---------------------------------------------------------------------------------------------

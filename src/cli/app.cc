@@ -117,6 +117,15 @@ void print_problems(Context& ctx, const Inventory& inv) {
   for (const auto& problem : inv.problems()) print_warning(ctx.err, ctx.term, problem);
 }
 
+void print_hidden_processes(Context& ctx, const HostImpact& impact) {
+  size_t n = impact.hidden_processes();
+  if (n == 0) return;
+  print_warning(ctx.err, ctx.term,
+                fmt::format("cannot see the open files of {} process{} of other users: devices "
+                            "they hold are not listed (run as root to see them)",
+                            n, n == 1 ? "" : "es"));
+}
+
 int fail(Context& ctx, const Error& e) {
   if (ctx.json) {
     Json j{{"error", {{"kind", error_kind_name(e.kind)}, {"message", e.describe()}}}};
@@ -246,8 +255,8 @@ bool known_command(const std::string& word) {
 // A usage error found before a Context exists: JSON on stdout with --json, words on stderr.
 int usage_error(bool json, std::ostream& out, std::ostream& err, const Error& e) {
   if (json)
-    out << dump_json(Json{{"error",
-                           {{"kind", "invalid-argument"}, {"message", e.message}, {"fix", e.fix}}}})
+    out << dump_json(Json{
+               {"error", {{"kind", "invalid-argument"}, {"message", e.message}, {"fix", e.fix}}}})
         << '\n';
   print_error(err, Term{}, e);
   return kExitUsage;
@@ -300,8 +309,9 @@ int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream& err,
   } catch (const CLI::ParseError& e) {
     if (wanted_json)
       return usage_error(true, out, err,
-                         Error::invalid(e.what(), "`pcipass --help` and `pcipass COMMAND --help` "
-                                                  "list the options"));
+                         Error::invalid(e.what(),
+                                        "`pcipass --help` and `pcipass COMMAND --help` "
+                                        "list the options"));
     std::ostringstream o, eo;
     int code = app.exit(e, o, eo);
     out << o.str();
@@ -326,10 +336,12 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injec
   auto internal = [&](const std::string& what) {
     Error e;
     e.message = "internal error: " + what;
-    e.fix = "this is a bug in pcipass: please report it with the command line and, if you can, "
-            "a snapshot (`pcipass snapshot -o host.tar.gz`)";
+    e.fix =
+        "this is a bug in pcipass: please report it with the command line and, if you can, "
+        "a snapshot (`pcipass snapshot -o host.tar.gz`)";
     if (wants_json(argc, argv))
-      out << dump_json(Json{{"error", {{"kind", "internal"}, {"message", e.message}, {"fix", e.fix}}}})
+      out << dump_json(
+                 Json{{"error", {{"kind", "internal"}, {"message", e.message}, {"fix", e.fix}}}})
           << '\n';
     print_error(err, Term{}, e);
     return kExitInternal;

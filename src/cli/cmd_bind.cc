@@ -46,8 +46,7 @@ int run_bind(Context& ctx, const Args& a) {
   assign::BindRequest req{*devices, a.driver, a.with_group, a.force, a.dry_run, a.owner, &*inv};
   auto r = assign::bind(ctx.fs(), req, ctx.env());
   if (!r) return fail(ctx, r.error());
-  for (const auto& w : r->warnings)
-    print_warning(ctx.err, ctx.term, w);
+  for (const auto& w : r->warnings) print_warning(ctx.err, ctx.term, w);
   if (ctx.json) {
     Json bound = Json::array(), unchanged = Json::array(), groups = Json::array();
     for (const auto& g : r->plan.groups)
@@ -61,13 +60,13 @@ int run_bind(Context& ctx, const Args& a) {
                         {"node", a.driver == "vfio-pci" ? Json("/dev/vfio/" + std::to_string(g))
                                                         : Json(nullptr)}});
     ctx.out << dump_json(Json{{"schema", "pcipass.bind/1"},
-                    {"dry_run", r->dry_run},
-                    {"driver", a.driver},
-                    {"bound", bound},
-                    {"unchanged", unchanged},
-                    {"groups", groups},
-                    {"steps", steps_json(r->steps)},
-                    {"warnings", r->warnings}})
+                              {"dry_run", r->dry_run},
+                              {"driver", a.driver},
+                              {"bound", bound},
+                              {"unchanged", unchanged},
+                              {"groups", groups},
+                              {"steps", steps_json(r->steps)},
+                              {"warnings", r->warnings}})
             << '\n';
     return kExitOk;
   }
@@ -83,7 +82,7 @@ int run_bind(Context& ctx, const Args& a) {
     for (const auto& d : g.devices)
       if (d.action == assign::Action::kBind)
         print_line(ctx.out, fmt::format("bound {} to {} (was {})", d.address.str(), a.driver,
-                               d.driver.value_or("no driver")));
+                                        d.driver.value_or("no driver")));
   for (const auto& u : r->unchanged)
     print_line(ctx.out, fmt::format("{} is already on {}", u.str(), a.driver));
   for (int g : r->groups) {

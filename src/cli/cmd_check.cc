@@ -32,10 +32,11 @@ int run_check(Context& ctx, const Args&) {
                         {"status", check_status_name(r.status)},
                         {"detail", r.detail},
                         {"fix", r.fix.empty() ? Json(nullptr) : Json(r.fix)}});
-    ctx.out << dump_json(Json{{"schema", "pcipass.check/1"},
-                    {"checks", checks},
-                    {"worst", check_status_name(worst)},
-                    {"summary", {{"pass", counts[0]}, {"warn", counts[1]}, {"fail", counts[2]}}}})
+    ctx.out << dump_json(Json{
+                   {"schema", "pcipass.check/1"},
+                   {"checks", checks},
+                   {"worst", check_status_name(worst)},
+                   {"summary", {{"pass", counts[0]}, {"warn", counts[1]}, {"fail", counts[2]}}}})
             << '\n';
   } else {
     size_t title_width = 0;

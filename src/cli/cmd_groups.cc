@@ -111,9 +111,9 @@ int run_groups(Context& ctx, const Args& a) {
   }
   if (ctx.json) {
     ctx.out << dump_json(Json{{"schema", "pcipass.groups/1"},
-                    {"iommu_enabled", !groups.groups().empty()},
-                    {"groups", out},
-                    {"pci_ids", pci_ids_json(ctx)}})
+                              {"iommu_enabled", !groups.groups().empty()},
+                              {"groups", out},
+                              {"pci_ids", pci_ids_json(ctx)}})
             << '\n';
     return kExitOk;
   }

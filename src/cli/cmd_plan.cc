@@ -85,7 +85,8 @@ void print_plan(Context& ctx, const assign::Plan& p) {
   for (const auto& l : p.losses) {
     std::string line = fmt::format("  {}  {}", l.address.str(), l.use.detail);
     if (!l.use.addresses.empty()) line += fmt::format(" [{}]", fmt::join(l.use.addresses, ", "));
-    ctx.out << ctx.term.paint(l.use.critical ? Style::kBad : Style::kPlain, printable(line)) << '\n';
+    ctx.out << ctx.term.paint(l.use.critical ? Style::kBad : Style::kPlain, printable(line))
+            << '\n';
   }
   std::string verdict = p.verdict_id();
   Style vs = p.refusals.empty() ? Style::kGood : Style::kBad;
@@ -120,6 +121,7 @@ int run_plan(Context& ctx, const Args& a) {
   if (!devices) return fail(ctx, devices.error());
   GroupMap groups = GroupMap::build(*inv);
   HostImpact impact = HostImpact::scan(fs, *inv, env.impact);
+  print_hidden_processes(ctx, impact);
   auto plan = assign::make_plan(*inv, groups, impact, *devices, {a.driver, a.with_group, a.force});
   if (!plan) return fail(ctx, plan.error());
   if (ctx.json) {

@@ -20,31 +20,34 @@ int run_recover(Context& ctx, const Args&) {
                       {"driver", now.driver ? Json(*now.driver) : Json(nullptr)}});
     }
     ctx.out << dump_json(Json{{"schema", "pcipass.recover/1"},
-                    {"pending", r->pending},
-                    {"operation", r->pending ? Json(r->operation) : Json(nullptr)},
-                    {"action", !r->pending               ? "none"
-                               : r->phase == "committed" ? "recorded"
-                                                         : "rolled-back"},
-                    {"devices", devs},
-                    {"steps", steps_json(r->steps)},
-                    {"change_sets", r->change_sets}})
+                              {"pending", r->pending},
+                              {"operation", r->pending ? Json(r->operation) : Json(nullptr)},
+                              {"action", !r->pending               ? "none"
+                                         : r->phase == "committed" ? "recorded"
+                                                                   : "rolled-back"},
+                              {"devices", devs},
+                              {"steps", steps_json(r->steps)},
+                              {"change_sets", r->change_sets}})
             << '\n';
     return kExitOk;
   }
   for (const auto& id : r->change_sets)
-    print_line(ctx.out, fmt::format("change set {} was interrupted; its files are back as they were", id));
+    print_line(ctx.out,
+               fmt::format("change set {} was interrupted; its files are back as they were", id));
   if (!r->pending) {
     if (r->change_sets.empty()) ctx.out << "nothing to recover\n";
     return kExitOk;
   }
   if (r->phase == "committed") {
-    print_line(ctx.out, fmt::format("the interrupted {} had finished its writes; its state is now recorded", r->operation));
+    print_line(ctx.out,
+               fmt::format("the interrupted {} had finished its writes; its state is now recorded",
+                           r->operation));
     return kExitOk;
   }
   print_line(ctx.out, fmt::format("rolled back an interrupted {}:", r->operation));
   for (const auto& d : r->devices)
     print_line(ctx.out, fmt::format("  {} is on {}", d.address.str(),
-                           assign::read_device_state(fs, d.address).describe()));
+                                    assign::read_device_state(fs, d.address).describe()));
   return kExitOk;
 }
 

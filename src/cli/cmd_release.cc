@@ -32,10 +32,10 @@ int run_release(Context& ctx, const Args& a) {
                                                     : Json(nullptr)}});
     for (const auto& u : r->unchanged) unchanged.push_back(u.str());
     ctx.out << dump_json(Json{{"schema", "pcipass.release/1"},
-                    {"dry_run", r->dry_run},
-                    {"released", released},
-                    {"unchanged", unchanged},
-                    {"steps", steps_json(r->steps)}})
+                              {"dry_run", r->dry_run},
+                              {"released", released},
+                              {"unchanged", unchanged},
+                              {"steps", steps_json(r->steps)}})
             << '\n';
     return kExitOk;
   }
@@ -48,8 +48,8 @@ int run_release(Context& ctx, const Args& a) {
   }
   for (const auto& d : r->released)
     print_line(ctx.out, fmt::format("released {}: {} -> {}", d.address.str(),
-                           d.before.driver.value_or("no driver"),
-                           d.after.driver.value_or("no driver")));
+                                    d.before.driver.value_or("no driver"),
+                                    d.after.driver.value_or("no driver")));
   for (const auto& u : r->unchanged)
     print_line(ctx.out, fmt::format("{} is already back on the host", u.str()));
   return kExitOk;

@@ -29,27 +29,28 @@ int run_setup(Context& ctx, const Args& a) {
   const auto& applied = r->applied;
   if (ctx.json) {
     ctx.out << dump_json(Json{{"schema", "pcipass.setup/1"},
-                    {"dry_run", a.dry_run},
-                    {"changed", applied.changed},
-                    {"change_set", applied.id ? Json(*applied.id) : Json(nullptr)},
-                    {"path", r->path},
-                    {"modules", r->modules},
-                    {"added", r->added},
-                    {"created", applied.changed && r->created},
-                    {"steps", steps_json(applied.steps)}})
+                              {"dry_run", a.dry_run},
+                              {"changed", applied.changed},
+                              {"change_set", applied.id ? Json(*applied.id) : Json(nullptr)},
+                              {"path", r->path},
+                              {"modules", r->modules},
+                              {"added", r->added},
+                              {"created", applied.changed && r->created},
+                              {"steps", steps_json(applied.steps)}})
             << '\n';
     return kExitOk;
   }
   if (!applied.changed) {
     print_line(ctx.out, fmt::format("nothing to change: {} already loads {} at boot", r->path,
-                           fmt::join(r->modules, ", ")));
+                                    fmt::join(r->modules, ", ")));
     return kExitOk;
   }
   if (a.dry_run) {
     print_steps(ctx, applied.steps);
     return kExitOk;
   }
-  print_line(ctx.out, fmt::format("change set {}: {} {} ({} now load at boot)", *applied.id,
+  print_line(ctx.out,
+             fmt::format("change set {}: {} {} ({} now load at boot)", *applied.id,
                          r->created ? "created" : "added to", r->path, fmt::join(r->added, ", ")));
   print_line(ctx.out, fmt::format("undo with `pcipass undo {}`", *applied.id));
   return kExitOk;

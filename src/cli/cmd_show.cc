@@ -215,6 +215,7 @@ int run_show(Context& ctx, const Args& a) {
   if (!chosen) return fail(ctx, chosen.error());
   Json all = Json::array();
   bool iommu = (*inv)->iommu_groups_present();
+  print_hidden_processes(ctx, ctx.impact());
   for (size_t i = 0; i < chosen->size(); ++i) {
     Device& d = *(*inv)->find((*chosen)[i]);
     (*inv)->load_details(ctx.fs(), d, &ctx.modules());
@@ -229,7 +230,8 @@ int run_show(Context& ctx, const Args& a) {
     }
   }
   if (ctx.json)
-    ctx.out << dump_json(Json{{"schema", "pcipass.show/1"}, {"devices", all}, {"pci_ids", pci_ids_json(ctx)}})
+    ctx.out << dump_json(Json{
+                   {"schema", "pcipass.show/1"}, {"devices", all}, {"pci_ids", pci_ids_json(ctx)}})
             << '\n';
   return kExitOk;
 }

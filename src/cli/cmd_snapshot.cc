@@ -99,10 +99,10 @@ int run_snapshot(Context& ctx, const Args& a) {
   }
   if (ctx.json) {
     ctx.out << dump_json(Json{{"schema", "pcipass.snapshot/1"},
-                    {"output", a.output},
-                    {"files", files},
-                    {"links", links},
-                    {"truncated", snap.manifest.truncated.size()}})
+                              {"output", a.output},
+                              {"files", files},
+                              {"links", links},
+                              {"truncated", snap.manifest.truncated.size()}})
             << '\n';
   } else {
     ctx.out << fmt::format("wrote {} ({} files, {} links); read it back with:\n", a.output, files,

@@ -49,9 +49,9 @@ int run_status(Context& ctx, const Args&) {
                  {"devices", devs}};
     }
     ctx.out << dump_json(Json{{"schema", "pcipass.status/1"},
-                    {"bindings", list},
-                    {"pending", pending},
-                    {"all_hold", all_hold}})
+                              {"bindings", list},
+                              {"pending", pending},
+                              {"all_hold", all_hold}})
             << '\n';
   } else {
     if (r->entries.empty())

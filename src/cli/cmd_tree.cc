@@ -74,8 +74,8 @@ int run_tree(Context& ctx, const Args&) {
           {{"bus", fmt::format("{:04x}:{:02x}", key.first, key.second)}, {"children", kids}});
     }
     ctx.out << dump_json(Json{{"schema", "pcipass.tree/1"},
-                    {"root_buses", buses},
-                    {"pci_ids", pci_ids_json(ctx)}})
+                              {"root_buses", buses},
+                              {"pci_ids", pci_ids_json(ctx)}})
             << '\n';
     return kExitOk;
   }

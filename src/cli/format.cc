@@ -56,7 +56,7 @@ size_t utf8_length(std::string_view s, size_t i) {
   if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
   if (c >= 0xe0 && c <= 0xef) {
     if (!cont(1) || !cont(2)) return 0;
-    if (c == 0xe0 && b(1) < 0xa0) return 0;  // overlong
+    if (c == 0xe0 && b(1) < 0xa0) return 0;   // overlong
     if (c == 0xed && b(1) >= 0xa0) return 0;  // surrogate
     return 3;
   }

@@ -45,7 +45,8 @@ class Table {
 // for a terminal: control characters (newline included), DEL, C1 controls, bidirectional
 // overrides and bytes that are not UTF-8 become visible escapes ("\x1b", "\u202e"), so no
 // string from the host can move the cursor, recolour, retitle or hide text. Plain text is
-// returned unchanged. Every human line built from such text goes through it (docs/hostile-input.md).
+// returned unchanged. Every human line built from such text goes through it
+// (docs/hostile-input.md).
 std::string printable(std::string_view text);
 
 // Display width of UTF-8 text (code points; good enough for names and box drawing).

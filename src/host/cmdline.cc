@@ -169,16 +169,19 @@ std::string KernelCmdline::format(const Param& p) {
   return p.first + (p.second ? "=" + *p.second : std::string());
 }
 
-std::optional<std::string> KernelCmdline::spell(const Param& p) {
+std::optional<std::string> KernelCmdline::spell(const Param& p, bool last) {
   std::string whole = p.first + (p.second ? "=" + *p.second : std::string());
   std::vector<std::string> candidates = {whole};
   if (p.second) candidates.push_back(p.first + "=\"" + *p.second + "\"");
   candidates.push_back("\"" + whole + "\"");
-  // Read back with a parameter after it: an unclosed quote would swallow that one.
+  // Read back with a parameter after it unless it is the last: an unclosed quote (`x="a"b`)
+  // swallows what follows.
   const Param follower{"x", std::nullopt};
   for (const auto& c : candidates) {
-    auto back = parse(c + " x").params();
-    if (back.size() == 2 && back[0] == p && back[1] == follower) return c;
+    auto back = parse(last ? c : c + " x").params();
+    if (last ? back.size() == 1 && back[0] == p
+             : back.size() == 2 && back[0] == p && back[1] == follower)
+      return c;
   }
   return std::nullopt;
 }
@@ -189,8 +192,9 @@ Result<std::string> KernelCmdline::str() const {
     if (!out.empty()) out += ' ';
     out += s;
   };
-  for (const Param& p : params_) {
-    auto s = spell(p);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Param& p = params_[i];
+    auto s = spell(p, i + 1 == params_.size() && !separator_);
     if (!s)
       return Error::invalid(
           "kernel parameter '" + format(p) +

@@ -63,8 +63,8 @@ class KernelCmdline {
   // no spelling reads back as `p` (see spell), the plainest one.
   static std::string format(const Param& p);
   // The first of the usual spellings that parse() reads back as exactly `p`, also when other
-  // parameters follow it; nullopt when none does.
-  static std::optional<std::string> spell(const Param& p);
+  // parameters follow it unless it is the `last`; nullopt when none does.
+  static std::optional<std::string> spell(const Param& p, bool last = false);
 
   // Key comparison as described above.
   static bool key_equal(std::string_view a, std::string_view b);

@@ -161,8 +161,9 @@ void walk_standard(const Reader& r, ConfigSpace& cs) {
   size_t ptr = r.u8(0x34) & 0xfc;
   while (ptr != 0) {
     if (ptr >= 0x40 && limit < 0x42) {  // not even one capability fits: "0x40..0x40" says nothing
-      cs.problems.push_back(fmt::format(
-          "config space is truncated: {} bytes, too few for the capability at 0x{:02x}", limit, ptr));
+      cs.problems.push_back(
+          fmt::format("config space is truncated: {} bytes, too few for the capability at 0x{:02x}",
+                      limit, ptr));
       return;
     }
     if (ptr < 0x40 || ptr + 2 > limit) {

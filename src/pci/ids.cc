@@ -95,17 +95,19 @@ std::string PciIds::lookup(int flags, unsigned v1, unsigned v2, unsigned v3, uns
   std::jmp_buf jump;
   t_jump = &jump;
   if (setjmp(jump) == 0) {
-    found = (*pci_lib())->pci_lookup_name(access_, buf, sizeof buf, flags | kFlags, v1, v2, v3,
-                                          v4) != nullptr;
+    found =
+        (*pci_lib())->pci_lookup_name(access_, buf, sizeof buf, flags | kFlags, v1, v2, v3, v4) !=
+        nullptr;
     t_jump = nullptr;
     return found ? std::string(buf) : std::string();
   }
   t_jump = nullptr;
   std::string why = t_message;
   while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-  problem_ = fmt::format("names from {} are left out: libpci says \"{}\" (pass a good pci.ids "
-                         "with --pci-ids FILE)",
-                         path_, why);
+  problem_ = fmt::format(
+      "names from {} are left out: libpci says \"{}\" (pass a good pci.ids "
+      "with --pci-ids FILE)",
+      path_, why);
   return {};
 }
 

@@ -184,9 +184,8 @@ void read_links(const HostFs& fs, const std::string& dir, Device& d, bool driver
                 std::vector<std::string>& problems) {
   if (!driver_known) d.driver = fs.link_basename(dir + "/driver");
   if (auto g = fs.link_basename(dir + "/iommu_group")) {
-    auto n = g->find_first_not_of("0123456789") == std::string::npos
-                 ? parse_attr(*g, INT32_MAX, 10)
-                 : std::nullopt;
+    auto n = g->find_first_not_of("0123456789") == std::string::npos ? parse_attr(*g, INT32_MAX, 10)
+                                                                     : std::nullopt;
     if (n)
       d.iommu_group = static_cast<int>(*n);
     else  // listed without a group, which is not the same as the IOMMU being off: say so
@@ -277,7 +276,8 @@ std::optional<std::string> unreadable_entry(const HostFs& fs, const std::string&
     default:
       return "it is not a directory";
   }
-  if (auto files = fs.list(d.sysfs_path); !files) return "cannot read it: " + files.error().describe();
+  if (auto files = fs.list(d.sysfs_path); !files)
+    return "cannot read it: " + files.error().describe();
   if (auto config = fs.read(d.sysfs_path + "/config", 64); !config)
     return "cannot read its config space: " + config.error().describe();
   return std::nullopt;
