@@ -125,6 +125,33 @@ IdValues kernel_values(const HostFs& fs, const std::string& dir,
   return out;
 }
 
+// An integer attribute in [min, max] ("0x1a" or decimal); nullopt when absent, and when
+// unreadable or out of range, which is recorded in `problems` naming the file.
+std::optional<int> int_attr(const HostFs& fs, const std::string& path, int64_t min, int64_t max,
+                            std::vector<std::string>& problems) {
+  auto text = fs.read(path, 64);
+  if (!text) {
+    if (text.error().err != ENOENT) problems.push_back(text.error().describe());
+    return std::nullopt;
+  }
+  std::string s = trim(*text);
+  bool negative = s.starts_with('-');
+  std::string_view digits = std::string_view(s).substr(negative ? 1 : 0);
+  int base = 10;
+  if (digits.starts_with("0x") || digits.starts_with("0X")) digits.remove_prefix(2), base = 16;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
+  bool parsed = !digits.empty() && ec == std::errc() && end == digits.data() + digits.size() &&
+                v <= (uint64_t(1) << 32);
+  int64_t n = negative ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+  if (!parsed || n < min || n > max) {
+    problems.push_back(
+        fmt::format("{}: '{}' is not a number from {} to {}", path, s.substr(0, 32), min, max));
+    return std::nullopt;
+  }
+  return static_cast<int>(n);
+}
+
 // What read_ids learnt beyond the Device fields.
 struct IdFacts {
   bool maybe_vf = false;       // config space reads vendor 0xffff, as a VF's does, or is missing
@@ -225,7 +252,8 @@ Result<Device> read_device(const HostFs& fs, const std::string& name, const PciI
   maybe_vf = facts.maybe_vf;
   read_links(fs, dir, d, facts.driver_known, problems);
   if (facts.sriov_capable) read_virtfns(fs, dir, d);
-  if ((d.class_code >> 16) == 0x03) d.boot_vga = fs.read_number(dir + "/boot_vga").value_or(0) == 1;
+  if ((d.class_code >> 16) == 0x03)
+    d.boot_vga = int_attr(fs, dir + "/boot_vga", 0, 1, problems).value_or(0) == 1;
   if (ids) read_names(*ids, d);
   return d;
 }
@@ -373,37 +401,6 @@ Result<std::vector<const Device*>> Inventory::select(const std::string& argument
                             "`pcipass list` shows every device with its [vendor:device] IDs");
   return out;
 }
-
-namespace {
-
-// An integer attribute in [min, max] ("0x1a" or decimal); nullopt when absent, and when
-// unreadable or out of range, which is recorded in `problems` naming the file.
-std::optional<int> int_attr(const HostFs& fs, const std::string& path, int64_t min, int64_t max,
-                            std::vector<std::string>& problems) {
-  auto text = fs.read(path, 64);
-  if (!text) {
-    if (text.error().err != ENOENT) problems.push_back(text.error().describe());
-    return std::nullopt;
-  }
-  std::string s = trim(*text);
-  bool negative = s.starts_with('-');
-  std::string_view digits = std::string_view(s).substr(negative ? 1 : 0);
-  int base = 10;
-  if (digits.starts_with("0x") || digits.starts_with("0X")) digits.remove_prefix(2), base = 16;
-  uint64_t v = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
-  bool parsed = !digits.empty() && ec == std::errc() && end == digits.data() + digits.size() &&
-                v <= (uint64_t(1) << 32);
-  int64_t n = negative ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
-  if (!parsed || n < min || n > max) {
-    problems.push_back(
-        fmt::format("{}: '{}' is not a number from {} to {}", path, s.substr(0, 32), min, max));
-    return std::nullopt;
-  }
-  return static_cast<int>(n);
-}
-
-}  // namespace
 
 void Inventory::load_details(const HostFs& fs, Device& d, const ModuleIndex* modules) const {
   Device::Details x;

@@ -108,6 +108,15 @@ TEST_F(Hostile, IommuGroupBeyondIntIsAProblemOfThatLink) {
             "IOMMU group number up to 2147483647\n");
 }
 
+TEST_F(Hostile, BootVgaNotZeroOrOneIsAProblemNotFalse) {
+  t.file(kBus + "/0000:00:1c.0/0000:01:00.0/boot_vga", "7\n");
+  auto r = run({"list"});
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(r.err,
+            "warning: /sys/devices/pci0000:00/0000:00:1c.0/0000:01:00.0/boot_vga: '7' is not a "
+            "number from 0 to 1\n");
+}
+
 TEST_F(Hostile, MemlockBeyond64BitsIsReportedNotThrown) {
   t.file("/proc/self/limits",
          "Limit                     Soft Limit           Hard Limit           Units     \n"
