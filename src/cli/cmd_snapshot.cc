@@ -109,10 +109,11 @@ int run_snapshot(Context& ctx, const Args& a) {
                               {"truncated", snap.manifest.truncated.size()}})
             << '\n';
   } else {
-    ctx.out << fmt::format("wrote {} ({} files, {} links); read it back with:\n", a.output, files,
-                           links);
-    ctx.out << fmt::format("  mkdir host && tar -xzf {} -C host && pcipass --root host list\n",
-                           a.output);
+    print_line(ctx.out, fmt::format("wrote {} ({} files, {} links); read it back with:", a.output,
+                                    files, links));
+    print_line(
+        ctx.out,
+        fmt::format("  mkdir host && tar -xzf {} -C host && pcipass --root host list", a.output));
   }
   return kExitOk;
 }
