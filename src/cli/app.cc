@@ -213,6 +213,8 @@ Setup make_setup(const Injected* injected, bool live, const std::string& pci_ids
 
 }  // namespace
 
+namespace {
+
 // --json anywhere before "--": command-line errors, found before --json is parsed, are JSON too.
 bool wants_json(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
@@ -262,8 +264,10 @@ int usage_error(bool json, std::ostream& out, std::ostream& err, const Error& e)
   return kExitUsage;
 }
 
-int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream& err,
-                  const Injected* injected) {
+}  // namespace
+
+static int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream& err,
+                         const Injected* injected) {
   bool wanted_json = wants_json(argc, argv);
   if (auto word = command_word(argc, argv); word && !known_command(*word))
     return usage_error(wanted_json, out, err,
