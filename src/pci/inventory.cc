@@ -411,7 +411,7 @@ void Inventory::load_details(const HostFs& fs, Device& d, const ModuleIndex* mod
   if (modules) x.modules = modules->modules_for_alias(x.modalias);
   std::sort(x.modules.begin(), x.modules.end());
   x.modules.erase(std::unique(x.modules.begin(), x.modules.end()), x.modules.end());
-  // -1: no NUMA node; a "numa_node" beyond the kernel's MAX_NUMNODES (1024) is no node either.
+  // -1: no NUMA node; beyond the kernel's MAX_NUMNODES (1024) is a problem of the file.
   if (auto n = int_attr(fs, dir + "/numa_node", -1, 1023, x.problems); n && *n >= 0)
     x.numa_node = n;
   x.irq = int_attr(fs, dir + "/irq", 0, INT32_MAX, x.problems);
