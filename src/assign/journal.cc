@@ -62,9 +62,17 @@ Result<std::optional<int>> group_from(const Checker& c, const Json& j) {
   return std::optional<int>(static_cast<int>(TRY(c.integer(j, "iommu_group", 0, 1 << 20))));
 }
 
+// Absent (ENOENT) is "nothing recorded"; any other failure (a user other than root cannot read
+// /run/pcipass) is an error, never "absent": status would say "bound nothing", recover "nothing
+// to recover".
 Result<std::optional<std::string>> read_if_present(const HostFs& fs, const std::string& path) {
-  if (fs.type(path, false) == FileType::kMissing) return std::optional<std::string>();
-  return std::optional<std::string>(TRY(fs.read(path)));
+  auto text = fs.read(path);
+  if (text) return std::optional<std::string>(std::move(*text));
+  if (text.error().err == ENOENT) return std::optional<std::string>();
+  Error e = std::move(text).error();
+  if (e.err == EACCES || e.err == EPERM)
+    e.fix = fmt::format("{} is root's: run pcipass as root (sudo pcipass ...)", kRunDir);
+  return e;
 }
 
 Result<JournalEntry> device_from(const Checker& c, const Json& d, int seq) {

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -228,6 +230,9 @@ struct Facts {
   bool dmar = false, ivrs = false, iort = false, viot = false;
   std::optional<uint8_t> dmar_flags;  // when the DMAR table is readable (root) and complete
   std::vector<std::string> iommu_units;
+  // Why /sys cannot be read (not a directory, unreadable): then the IOMMU's state is unknown,
+  // and "no ACPI table" or "no IOMMU groups" would send the user to the firmware for nothing.
+  std::optional<std::string> sys_broken;
   size_t iommu_groups = 0;
   UnsafeInterrupts unsafe;
   std::string where;  // how to edit the kernel command line
@@ -247,6 +252,15 @@ struct Facts {
   }
   std::string release() const { return mods.release().empty() ? "RELEASE" : mods.release(); }
 };
+
+std::optional<std::string> sysfs_problem(const HostFs& fs) {
+  FileType t = fs.type("/sys");
+  if (t != FileType::kDir && t != FileType::kMissing) return "/sys is not a directory";
+  // Absent is a tree captured without it, as good as empty; unreadable is not.
+  if (auto entries = fs.list("/sys"); !entries && entries.error().err != ENOENT)
+    return "cannot read /sys: " + std::string(std::strerror(entries.error().err));
+  return std::nullopt;
+}
 
 Facts gather(const HostFs& fs, const ModuleIndex& mods) {
   Facts f(fs, mods);
@@ -269,6 +283,7 @@ Facts gather(const HostFs& fs, const ModuleIndex& mods) {
     if (raw && raw->size() >= 38 && raw->compare(0, 4, "DMAR") == 0)
       f.dmar_flags = static_cast<uint8_t>((*raw)[37]);
   }
+  f.sys_broken = sysfs_problem(fs);
   f.iommu_units = fs.list("/sys/class/iommu").value_or(std::vector<std::string>{});
   if (auto groups = fs.list("/sys/kernel/iommu_groups")) f.iommu_groups = groups->size();
   f.where = cmdline_where(fs);
@@ -298,6 +313,16 @@ Facts gather(const HostFs& fs, const ModuleIndex& mods) {
 CheckResult result(const char* id, std::string title, CheckStatus s, std::string detail,
                    std::string fix = {}) {
   return CheckResult{id, std::move(title), s, std::move(detail), std::move(fix)};
+}
+
+// The module index exists but cannot be read: whether the module is there is unknown, which is
+// a warning, not "missing".
+CheckResult unreadable_modules(const char* id, std::string title, const std::string& lead,
+                               const Error& e) {
+  return result(
+      id, std::move(title), CheckStatus::kWarn,
+      lead + "cannot tell whether it is available: " + e.describe(),
+      "run `pcipass check` as root, or make " + e.path.substr(0, e.path.rfind('/')) + " readable");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +381,8 @@ CheckResult check_kvm_module(const Facts& f) {
   std::string config = name == "kvm_intel" ? "CONFIG_KVM_INTEL"
                        : name == "kvm_amd" ? "CONFIG_KVM_AMD"
                                            : "CONFIG_KVM";
+  if (auto e = f.mods.index_error())
+    return unreadable_modules(id, title, name + " not loaded; ", *e);
   if (!f.mods.has_index() && f.mods.library_error())
     return result(id, title, CheckStatus::kWarn,
                   "not loaded; the module index can't be read: " + f.mods.library_error()->message,
@@ -405,9 +432,19 @@ std::string firmware_step(const Facts& f) {
   return "enable VT-d (Intel) / AMD-Vi (IOMMU) in the firmware setup";
 }
 
+// The IOMMU's state comes from /sys: when /sys is unusable it is unknown, and the fix is sysfs.
+std::optional<CheckResult> sysfs_unusable(const char* id, const std::string& title,
+                                          const Facts& f) {
+  if (!f.sys_broken) return std::nullopt;
+  return result(id, title, CheckStatus::kFail, "cannot tell: " + *f.sys_broken,
+                "pcipass reads the IOMMU's state from sysfs: mount it on /sys (mount -t sysfs "
+                "sysfs /sys), or pass --root DIR of a captured host tree");
+}
+
 CheckResult check_iommu_firmware(const Facts& f) {
   const char* id = "iommu-firmware";
   std::string title = "IOMMU in firmware";
+  if (auto r = sysfs_unusable(id, title, f)) return *r;
   if (f.table()) {
     if (f.iommu != Platform::kOther)
       return result(id, title, CheckStatus::kPass,
@@ -457,6 +494,7 @@ std::string join(const std::vector<std::string>& v, const char* sep = " ") {
 CheckResult check_iommu_kernel(const Facts& f) {
   const char* id = "iommu-kernel";
   std::string title = "IOMMU in the kernel";
+  if (auto r = sysfs_unusable(id, title, f)) return *r;
   if (f.iommu_on()) {
     std::string detail =
         fmt::format("on: {} ({}), {}", plural(f.iommu_units.size(), "unit", "units"),
@@ -632,9 +670,15 @@ Remapping interrupt_remapping(const Facts& f) {
     for (const std::string& u : f.iommu_units) {
       auto ecap = f.fs.read_trimmed("/sys/class/iommu/" + u + "/intel-iommu/ecap");
       if (!ecap || ecap->empty()) continue;
-      char* end = nullptr;
-      unsigned long long v = std::strtoull(ecap->c_str(), &end, 16);
-      if (*end != '\0') continue;
+      uint64_t v = 0;
+      auto [end, ec] = std::from_chars(ecap->data(), ecap->data() + ecap->size(), v, 16);
+      if (ec != std::errc() || end != ecap->data() + ecap->size())
+        return {Tri::kUnknown,
+                fmt::format("unknown: /sys/class/iommu/{}/intel-iommu/ecap holds '{}', not a "
+                            "64-bit register in hex",
+                            u, ecap->substr(0, 32)),
+                "if vfio says \"No interrupt remapping support\", see `dmesg | grep -i remapping`",
+                false};
       ++read;
       if (!(v & 0x8) && lacking.empty()) lacking = u;
     }
@@ -717,6 +761,7 @@ CheckResult check_module(const Facts& f, const char* id, const std::string& name
     if (fd != ModuleState::kMissing && f.fs.exists("/dev/vfio/vfio"))
       return result(id, title, CheckStatus::kPass, "missing; iommufd serves /dev/vfio/vfio");
   }
+  if (auto e = f.mods.index_error()) return unreadable_modules(id, title, "not loaded; ", *e);
   if (!f.mods.has_index() && f.mods.library_error())
     return result(id, title, CheckStatus::kWarn,
                   "not loaded; the module index can't be read: " + f.mods.library_error()->message,
@@ -754,8 +799,7 @@ CheckResult check_memlock(const Facts& f) {
       "or run QEMU through libvirt which raises it";
   auto memlock = read_memlock_limit(f.fs);
   if (!memlock)
-    return result(id, title, CheckStatus::kWarn,
-                  "cannot read Max locked memory in /proc/self/limits",
+    return result(id, title, CheckStatus::kWarn, memlock.error().message,
                   "check `ulimit -l`: QEMU must be able to lock all guest RAM");
   auto show = [](const std::optional<uint64_t>& b) {
     return b ? human_bytes(*b) : std::string("unlimited");
@@ -771,7 +815,7 @@ CheckResult check_memlock(const Facts& f) {
     while (in >> key >> kib) {
       std::getline(in, unit);
       if (key == "MemTotal:") {
-        ram = kib * 1024;
+        if (kib <= UINT64_MAX / 1024) ram = kib * 1024;  // else unknown, not wrapped round
         break;
       }
     }

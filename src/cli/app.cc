@@ -77,6 +77,7 @@ Result<Inventory*> Context::inventory() {
       return e;
     }
     inventory_ = std::move(*inv);
+    print_problems(*this, *inventory_);
   }
   return &*inventory_;
 }
@@ -109,13 +110,30 @@ static const char* error_kind_name(ErrorKind k) {
   return "internal";
 }
 
+std::string dump_json(const Json& j, int indent) {
+  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+void print_problems(Context& ctx, const Inventory& inv) {
+  for (const auto& problem : inv.problems()) print_warning(ctx.err, ctx.term, problem);
+}
+
+void print_hidden_processes(Context& ctx, const HostImpact& impact) {
+  size_t n = impact.hidden_processes();
+  if (n == 0) return;
+  print_warning(ctx.err, ctx.term,
+                fmt::format("cannot see the open files of {} process{} of other users: devices "
+                            "they hold are not listed (run as root to see them)",
+                            n, n == 1 ? "" : "es"));
+}
+
 int fail(Context& ctx, const Error& e) {
   if (ctx.json) {
     Json j{{"error", {{"kind", error_kind_name(e.kind)}, {"message", e.describe()}}}};
     if (!e.path.empty()) j["error"]["path"] = e.path;
     if (e.err) j["error"]["errno"] = e.err;
     if (!e.fix.empty()) j["error"]["fix"] = e.fix;
-    ctx.out << j.dump(2) << '\n';
+    ctx.out << dump_json(j) << '\n';
   }
   print_error(ctx.err, ctx.term, e);
   return (e.kind == ErrorKind::kInvalid || e.kind == ErrorKind::kNotFound) ? kExitUsage
@@ -219,7 +237,67 @@ const Command* named_command(int argc, char** argv) {
 
 }  // namespace
 
-int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injected* injected) {
+namespace {
+
+// --json anywhere before "--": command-line errors, found before --json is parsed, are JSON too.
+bool wants_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--") break;
+    if (a == "--json") return true;
+  }
+  return false;
+}
+
+// The first word that is not an option (or an option's value): the command as typed.
+std::optional<std::string> command_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--root" || a == "--pci-ids" || a == "--color") {
+      ++i;
+      continue;
+    }
+    if (a.starts_with('-')) continue;
+    return std::string(a);
+  }
+  return std::nullopt;
+}
+
+std::string command_names() {
+  std::string names;
+  for (const auto& c : commands()) names += std::string(names.empty() ? "" : ", ") + c.name;
+  return names;
+}
+
+bool known_command(const std::string& word) {
+  for (const auto& c : commands()) {
+    if (word == c.name) return true;
+    for (const char* alias : c.aliases)
+      if (word == alias) return true;
+  }
+  return false;
+}
+
+// A usage error found before a Context exists: JSON on stdout with --json, words on stderr.
+int usage_error(bool json, std::ostream& out, std::ostream& err, const Error& e) {
+  if (json)
+    out << dump_json(Json{
+               {"error", {{"kind", "invalid-argument"}, {"message", e.message}, {"fix", e.fix}}}})
+        << '\n';
+  print_error(err, Term{}, e);
+  return kExitUsage;
+}
+
+}  // namespace
+
+static int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream& err,
+                         const Injected* injected) {
+  bool wanted_json = wants_json(argc, argv);
+  if (auto word = command_word(argc, argv); word && !known_command(*word))
+    return usage_error(wanted_json, out, err,
+                       Error::invalid(fmt::format("unknown command '{}'", *word),
+                                      "use one of: " + command_names() +
+                                          " (`pcipass --help` says what each does)"));
   CLI::App app{"pcipass: PCI(e) passthrough for Linux KVM hosts", "pcipass"};
   app.require_subcommand(1);
   app.set_version_flag("--version", version_text());
@@ -259,6 +337,11 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injec
     out << version_text() << '\n';
     return kExitOk;
   } catch (const CLI::ParseError& e) {
+    if (wanted_json)
+      return usage_error(true, out, err,
+                         Error::invalid(e.what(),
+                                        "`pcipass --help` and `pcipass COMMAND --help` "
+                                        "list the options"));
     std::ostringstream o, eo;
     int code = app.exit(e, o, eo);
     out << o.str();
@@ -275,6 +358,31 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injec
   // A FIFO or a device given as --pci-ids would block libpci: refuse it before any command runs.
   if (auto s = ctx.choose_pci_ids(); !s) return fail(ctx, s.error());
   return chosen->run(ctx, args);
+}
+
+int run(int argc, char** argv, std::ostream& out, std::ostream& err, const Injected* injected) {
+  // Each cause of an exception is fixed where it starts; this is the last line, so that nothing
+  // that slips through aborts with a bare "terminate called" and a cut-off document.
+  auto internal = [&](const std::string& what) {
+    Error e;
+    e.message = "internal error: " + what;
+    e.fix =
+        "this is a bug in pcipass: please report it with the command line and, if you can, "
+        "a snapshot (`pcipass snapshot -o host.tar.gz`)";
+    if (wants_json(argc, argv))
+      out << dump_json(
+                 Json{{"error", {{"kind", "internal"}, {"message", e.message}, {"fix", e.fix}}}})
+          << '\n';
+    print_error(err, Term{}, e);
+    return kExitInternal;
+  };
+  try {
+    return run_unguarded(argc, argv, out, err, injected);
+  } catch (const std::exception& e) {
+    return internal(e.what());
+  } catch (...) {
+    return internal("an unknown exception");
+  }
 }
 
 }  // namespace pcipass::cli

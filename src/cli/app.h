@@ -35,7 +35,8 @@ using Json = nlohmann::ordered_json;
 struct Args {
   std::vector<std::string> devices;
   std::string class_filter, vendor_filter, driver_filter;
-  int group_filter = -1;
+  std::string group_filter;  // --group as typed: group_filter() checks it
+  bool group_given = false;
   std::string output;
   std::string driver = "vfio-pci";
   std::string owner;
@@ -123,6 +124,17 @@ inline constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2, kExitWarn = 
 
 // Reports an error in the chosen form and returns its exit status.
 int fail(Context& ctx, const Error& e);
+// Exit status when something escaped every check (sysexits' EX_SOFTWARE): "internal error".
+inline constexpr int kExitInternal = 70;
+
+// Every JSON document pcipass prints goes through this: bytes that are not UTF-8 (a process or
+// driver name, an argument) become U+FFFD instead of aborting the process (docs/json.md).
+std::string dump_json(const Json& j, int indent = 2);
+// The inventory's problems (entries skipped, values out of range, a malformed pci.ids) as
+// warnings on stderr.
+void print_problems(Context& ctx, const Inventory& inv);
+// "N processes could not be inspected..." when the user may not read every /proc/PID/fd.
+void print_hidden_processes(Context& ctx, const HostImpact& impact);
 
 // JSON shapes shared by several commands (docs/json.md).
 Json device_json(const Device& d);

@@ -21,9 +21,8 @@ Json steps_json(const std::vector<assign::Step>& steps) {
 void print_steps(Context& ctx, const std::vector<assign::Step>& steps) {
   ctx.out << "dry run: pcipass would make these changes, in order:\n";
   for (const auto& s : steps) {
-    ctx.out << "  " << s.text() << '\n';
-    std::istringstream diff(s.diff);
-    for (std::string line; std::getline(diff, line);) ctx.out << "    " << line << '\n';
+    print_line(ctx.out, "  " + s.text());
+    print_lines(ctx.out, s.diff, "    ");
   }
   ctx.out << "nothing was changed\n";
 }
@@ -45,8 +44,7 @@ int run_bind(Context& ctx, const Args& a) {
   assign::BindRequest req{targets->devices, a.driver, a.with_group, a.force, a.dry_run, a.owner, &targets->inv};
   auto r = assign::bind(ctx.fs(), req, ctx.env());
   if (!r) return fail(ctx, r.error());
-  for (const auto& w : r->warnings)
-    ctx.err << ctx.term.paint(Style::kWarn, "warning:") << ' ' << w << '\n';
+  for (const auto& w : r->warnings) print_warning(ctx.err, ctx.term, w);
   if (ctx.json) {
     Json bound = Json::array(), unchanged = Json::array(), groups = Json::array();
     for (const auto& g : r->plan.groups)
@@ -59,21 +57,20 @@ int run_bind(Context& ctx, const Args& a) {
       groups.push_back({{"id", g},
                         {"node", a.driver == "vfio-pci" ? Json("/dev/vfio/" + std::to_string(g))
                                                         : Json(nullptr)}});
-    ctx.out << Json{{"schema", "pcipass.bind/1"},
-                    {"dry_run", r->dry_run},
-                    {"driver", a.driver},
-                    {"bound", bound},
-                    {"unchanged", unchanged},
-                    {"groups", groups},
-                    {"steps", steps_json(r->steps)},
-                    {"warnings", r->warnings}}
-                   .dump(2)
+    ctx.out << dump_json(Json{{"schema", "pcipass.bind/1"},
+                              {"dry_run", r->dry_run},
+                              {"driver", a.driver},
+                              {"bound", bound},
+                              {"unchanged", unchanged},
+                              {"groups", groups},
+                              {"steps", steps_json(r->steps)},
+                              {"warnings", r->warnings}})
             << '\n';
     return kExitOk;
   }
   if (r->dry_run) {
     if (r->steps.empty()) {
-      ctx.out << "dry run: nothing to write; every device is already on " << a.driver << '\n';
+      print_line(ctx.out, "dry run: nothing to write; every device is already on " + a.driver);
       return kExitOk;
     }
     print_steps(ctx, r->steps);
@@ -82,15 +79,15 @@ int run_bind(Context& ctx, const Args& a) {
   for (const auto& g : r->plan.groups)
     for (const auto& d : g.devices)
       if (d.action == assign::Action::kBind)
-        ctx.out << fmt::format("bound {} to {} (was {})\n", d.address.str(), a.driver,
-                               d.driver.value_or("no driver"));
+        print_line(ctx.out, fmt::format("bound {} to {} (was {})", d.address.str(), a.driver,
+                                        d.driver.value_or("no driver")));
   for (const auto& u : r->unchanged)
-    ctx.out << fmt::format("{} is already on {}\n", u.str(), a.driver);
+    print_line(ctx.out, fmt::format("{} is already on {}", u.str(), a.driver));
   for (int g : r->groups) {
     if (a.driver != "vfio-pci") continue;
     std::string line = fmt::format("group {} is ready: /dev/vfio/{}", g, g);
     if (!a.owner.empty()) line += " (owner " + a.owner + ")";
-    ctx.out << line << '\n';
+    print_line(ctx.out, line);
   }
   return kExitOk;
 }

@@ -32,11 +32,11 @@ int run_check(Context& ctx, const Args&) {
                         {"status", check_status_name(r.status)},
                         {"detail", r.detail},
                         {"fix", r.fix.empty() ? Json(nullptr) : Json(r.fix)}});
-    ctx.out << Json{{"schema", "pcipass.check/1"},
-                    {"checks", checks},
-                    {"worst", check_status_name(worst)},
-                    {"summary", {{"pass", counts[0]}, {"warn", counts[1]}, {"fail", counts[2]}}}}
-                   .dump(2)
+    ctx.out << dump_json(Json{
+                   {"schema", "pcipass.check/1"},
+                   {"checks", checks},
+                   {"worst", check_status_name(worst)},
+                   {"summary", {{"pass", counts[0]}, {"warn", counts[1]}, {"fail", counts[2]}}}})
             << '\n';
   } else {
     size_t title_width = 0;
@@ -45,10 +45,11 @@ int run_check(Context& ctx, const Args&) {
     for (const auto& r : report.results) {
       std::string line = fmt::format(
           "{}  {:<{}}  {}", ctx.term.paint(status_style(r.status), check_status_name(r.status)),
-          r.title, title_width, r.detail);
+          r.title, title_width, printable(r.detail));
       ctx.out << line << '\n';
       if (!r.fix.empty())
-        ctx.out << "      " << ctx.term.paint(Style::kBold, "fix:") << ' ' << r.fix << '\n';
+        ctx.out << "      " << ctx.term.paint(Style::kBold, "fix:") << ' ' << printable(r.fix)
+                << '\n';
     }
     ctx.out << fmt::format(
         "{} passed, {} warnings, {} failed: {}\n", counts[0], counts[1], counts[2],

@@ -9,7 +9,7 @@
 namespace pcipass::cli {
 
 void setup_groups(CLI::App& app, Args& a) {
-  app.add_option("--group", a.group_filter, "Only this IOMMU group");
+  add_group_option(app, a, "Only this IOMMU group");
 }
 
 namespace {
@@ -40,20 +40,22 @@ size_t assignable_count(const IommuGroup& g) {
 }  // namespace
 
 int run_groups(Context& ctx, const Args& a) {
+  auto filter = group_filter(a);
+  if (!filter) return fail(ctx, filter.error());
   auto inv = ctx.inventory();
   if (!inv) return fail(ctx, inv.error());
   const auto& groups = ctx.groups();
   const auto& impact = ctx.impact();
   bool zero_domain = (*inv)->single_domain_zero();
-  if (a.group_filter >= 0 && !groups.find(a.group_filter))
+  if (*filter && !groups.find(**filter))
     return fail(ctx,
-                Error::not_found(fmt::format("no IOMMU group {} on this host", a.group_filter),
+                Error::not_found(fmt::format("no IOMMU group {} on this host", **filter),
                                  groups.groups().empty() ? "the IOMMU is off: see `pcipass check`"
                                                          : "`pcipass groups` lists them all"));
   Json out = Json::array();
   size_t viable = 0, shown = 0;
   for (const auto& g : groups.groups()) {
-    if (a.group_filter >= 0 && g.id != a.group_filter) continue;
+    if (*filter && g.id != **filter) continue;
     ++shown;
     auto blocking = g.blocking();
     bool critical = std::any_of(g.devices.begin(), g.devices.end(), [&](const Device* d) {
@@ -108,11 +110,10 @@ int run_groups(Context& ctx, const Args& a) {
     t.print(ctx.out, ctx.term, 2);
   }
   if (ctx.json) {
-    ctx.out << Json{{"schema", "pcipass.groups/1"},
-                    {"iommu_enabled", !groups.groups().empty()},
-                    {"groups", out},
-                    {"pci_ids", pci_ids_json(ctx)}}
-                   .dump(2)
+    ctx.out << dump_json(Json{{"schema", "pcipass.groups/1"},
+                              {"iommu_enabled", !groups.groups().empty()},
+                              {"groups", out},
+                              {"pci_ids", pci_ids_json(ctx)}})
             << '\n';
     return kExitOk;
   }

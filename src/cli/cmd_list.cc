@@ -25,7 +25,7 @@ void setup_list(CLI::App& app, Args& a) {
   app.add_option("--vendor", a.vendor_filter, "Only this vendor: ID (10de) or part of its name");
   app.add_option("--driver", a.driver_filter,
                  "Only devices bound to this driver ('none' for unbound)");
-  app.add_option("--group", a.group_filter, "Only devices of this IOMMU group");
+  add_group_option(app, a, "Only devices of this IOMMU group");
 }
 
 namespace {
@@ -50,7 +50,7 @@ Status validate_filters(const Args& a) {
   return {};
 }
 
-bool keep(const Device& d, const Args& a) {
+bool keep(const Device& d, const Args& a, std::optional<int> group) {
   if (!a.class_filter.empty() && d.kind() != a.class_filter) return false;
   if (!a.vendor_filter.empty()) {
     auto id = parse_hex(a.vendor_filter, 4);
@@ -62,7 +62,7 @@ bool keep(const Device& d, const Args& a) {
     std::string drv = d.driver.value_or("none");
     if (drv != a.driver_filter) return false;
   }
-  if (a.group_filter >= 0 && d.iommu_group != a.group_filter) return false;
+  if (group && d.iommu_group != group) return false;
   return true;
 }
 
@@ -85,7 +85,7 @@ void json_string(std::string& out, const std::string& s) {
   bool plain = true;
   for (unsigned char c : s) plain &= c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
   if (!plain) {
-    out += Json(s).dump();
+    out += dump_json(Json(s), -1);
     return;
   }
   out += '"';
@@ -166,10 +166,10 @@ std::string summary_line(const std::map<Verdict, int>& counts, size_t devices, s
 
 int run_list(Context& ctx, const Args& a) {
   if (auto s = validate_filters(a); !s) return fail(ctx, s.error());
+  auto group = group_filter(a);
+  if (!group) return fail(ctx, group.error());
   auto inv = ctx.inventory();
   if (!inv) return fail(ctx, inv.error());
-  for (const auto& problem : (*inv)->problems())
-    ctx.err << ctx.term.paint(Style::kWarn, "warning:") << ' ' << problem << '\n';
   const auto& groups = ctx.groups();
   const auto& impact = ctx.impact();
   bool iommu = (*inv)->iommu_groups_present();
@@ -183,7 +183,7 @@ int run_list(Context& ctx, const Args& a) {
   size_t shown = 0;
   std::string line;
   for (const auto& d : (*inv)->devices()) {
-    if (!keep(d, a)) continue;
+    if (!keep(d, a, *group)) continue;
     ++shown;
     Assessment as = assess(d, groups, impact, iommu);
     counts[as.verdict]++;
@@ -209,8 +209,8 @@ int run_list(Context& ctx, const Args& a) {
     Json by_verdict = Json::object();
     for (auto [v, n] : counts) by_verdict[verdict_id(v)] = n;
     summary["verdicts"] = by_verdict;
-    ctx.out << (shown ? "\n  ],\n" : "],\n") << "  \"summary\": " << summary.dump() << ",\n"
-            << "  \"pci_ids\": " << pci_ids_names_json(ctx).dump() << "\n}\n";
+    ctx.out << (shown ? "\n  ],\n" : "],\n") << "  \"summary\": " << dump_json(summary, -1) << ",\n"
+            << "  \"pci_ids\": " << dump_json(pci_ids_names_json(ctx), -1) << "\n}\n";
     return kExitOk;
   }
   if (table.size()) table.print(ctx.out, ctx.term);

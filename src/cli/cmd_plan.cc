@@ -102,7 +102,8 @@ void print_plan(Context& ctx, const assign::Plan& p) {
   for (const auto& l : p.losses) {
     std::string line = fmt::format("  {}  {}", l.address.str(), l.use.detail);
     if (!l.use.addresses.empty()) line += fmt::format(" [{}]", fmt::join(l.use.addresses, ", "));
-    ctx.out << ctx.term.paint(l.use.critical ? Style::kBad : Style::kPlain, line) << '\n';
+    ctx.out << ctx.term.paint(l.use.critical ? Style::kBad : Style::kPlain, printable(line))
+            << '\n';
   }
   std::string verdict = p.verdict_id();
   Style vs = p.refusals.empty() ? Style::kGood : Style::kBad;
@@ -113,10 +114,10 @@ void print_plan(Context& ctx, const assign::Plan& p) {
   else if (p.refusals.empty())
     verdict +=
         fmt::format(": `pcipass bind` would move {} to {}", fmt::join(moves, ", "), p.driver);
-  ctx.out << "Verdict: " << ctx.term.paint(vs, verdict) << '\n';
+  ctx.out << "Verdict: " << ctx.term.paint(vs, printable(verdict)) << '\n';
   for (const auto& r : p.refusals) {
-    ctx.out << "  " << r.message << '\n';
-    ctx.out << "    " << ctx.term.paint(Style::kBold, "fix:") << ' ' << r.fix << '\n';
+    ctx.out << "  " << printable(r.message) << '\n';
+    ctx.out << "    " << ctx.term.paint(Style::kBold, "fix:") << ' ' << printable(r.fix) << '\n';
   }
 }
 
@@ -132,10 +133,12 @@ int run_plan(Context& ctx, const Args& a) {
   auto env = ctx.env();
   auto inv = Inventory::scan(fs, &ctx.ids());
   if (!inv) return fail(ctx, inv.error());
+  print_problems(ctx, *inv);
   auto devices = resolve_devices(*inv, a);
   if (!devices) return fail(ctx, devices.error());
   GroupMap groups = GroupMap::build(*inv);
   HostImpact impact = HostImpact::scan(fs, *inv, env.impact);
+  print_hidden_processes(ctx, impact);
   auto plan = assign::make_plan(*inv, groups, impact, *devices, {a.driver, a.with_group, a.force});
   if (!plan) return fail(ctx, plan.error());
   if (ctx.json) {
@@ -145,7 +148,7 @@ int run_plan(Context& ctx, const Args& a) {
     j["requested"] = req;
     j.update(plan_json(*plan));
     j["pci_ids"] = pci_ids_json(ctx);
-    ctx.out << j.dump(2) << '\n';
+    ctx.out << dump_json(j) << '\n';
   } else {
     print_plan(ctx, *plan);
   }

@@ -24,37 +24,39 @@ int run_recover(Context& ctx, const Args&) {
       auto now = fs.read_trimmed(a.path);
       attrs.push_back({{"path", a.path}, {"value", now ? Json(*now) : Json(nullptr)}});
     }
-    ctx.out << Json{{"schema", "pcipass.recover/1"},
-                    {"pending", r->pending},
-                    {"operation", r->pending ? Json(r->operation) : Json(nullptr)},
-                    {"action", !r->pending               ? "none"
-                               : r->phase == "committed" ? "recorded"
-                                                         : "rolled-back"},
-                    {"devices", devs},
-                    {"attributes", attrs},
-                    {"steps", steps_json(r->steps)},
-                    {"change_sets", r->change_sets}}
-                   .dump(2)
+    ctx.out << dump_json(Json{{"schema", "pcipass.recover/1"},
+                              {"pending", r->pending},
+                              {"operation", r->pending ? Json(r->operation) : Json(nullptr)},
+                              {"action", !r->pending               ? "none"
+                                         : r->phase == "committed" ? "recorded"
+                                                                   : "rolled-back"},
+                              {"devices", devs},
+                              {"attributes", attrs},
+                              {"steps", steps_json(r->steps)},
+                              {"change_sets", r->change_sets}})
             << '\n';
     return kExitOk;
   }
   for (const auto& id : r->change_sets)
-    ctx.out << fmt::format("change set {} was interrupted; its files are back as they were\n", id);
+    print_line(ctx.out,
+               fmt::format("change set {} was interrupted; its files are back as they were", id));
   if (!r->pending) {
     if (r->change_sets.empty()) ctx.out << "nothing to recover\n";
     return kExitOk;
   }
   if (r->phase == "committed") {
-    ctx.out << fmt::format(
-        "the interrupted {} had finished its writes; its state is now recorded\n", r->operation);
+    print_line(ctx.out,
+               fmt::format("the interrupted {} had finished its writes; its state is now recorded",
+                           r->operation));
     return kExitOk;
   }
-  ctx.out << fmt::format("rolled back an interrupted {}:\n", r->operation);
+  print_line(ctx.out, fmt::format("rolled back an interrupted {}:", r->operation));
   for (const auto& d : r->devices)
-    ctx.out << fmt::format("  {} is on {}\n", d.address.str(),
-                           assign::read_device_state(fs, d.address).describe());
+    print_line(ctx.out, fmt::format("  {} is on {}", d.address.str(),
+                                    assign::read_device_state(fs, d.address).describe()));
   for (const auto& a : r->attributes)
-    ctx.out << fmt::format("  {} is {}\n", a.path, fs.read_trimmed(a.path).value_or("unreadable"));
+    print_line(ctx.out,
+               fmt::format("  {} is {}", a.path, fs.read_trimmed(a.path).value_or("unreadable")));
   return kExitOk;
 }
 

@@ -29,12 +29,11 @@ int run_release(Context& ctx, const Args& a) {
                                  : d.after.driver   ? Json(*d.after.driver)
                                                     : Json(nullptr)}});
     for (const auto& u : r->unchanged) unchanged.push_back(u.str());
-    ctx.out << Json{{"schema", "pcipass.release/1"},
-                    {"dry_run", r->dry_run},
-                    {"released", released},
-                    {"unchanged", unchanged},
-                    {"steps", steps_json(r->steps)}}
-                   .dump(2)
+    ctx.out << dump_json(Json{{"schema", "pcipass.release/1"},
+                              {"dry_run", r->dry_run},
+                              {"released", released},
+                              {"unchanged", unchanged},
+                              {"steps", steps_json(r->steps)}})
             << '\n';
     return kExitOk;
   }
@@ -46,11 +45,11 @@ int run_release(Context& ctx, const Args& a) {
     return kExitOk;
   }
   for (const auto& d : r->released)
-    ctx.out << fmt::format("released {}: {} -> {}\n", d.address.str(),
-                           d.before.driver.value_or("no driver"),
-                           d.after.driver.value_or("no driver"));
+    print_line(ctx.out, fmt::format("released {}: {} -> {}", d.address.str(),
+                                    d.before.driver.value_or("no driver"),
+                                    d.after.driver.value_or("no driver")));
   for (const auto& u : r->unchanged)
-    ctx.out << fmt::format("{} is already back on the host\n", u.str());
+    print_line(ctx.out, fmt::format("{} is already back on the host", u.str()));
   return kExitOk;
 }
 

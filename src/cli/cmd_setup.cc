@@ -29,31 +29,31 @@ int run_setup(Context& ctx, const Args& a) {
   if (!r) return fail(ctx, r.error());
   const auto& applied = r->applied;
   if (ctx.json) {
-    ctx.out << Json{{"schema", "pcipass.setup/1"},
-                    {"dry_run", a.dry_run},
-                    {"changed", applied.changed},
-                    {"change_set", applied.id ? Json(*applied.id) : Json(nullptr)},
-                    {"path", r->path},
-                    {"modules", r->modules},
-                    {"added", r->added},
-                    {"created", applied.changed && r->created},
-                    {"steps", steps_json(applied.steps)}}
-                   .dump(2)
+    ctx.out << dump_json(Json{{"schema", "pcipass.setup/1"},
+                              {"dry_run", a.dry_run},
+                              {"changed", applied.changed},
+                              {"change_set", applied.id ? Json(*applied.id) : Json(nullptr)},
+                              {"path", r->path},
+                              {"modules", r->modules},
+                              {"added", r->added},
+                              {"created", applied.changed && r->created},
+                              {"steps", steps_json(applied.steps)}})
             << '\n';
     return kExitOk;
   }
   if (!applied.changed) {
-    ctx.out << fmt::format("nothing to change: {} already loads {} at boot\n", r->path,
-                           fmt::join(r->modules, ", "));
+    print_line(ctx.out, fmt::format("nothing to change: {} already loads {} at boot", r->path,
+                                    fmt::join(r->modules, ", ")));
     return kExitOk;
   }
   if (a.dry_run) {
     print_steps(ctx, applied.steps);
     return kExitOk;
   }
-  ctx.out << fmt::format("change set {}: {} {} ({} now load at boot)\n", *applied.id,
-                         r->created ? "created" : "added to", r->path, fmt::join(r->added, ", "));
-  ctx.out << fmt::format("undo with `pcipass undo {}`\n", *applied.id);
+  print_line(ctx.out,
+             fmt::format("change set {}: {} {} ({} now load at boot)", *applied.id,
+                         r->created ? "created" : "added to", r->path, fmt::join(r->added, ", ")));
+  print_line(ctx.out, fmt::format("undo with `pcipass undo {}`", *applied.id));
   return kExitOk;
 }
 

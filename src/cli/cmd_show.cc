@@ -136,9 +136,9 @@ void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
   const auto& x = *d.details;
   auto& o = ctx.out;
   auto row = [&](const std::string& key, const std::string& value) {
-    if (!value.empty()) o << "  " << fmt::format("{:<15}", key) << value << '\n';
+    if (!value.empty()) o << "  " << fmt::format("{:<15}", key) << printable(value) << '\n';
   };
-  o << ctx.term.paint(Style::kBold, d.address.str()) << "  " << device_title(d) << '\n';
+  o << ctx.term.paint(Style::kBold, d.address.str()) << "  " << printable(device_title(d)) << '\n';
   row("class", fmt::format("{} [{:06x}] ({})", d.class_name.empty() ? "?" : d.class_name,
                            d.class_code, d.kind()));
   if (d.subsystem_vendor)
@@ -210,17 +210,16 @@ void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
 int run_show(Context& ctx, const Args& a) {
   auto inv = ctx.inventory();
   if (!inv) return fail(ctx, inv.error());
-  std::vector<const Device*> chosen;
-  for (const auto& arg : a.devices) {
-    auto sel = (*inv)->select(arg);
-    if (!sel) return fail(ctx, sel.error());
-    chosen.insert(chosen.end(), sel->begin(), sel->end());
-  }
+  // Each device once, in the order first named: `show 01:00.0 0000:01:00.0 10de:1b80` is one.
+  auto chosen = resolve_devices(**inv, a);
+  if (!chosen) return fail(ctx, chosen.error());
   Json all = Json::array();
   bool iommu = (*inv)->iommu_groups_present();
-  for (size_t i = 0; i < chosen.size(); ++i) {
-    Device& d = *(*inv)->find(chosen[i]->address);
+  print_hidden_processes(ctx, ctx.impact());
+  for (size_t i = 0; i < chosen->size(); ++i) {
+    Device& d = *(*inv)->find((*chosen)[i]);
     (*inv)->load_details(ctx.fs(), d, &ctx.modules());
+    for (const auto& problem : d.details->problems) print_warning(ctx.err, ctx.term, problem);
     Assessment as = assess(d, ctx.groups(), ctx.impact(), iommu);
     auto cv = caveats(ctx, **inv, d);
     if (ctx.json) {
@@ -231,10 +230,9 @@ int run_show(Context& ctx, const Args& a) {
     }
   }
   if (ctx.json)
-    ctx.out << Json{{"schema", "pcipass.show/1"},
-                    {"devices", all},
-                    {"pci_ids", pci_ids_names_json(ctx)}}
-                   .dump(2)
+    ctx.out << dump_json(Json{{"schema", "pcipass.show/1"},
+                              {"devices", all},
+                              {"pci_ids", pci_ids_names_json(ctx)}})
             << '\n';
   return kExitOk;
 }

@@ -67,7 +67,11 @@ void drive_read_commands(HostFs& fs, const assign::Environment& env, const Setup
   Args none;
   for (auto* command : {run_check, run_list, run_groups, run_tree, run_status})
     driver.both(command, none);
-  std::vector<std::string> devices = fs.list(kPciDevicesDir).value_or({});
+  // The devices the inventory lists: an entry it skips (a dangling link, an alias) would make
+  // `show` of them all fail before it reads anything.
+  std::vector<std::string> devices;
+  if (auto inv = Inventory::scan(fs, nullptr))
+    for (const auto& d : inv->devices()) devices.push_back(d.address.str());
   if (devices.empty()) return;
   // show and plan read the same files in both forms; JSON alone keeps a large host quick.
   Args show;
@@ -98,18 +102,18 @@ int run_snapshot(Context& ctx, const Args& a) {
     links += e.type == SnapshotEntry::kLink;
   }
   if (ctx.json) {
-    ctx.out << Json{{"schema", "pcipass.snapshot/1"},
-                    {"output", a.output},
-                    {"files", files},
-                    {"links", links},
-                    {"truncated", snap.manifest.truncated.size()}}
-                   .dump(2)
+    ctx.out << dump_json(Json{{"schema", "pcipass.snapshot/1"},
+                              {"output", a.output},
+                              {"files", files},
+                              {"links", links},
+                              {"truncated", snap.manifest.truncated.size()}})
             << '\n';
   } else {
-    ctx.out << fmt::format("wrote {} ({} files, {} links); read it back with:\n", a.output, files,
-                           links);
-    ctx.out << fmt::format("  mkdir host && tar -xzf {} -C host && pcipass --root host list\n",
-                           a.output);
+    print_line(ctx.out, fmt::format("wrote {} ({} files, {} links); read it back with:", a.output,
+                                    files, links));
+    print_line(
+        ctx.out,
+        fmt::format("  mkdir host && tar -xzf {} -C host && pcipass --root host list", a.output));
   }
   return kExitOk;
 }

@@ -51,11 +51,10 @@ int run_status(Context& ctx, const Args&) {
                  {"devices", devs},
                  {"attributes", attrs}};
     }
-    ctx.out << Json{{"schema", "pcipass.status/1"},
-                    {"bindings", list},
-                    {"pending", pending},
-                    {"all_hold", all_hold}}
-                   .dump(2)
+    ctx.out << dump_json(Json{{"schema", "pcipass.status/1"},
+                              {"bindings", list},
+                              {"pending", pending},
+                              {"all_hold", all_hold}})
             << '\n';
   } else {
     if (r->entries.empty())
@@ -80,8 +79,8 @@ int run_status(Context& ctx, const Args&) {
     if (r->pending)
       ctx.out << ctx.term.paint(
                      Style::kBad,
-                     fmt::format("an interrupted {} left a journal: run `pcipass recover`",
-                                 r->pending->summary()))
+                     printable(fmt::format("an interrupted {} left a journal: run `pcipass recover`",
+                                           r->pending->summary())))
               << '\n';
   }
   if (r->pending) return kExitFailure;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <map>
+#include <set>
 
 #include "cli/commands.h"
 
@@ -13,6 +14,10 @@ class TreePrinter {
  public:
   TreePrinter(Context& ctx, const Inventory& inv) : ctx_(ctx), inv_(inv) {}
 
+  // A device is printed once: a tree whose parent links loop (an alias directory below its own
+  // device, a crafted snapshot) would otherwise recurse until the stack overflows.
+  bool first_visit(const Device& d) { return visited_.insert(&d).second; }
+
   Json node_json(const Device& d) {
     Json j{{"address", d.address.str()},
            {"kind", d.kind()},
@@ -20,7 +25,8 @@ class TreePrinter {
            {"iommu_group", d.iommu_group ? Json(*d.iommu_group) : Json(nullptr)},
            {"name", device_title(d)}};
     Json kids = Json::array();
-    for (const Device* c : inv_.children(d.address)) kids.push_back(node_json(*c));
+    for (const Device* c : inv_.children(d.address))
+      if (first_visit(*c)) kids.push_back(node_json(*c));
     j["children"] = kids;
     return j;
   }
@@ -28,15 +34,17 @@ class TreePrinter {
   void print(const Device& d, const std::string& prefix, bool last) {
     std::string label = fmt::format("{} {}", d.address.str(), d.kind());
     std::string group = d.iommu_group ? fmt::format("[group {}]", *d.iommu_group) : "";
+    std::string tail = printable(d.driver.value_or("-") + "  " + device_title(d));
     std::string line = prefix + (last ? "└─ " : "├─ ") + ctx_.term.paint(Style::kBold, label) +
                        " " + ctx_.term.paint(Style::kWarn, group) + (group.empty() ? "" : " ") +
-                       d.driver.value_or("-") + "  " + device_title(d);
-    std::string plain = prefix + "└─ " + label + " " + group + " " + d.driver.value_or("-") + "  " +
-                        device_title(d);
+                       tail;
+    std::string plain = prefix + "└─ " + label + " " + group + " " + tail;
     if (ctx_.term.width > 0 && display_width(plain) > static_cast<size_t>(ctx_.term.width))
       line = truncate_to(line, ctx_.term.width + (line.size() - plain.size()));
     ctx_.out << line << '\n';
-    auto kids = inv_.children(d.address);
+    std::vector<const Device*> kids;
+    for (const Device* c : inv_.children(d.address))
+      if (first_visit(*c)) kids.push_back(c);
     for (size_t i = 0; i < kids.size(); ++i)
       print(*kids[i], prefix + (last ? "   " : "│  "), i + 1 == kids.size());
   }
@@ -44,6 +52,7 @@ class TreePrinter {
  private:
   Context& ctx_;
   const Inventory& inv_;
+  std::set<const Device*> visited_;
 };
 
 }  // namespace
@@ -59,20 +68,21 @@ int run_tree(Context& ctx, const Args&) {
     Json buses = Json::array();
     for (const auto& [key, devs] : roots) {
       Json kids = Json::array();
-      for (const Device* d : devs) kids.push_back(p.node_json(*d));
+      for (const Device* d : devs)
+        if (p.first_visit(*d)) kids.push_back(p.node_json(*d));
       buses.push_back(
           {{"bus", fmt::format("{:04x}:{:02x}", key.first, key.second)}, {"children", kids}});
     }
-    ctx.out << Json{{"schema", "pcipass.tree/1"},
-                    {"root_buses", buses},
-                    {"pci_ids", pci_ids_json(ctx)}}
-                   .dump(2)
+    ctx.out << dump_json(Json{{"schema", "pcipass.tree/1"},
+                              {"root_buses", buses},
+                              {"pci_ids", pci_ids_json(ctx)}})
             << '\n';
     return kExitOk;
   }
   for (const auto& [key, devs] : roots) {
     ctx.out << ctx.term.paint(Style::kBold, fmt::format("pci{:04x}:{:02x}", key.first, key.second))
             << '\n';
+    for (const Device* d : devs) p.first_visit(*d);
     for (size_t i = 0; i < devs.size(); ++i) p.print(*devs[i], "", i + 1 == devs.size());
   }
   ctx.out << fmt::format("{} devices under {} root bus{}\n", (*inv)->devices().size(), roots.size(),

@@ -80,7 +80,7 @@ int run_list(Context& ctx) {
                       {"files", paths(s)},
                       {"dirs", dirs(s)},
                       {"programs", programs_json(s)}});
-    ctx.out << Json{{"schema", "pcipass.undo/1"}, {"change_sets", list}}.dump(2) << '\n';
+    ctx.out << dump_json(Json{{"schema", "pcipass.undo/1"}, {"change_sets", list}}) << '\n';
     return kExitOk;
   }
   if (sets->empty()) {
@@ -148,13 +148,13 @@ int run_undo(Context& ctx, const Args& a) {
   if (!r) return fail(ctx, r.error());
   bool refused = !r->conflicts.empty();
   if (ctx.json) {
-    ctx.out << undone_json(*r, a.dry_run).dump(2) << '\n';
+    ctx.out << dump_json(undone_json(*r, a.dry_run)) << '\n';
     return refused ? kExitFailure : kExitOk;
   }
   if (refused) {
     std::vector<std::string> names, reasons;
     for (const auto& c : r->conflicts) {
-      ctx.out << c.diff;
+      print_lines(ctx.out, c.diff);
       (c.reason.empty() ? names : reasons).push_back(c.reason.empty() ? c.path : c.reason);
     }
     if (!reasons.empty())
@@ -175,12 +175,12 @@ int run_undo(Context& ctx, const Args& a) {
     return kExitOk;
   }
   for (const auto& f : r->set.files)
-    ctx.out << fmt::format("{} {}\n", f.before.absent ? "removed" : "restored", f.path);
+    print_line(ctx.out, fmt::format("{} {}", f.before.absent ? "removed" : "restored", f.path));
   for (auto it = r->set.dirs.rbegin(); it != r->set.dirs.rend(); ++it)
-    ctx.out << fmt::format("removed directory {}\n", it->path);
+    print_line(ctx.out, fmt::format("removed directory {}", it->path));
   for (const auto& s : r->steps)
-    if (s.kind == "run") ctx.out << fmt::format("ran {}\n", s.data);
-  ctx.out << fmt::format("undid change set {} ({})\n", r->set.id, r->set.command);
+    if (s.kind == "run") print_line(ctx.out, fmt::format("ran {}", s.data));
+  print_line(ctx.out, fmt::format("undid change set {} ({})", r->set.id, r->set.command));
   return kExitOk;
 }
 

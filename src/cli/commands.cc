@@ -1,6 +1,9 @@
 #include "cli/commands.h"
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
+
+#include <charconv>
 
 namespace pcipass::cli {
 
@@ -13,6 +16,28 @@ void add_devices(CLI::App& app, Args& a, bool required) {
 void add_driver_option(CLI::App& app, Args& a) {
   app.add_option("--driver", a.driver, "Driver to bind to: vfio-pci (default) or pci-stub")
       ->check(CLI::IsMember({"vfio-pci", "pci-stub"}));
+}
+
+Result<std::optional<int>> group_filter(const Args& a) {
+  const std::string& s = a.group_filter;
+  if (s.empty() && !a.group_given) return std::optional<int>();
+  int v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v < 0)
+    return Error::invalid(fmt::format("invalid IOMMU group '{}' for --group", s),
+                          "IOMMU groups are numbered from 0 (see `pcipass groups`)");
+  return std::optional<int>(v);
+}
+
+void add_group_option(CLI::App& app, Args& a, const std::string& help) {
+  app.add_option_function<std::string>(
+         "--group",
+         [&a](const std::string& v) {
+           a.group_filter = v;
+           a.group_given = true;
+         },
+         help)
+      ->option_text("N");
 }
 
 void setup_show(CLI::App& app, Args& a) {

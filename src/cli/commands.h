@@ -29,6 +29,10 @@ PCIPASS_COMMAND(undo)
 // Options several commands share.
 void add_devices(CLI::App& app, Args& a, bool required);
 void add_driver_option(CLI::App& app, Args& a);
+// --group N of list and groups: nullopt when not given; a number outside 0..2^31-1 (a negative
+// one, "3x") is a usage error rather than a filter that is silently dropped.
+Result<std::optional<int>> group_filter(const Args& a);
+void add_group_option(CLI::App& app, Args& a, const std::string& help);
 
 // Shared by the assignment commands (defined in cmd_plan.cc, cmd_bind.cc).
 // Every DEVICE argument, looked up in `inv` (the one scan the command makes).

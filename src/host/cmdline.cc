@@ -165,22 +165,43 @@ size_t KernelCmdline::remove(std::string_view key, std::string_view value) {
 }
 
 std::string KernelCmdline::format(const Param& p) {
-  if (has_space(p.first)) {
-    // Only a quoted whole parameter can carry white space in its key.
-    return "\"" + p.first + (p.second ? "=" + *p.second : std::string()) + "\"";
-  }
-  if (!p.second) return p.first;
-  if (has_space(*p.second)) return p.first + "=\"" + *p.second + "\"";
-  return p.first + "=" + *p.second;
+  if (auto s = spell(p)) return *s;
+  return p.first + (p.second ? "=" + *p.second : std::string());
 }
 
-std::string KernelCmdline::str() const {
+std::optional<std::string> KernelCmdline::spell(const Param& p, bool last) {
+  std::string whole = p.first + (p.second ? "=" + *p.second : std::string());
+  std::vector<std::string> candidates = {whole};
+  if (p.second) candidates.push_back(p.first + "=\"" + *p.second + "\"");
+  candidates.push_back("\"" + whole + "\"");
+  // Read back with a parameter after it unless it is the last: an unclosed quote (`x="a"b`)
+  // swallows what follows.
+  const Param follower{"x", std::nullopt};
+  for (const auto& c : candidates) {
+    auto back = parse(last ? c : c + " x").params();
+    if (last ? back.size() == 1 && back[0] == p
+             : back.size() == 2 && back[0] == p && back[1] == follower)
+      return c;
+  }
+  return std::nullopt;
+}
+
+Result<std::string> KernelCmdline::str() const {
   std::string out;
   auto append = [&out](const std::string& s) {
     if (!out.empty()) out += ' ';
     out += s;
   };
-  for (const Param& p : params_) append(format(p));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Param& p = params_[i];
+    auto s = spell(p, i + 1 == params_.size() && !separator_);
+    if (!s)
+      return Error::invalid(
+          "kernel parameter '" + format(p) +
+              "' cannot be written on a command line: the kernel's quoting cannot carry it",
+          "drop the quote or the white space from its name");
+    append(*s);
+  }
   if (separator_) {
     append("--");
     for (const std::string& a : init_args_) append(has_space(a) ? "\"" + a + "\"" : a);

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/result.h"
+
 namespace pcipass {
 
 class KernelCmdline {
@@ -53,10 +55,16 @@ class KernelCmdline {
   size_t remove(std::string_view key, std::string_view value);
 
   // The line again, one space between parameters; values with white space are quoted
-  // (`key="a b"`). parse(str()) gives the same parameters back.
-  std::string str() const;
-  // One parameter as it would be written: "key", "key=value", "key=\"a b\"".
+  // (`key="a b"`). parse(str()) gives the same parameters back; a parameter that no spelling can
+  // carry (the kernel's quotes cannot: a key with a quote before white space, `a"b c`) is an
+  // Error naming it rather than a line that reads back differently.
+  Result<std::string> str() const;
+  // One parameter as it would be written: "key", "key=value", "key=\"a b\"". For display: when
+  // no spelling reads back as `p` (see spell), the plainest one.
   static std::string format(const Param& p);
+  // The first of the usual spellings that parse() reads back as exactly `p`, also when other
+  // parameters follow it unless it is the `last`; nullopt when none does.
+  static std::optional<std::string> spell(const Param& p, bool last = false);
 
   // Key comparison as described above.
   static bool key_equal(std::string_view a, std::string_view b);

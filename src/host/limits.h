@@ -13,7 +13,8 @@ struct MemlockLimit {
   std::optional<uint64_t> soft, hard;  // bytes; nullopt means unlimited
 };
 
-// nullopt when the line is missing or malformed.
-std::optional<MemlockLimit> read_memlock_limit(const HostFs& fs);
+// An Error names /proc/self/limits when it cannot be read, lacks the line, or holds a value that
+// is not "unlimited" or a byte count up to 2^64-1.
+Result<MemlockLimit> read_memlock_limit(const HostFs& fs);
 
 }  // namespace pcipass

@@ -70,7 +70,12 @@ std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
       if (!name.empty()) m->builtin_.insert(normalize(name));
     }
   }
-  if (fs.type(dir + "/modules.dep.bin") != FileType::kFile) return m;
+  if (fs.type(dir + "/modules.dep.bin") != FileType::kFile) {
+    // type() cannot tell absent from unreadable: a read says which.
+    auto probe = fs.read(dir + "/modules.dep.bin", 1);
+    if (!probe && probe.error().err != ENOENT) m->index_error_ = probe.error();
+    return m;
+  }
   auto local_dir = fs.local_path(dir);
   if (!local_dir) return m;
   m->module_dir_ = *local_dir;

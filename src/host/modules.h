@@ -47,6 +47,9 @@ class ModuleIndex {
   const std::optional<Error>& library_error() const { return library_error_; }
   // Whether libkmod was needed (and so loaded, or found missing) so far.
   bool library_tried() const { return ctx_tried_; }
+  // Why there is no index when /lib/modules/RELEASE exists but cannot be read (permissions):
+  // then the modules are unknown, not missing. nullopt when it is absent or was opened.
+  const std::optional<Error>& index_error() const { return index_error_; }
   ModuleState state(const std::string& name) const;
   // Module names (underscored) whose aliases match a device's modalias.
   std::vector<std::string> modules_for_alias(const std::string& modalias) const;
@@ -68,6 +71,7 @@ class ModuleIndex {
   std::string module_dir_;
   std::vector<std::string> config_files_;
   mutable std::optional<Error> library_error_;
+  std::optional<Error> index_error_;
 };
 
 }  // namespace pcipass

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <set>
 #include <sstream>
 
@@ -283,10 +285,15 @@ class Scanner {
   }
 
   void scan_processes() {
-    auto holds = find_holders(fs_, [](const std::string& t) {
-      return t.starts_with("/dev/vfio/") || t.starts_with("/dev/dri/") ||
-             t.starts_with("/sys/devices/");
-    });
+    size_t hidden = 0;
+    auto holds = find_holders(
+        fs_,
+        [](const std::string& t) {
+          return t.starts_with("/dev/vfio/") || t.starts_with("/dev/dri/") ||
+                 t.starts_with("/sys/devices/");
+        },
+        &hidden);
+    out_.set_hidden_processes(hidden);
     for (const auto& h : holds) {
       std::vector<PciAddress> devs;
       if (h.path.starts_with("/dev/vfio/")) {
@@ -396,19 +403,26 @@ class Scanner {
 }  // namespace
 
 std::vector<ProcessHold> find_holders(const HostFs& fs,
-                                      const std::function<bool(const std::string&)>& match) {
+                                      const std::function<bool(const std::string&)>& match,
+                                      size_t* hidden) {
   std::vector<ProcessHold> out;
   for (const auto& pid : fs.list("/proc").value_or({})) {
-    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    // Process directories are named by a pid up to 2^22 (pid_max); other names are not processes.
+    int pid_number = 0;
+    auto [end, ec] = std::from_chars(pid.data(), pid.data() + pid.size(), pid_number, 10);
+    if (pid.empty() || ec != std::errc() || end != pid.data() + pid.size() || pid_number <= 0)
+      continue;
     std::string fd_dir = "/proc/" + pid + "/fd";
     auto fds = fs.list(fd_dir);
-    if (!fds) continue;
+    if (!fds) {  // gone since listed (ENOENT), or another user's (EACCES)
+      if (hidden && (fds.error().err == EACCES || fds.error().err == EPERM)) ++*hidden;
+      continue;
+    }
     std::set<std::string> seen;
     for (const auto& fd : *fds) {
       auto target = fs.read_link(fd_dir + "/" + fd);
       if (!target || !match(*target) || !seen.insert(*target).second) continue;
-      out.push_back({std::atoi(pid.c_str()),
-                     fs.read_trimmed("/proc/" + pid + "/comm").value_or("?"), *target});
+      out.push_back({pid_number, fs.read_trimmed("/proc/" + pid + "/comm").value_or("?"), *target});
     }
   }
   std::sort(out.begin(), out.end(), [](const ProcessHold& a, const ProcessHold& b) {

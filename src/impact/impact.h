@@ -31,10 +31,12 @@ struct ProcessHold {
   std::string path;  // what it holds open, e.g. /dev/vfio/3
 };
 
-// Every process with an open descriptor whose target satisfies `match` (unreadable /proc entries
-// are skipped: other users' processes are invisible without privileges).
+// Every process with an open descriptor whose target satisfies `match`. Other users' processes
+// are invisible without privileges: their number goes to `hidden` (when given), so that "no
+// process uses it" is never said for "could not look".
 std::vector<ProcessHold> find_holders(const HostFs& fs,
-                                      const std::function<bool(const std::string&)>& match);
+                                      const std::function<bool(const std::string&)>& match,
+                                      size_t* hidden = nullptr);
 
 struct ImpactOptions {
   // "CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT" of the SSH session in use; nullopt: none known.
@@ -57,9 +59,14 @@ class HostImpact {
 
   // Adds a use by hand (tests; later: processes found by the assign code).
   void add(const PciAddress& a, HostUse use) { uses_[a].push_back(std::move(use)); }
+  // Processes whose open files could not be read (permission denied): the devices they hold are
+  // missing from uses(). 0 for root.
+  size_t hidden_processes() const { return hidden_processes_; }
+  void set_hidden_processes(size_t n) { hidden_processes_ = n; }
 
  private:
   std::map<PciAddress, std::vector<HostUse>> uses_;
+  size_t hidden_processes_ = 0;
 };
 
 // The PCI device that owns a sysfs path: the deepest PCI address among its components.

@@ -52,6 +52,13 @@ std::string port_type_name(int t) {
   }
 }
 
+// A capability whose registers run past the bytes read: named, so that a missing SR-IOV or MSI
+// line is not taken for a device without it.
+void truncated(const Capability& c, ConfigSpace& cs) {
+  cs.problems.push_back(
+      fmt::format("{} capability at 0x{:0{}x} is truncated", c.name, c.offset, c.extended ? 3 : 2));
+}
+
 void decode_standard(const Reader& r, Capability& c, ConfigSpace& cs) {
   size_t o = c.offset;
   switch (c.id) {
@@ -59,6 +66,8 @@ void decode_standard(const Reader& r, Capability& c, ConfigSpace& cs) {
       if (r.has(o + 4, 2)) {
         cs.pm_no_soft_reset = r.u16(o + 4) & 0x8;
         c.summary = cs.pm_no_soft_reset ? "NoSoftRst+" : "NoSoftRst-";
+      } else {
+        truncated(c, cs);
       }
       break;
     case kCapMsi:
@@ -68,6 +77,8 @@ void decode_standard(const Reader& r, Capability& c, ConfigSpace& cs) {
         int vectors = 1 << ((ctl >> 1) & 7);
         c.summary = fmt::format("{}-bit, {} vector{}{}", (ctl & 0x80) ? 64 : 32, vectors,
                                 vectors == 1 ? "" : "s", (ctl & 1) ? ", enabled" : "");
+      } else {
+        truncated(c, cs);
       }
       break;
     case kCapMsix:
@@ -76,6 +87,8 @@ void decode_standard(const Reader& r, Capability& c, ConfigSpace& cs) {
         cs.msix = true;
         c.summary =
             fmt::format("{} vectors{}", (ctl & 0x7ff) + 1, (ctl & 0x8000) ? ", enabled" : "");
+      } else {
+        truncated(c, cs);
       }
       break;
     case kCapPcie:
@@ -101,7 +114,7 @@ void decode_standard(const Reader& r, Capability& c, ConfigSpace& cs) {
                           *p.link_width, speed_name(r.u32(o + 0xc) & 0xf), *p.link_max_width);
         cs.pcie = p;
       } else {
-        cs.problems.push_back(fmt::format("PCI Express capability at 0x{:02x} is truncated", o));
+        truncated(c, cs);
       }
       break;
   }
@@ -118,6 +131,8 @@ void decode_extended(const Reader& r, Capability& c, ConfigSpace& cs) {
         AcsInfo a{r.u16(o + 4), r.u16(o + 6)};
         c.summary = fmt::format("cap 0x{:04x} ctl 0x{:04x}", a.capability, a.control);
         cs.acs = a;
+      } else {
+        truncated(c, cs);
       }
       break;
     case kExtSriov:
@@ -132,6 +147,8 @@ void decode_extended(const Reader& r, Capability& c, ConfigSpace& cs) {
         c.summary = fmt::format("{} of {} VFs enabled, VF device {:04x}", s.num_vfs, s.total_vfs,
                                 s.vf_device);
         cs.sriov = s;
+      } else {
+        truncated(c, cs);
       }
       break;
   }
@@ -143,6 +160,12 @@ void walk_standard(const Reader& r, ConfigSpace& cs) {
   size_t limit = std::min<size_t>(r.b.size(), 256);
   size_t ptr = r.u8(0x34) & 0xfc;
   while (ptr != 0) {
+    if (ptr >= 0x40 && limit < 0x42) {  // not even one capability fits: "0x40..0x40" says nothing
+      cs.problems.push_back(
+          fmt::format("config space is truncated: {} bytes, too few for the capability at 0x{:02x}",
+                      limit, ptr));
+      return;
+    }
     if (ptr < 0x40 || ptr + 2 > limit) {
       cs.problems.push_back(
           fmt::format("capability pointer 0x{:02x} is outside 0x40..0x{:02x}", ptr, limit - 1));
@@ -161,6 +184,10 @@ void walk_standard(const Reader& r, ConfigSpace& cs) {
 }
 
 void walk_extended(const Reader& r, ConfigSpace& cs) {
+  if (r.b.size() > 0x100 && r.b.size() < 0x104 && cs.pcie)
+    cs.problems.push_back(fmt::format(
+        "config space is truncated: {} bytes, too few for the extended capability at 0x100",
+        r.b.size()));
   if (r.b.size() < 0x104 || !cs.pcie) return;
   std::set<size_t> seen;
   size_t ptr = 0x100;

@@ -38,6 +38,9 @@ struct Device {
     std::optional<int> sriov_totalvfs, sriov_numvfs;
     std::optional<ConfigSpace> config;
     std::string config_error;
+    // Attribute files that could not be read (other than absent) or hold a number out of range,
+    // each naming the file; the value is then left unknown.
+    std::vector<std::string> problems;
   };
   std::optional<Details> details;
 

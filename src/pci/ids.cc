@@ -1,6 +1,8 @@
 #include "pci/ids.h"
 
+#include <csetjmp>
 #include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -12,10 +14,21 @@
 namespace pcipass {
 namespace {
 
-// libpci's default error handler exits the process; the library must never do that.
-[[noreturn]] void pci_error(char* msg, ...) {
-  (void)msg;
-  std::abort();
+// libpci calls its error handler for a malformed pci.ids ("Unknown line type at FILE, line N")
+// or when memory runs out, and expects it not to return: its own exits the process, and code after
+// the call may be compiled on that promise. This one records the message and jumps back to the
+// lookup that called libpci (only C frames, which own no destructors, lie in between). The GNU
+// attribute, not [[noreturn]], is what makes its type match libpci's pointer under clang too.
+thread_local std::jmp_buf* t_jump = nullptr;
+thread_local char t_message[512];
+
+__attribute__((noreturn, format(printf, 1, 2))) void pci_error(char* msg, ...) {
+  va_list ap;
+  va_start(ap, msg);
+  std::vsnprintf(t_message, sizeof t_message, msg, ap);
+  va_end(ap);
+  if (t_jump) std::longjmp(*t_jump, 1);
+  std::abort();  // unreachable: every libpci call is made under a jump buffer
 }
 void pci_quiet(char*, ...) {}
 
@@ -78,32 +91,49 @@ PciIds::PciIds(std::string file) : path_(std::move(file)) {
 }
 
 PciIds::~PciIds() {
-  // access_ exists only if libpci was loaded.
-  if (access_) (*pci_lib())->pci_cleanup(access_);
+  // access_ exists only if libpci was loaded. After an error libpci's state is half-built (it
+  // stopped where the handler jumped out): leave it rather than free it.
+  if (access_ && !problem_) (*pci_lib())->pci_cleanup(access_);
 }
 
-static std::string lookup(pci_access* a, int flags, unsigned v1, unsigned v2 = 0, unsigned v3 = 0,
-                          unsigned v4 = 0) {
-  if (!a) return {};
+std::string PciIds::lookup(int flags, unsigned v1, unsigned v2, unsigned v3, unsigned v4) const {
+  if (!access_ || problem_) return {};
   char buf[256];
-  const char* r = (*pci_lib())->pci_lookup_name(a, buf, sizeof buf, flags | kFlags, v1, v2, v3, v4);
-  return r ? std::string(r) : std::string();
+  buf[0] = '\0';
+  bool found = false;
+  std::jmp_buf jump;
+  t_jump = &jump;
+  if (setjmp(jump) == 0) {
+    found =
+        (*pci_lib())->pci_lookup_name(access_, buf, sizeof buf, flags | kFlags, v1, v2, v3, v4) !=
+        nullptr;
+    t_jump = nullptr;
+    return found ? std::string(buf) : std::string();
+  }
+  t_jump = nullptr;
+  std::string why = t_message;
+  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+  problem_ = fmt::format(
+      "names from {} are left out: libpci says \"{}\" (pass a good pci.ids "
+      "with --pci-ids FILE)",
+      path_, why);
+  return {};
 }
 
 std::string PciIds::vendor(uint16_t v) const {
-  return lookup(access_, PCI_LOOKUP_VENDOR, v);
+  return lookup(PCI_LOOKUP_VENDOR, v);
 }
 std::string PciIds::device(uint16_t v, uint16_t d) const {
-  return lookup(access_, PCI_LOOKUP_DEVICE, v, d);
+  return lookup(PCI_LOOKUP_DEVICE, v, d);
 }
 std::string PciIds::subsystem(uint16_t v, uint16_t d, uint16_t sv, uint16_t sd) const {
-  std::string name = lookup(access_, PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE, v, d, sv, sd);
+  std::string name = lookup(PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE, v, d, sv, sd);
   if (!name.empty()) return name;
-  std::string vendor_name = lookup(access_, PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_VENDOR, sv);
+  std::string vendor_name = lookup(PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_VENDOR, sv);
   return vendor_name.empty() ? name : vendor_name + " Device " + fmt::format("{:04x}", sd);
 }
 std::string PciIds::class_name(uint32_t c) const {
-  return lookup(access_, PCI_LOOKUP_CLASS, c >> 8);
+  return lookup(PCI_LOOKUP_CLASS, c >> 8);
 }
 
 static const char* const kKinds[] = {"gpu",    "audio",  "net",    "storage", "usb",

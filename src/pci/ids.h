@@ -54,11 +54,18 @@ class PciIds {
   // Why every name is "": no pci.ids was found, or libpci could not be loaded (the error names
   // the library and the package). nullopt when names are looked up.
   const std::optional<Error>& unavailable() const { return unavailable_; }
+  // Why names stopped, naming the file and the line libpci gave ("/x/pci.ids: Unknown line type
+  // at /x/pci.ids, line 3; ..."): set by the lookup that found the file malformed, after which
+  // every lookup returns "".
+  const std::optional<std::string>& problem() const { return problem_; }
 
  private:
+  std::string lookup(int flags, unsigned v1, unsigned v2 = 0, unsigned v3 = 0,
+                     unsigned v4 = 0) const;
   ::pci_access* access_ = nullptr;
   std::string path_;
   std::optional<Error> unavailable_;
+  mutable std::optional<std::string> problem_;
 };
 
 // Coarse kinds users filter by: gpu, audio, net, storage, usb, bridge, ...

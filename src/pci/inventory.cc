@@ -129,6 +129,33 @@ IdValues kernel_values(const HostFs& fs, const std::string& dir,
   return out;
 }
 
+// An integer attribute in [min, max] ("0x1a" or decimal); nullopt when absent, and when
+// unreadable or out of range, which is recorded in `problems` naming the file.
+std::optional<int> int_attr(const HostFs& fs, const std::string& path, int64_t min, int64_t max,
+                            std::vector<std::string>& problems) {
+  auto text = fs.read(path, 64);
+  if (!text) {
+    if (text.error().err != ENOENT) problems.push_back(text.error().describe());
+    return std::nullopt;
+  }
+  std::string s = trim(*text);
+  bool negative = s.starts_with('-');
+  std::string_view digits = std::string_view(s).substr(negative ? 1 : 0);
+  int base = 10;
+  if (digits.starts_with("0x") || digits.starts_with("0X")) digits.remove_prefix(2), base = 16;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
+  bool parsed = !digits.empty() && ec == std::errc() && end == digits.data() + digits.size() &&
+                v <= (uint64_t(1) << 32);
+  int64_t n = negative ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+  if (!parsed || n < min || n > max) {
+    problems.push_back(
+        fmt::format("{}: '{}' is not a number from {} to {}", path, s.substr(0, 32), min, max));
+    return std::nullopt;
+  }
+  return static_cast<int>(n);
+}
+
 // What read_ids learnt beyond the Device fields.
 struct IdFacts {
   bool maybe_vf = false;       // config space reads vendor 0xffff, as a VF's does, or is missing
@@ -206,11 +233,18 @@ Result<std::string> device_path(const HostFs& fs, const std::string& dir, const 
   return normal;
 }
 
-void read_links(const HostFs& fs, const std::string& dir, Device& d, bool driver_known) {
+void read_links(const HostFs& fs, const std::string& dir, Device& d, bool driver_known,
+                std::vector<std::string>& problems) {
   if (!driver_known) d.driver = fs.link_basename(dir + "/driver");
-  if (auto g = fs.link_basename(dir + "/iommu_group");
-      g && g->find_first_not_of("0123456789") == std::string::npos)
-    if (auto n = parse_attr(*g, INT32_MAX)) d.iommu_group = static_cast<int>(*n);
+  if (auto g = fs.link_basename(dir + "/iommu_group")) {
+    auto n = g->find_first_not_of("0123456789") == std::string::npos ? parse_attr(*g, INT32_MAX, 10)
+                                                                     : std::nullopt;
+    if (n)
+      d.iommu_group = static_cast<int>(*n);
+    else  // listed without a group, which is not the same as the IOMMU being off: say so
+      problems.push_back(fmt::format("{}/iommu_group: '{}' is not an IOMMU group number up to {}",
+                                     dir, g->substr(0, 32), INT32_MAX));
+  }
 }
 
 void read_virtfns(const HostFs& fs, const std::string& dir, Device& d) {
@@ -242,9 +276,10 @@ Result<Device> read_device(const HostFs& fs, const std::string& name, const PciI
   d.parents = std::move(chain);
   IdFacts facts = read_ids(fs, dir, d, problems);
   maybe_vf = facts.maybe_vf;
-  read_links(fs, dir, d, facts.driver_known);
+  read_links(fs, dir, d, facts.driver_known, problems);
   if (facts.sriov_capable) read_virtfns(fs, dir, d);
-  if ((d.class_code >> 16) == 0x03) d.boot_vga = fs.read_number(dir + "/boot_vga").value_or(0) == 1;
+  if ((d.class_code >> 16) == 0x03)
+    d.boot_vga = int_attr(fs, dir + "/boot_vga", 0, 1, problems).value_or(0) == 1;
   if (ids) read_names(*ids, d);
   return d;
 }
@@ -268,6 +303,40 @@ void link_virtual_functions(const HostFs& fs, std::vector<Device>& devices,
   }
 }
 
+// Why an entry of /sys/bus/pci/devices is no device, or nullopt. The kernel names each entry by
+// its address and links it to a directory of that name; anything else (a file, a dangling link,
+// an alias under a second name or to another device's directory) would be listed as a device
+// that does not exist, or twice.
+std::optional<std::string> not_a_device_entry(const std::string& name, const Device& d) {
+  if (name != d.address.str())
+    return fmt::format("it is not named as the kernel names devices ({})", d.address.str());
+  if (base_name(d.sysfs_path) != name)
+    return fmt::format("it leads to {}, another device's directory", d.sysfs_path);
+  return std::nullopt;
+}
+
+// Vendor 0000 is no PCI vendor: it is what a device reads as when none of its ID files could be
+// read. Only then is the entry looked at again, to say why (no cost for the others).
+std::optional<std::string> unreadable_entry(const HostFs& fs, const std::string& name,
+                                            const Device& d) {
+  if (d.vendor != 0) return std::nullopt;
+  std::string entry = std::string(kPciDevicesDir) + "/" + name;
+  switch (fs.type(entry)) {
+    case FileType::kMissing:
+      return fs.type(entry, false) == FileType::kLink ? "it is a dangling link"
+                                                      : "it vanished while being read";
+    case FileType::kDir:
+      break;
+    default:
+      return "it is not a directory";
+  }
+  if (auto files = fs.list(d.sysfs_path); !files)
+    return "cannot read it: " + files.error().describe();
+  if (auto config = fs.read(d.sysfs_path + "/config", 64); !config)
+    return "cannot read its config space: " + config.error().describe();
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<Inventory> Inventory::scan(const HostFs& fs, const PciIds* ids) {
@@ -278,6 +347,7 @@ Result<Inventory> Inventory::scan(const HostFs& fs, const PciIds* ids) {
   read.reserve(names->size());
   for (const auto& name : *names) inv.add(fs, name, ids, read);
   inv.assemble(fs, std::move(read));
+  if (ids && ids->problem()) inv.problems_.push_back(*ids->problem());
   return inv;
 }
 
@@ -313,6 +383,12 @@ void Inventory::add(const HostFs& fs, const std::string& name, const PciIds* ids
   auto d = read_device(fs, name, ids, problems_, maybe_vf);
   if (!d) {  // e.g. unplugged mid-scan: report it, list the rest
     problems_.push_back(fmt::format("skipped {}: {}", name, d.error().message));
+    return;
+  }
+  auto why = not_a_device_entry(name, *d);
+  if (!why) why = unreadable_entry(fs, name, *d);
+  if (why) {
+    problems_.push_back(fmt::format("skipped {}/{}: {}", kPciDevicesDir, name, *why));
     return;
   }
   groups_present_ |= d->iommu_group.has_value();
@@ -394,8 +470,10 @@ void Inventory::load_details(const HostFs& fs, Device& d, const ModuleIndex* mod
   if (modules) x.modules = modules->modules_for_alias(x.modalias);
   std::sort(x.modules.begin(), x.modules.end());
   x.modules.erase(std::unique(x.modules.begin(), x.modules.end()), x.modules.end());
-  if (auto n = fs.read_number(dir + "/numa_node"); n && *n >= 0) x.numa_node = static_cast<int>(*n);
-  if (auto n = fs.read_number(dir + "/irq")) x.irq = static_cast<int>(*n);
+  // -1: no NUMA node; beyond the kernel's MAX_NUMNODES (1024) is a problem of the file.
+  if (auto n = int_attr(fs, dir + "/numa_node", -1, 1023, x.problems); n && *n >= 0)
+    x.numa_node = n;
+  x.irq = int_attr(fs, dir + "/irq", 0, INT32_MAX, x.problems);
   if (auto r = fs.read_trimmed(dir + "/reset_method")) {
     std::istringstream in(*r);
     std::string m;
@@ -405,8 +483,9 @@ void Inventory::load_details(const HostFs& fs, Device& d, const ModuleIndex* mod
   x.link_width = fs.read_trimmed(dir + "/current_link_width");
   x.max_link_speed = fs.read_trimmed(dir + "/max_link_speed");
   x.max_link_width = fs.read_trimmed(dir + "/max_link_width");
-  if (auto n = fs.read_number(dir + "/sriov_totalvfs")) x.sriov_totalvfs = static_cast<int>(*n);
-  if (auto n = fs.read_number(dir + "/sriov_numvfs")) x.sriov_numvfs = static_cast<int>(*n);
+  // The SR-IOV capability's counts are 16 bits wide.
+  x.sriov_totalvfs = int_attr(fs, dir + "/sriov_totalvfs", 0, 0xffff, x.problems);
+  x.sriov_numvfs = int_attr(fs, dir + "/sriov_numvfs", 0, 0xffff, x.problems);
   if (auto cfg = fs.read(dir + "/config", 4096); cfg.ok()) {
     if (auto cs = parse_config_space(*cfg))
       x.config = std::move(*cs);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 #include <sstream>
 
 namespace pcipass::setup {
@@ -26,14 +28,27 @@ bool lists(const std::string& text, const std::string& module) {
 
 }  // namespace
 
+// "6.1.0-13-amd64" -> {6, 1}; nullopt unless it starts with two numbers that fit an int.
+static std::optional<std::pair<int, int>> kernel_version(std::string_view release) {
+  int major = 0, minor = 0;
+  const char* p = release.data();
+  const char* end = p + release.size();
+  auto r = std::from_chars(p, end, major);
+  if (r.ec != std::errc() || r.ptr == end || *r.ptr != '.') return std::nullopt;
+  r = std::from_chars(r.ptr + 1, end, minor);
+  if (r.ec != std::errc()) return std::nullopt;
+  return std::pair{major, minor};
+}
+
 Result<std::vector<std::string>> vfio_modules(const HostFs& fs) {
   auto release = fs.read_trimmed(kOsReleasePath);
-  int major = 0, minor = 0;
-  if (!release || std::sscanf(release->c_str(), "%d.%d", &major, &minor) != 2)
+  auto version = release ? kernel_version(*release) : std::nullopt;
+  if (!version)
     return Error::not_found(
         fmt::format("cannot tell the running kernel's version from {}", kOsReleasePath),
         "is /proc mounted? (pcipass needs it to know whether vfio_virqfd is a module)");
   std::vector<std::string> out = {"vfio", "vfio_iommu_type1", "vfio_pci"};
+  auto [major, minor] = *version;
   if (major < 6 || (major == 6 && minor < 2)) out.push_back("vfio_virqfd");
   return out;
 }

@@ -220,7 +220,7 @@ std::string SnapshotManifest::json() const {
                            {"nodes", nodes},
                            {"truncated", truncated},
                            {"dropped_links", dropped}};
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 void read_snapshot_extras(const HostFs& fs) {

@@ -24,7 +24,7 @@ TEST(KernelCmdline, Empty) {
     EXPECT_FALSE(c.has_init_separator());
     EXPECT_FALSE(c.has("quiet"));
     EXPECT_EQ(c.get("quiet"), std::nullopt);
-    EXPECT_EQ(c.str(), "");
+    EXPECT_EQ(c.str().value(), "");
   }
 }
 
@@ -38,7 +38,7 @@ TEST(KernelCmdline, KeysValuesAndTrailingNewline) {
   EXPECT_EQ(c.get("quiet"), std::nullopt);  // present, but without a value
   EXPECT_EQ(c.get("splash"), std::nullopt);
   EXPECT_FALSE(c.has("splash"));
-  EXPECT_EQ(c.str(), "BOOT_IMAGE=/vmlinuz-6.1.0-13-amd64 root=UUID=ab-cd ro quiet");
+  EXPECT_EQ(c.str().value(), "BOOT_IMAGE=/vmlinuz-6.1.0-13-amd64 root=UUID=ab-cd ro quiet");
 }
 
 TEST(KernelCmdline, WhiteSpaceOfAnyKindSeparates) {
@@ -82,7 +82,7 @@ TEST(KernelCmdline, DoubleDashEndsKernelParameters) {
   EXPECT_EQ(c.init_args(),
             (std::vector<std::string>{"--firecracker-init", "--addr", "0.0.0.0:2024", "x=1"}));
   EXPECT_FALSE(c.has("x"));  // init's, not the kernel's
-  EXPECT_EQ(c.str(), "console=ttyS0 quiet -- --firecracker-init --addr 0.0.0.0:2024 x=1");
+  EXPECT_EQ(c.str().value(), "console=ttyS0 quiet -- --firecracker-init --addr 0.0.0.0:2024 x=1");
 }
 
 TEST(KernelCmdline, DoubleDashAtTheEndAndWithAValue) {
@@ -90,7 +90,7 @@ TEST(KernelCmdline, DoubleDashAtTheEndAndWithAValue) {
   EXPECT_TRUE(c.has_init_separator());
   EXPECT_TRUE(c.init_args().empty());
   EXPECT_FALSE(c.empty());
-  EXPECT_EQ(c.str(), "quiet --");
+  EXPECT_EQ(c.str().value(), "quiet --");
 
   KernelCmdline v = KernelCmdline::parse("--=1 quiet");  // has a value: an ordinary parameter
   EXPECT_FALSE(v.has_init_separator());
@@ -130,16 +130,16 @@ TEST(KernelCmdline, OptionsSplitEveryOccurrence) {
 TEST(KernelCmdline, Editing) {
   KernelCmdline c = KernelCmdline::parse("quiet intel_iommu=off splash intel_iommu=igfx_off");
   c.set("intel_iommu", "on");
-  EXPECT_EQ(c.str(), "quiet intel_iommu=on splash");
+  EXPECT_EQ(c.str().value(), "quiet intel_iommu=on splash");
   c.set("iommu", "pt");
   c.add("vfio-pci.ids", "10de:1b80");
-  EXPECT_EQ(c.str(), "quiet intel_iommu=on splash iommu=pt vfio-pci.ids=10de:1b80");
+  EXPECT_EQ(c.str().value(), "quiet intel_iommu=on splash iommu=pt vfio-pci.ids=10de:1b80");
   EXPECT_EQ(c.remove("splash"), 1u);
   EXPECT_EQ(c.remove("vfio_pci.ids", "1234:5678"), 0u);
   EXPECT_EQ(c.remove("vfio_pci.ids", "10de:1b80"), 1u);
   EXPECT_EQ(c.remove("absent"), 0u);
   c.set("nomodeset", std::nullopt);
-  EXPECT_EQ(c.str(), "quiet intel_iommu=on iommu=pt nomodeset");
+  EXPECT_EQ(c.str().value(), "quiet intel_iommu=on iommu=pt nomodeset");
 }
 
 TEST(KernelCmdline, FormatQuotesWhiteSpaceAndRoundTrips) {
@@ -148,8 +148,8 @@ TEST(KernelCmdline, FormatQuotesWhiteSpaceAndRoundTrips) {
   c.add("two words", std::nullopt);
   c.add("k", "");
   c.add("plain", "x");
-  EXPECT_EQ(c.str(), R"(dyndbg="module vfio_pci +p" "two words" k= plain=x)");
-  EXPECT_EQ(KernelCmdline::parse(c.str()).params(), c.params());
+  EXPECT_EQ(c.str().value(), R"(dyndbg="module vfio_pci +p" "two words" k= plain=x)");
+  EXPECT_EQ(KernelCmdline::parse(c.str().value()).params(), c.params());
 }
 
 TEST(KernelBool, KstrtoboolRules) {

@@ -96,7 +96,8 @@ TEST(Inventory, RevisionFromConfigSpaceElseTheAttribute) {
   host.file(kBus + "/0000:03:00.0/revision", "0x07\n");  // not read: config space has it
   host.dir(kBus + "/0000:04:00.0");
   host.link("/sys/bus/pci/devices/0000:04:00.0", kBus + "/0000:04:00.0");
-  host.file(kBus + "/0000:04:00.0/revision", "-1\n");  // no config: read, and refused
+  host.file(kBus + "/0000:04:00.0/vendor", "0x8086\n");  // no config: the attributes, then
+  host.file(kBus + "/0000:04:00.0/revision", "-1\n");    // read, and refused
   auto fs = make_real_host_fs(host.root());
   auto inv = Inventory::scan(*fs, nullptr);
   ASSERT_TRUE(inv.ok());

@@ -166,6 +166,21 @@ TEST(Snapshot, KeepsWhatLibrariesOpenThemselves) {
               rt->names.count("usr/share/hwdata/pci.ids"));
 }
 
+// An entry the inventory skips (here a dangling link) must not stop `show` of every device from
+// reading their details: the copy would then answer `show` differently.
+TEST(Snapshot, SkippedEntriesLeaveShowWhole) {
+  TempTree host;
+  stdfs::copy(source_path("tests/fixtures/hosts/amd-desktop"), host.root(),
+              stdfs::copy_options::recursive | stdfs::copy_options::copy_symlinks);
+  host.link("/sys/bus/pci/devices/0000:00:1f.7", "/sys/devices/pci0000:00/0000:00:1f.7");
+  auto rt = snapshot_and_extract(host.root());
+  auto a = run_cli({"--root", host.root(), "--json", "show", "0000:00:00.2"});
+  auto b = run_cli({"--root", rt->copy, "--json", "show", "0000:00:00.2"});
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_NE(a.out.find("\"modalias\": \"pci:v00001022d00001481"), std::string::npos) << a.out;
+  EXPECT_EQ(a.out, b.out);
+}
+
 // Other processes appear only as far as a command looked at them: those holding a device node.
 TEST(Snapshot, LeavesOutUnrelatedProcesses) {
   TempTree host;

@@ -1,0 +1,449 @@
+// Hostile and broken input (issue 8): what other users and other software control (process,
+// driver and pci.ids names, sysfs and procfs values, a captured tree) never crashes pcipass,
+// never hangs it, and never turns into a wrong answer. docs/hostile-input.md is the table.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "check/check.h"
+#include "cli_harness.h"
+#include "deny_fs.h"
+#include "host/cmdline.h"
+#include "host/modules.h"
+#include "pci/config_space.h"
+#include "setup/vfio.h"
+#include "temp_tree.h"
+
+namespace pcipass::test {
+namespace {
+
+using nlohmann::json;
+const std::string kBus = "/sys/devices/pci0000:00";
+const std::string kFffd = "\xef\xbf\xbd";  // U+FFFD, what JSON carries for a byte not UTF-8
+
+// The line of `check --json` with that id (null, and a failure, when there is none).
+json check_line(const std::string& out, const std::string& id) {
+  json doc = json::parse(out);
+  for (const auto& c : doc["checks"])
+    if (c["id"] == id) return c;
+  ADD_FAILURE() << "no check " << id << " in " << out;
+  return nullptr;
+}
+
+class Hostile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    t.pci_device(kBus, "0000:00:00.0", 0x8086, 0x29c0, 0x060000, "", 0);
+    t.pci_device(kBus, "0000:00:01.0", 0x8086, 0x10d3, 0x020000, "e1000e", 1);
+    t.pci_device(kBus, "0000:00:02.0", 0x8086, 0x10d3, 0x020000, "vfio-pci", 2);
+    t.pci_device(kBus, "0000:00:1c.0", 0x8086, 0x2448, 0x060400, "pcieport", 3);
+    t.pci_device(kBus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
+    t.file("/proc/cmdline", "root=/dev/sda1 intel_iommu=on\n");
+  }
+  CliRun run(std::vector<std::string> args, const cli::Injected* injected = nullptr) {
+    args.insert(args.begin(), {"--root", t.root()});
+    return run_cli(args, injected);
+  }
+  // A process holding `target` open, as procfs shows it: an absolute link in /proc/PID/fd.
+  void process(const std::string& pid, const std::string& comm, const std::string& target) {
+    t.file("/proc/" + pid + "/comm", comm + "\n");
+    t.dir("/proc/" + pid + "/fd");
+    std::filesystem::create_symlink(target, t.real("/proc/" + pid + "/fd/3"));
+  }
+  // Moves a device to a driver of that name (any bytes).
+  void driver(const std::string& dev_dir, const std::string& name) {
+    t.remove(dev_dir + "/driver");
+    t.dir("/sys/bus/pci/drivers/" + name);
+    t.link(dev_dir + "/driver", "/sys/bus/pci/drivers/" + name);
+  }
+  TempTree t;
+};
+
+// --- Crashes: bytes that are not UTF-8 reaching --json --------------------------------------
+
+TEST_F(Hostile, ProcessNameNotUtf8InShowAndPlanJson) {
+  process("4242", "\xff", "/dev/vfio/2");
+  for (auto args : {std::vector<std::string>{"--json", "show", "00:02.0"},
+                    std::vector<std::string>{"--json", "plan", "00:02.0"}}) {
+    auto r = run(args);
+    SCOPED_TRACE(args[1]);
+    ASSERT_NE(r.status, 134);
+    auto j = json::parse(r.out);  // the whole document, not cut off
+    EXPECT_NE(r.out.find("in use by " + kFffd + " (pid 4242) through /dev/vfio/2"),
+              std::string::npos)
+        << r.out;
+  }
+}
+
+TEST_F(Hostile, DriverNameNotUtf8InListShowTreeGroupsJson) {
+  driver(kBus + "/0000:00:01.0", "e1000e\xfe");
+  for (const char* cmd : {"list", "tree", "groups"}) {
+    auto r = run({"--json", cmd});
+    ASSERT_EQ(r.status, 0) << cmd << r.err;
+    EXPECT_NE(json::parse(r.out).dump().find("e1000e" + kFffd), std::string::npos) << r.out;
+  }
+  auto r = run({"--json", "show", "00:01.0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["devices"][0]["driver"], "e1000e" + kFffd);
+}
+
+TEST_F(Hostile, DeviceArgumentNotUtf8IsAJsonError) {
+  auto r = run({"--json", "show", "\xff"});
+  EXPECT_EQ(r.status, 2);
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["error"]["kind"], "invalid-argument");
+  EXPECT_NE(j["error"]["message"].get<std::string>().find(kFffd), std::string::npos) << r.out;
+}
+
+// --- Crashes: numbers out of range ------------------------------------------------------------
+
+TEST_F(Hostile, IommuGroupBeyondIntIsAProblemOfThatLink) {
+  t.remove(kBus + "/0000:00:01.0/iommu_group");
+  t.link(kBus + "/0000:00:01.0/iommu_group", "/sys/kernel/iommu_groups/99999999999");
+  auto r = run({"list"});
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(r.err,
+            "warning: /sys/devices/pci0000:00/0000:00:01.0/iommu_group: '99999999999' is not an "
+            "IOMMU group number up to 2147483647\n");
+}
+
+TEST_F(Hostile, BootVgaNotZeroOrOneIsAProblemNotFalse) {
+  t.file(kBus + "/0000:00:1c.0/0000:01:00.0/boot_vga", "7\n");
+  auto r = run({"list"});
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(r.err,
+            "warning: /sys/devices/pci0000:00/0000:00:1c.0/0000:01:00.0/boot_vga: '7' is not a "
+            "number from 0 to 1\n");
+}
+
+TEST_F(Hostile, MemlockBeyond64BitsIsReportedNotThrown) {
+  t.file("/proc/self/limits",
+         "Limit                     Soft Limit           Hard Limit           Units     \n"
+         "Max locked memory         99999999999999999999999 unlimited         bytes     \n");
+  auto r = run({"--json", "check"});
+  ASSERT_NE(r.status, 70) << r.err;
+  EXPECT_EQ(check_line(r.out, "memlock")["detail"],
+            "Max locked memory in /proc/self/limits is '99999999999999999999999', not "
+            "unlimited or a byte count up to 2^64-1");
+}
+
+TEST_F(Hostile, AttributesOutOfRangeOrFloatsAreProblemsNamingTheFile) {
+  t.file(kBus + "/0000:00:01.0/irq", "99999999999\n");
+  t.file(kBus + "/0000:00:01.0/numa_node", "1.5\n");
+  t.file(kBus + "/0000:00:01.0/sriov_totalvfs", "70000\n");
+  const std::string dev = "/sys/bus/pci/devices/0000:00:01.0";  // as show reads them
+  auto r = run({"--json", "show", "00:01.0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "warning: " + dev +
+                       "/numa_node: '1.5' is not a number from -1 to 1023\n"
+                       "warning: " +
+                       dev +
+                       "/irq: '99999999999' is not a number from 0 to 2147483647\n"
+                       "warning: " +
+                       dev + "/sriov_totalvfs: '70000' is not a number from 0 to 65535\n");
+  auto d = json::parse(r.out)["devices"][0];
+  EXPECT_TRUE(d["irq"].is_null());  // not 1215752191, the low 32 bits
+  EXPECT_TRUE(d["numa_node"].is_null());
+  EXPECT_TRUE(d["sriov"].is_null());
+}
+
+TEST_F(Hostile, KernelReleaseBeyondIntIsNoVersion) {
+  t.file("/proc/sys/kernel/osrelease", "99999999999.1.0\n");
+  auto fs = make_real_host_fs(t.root());
+  auto r = setup::vfio_modules(*fs);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "cannot tell the running kernel's version from /proc/sys/kernel/osrelease");
+}
+
+TEST_F(Hostile, EcapBeyond64BitsIsUnknownNotSupported) {
+  t.file("/sys/firmware/acpi/tables/DMAR", std::string(64, '\0'));
+  t.file("/sys/class/iommu/dmar0/intel-iommu/ecap", "fffffffffffffffffff\n");
+  auto r = run({"--json", "check"});
+  EXPECT_EQ(check_line(r.out, "interrupt-remapping")["detail"],
+            "unknown: /sys/class/iommu/dmar0/intel-iommu/ecap holds 'fffffffffffffffffff', "
+            "not a 64-bit register in hex");
+}
+
+TEST_F(Hostile, ProcessDirectoryBeyondPidMaxIsNoProcess) {
+  process("99999999999", "qemu", "/dev/vfio/2");
+  auto r = run({"--json", "show", "00:02.0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["devices"][0]["host_uses"], json::array()) << r.out;
+}
+
+// --- Crashes: a malformed pci.ids ------------------------------------------------------------
+
+TEST_F(Hostile, MalformedPciIdsIsAWarningAndNoNames) {
+  t.file("/ids/pci.ids", "8086  Intel Corporation\n\t10d3  82574L\nthis is no pci.ids line\n");
+  auto r = run({"--pci-ids", t.real("/ids/pci.ids"), "list"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.err, "warning: names from " + t.real("/ids/pci.ids") +
+                       " are left out: libpci says \"Parse error at " + t.real("/ids/pci.ids") +
+                       ", line 3\" (pass a good pci.ids with --pci-ids FILE)\n");
+  EXPECT_NE(r.out.find("Vendor 8086 Device 10d3 [8086:10d3]"), std::string::npos) << r.out;
+}
+
+// --- Crashes: a parent cycle in the device tree ----------------------------------------------
+
+TEST_F(Hostile, AliasBelowItsOwnDeviceNeitherLoopsNorDuplicates) {
+  // A second entry for the bridge, named another way, whose directory lies below the bridge's own.
+  t.dir(kBus + "/0000:00:1c.0/0000:00:1c.0");
+  t.file(kBus + "/0000:00:1c.0/0000:00:1c.0/config", t.read(kBus + "/0000:00:1c.0/config"));
+  t.link("/sys/bus/pci/devices/00:1c.0", kBus + "/0000:00:1c.0/0000:00:1c.0");
+  auto r = run({"tree"});
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(r.err,
+            "warning: skipped /sys/bus/pci/devices/00:1c.0: it is not named as the kernel names "
+            "devices (0000:00:1c.0)\n");
+  EXPECT_NE(r.out.find("5 devices under 1 root bus"), std::string::npos) << r.out;
+  auto j = run({"--json", "tree"});
+  ASSERT_EQ(j.status, 0);
+  EXPECT_EQ(json::parse(j.out)["root_buses"][0]["children"].size(), 4u);
+}
+
+// --- Crashes: the last line ------------------------------------------------------------------
+
+TEST(HostileMain, AnythingThatEscapesIsAnInternalErrorWithStatus70) {
+  cli::Injected throwing;
+  throwing.process = [](bool) -> ProcessContext { throw std::runtime_error("boom"); };
+  auto r = run_cli({"--root", "/", "list"}, &throwing);
+  EXPECT_EQ(r.status, 70);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "error: internal error: boom\n"
+            "  fix: this is a bug in pcipass: please report it with the command line and, if you "
+            "can, a snapshot (`pcipass snapshot -o host.tar.gz`)\n");
+  auto j = run_cli({"--json", "list"}, &throwing);
+  EXPECT_EQ(j.status, 70);
+  EXPECT_EQ(json::parse(j.out)["error"]["kind"], "internal");
+}
+
+// --- Wrong answers: a permission error is never "absent" -------------------------------------
+
+TEST_F(Hostile, StatusThatCannotReadRunPcipassSaysSo) {
+  t.file("/run/pcipass/state.json", R"({"schema": "pcipass.state/1", "bindings": []})");
+  DenyFs deny(t, {"/run/pcipass"});
+  cli::Injected inj;
+  inj.fs = &deny;
+  auto r = run({"status"}, &inj);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "error: open /run/pcipass/journal.json: Permission denied\n"
+            "  fix: /run/pcipass is root's: run pcipass as root (sudo pcipass ...)\n");
+  auto j = run({"--json", "status"}, &inj);
+  EXPECT_EQ(json::parse(j.out)["error"]["errno"], EACCES);
+}
+
+TEST_F(Hostile, UnreadableModuleDirectoryIsNotMissingModules) {
+  t.file("/proc/sys/kernel/osrelease", "6.1.0-13-amd64\n");
+  t.file("/lib/modules/6.1.0-13-amd64/modules.dep.bin", "x");
+  DenyFs deny(t, {"/lib/modules/6.1.0-13-amd64"});
+  cli::Injected inj;
+  inj.fs = &deny;
+  auto r = run({"--json", "check"}, &inj);
+  auto c = check_line(r.out, "vfio-pci-module");
+  EXPECT_EQ(c["status"], "WARN");
+  EXPECT_EQ(c["detail"],
+            "not loaded; cannot tell whether it is available: open "
+            "/lib/modules/6.1.0-13-amd64/modules.dep.bin: Permission denied");
+  EXPECT_EQ(c["fix"], "run `pcipass check` as root, or make /lib/modules/6.1.0-13-amd64 readable");
+}
+
+TEST_F(Hostile, ProcessesThatCannotBeInspectedAreCountedNotIgnored) {
+  process("4242", "qemu", "/dev/vfio/2");
+  DenyFs deny(t, {"/proc/4242"});
+  cli::Injected inj;
+  inj.fs = &deny;
+  for (auto args : {std::vector<std::string>{"show", "00:02.0"}, {"plan", "00:02.0"}}) {
+    auto r = run(args, &inj);
+    EXPECT_EQ(r.err,
+              "warning: cannot see the open files of 1 process of other users: devices they hold "
+              "are not listed (run as root to see them)\n")
+        << args[0];
+  }
+}
+
+// --- Wrong answers: entries of /sys/bus/pci/devices that are no device ------------------------
+
+TEST_F(Hostile, DanglingLinkPlainFileAndAliasAreSkippedWithAWarning) {
+  t.link("/sys/bus/pci/devices/0000:00:05.0", kBus + "/0000:00:05.0");  // dangling
+  t.file("/sys/bus/pci/devices/0000:00:06.0", "");                      // a plain file
+  t.link("/sys/bus/pci/devices/0000:00:07.0", kBus + "/0000:00:01.0");  // another's directory
+  auto r = run({"--json", "list"});
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(r.err,
+            "warning: skipped /sys/bus/pci/devices/0000:00:05.0: it is a dangling link\n"
+            "warning: skipped /sys/bus/pci/devices/0000:00:06.0: it is not a directory\n"
+            "warning: skipped /sys/bus/pci/devices/0000:00:07.0: it leads to "
+            "/sys/devices/pci0000:00/0000:00:01.0, another device's directory\n");
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["summary"]["devices"], 5);
+  for (const auto& d : j["devices"]) EXPECT_NE(d["vendor_id"], "0000") << d;
+}
+
+TEST_F(Hostile, UnreadableDeviceDirectoryIsSkippedWithAWarning) {
+  t.pci_device(kBus, "0000:00:08.0", 0x8086, 0x1234, 0x020000);
+  DenyFs deny(t, {kBus + "/0000:00:08.0"});
+  cli::Injected inj;
+  inj.fs = &deny;
+  auto r = run({"list"}, &inj);
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(r.err,
+            "warning: skipped /sys/bus/pci/devices/0000:00:08.0: cannot read it: opendir "
+            "/sys/devices/pci0000:00/0000:00:08.0: Permission denied\n");
+  EXPECT_EQ(r.out.find("00:08.0"), std::string::npos) << r.out;
+}
+
+// --- Wrong answers: filters that were dropped -------------------------------------------------
+
+TEST_F(Hostile, NegativeGroupFilterIsRejected) {
+  for (const char* cmd : {"list", "groups"}) {
+    auto r = run({cmd, "--group", "-7"});
+    EXPECT_EQ(r.status, 2) << cmd;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err,
+              "error: invalid IOMMU group '-7' for --group\n"
+              "  fix: IOMMU groups are numbered from 0 (see `pcipass groups`)\n");
+  }
+  EXPECT_EQ(run({"list", "--group", "3x"}).status, 2);
+  EXPECT_EQ(run({"list", "--group", ""}).status, 2);
+  EXPECT_EQ(run({"list", "--group", "0"}).status, 0);
+}
+
+// --- Wrong answers: control characters and escape sequences reach no terminal -----------------
+
+TEST_F(Hostile, ControlCharactersFromTheHostAreEscapedInHumanOutput) {
+  driver(kBus + "/0000:00:01.0", "e1000e\x1b]0;owned\x07");
+  process("4242", "qemu\x1b[2J\n", "/dev/vfio/2");
+  t.file("/ids/pci.ids",
+         "8086  Intel\x1b[8m hidden\n\t10d3  NIC\xe2\x80\xae"
+         "cba\n");
+  for (auto args : {std::vector<std::string>{"list"},
+                    {"tree"},
+                    {"groups"},
+                    {"show", "00:01.0", "00:02.0"},
+                    {"plan", "00:02.0"}}) {
+    args.insert(args.begin(), {"--pci-ids", t.real("/ids/pci.ids")});
+    auto r = run(args);
+    SCOPED_TRACE(args[2]);
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('\x07'), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("\xe2\x80\xae"), std::string::npos) << r.out;
+  }
+  auto r = run({"--pci-ids", t.real("/ids/pci.ids"), "show", "00:01.0", "00:02.0"});
+  EXPECT_NE(r.out.find("e1000e\\x1b]0;owned\\x07"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Intel\\x1b[8m hidden NIC\\u202ecba [8086:10d3]"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("in use by qemu\\x1b[2J (pid 4242)"), std::string::npos) << r.out;
+}
+
+TEST_F(Hostile, ErrorsEscapeTheArgumentTheyQuote) {
+  auto r = run({"show", "\x1b[2J"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+}
+
+// --- Messages that mislead --------------------------------------------------------------------
+
+TEST_F(Hostile, SysThatIsNotADirectoryIsNotTheFirmware) {
+  t.remove("/sys").file("/sys", "");
+  auto r = run({"--json", "check"});
+  for (const char* id : {"iommu-firmware", "iommu-kernel"}) {
+    auto c = check_line(r.out, id);
+    EXPECT_EQ(c["status"], "FAIL") << id;
+    EXPECT_EQ(c["detail"], "cannot tell: /sys is not a directory") << id;
+    EXPECT_EQ(c["fix"],
+              "pcipass reads the IOMMU's state from sysfs: mount it on /sys (mount -t sysfs "
+              "sysfs /sys), or pass --root DIR of a captured host tree");
+  }
+}
+
+TEST_F(Hostile, UnknownCommandIsNamed) {
+  auto r = run({"frobnicate"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "error: unknown command 'frobnicate'\n"
+            "  fix: use one of: check, list, groups, show, tree, snapshot, plan, bind, release, "
+            "status, recover, setup, undo (`pcipass --help` says what each does)\n");
+}
+
+TEST_F(Hostile, CommandLineErrorsUnderJsonAreJson) {
+  auto r = run({"--json", "frobnicate"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(json::parse(r.out)["error"]["message"], "unknown command 'frobnicate'");
+  r = run({"list", "--json", "--bogus"});
+  EXPECT_EQ(r.status, 2);
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["error"]["kind"], "invalid-argument");
+  EXPECT_EQ(j["error"]["message"], "The following argument was not expected: --bogus");
+  r = run({"--json", "show"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(json::parse(r.out)["error"]["message"], "DEVICE is required");
+}
+
+TEST_F(Hostile, ShowNamesEachDeviceOnce) {
+  auto r = run({"--json", "show", "00:01.0", "0000:00:01.0", "pci_0000_00_01_0", "8086:10d3"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto d = json::parse(r.out)["devices"];
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0]["address"], "0000:00:01.0");
+  EXPECT_EQ(d[1]["address"], "0000:00:02.0");
+}
+
+std::string header(size_t size) {
+  std::string c(size, '\0');
+  c[0] = static_cast<char>(0x86), c[1] = static_cast<char>(0x80);
+  c[6] = 0x10;  // capability list
+  c[0x34] = 0x40;
+  return c;
+}
+
+TEST(HostileConfigSpace, SixtyFiveBytesSaysTruncated) {
+  auto r = parse_config_space(header(65));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->problems.size(), 1u);
+  EXPECT_EQ(r->problems[0],
+            "config space is truncated: 65 bytes, too few for the capability at 0x40");
+}
+
+TEST(HostileConfigSpace, TruncatedCapabilitiesEachGetAProblemLine) {
+  // PCI Express at 0x40, then SR-IOV at 0x100 cut off after its first 0x10 bytes.
+  std::string c = header(0x110);
+  c[0x40] = 0x10, c[0x41] = 0;
+  c[0x100] = 0x10, c[0x101] = 0, c[0x102] = 0x01, c[0x103] = 0;
+  auto r = parse_config_space(c);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->sriov);
+  EXPECT_EQ(r->problems, std::vector<std::string>{"SR-IOV capability at 0x100 is truncated"});
+  // MSI at the very end of a 0x43-byte space.
+  std::string m = header(0x43);
+  m[0x40] = 0x05;
+  auto msi = parse_config_space(m);
+  EXPECT_EQ(msi->problems, std::vector<std::string>{"MSI capability at 0x40 is truncated"});
+}
+
+TEST(HostileCmdline, KeyWithAQuoteAndASpaceIsRefusedNotMiswritten) {
+  KernelCmdline c;
+  c.add("a\"b c", "x");
+  c.add("quiet", std::nullopt);
+  auto s = c.str();
+  ASSERT_FALSE(s.ok()) << *s;
+  EXPECT_EQ(s.error().message,
+            "kernel parameter 'a\"b c=x' cannot be written on a command line: the kernel's "
+            "quoting cannot carry it");
+  // What the kernel's syntax can carry reads back the same, quotes inside words included.
+  for (const char* line :
+       {R"(a"b c"=x quiet)", R"("k=a b" k2="x y" k3="" plain)", R"(quiet x="a"b)"}) {
+    auto parsed = KernelCmdline::parse(line);
+    auto again = parsed.str();
+    ASSERT_TRUE(again.ok()) << line;
+    EXPECT_EQ(KernelCmdline::parse(*again).params(), parsed.params()) << line << " -> " << *again;
+  }
+}
+
+}  // namespace
+}  // namespace pcipass::test
