@@ -836,10 +836,10 @@ CheckResult check_libraries(const Libraries& libs) {
     if (*e) missing.push_back(&**e);
   if (missing.empty()) {
     std::vector<std::string> parts;
-    parts.push_back(libs.kmod_needed
-                        ? fmt::format("{} loads", kKmodLibrary)
-                        : fmt::format("{} not needed: every module is loaded or built in",
-                                      kKmodLibrary));
+    parts.push_back(
+        libs.kmod_needed
+            ? fmt::format("{} loads", kKmodLibrary)
+            : fmt::format("{} not needed: every module is loaded or built in", kKmodLibrary));
     if (libs.pci_needed) parts.push_back(fmt::format("{} loads", kPciLibrary));
     return result("libraries", "Libraries", CheckStatus::kPass, join(parts, "; "));
   }

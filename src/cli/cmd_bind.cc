@@ -41,7 +41,8 @@ void setup_bind(CLI::App& app, Args& a) {
 int run_bind(Context& ctx, const Args& a) {
   auto targets = scan_targets(ctx, a);
   if (!targets) return fail(ctx, targets.error());
-  assign::BindRequest req{targets->devices, a.driver, a.with_group, a.force, a.dry_run, a.owner, &targets->inv};
+  assign::BindRequest req{targets->devices, a.driver, a.with_group, a.force,
+                          a.dry_run,        a.owner,  &targets->inv};
   auto r = assign::bind(ctx.fs(), req, ctx.env());
   if (!r) return fail(ctx, r.error());
   for (const auto& w : r->warnings) print_warning(ctx.err, ctx.term, w);

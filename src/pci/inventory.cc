@@ -45,6 +45,7 @@ constexpr uint32_t kAttrMax[] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffffff, 0xff}
 enum HeaderFile { kConfig, kUevent, kNumVfs };
 const std::vector<std::string> kShortFiles = {"config"};
 const std::vector<std::string> kLongFiles = {"uevent", "sriov_numvfs"};
+const std::vector<std::string> kUeventOnly = {"uevent"};
 
 // "0x10de\n" (as the kernel writes them) or decimal, at most `max`; nullopt when malformed.
 std::optional<uint32_t> parse_attr(std::string_view s, uint32_t max, int base = 0) {
@@ -166,9 +167,16 @@ struct IdFacts {
 IdFacts read_ids(const HostFs& fs, const std::string& dir, Device& d,
                  std::vector<std::string>& problems) {
   auto files = fs.read_each(dir, kShortFiles, 64);
-  for (auto& r : fs.read_each(dir, kLongFiles, 1024)) files.push_back(std::move(r));
+  // A VF (its config space reads vendor 0xffff) has no SR-IOV capability of its own (PCIe
+  // base spec, 9.3.3): no sriov_numvfs to look for. On a host with thousands of VFs that is
+  // one lookup a device less.
+  bool vf_config =
+      files[kConfig] && files[kConfig]->size() >= 2 && u16_at(*files[kConfig], 0) == 0xffff;
+  for (auto& r : fs.read_each(dir, vf_config ? kUeventOnly : kLongFiles, 1024))
+    files.push_back(std::move(r));
   IdFacts facts;
-  facts.sriov_capable = files[kNumVfs].ok() || files[kNumVfs].error().err != ENOENT;
+  facts.sriov_capable =
+      files.size() > kNumVfs && (files[kNumVfs].ok() || files[kNumVfs].error().err != ENOENT);
   IdValues a = kernel_values(fs, dir, files, problems);
   if (a.uevent) {
     facts.driver_known = true;

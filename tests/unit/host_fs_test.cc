@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -197,6 +198,26 @@ TEST_P(HostFsInRoot, ADeviceNodeIsNeverRead) {
   // A link to the machine's /dev/null is the tree's /dev/null: absent here.
   raw_link(dev + "/null", "/dev/null");
   EXPECT_EQ(fs->read(dev + "/null").error().err, ENOENT);
+}
+
+// Refused before open(2): opening a node can act (a watchdog starts on open), so the type is
+// looked at first. inotify sees every open of the node; a read must cause none.
+TEST_P(HostFsInRoot, ANodeIsNeverOpened) {
+  const std::string dev = "/sys/devices/pci0000:00/0000:00:01.0";
+  t.dir(dev);
+  std::string fifo = t.real(dev + "/vendor");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  raw_link("/sys/bus/pci/devices/0000:00:01.0", dev);
+  int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(in, 0);
+  ASSERT_GE(::inotify_add_watch(in, fifo.c_str(), IN_OPEN), 0);
+  EXPECT_FALSE(fs->read(dev + "/vendor").ok());
+  EXPECT_FALSE(fs->read_each(dev, {"vendor"}).at(0).ok());
+  EXPECT_FALSE(fs->read("/sys/bus/pci/devices/0000:00:01.0/vendor").ok());  // through a link
+  alignas(inotify_event) char buf[4096];
+  ssize_t n = ::read(in, buf, sizeof buf);
+  EXPECT_EQ(n, -1) << "the node was opened (" << n << " bytes of inotify events)";
+  ::close(in);
 }
 
 TEST_P(HostFsInRoot, DirectoriesAreNotFiles) {
