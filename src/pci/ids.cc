@@ -13,7 +13,8 @@ namespace pcipass {
 namespace {
 
 // libpci's default error handler exits the process; the library must never do that.
-[[noreturn]] void pci_error(char* msg, ...) {
+// The GNU spelling: libpci declares the pointer noreturn through its type, which clang checks.
+__attribute__((noreturn)) void pci_error(char* msg, ...) {
   (void)msg;
   std::abort();
 }

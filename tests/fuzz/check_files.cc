@@ -1,0 +1,24 @@
+// The files `check` reads: /proc/cpuinfo, cmdline, interrupts, meminfo, modules, self/limits, the
+// boot loader's command line, ACPI DMAR, the IOMMU's ecap, modprobe.d (slots.h), through the
+// library: the module index, every check, the memlock limit.
+#include "assign/assign.h"
+#include "check/check.h"
+#include "fuzz_support.h"
+#include "host/limits.h"
+#include "host/modules.h"
+#include "slots.h"
+
+using namespace pcipass;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  test::MemFs host = fuzz::base_host();
+  const char* path = fuzz::kCheckSlots[data[0] % fuzz::count(fuzz::kCheckSlots)];
+  host.put_file(path, std::string(reinterpret_cast<const char*>(data) + 1, size - 1));
+  auto modules = ModuleIndex::open(host);
+  (void)modules->state("vfio_pci");
+  (void)run_checks(host, *modules);
+  (void)read_memlock_limit(host);
+  (void)assign::memlock_warning(host);
+  return 0;
+}

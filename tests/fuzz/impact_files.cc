@@ -1,0 +1,36 @@
+// The files the impact scan reads (what the host would lose): /proc/net/route, ipv6_route,
+// fib_trie, if_inet6, tcp, tcp6, /proc/self/mountinfo, /proc/swaps, /proc/mdstat, a process's
+// comm, and the SSH_CONNECTION variable (slots.h); then a plan for every device.
+#include <memory>
+
+#include "assign/plan.h"
+#include "fuzz_support.h"
+#include "impact/impact.h"
+#include "pci/groups.h"
+#include "pci/inventory.h"
+#include "slots.h"
+
+using namespace pcipass;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  static const Inventory inv = *Inventory::scan(fuzz::base_host(), nullptr);
+  static const GroupMap groups = GroupMap::build(inv);
+  test::MemFs host = fuzz::base_host();
+  std::string path = fuzz::kImpactSlots[data[0] % fuzz::count(fuzz::kImpactSlots)];
+  std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
+  ImpactOptions options;
+  if (path == "SSH_CONNECTION") {
+    options.ssh_connection = text;
+  } else {
+    host.put_file(path, text);
+    // The process whose comm is fuzzed holds the first device's config open.
+    host.put_link("/proc/4242/fd/3", "/sys/devices/pci0000:00/0000:00:00.0/config");
+  }
+  HostImpact impact = HostImpact::scan(host, inv, options);
+  for (const auto& d : inv.devices()) {
+    (void)impact.critical_reason(d.address);
+    (void)assign::make_plan(inv, groups, impact, {d.address}, {});
+  }
+  return 0;
+}
