@@ -12,9 +12,13 @@ using namespace pcipass;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  test::MemFs host = fuzz::base_host();
+  static test::MemFs host = [] {
+    test::MemFs h = fuzz::base_host();
+    for (const char* p : fuzz::kCheckSlots) fuzz::make_parents(h, p);
+    return h;
+  }();
   const char* path = fuzz::kCheckSlots[data[0] % fuzz::count(fuzz::kCheckSlots)];
-  host.put_file(path, std::string(reinterpret_cast<const char*>(data) + 1, size - 1));
+  fuzz::TempFile file(host, path, std::string(reinterpret_cast<const char*>(data) + 1, size - 1));
   auto modules = ModuleIndex::open(host);
   (void)modules->state("vfio_pci");
   (void)run_checks(host, *modules);

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,11 +18,22 @@ namespace pcipass::fuzz {
 // read once, then copied for each input so no input sees another's changes.
 const test::MemFs& base_host(const std::string& name = "sriov-server");
 
-// A file slot of a target: the input's first byte picks one (modulo the count), the rest is its
-// contents. Seeds (make_seeds) are each fixture's file behind its selector byte.
-struct Slot {
-  const char* path;
+// `data` at `path` of a long-lived host for one input, then what was there before, put back:
+// cheaper than a copy of the host per input, for targets whose code under test only reads.
+// Create the slots' parent directories once beforehand (make_parents) so none is left behind.
+class TempFile {
+ public:
+  TempFile(test::MemFs& fs, std::string path, std::string data);
+  ~TempFile();
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+ private:
+  test::MemFs& fs_;
+  std::string path_;
+  std::optional<std::string> before_;
 };
+void make_parents(test::MemFs& fs, const std::string& path);
 
 // Loads nothing: the fuzzed host must never reach the machine's kernel.
 class NoLoader : public ModuleLoader {

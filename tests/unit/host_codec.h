@@ -30,7 +30,7 @@ struct EncodeOptions {
   uint8_t flags = 0;
   // Files above this size are encoded empty (pci.ids, module indexes: read by libraries through
   // local_path(), which the fuzzer's MemFs does not have); config spaces are exempt.
-  size_t max_file = 64 * 1024;
+  size_t max_file = 256 * 1024;
 };
 
 // The tree below `dir` on disk, in the format above. A `config` file ending in zeros is

@@ -245,16 +245,6 @@ void MemFs::load_dir(const std::string& dir, const std::string& at) {
   }
 }
 
-bool MemFs::same_below(const MemFs& other, const std::string& prefix) const {
-  auto below = [&](const std::unordered_map<std::string, Node>& nodes) {
-    std::map<std::string, Node> out;
-    for (const auto& entry : nodes)
-      if (entry.first.starts_with(prefix)) out.insert(entry);
-    return out;
-  };
-  return below(nodes_) == below(other.nodes_);
-}
-
 Result<std::string> MemFs::read(const std::string& path, size_t limit) const {
   int err = 0;
   const Node* n = find(path, true, err);
@@ -308,6 +298,7 @@ Status MemFs::write(const std::string& path, std::string_view data) {
   if (it == nodes_.end()) return Error::io("open", path, ENOENT);
   if (it->second.type != FileType::kFile) return not_regular(path, it->second.type);
   it->second.data = std::string(data);
+  changed_.push_back(canonical);
   return {};
 }
 
@@ -325,6 +316,7 @@ Status MemFs::write_atomic(const std::string& path, std::string_view data, mode_
   Node& n = make(target, FileType::kFile);
   n.data = std::string(data);
   n.mode = keep;
+  changed_.push_back(target);
   return {};
 }
 
@@ -336,7 +328,9 @@ Status MemFs::make_dirs(const std::string& path, mode_t mode) {
     if (nodes_.at(dir).type != FileType::kDir) return Error::io("mkdir", cur, ENOTDIR);
     cur += "/" + part;
     std::string next = join_path(dir, part);
-    if (!nodes_.count(next)) make(next, FileType::kDir).mode = mode;
+    if (nodes_.count(next)) continue;
+    make(next, FileType::kDir).mode = mode;
+    changed_.push_back(next);
   }
   return {};
 }
@@ -352,6 +346,7 @@ Status MemFs::remove(const std::string& path) {
   if (it == nodes_.end()) return {};
   if (it->second.type == FileType::kDir) return Error::io("unlink", path, EISDIR);
   unlink_node(target);
+  changed_.push_back(target);
   return {};
 }
 
@@ -362,6 +357,7 @@ Status MemFs::change_owner(const std::string& path, uid_t uid, gid_t gid) {
   if (it == nodes_.end()) return Error::io("chown", path, ENOENT);
   it->second.uid = uid;
   it->second.gid = gid;
+  changed_.push_back(canonical);
   return {};
 }
 

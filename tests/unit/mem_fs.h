@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "host/host_fs.h"
 
@@ -34,8 +35,9 @@ class MemFs : public HostFs {
   // Every file of a directory on disk, links as links (a fixture), below `at` ("/").
   void load_dir(const std::string& dir, const std::string& at = "/");
   size_t entries() const { return nodes_.size(); }
-  // Whether every entry below `prefix` ("/sys") is the same in both trees.
-  bool same_below(const MemFs& other, const std::string& prefix) const;
+  // Every path changed through HostFs (write, write_atomic, make_dirs, remove, change_owner,
+  // lock), in order: what the code under test did to the host.
+  const std::vector<std::string>& changed() const { return changed_; }
 
   // --- HostFs
   Result<std::string> read(const std::string& path, size_t limit) const override;
@@ -71,6 +73,7 @@ class MemFs : public HostFs {
   Node& make(const std::string& canonical, FileType type);
   void unlink_node(const std::string& canonical);
 
+  std::vector<std::string> changed_;
   std::string root_name_;
   std::optional<std::string> backing_;
   std::unordered_map<std::string, Node> nodes_;  // by canonical path; "/" always present

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -134,6 +135,13 @@ TEST(HostCodec, EncodedFixturesGiveTheGoldenOutput) {
       cases.push_back({cmd, {"--root", root, cmd}});
       cases.push_back({std::string(cmd) + ".json", {"--root", root, "--json", cmd}});
     }
+    std::vector<std::string> show = {"--root", root, "show"};
+    for (const auto& d : fs::directory_iterator(root + "/sys/bus/pci/devices"))
+      show.push_back(d.path().filename());
+    std::sort(show.begin() + 3, show.end());
+    cases.push_back({"show", show});
+    show.insert(show.begin() + 2, "--json");
+    cases.push_back({"show.json", show});
     for (const auto& [file, args] : cases) {
       CliRun r = run_cli(args, &inj);
       std::string got = r.out + "[exit " + std::to_string(r.status) + "]\n";
