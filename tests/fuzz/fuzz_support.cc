@@ -1,0 +1,50 @@
+#include "fuzz_support.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+
+#include "host_codec.h"
+
+namespace pcipass::fuzz {
+
+const test::MemFs& base_host(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<test::MemFs>> hosts;
+  auto& slot = hosts[name];
+  if (!slot) {
+    slot = std::make_unique<test::MemFs>("/fuzz");
+    test::decode_host(test::encode_host(PCIPASS_SOURCE_DIR "/tests/fixtures/hosts/" + name), *slot);
+  }
+  return *slot;
+}
+
+TempFile::TempFile(test::MemFs& fs, std::string path, std::string data)
+    : fs_(fs), path_(std::move(path)) {
+  // Through the links of its directory (/proc/self), as a reader would find it.
+  auto slash = path_.rfind('/');
+  if (auto dir = fs_.resolve(path_.substr(0, slash)); dir && slash != std::string::npos)
+    path_ = join_path(*dir, path_.substr(slash + 1));
+  if (auto r = fs_.read(path_, 1 << 30)) before_ = std::move(*r);
+  fs_.put_file(path_, std::move(data));
+}
+
+TempFile::~TempFile() {
+  if (before_)
+    fs_.put_file(path_, std::move(*before_));
+  else
+    (void)fs_.remove(path_);
+}
+
+void make_parents(test::MemFs& fs, const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash > 0 && fs.type(path.substr(0, slash), true) == FileType::kMissing)
+    fs.put_dir(path.substr(0, slash));
+}
+
+void violated(const std::string& what) {
+  std::fprintf(stderr, "oracle violated: %s\n", what.c_str());
+  std::abort();
+}
+
+}  // namespace pcipass::fuzz

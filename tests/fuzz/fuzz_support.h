@@ -1,0 +1,49 @@
+// What the fuzz targets share: a base host (a fixture, read once into memory), the files of it a
+// selector byte picks, and the quiet ports the library needs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "host/module_loader.h"
+#include "mem_fs.h"
+
+namespace pcipass::fuzz {
+
+// tests/fixtures/hosts/NAME decoded from its encoding (no local_path: no pci.ids, no libkmod);
+// read once, then copied for each input so no input sees another's changes.
+const test::MemFs& base_host(const std::string& name = "sriov-server");
+
+// `data` at `path` of a long-lived host for one input, then what was there before, put back:
+// cheaper than a copy of the host per input, for targets whose code under test only reads.
+// Create the slots' parent directories once beforehand (make_parents) so none is left behind.
+class TempFile {
+ public:
+  TempFile(test::MemFs& fs, std::string path, std::string data);
+  ~TempFile();
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+ private:
+  test::MemFs& fs_;
+  std::string path_;
+  std::optional<std::string> before_;
+};
+void make_parents(test::MemFs& fs, const std::string& path);
+
+// Loads nothing: the fuzzed host must never reach the machine's kernel.
+class NoLoader : public ModuleLoader {
+ public:
+  Status load(const std::string& module) override {
+    return Error::refused("not loading " + module + " while fuzzing");
+  }
+};
+
+// Stops the process (a finding) when an oracle fails: libFuzzer saves the input.
+[[noreturn]] void violated(const std::string& what);
+
+}  // namespace pcipass::fuzz

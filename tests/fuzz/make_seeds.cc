@@ -1,0 +1,178 @@
+// Writes every target's seed corpus from the fixtures: make_seeds FIXTURES_DIR OUT_DIR makes
+// OUT_DIR/TARGET/NAME files. Run by the fuzz build (target fuzz_seeds) and scripts/fuzz.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "assign/journal.h"
+#include "fake_runner.h"
+#include "fuzz_support.h"
+#include "host_codec.h"
+#include "pci/address.h"
+#include "setup/vfio.h"
+#include "slots.h"
+
+using namespace pcipass;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path out_dir;
+
+void seed(const std::string& target, const std::string& name, const std::string& bytes) {
+  fs::path dir = out_dir / target;
+  fs::create_directories(dir);
+  std::string file = name;
+  for (char& c : file)
+    if (c == '/' || c == ':' || c == ' ') c = '_';
+  std::ofstream(dir / file, std::ios::binary) << bytes;
+}
+
+std::optional<std::string> read(const fs::path& p) {
+  if (!fs::is_regular_file(p)) return std::nullopt;
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void address_seeds(const std::string& host, const fs::path& root) {
+  fs::path devices = root / "sys/bus/pci/devices";
+  if (!fs::is_directory(devices)) return;
+  for (const auto& e : fs::directory_iterator(devices)) {
+    std::string name = e.path().filename();
+    seed("address", host + "-" + name, name);
+    if (auto a = parse_address(name)) {
+      seed("address", host + "-libvirt-" + name, a->libvirt_name());
+      seed("address", host + "-short-" + name, a->str().substr(5));
+    }
+    if (auto v = read(e.path() / "vendor"), d = read(e.path() / "device"); v && d)
+      seed("address", host + "-id-" + name, v->substr(2, 4) + ":" + d->substr(2, 4));
+    seed("address", host + "-path-" + name, fs::read_symlink(e.path()).string());
+  }
+}
+
+void file_seeds(const std::string& host, const fs::path& root) {
+  for (size_t i = 0; i < fuzz::count(fuzz::kCheckSlots); ++i)
+    if (auto text = read(root / (fuzz::kCheckSlots[i] + 1)))
+      seed("check_files", host + "-" + fuzz::kCheckSlots[i], std::string(1, char(i)) + *text);
+  for (size_t i = 0; i < fuzz::count(fuzz::kImpactSlots); ++i)
+    if (auto text = read(root / (fuzz::kImpactSlots[i] + 1)))
+      seed("impact_files", host + "-" + fuzz::kImpactSlots[i], std::string(1, char(i)) + *text);
+  if (auto cmdline = read(root / "proc/cmdline")) seed("cmdline", host + "-proc", *cmdline);
+  if (auto grub = read(root / "etc/default/grub")) seed("cmdline", host + "-grub", *grub);
+  if (auto ids = read(root / "usr/share/misc/pci.ids")) seed("pci_ids", host, *ids);
+  auto passwd = read(root / "etc/passwd"), group = read(root / "etc/group");
+  if (passwd || group) {
+    std::string in;
+    for (const auto& s :
+         {passwd.value_or(""), group.value_or(""), std::string("libvirt-qemu:kvm")}) {
+      for (char c : s) in += c == '\\' ? std::string("\\\\") : std::string(1, c);
+      in += "\\\n";
+    }
+    seed("accounts", host, in);
+  }
+}
+
+// Every device's attributes and config space, as sysfs_device records for device i.
+void device_seeds(const std::string& host, const fs::path& root) {
+  fs::path devices = root / "sys/bus/pci/devices";
+  if (!fs::is_directory(devices)) return;
+  int i = 0;
+  for (const auto& e : fs::directory_iterator(devices)) {
+    std::string records;
+    for (size_t a = 0; a < fuzz::count(fuzz::kDeviceSlots); ++a) {
+      std::string attr = fuzz::kDeviceSlots[a];
+      bool link = attr.ends_with('@');
+      if (link) attr.pop_back();
+      fs::path p = e.path() / attr;
+      std::optional<std::string> value;
+      if (link && fs::is_symlink(p)) value = fs::read_symlink(p).string();
+      if (!link) value = read(p);
+      if (!value) continue;
+      if (attr == "config") seed("config_space", host + "-" + e.path().filename().string(), *value);
+      std::string rec = {char(i), char(a)};
+      for (char c : *value) rec += c == '\\' ? std::string("\\\\") : std::string(1, c);
+      records += rec + "\\\n";
+    }
+    seed("sysfs_device", host + "-" + e.path().filename().string(), records);
+    ++i;
+  }
+}
+
+void host_seeds(const std::string& host, const fs::path& root) {
+  test::EncodeOptions json, user;
+  json.flags = 8;  // --json, as root
+  user.flags = 1;  // human output, as uid 1000
+  seed("host", host + "-json", test::encode_host(root, json));
+  seed("host", host + "-user", test::encode_host(root, user));
+}
+
+// Journals, states and manifests as pcipass writes them.
+void state_seeds() {
+  assign::Journal j;
+  j.operation = "bind";
+  j.driver = "vfio-pci";
+  j.owner = "libvirt-qemu:kvm";
+  j.pid = 4242;
+  j.devices.push_back(
+      {*parse_address("0000:01:00.0"), 1, {"nouveau", std::nullopt}, {"vfio-pci", "vfio-pci"}});
+  j.devices.push_back(
+      {*parse_address("0000:01:00.1"), 1, {std::nullopt, std::nullopt}, {"vfio-pci", "vfio-pci"}});
+  test::MemFs m;
+  (void)assign::save_journal(m, j);
+  seed("journal", "bind-writing", *m.read(assign::kJournalPath, 1 << 20));
+  j.operation = "release";
+  j.phase = "committed";
+  (void)assign::save_journal(m, j);
+  seed("journal", "release-committed", *m.read(assign::kJournalPath, 1 << 20));
+  assign::StateFile s;
+  s.put({*parse_address("0000:01:00.0"), 1, "vfio-pci", {"nouveau", std::nullopt}, "qemu"});
+  s.put({*parse_address("0000:02:00.0"), std::nullopt, "vfio-pci", {}, ""});
+  (void)assign::save_state(m, s);
+  seed("journal", "state", *m.read(assign::kStatePath, 1 << 20));
+
+  test::MemFs host = fuzz::base_host();
+  fuzz::NoLoader loader;
+  test::FakeRunner runner;
+  change::Ports ports{&loader, &runner, [](int) {}};
+  auto r = setup::setup_vfio(host, ports, {"setup --vfio", 1795000000, false});
+  if (!r || !r->applied.id) {
+    std::cerr << "make_seeds: setup --vfio wrote no change set\n";
+    return;
+  }
+  std::string dir = std::string(change::kStoreDir) + "/" + *r->applied.id;
+  seed("manifest", "setup-vfio", *host.read(dir + "/manifest.json", 1 << 20));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: make_seeds FIXTURES_DIR OUT_DIR\n";
+    return 2;
+  }
+  out_dir = argv[2];
+  for (const auto& e : fs::directory_iterator(argv[1])) {
+    if (!e.is_directory()) continue;
+    std::string host = e.path().filename();
+    address_seeds(host, e.path());
+    file_seeds(host, e.path());
+    device_seeds(host, e.path());
+    host_seeds(host, e.path());
+  }
+  for (const char* s : {"01:00.0", "pci_0000_01_00_0", "10de:1b80", "10de:", "10de", "ffff:ff:1f.7",
+                        "0000:00:00.0"})
+    seed("address", std::string("typed-") + s, s);
+  state_seeds();
+  // The fixtures have no accounts: the sample host's, as bind --owner reads them.
+  seed("accounts", "sample",
+       "root:x:0:0:root:/root:/bin/bash\nlibvirt-qemu:x:64055:108::/var/lib/libvirt:/usr/sbin/"
+       "nologin"
+       "\n\\\nroot:x:0:\nkvm:x:108:libvirt-qemu\n\\\nlibvirt-qemu:kvm\\\n");
+  seed("accounts", "numeric", "\\\n\\\n107:36\\\n");
+  return 0;
+}
