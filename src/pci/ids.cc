@@ -91,9 +91,10 @@ PciIds::PciIds(std::string file) : path_(std::move(file)) {
 }
 
 PciIds::~PciIds() {
-  // access_ exists only if libpci was loaded. After an error libpci's state is half-built (it
-  // stopped where the handler jumped out): leave it rather than free it.
-  if (access_ && !problem_) (*pci_lib())->pci_cleanup(access_);
+  // access_ exists only if libpci was loaded. A malformed pci.ids reaches the handler after
+  // libpci closed the file and stopped parsing (pci_load_name_list), with what it parsed so far
+  // in its hash, which pci_cleanup frees like any other (LeakSanitizer found it left behind).
+  if (access_) (*pci_lib())->pci_cleanup(access_);
 }
 
 std::string PciIds::lookup(int flags, unsigned v1, unsigned v2, unsigned v3, unsigned v4) const {
