@@ -15,8 +15,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)c.options("intel_iommu");
   (void)c.values("vfio-pci.ids");
   if (!c.params().empty()) (void)parse_kernel_bool(c.params().back().second.value_or(""));
-  KernelCmdline again = KernelCmdline::parse(c.str());
-  if (again.params() != c.params()) fuzz::violated("parse(str()) changed the parameters");
+  // A parameter no spelling can carry (a key holding a quote and white space) is an error of
+  // str(); any text it does give must parse back to the same parameters.
+  if (auto text_again = c.str()) {
+    KernelCmdline again = KernelCmdline::parse(*text_again);
+    if (again.params() != c.params()) fuzz::violated("parse(str()) changed the parameters");
+  }
   if (!c.params().empty()) {
     KernelCmdline edited = c;
     edited.set(c.params().front().first, "x");
