@@ -121,6 +121,15 @@ Change Change::wait_for(std::string path, int ms, std::string reason) {
   return c;
 }
 
+Change Change::check(std::string path, std::string expects,
+                     std::function<Status(const HostFs&, CommandRunner*)> verify) {
+  Change c(Kind::kVerify);
+  c.path = std::move(path);
+  c.data = std::move(expects);
+  c.verify = std::move(verify);
+  return c;
+}
+
 bool Change::recorded() const {
   switch (kind) {
     case Kind::kAttribute:
@@ -134,6 +143,7 @@ bool Change::recorded() const {
     case Kind::kOwner:  // the nodes it changes are the kernel's and vanish with the binding
     case Kind::kModuleLoad:
     case Kind::kWaitFor:
+    case Kind::kVerify:
       return false;
   }
   return true;
@@ -150,6 +160,7 @@ std::string Step::text() const {
   if (kind == "mkdir") return "mkdir " + path;
   if (kind == "rmdir") return "rmdir " + path;
   if (kind == "run") return "run " + data;
+  if (kind == "verify") return fmt::format("verify {}: {}", path, data);
   std::string shown = data == "\n" ? std::string("\\n") : data;
   return fmt::format("write {}: {}", path, shown);
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ enum class Kind {
   kModuleLoad,  // through ModuleLoader; never undone (other users may need it)
   kProgram,     // through CommandRunner; undone only by an explicit undo program
   kWaitFor,     // until a path appears (udev creating a node); nothing to undo
+  kVerify,      // reads what an earlier change produced (a generated grub.cfg, an initramfs's
+                // module list) and fails the plan, so it rolls back, when it is not there
 };
 
 // The two things binding changes on a device.
@@ -82,6 +85,9 @@ struct Change {
   int wait_ms = 0;          // kWaitFor
   std::string wait_reason;  // kWaitFor: appended to the timeout message
   std::string registers;    // kModuleLoad: the directory loading must create
+  // kVerify: the check itself; `path` names what it reads, `data` says what it expects. It is
+  // run with the plan's HostFs and command runner (null in a dry run, where it is not run).
+  std::function<Status(const HostFs&, CommandRunner*)> verify;
 
   // Captured before the plan's first write.
   struct Before {
@@ -112,6 +118,8 @@ struct Change {
   static Change module(std::string name, std::string registers = {});
   static Change program_run(Invocation run, std::optional<Invocation> undo = std::nullopt);
   static Change wait_for(std::string path, int ms, std::string reason);
+  static Change check(std::string path, std::string expects,
+                      std::function<Status(const HostFs&, CommandRunner*)> verify);
 
   // Whether undoing it needs a record (journal or change set) before it is applied.
   bool recorded() const;
@@ -120,7 +128,7 @@ struct Change {
 // One write pcipass makes (or, with --dry-run, would make), in order; what --json calls steps.
 struct Step {
   std::string kind;  // "module", "write", "journal", "chown", "state", "file", "remove", "mkdir",
-                     // "rmdir", "run", "change-set"
+                     // "rmdir", "run", "change-set", "verify"
   std::string path;  // the file written; the module name for "module"; argv[0] for "run"
   std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown
   std::string diff;  // files: the unified diff of the change

@@ -77,6 +77,7 @@ Status Executor::capture(std::vector<Change>& plan) const {
       case Kind::kModuleLoad:
       case Kind::kProgram:
       case Kind::kWaitFor:
+      case Kind::kVerify:
         break;
     }
     b.captured = true;
@@ -125,14 +126,18 @@ Error Executor::fail(std::vector<Change>& plan, Record& record, Error e) {
   return e;
 }
 
+// Programs last: they regenerate from files (update-grub from /etc/default/grub, dracut from
+// its conf.d), so their undo programs must see the files as they were. Durable undo
+// (store.cc's undo_plan) keeps the same order.
 Status Executor::roll_back(std::vector<Change>& plan) {
   std::optional<Error> first;
-  for (auto it = plan.rbegin(); it != plan.rend(); ++it) {
-    if (!it->applied) continue;
-    Status s = undo(*it);
-    if (!s && !first) first = s.error();
-    if (s) it->applied = false;
-  }
+  for (bool programs : {false, true})
+    for (auto it = plan.rbegin(); it != plan.rend(); ++it) {
+      if (!it->applied || (it->kind == Kind::kProgram) != programs) continue;
+      Status s = undo(*it);
+      if (!s && !first) first = s.error();
+      if (s) it->applied = false;
+    }
   if (first) return *first;
   return {};
 }
@@ -199,6 +204,10 @@ Status Executor::apply(Change& c) {
     case Kind::kWaitFor:
       if (dry_) return {};
       return wait_for(c);
+    case Kind::kVerify:
+      steps.push_back({"verify", c.path, c.data, {}});
+      if (dry_ || !c.verify) return {};
+      return c.verify(fs_, ports_.runner);
   }
   return {};
 }
@@ -244,6 +253,7 @@ Status Executor::undo(const Change& c) {
       return {};
     case Kind::kModuleLoad:
     case Kind::kWaitFor:
+    case Kind::kVerify:
       return {};
   }
   return {};

@@ -66,9 +66,9 @@ std::string with_modules(const std::optional<std::string>& existing,
   return out;
 }
 
-Result<VfioReport> setup_vfio(HostFs& fs, const change::Ports& ports,
-                              const change::DurableRun& run) {
+Result<VfioReport> plan_vfio(const HostFs& fs) {
   VfioReport r;
+  r.part.kind = PartKind::kModulesLoad;
   r.modules = TRY(vfio_modules(fs));
   change::FileState now = TRY(change::read_file_state(fs, r.path));
   r.created = now.absent;
@@ -76,11 +76,17 @@ Result<VfioReport> setup_vfio(HostFs& fs, const change::Ports& ports,
   if (!now.absent) existing = now.bytes;
   for (const auto& m : r.modules)
     if (!existing || !lists(*existing, m)) r.added.push_back(m);
-  std::vector<change::Change> plan;
+  auto& plan = r.part.changes;
   std::string dir = r.path.substr(0, r.path.rfind('/'));
   if (!fs.is_dir(dir)) plan.push_back(change::Change::dir_create(dir, 0755));
   plan.push_back(change::Change::file_write(r.path, with_modules(existing, r.modules), 0644));
-  r.applied = TRY(change::apply_durable(fs, plan, ports, run));
+  return r;
+}
+
+Result<VfioReport> setup_vfio(HostFs& fs, const change::Ports& ports,
+                              const change::DurableRun& run) {
+  VfioReport r = TRY(plan_vfio(fs));
+  r.applied = TRY(apply_parts(fs, {std::move(r.part)}, ports, run));
   return r;
 }
 

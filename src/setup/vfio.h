@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "change/store.h"
+#include "setup/setup.h"
 
 namespace pcipass::setup {
 
@@ -28,9 +29,13 @@ struct VfioReport {
   std::vector<std::string> modules;  // all the file must list
   std::vector<std::string> added;    // the ones it did not list yet
   bool created = false;              // the file did not exist
+  Part part;                         // the changes, for apply_parts
   change::Applied applied;           // id (nullopt when nothing changed or dry run), steps
 };
 
+// Plans the part; nothing is written.
+Result<VfioReport> plan_vfio(const HostFs& fs);
+// Plans it and runs it alone as a change set.
 Result<VfioReport> setup_vfio(HostFs& fs, const change::Ports& ports,
                               const change::DurableRun& run);
 

@@ -96,6 +96,65 @@ TEST(Engine, AFailedProgramRollsBackTheFilesBeforeIt) {
   EXPECT_EQ(record.discarded, 1);
 }
 
+// A regeneration that dropped what the plan wrote (a verify that fails) rolls everything back,
+// and the regenerating program runs again only once its input file is back: update-grub's undo
+// must read the old /etc/default/grub, or grub.cfg keeps the parameter that was rolled back.
+TEST(Engine, AFailedVerifyRollsBackAndRegeneratesFromTheRestoredFiles) {
+  TempTree t;
+  t.file("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n");
+  t.file("/boot/grub/grub.cfg", "linux /vmlinuz quiet\n");
+  FaultFs fs(t);
+  FakeRunner runner;
+  std::vector<std::string> input_seen;
+  runner.observe = [&](const Invocation&) { input_seen.push_back(t.read("/etc/default/grub")); };
+  int verified = 0;
+  std::vector<Change> plan = {
+      Change::file_write("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu\"\n"),
+      Change::program_run(argv({"update-grub"}), argv({"update-grub"})),
+      Change::check("/boot/grub/grub.cfg", "the default entry has iommu",
+                    [&](const HostFs& f, CommandRunner* r) -> Status {
+                      ++verified;
+                      EXPECT_EQ(r, &runner);
+                      auto cfg = TRY(f.read("/boot/grub/grub.cfg"));
+                      if (cfg.find("iommu") == std::string::npos)
+                        return Error::state("iommu is not in grub.cfg", "");
+                      return {};
+                    })};
+  change::Executor ex(fs, {nullptr, &runner, nullptr, nullptr}, false);
+  ASSERT_TRUE(ex.capture(plan).ok());
+  CountingRecord record;
+  Status st = ex.run(plan, &record);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "iommu is not in grub.cfg");
+  EXPECT_EQ(verified, 1);
+  EXPECT_EQ(t.read("/etc/default/grub"), "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n");
+  EXPECT_EQ(input_seen, (std::vector<std::string>{"GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu\"\n",
+                                                  "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"}));
+  EXPECT_EQ(record.discarded, 1);
+  std::vector<std::string> kinds;
+  for (const auto& s : ex.steps) kinds.push_back(s.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"file", "run", "verify", "file", "run"}))
+      << ::testing::PrintToString(kinds);
+}
+
+// A dry run shows the verification and runs nothing.
+TEST(Engine, ADryRunShowsTheVerifyWithoutRunningIt) {
+  TempTree t;
+  FaultFs fs(t);
+  int verified = 0;
+  std::vector<Change> plan = {Change::check("/boot/grub/grub.cfg", "has iommu",
+                                            [&](const HostFs&, CommandRunner*) -> Status {
+                                              ++verified;
+                                              return {};
+                                            })};
+  change::Executor ex(fs, {}, true);
+  ASSERT_TRUE(ex.capture(plan).ok());
+  ASSERT_TRUE(ex.run(plan, nullptr).ok());
+  EXPECT_EQ(verified, 0);
+  ASSERT_EQ(ex.steps.size(), 1u);
+  EXPECT_EQ(ex.steps[0].text(), "verify /boot/grub/grub.cfg: has iommu");
+}
+
 TEST(Engine, DriverNamesAndPathsArePlain) {
   EXPECT_TRUE(change::plain_driver_name("vfio-pci"));
   EXPECT_TRUE(change::plain_driver_name("snd_hda_intel"));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <variant>
@@ -40,6 +41,7 @@ class FakeRunner : public CommandRunner {
 
   Result<CommandResult> run(const Invocation& cmd) override {
     calls.push_back(cmd);
+    if (observe) observe(cmd);
     const std::string name = cmd.argv.empty() ? std::string() : cmd.argv[0];
     for (const auto& m : missing_)
       if (m == name) return missing_error(cmd);
@@ -57,6 +59,9 @@ class FakeRunner : public CommandRunner {
 
   std::vector<Invocation> calls;
   CommandResult default_result;
+  // Called with each invocation before it is answered: lets a test see the host as the program
+  // would (which files are in place when update-grub runs).
+  std::function<void(const Invocation&)> observe;
 
  private:
   static Error missing_error(const Invocation& cmd) {
