@@ -42,6 +42,21 @@ const char* verdict_label(Verdict v) {
 
 Assessment assess(const Device& d, const GroupMap& groups, const HostImpact& impact,
                   bool iommu_on) {
+  return Assessor(groups, impact, iommu_on)(d);
+}
+
+const Assessor::GroupFacts& Assessor::facts(const IommuGroup& g) {
+  auto [it, added] = facts_.try_emplace(g.id);
+  if (!added) return it->second;
+  GroupFacts& f = it->second;
+  f.endpoints = g.endpoints();
+  for (const Device* e : f.endpoints)
+    if (std::string why = impact_.critical_reason(e->address); !why.empty())
+      f.critical.emplace_back(e, std::move(why));
+  return f;
+}
+
+Assessment Assessor::operator()(const Device& d, bool companions) {
   Assessment a;
   if (d.is_bridge() || d.is_host_bridge()) {
     a.verdict = Verdict::kBridge;
@@ -50,36 +65,36 @@ Assessment assess(const Device& d, const GroupMap& groups, const HostImpact& imp
                    : "bridges and ports stay with the host; the devices below them are assigned";
     return a;
   }
-  if (impact.critical(d.address)) {
+  if (std::string why = impact_.critical_reason(d.address); !why.empty()) {
     a.verdict = Verdict::kHostCritical;
-    a.reason = impact.critical_reason(d.address);
+    a.reason = std::move(why);
     return a;
   }
-  const IommuGroup* g = d.iommu_group ? groups.find(*d.iommu_group) : nullptr;
+  const IommuGroup* g = d.iommu_group ? groups_.find(*d.iommu_group) : nullptr;
   if (!g) {
     a.verdict = Verdict::kNoIommu;
-    a.reason = iommu_on ? "the device has no IOMMU group"
-                        : "the IOMMU is off: no device has an IOMMU group";
+    a.reason = iommu_on_ ? "the device has no IOMMU group"
+                         : "the IOMMU is off: no device has an IOMMU group";
     return a;
   }
-  std::vector<std::string> critical;
-  for (const Device* other : g->endpoints()) {
+  const GroupFacts& f = facts(*g);
+  std::vector<std::string> names;  // the first companions, for the reason
+  size_t others = 0;
+  for (const Device* other : f.endpoints) {
     if (other == &d) continue;
-    a.companions.push_back(other->address);
-    if (impact.critical(other->address))
-      critical.push_back(
-          fmt::format("{} {}", other->address.str(), impact.critical_reason(other->address)));
+    ++others;
+    if (companions) a.companions.push_back(other->address);
+    if (names.size() < 4) names.push_back(other->address.str());
   }
+  std::vector<std::string> critical;
+  for (const auto& [other, why] : f.critical)
+    if (other != &d) critical.push_back(other->address.str() + " " + why);
   if (!critical.empty()) {
     a.verdict = Verdict::kGroupNotViable;
     a.reason = fmt::format("group {} also holds {}", g->id, fmt::join(critical, "; "));
-  } else if (!a.companions.empty()) {
+  } else if (others > 0) {
     a.verdict = Verdict::kNeedsGroup;
-    std::vector<std::string> names;
-    for (size_t i = 0; i < a.companions.size() && i < 4; ++i)
-      names.push_back(a.companions[i].str());
-    std::string more =
-        a.companions.size() > 4 ? fmt::format(" and {} more", a.companions.size() - 4) : "";
+    std::string more = others > 4 ? fmt::format(" and {} more", others - 4) : "";
     a.reason = fmt::format("group {} must go along: {}{}", g->id, fmt::join(names, ", "), more);
   } else {
     a.verdict = Verdict::kReady;

@@ -4,8 +4,25 @@
 
 namespace pcipass {
 
+// Written by hand, not with fmt: list formats every address several times per device (its own,
+// its parents', its VFs'), and at 4,096 devices fmt's format-string parsing was 14% of list's
+// instructions (callgrind, bench tree). Same output as "{:04x}:{:02x}:{:02x}.{:x}".
 std::string PciAddress::str() const {
-  return fmt::format("{:04x}:{:02x}:{:02x}.{:x}", domain, bus, slot, function);
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[24];
+  char* end = buf + sizeof buf;
+  char* p = end;
+  auto put = [&](uint32_t v, int min_digits) {
+    for (int i = 0; v || i < min_digits; ++i, v >>= 4) *--p = kHex[v & 0xf];
+  };
+  put(function, 1);
+  *--p = '.';
+  put(slot, 2);
+  *--p = ':';
+  put(bus, 2);
+  *--p = ':';
+  put(domain, 4);
+  return std::string(p, end);
 }
 
 std::string PciAddress::libvirt_name() const {

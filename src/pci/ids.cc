@@ -99,6 +99,8 @@ PciIds::~PciIds() {
 
 std::string PciIds::lookup(int flags, unsigned v1, unsigned v2, unsigned v3, unsigned v4) const {
   if (!access_ || problem_) return {};
+  std::array<unsigned, 5> key = {static_cast<unsigned>(flags), v1, v2, v3, v4};
+  if (auto it = names_.find(key); it != names_.end()) return it->second;
   char buf[256];
   buf[0] = '\0';
   bool found = false;
@@ -109,7 +111,7 @@ std::string PciIds::lookup(int flags, unsigned v1, unsigned v2, unsigned v3, uns
         (*pci_lib())->pci_lookup_name(access_, buf, sizeof buf, flags | kFlags, v1, v2, v3, v4) !=
         nullptr;
     t_jump = nullptr;
-    return found ? std::string(buf) : std::string();
+    return names_[key] = found ? std::string(buf) : std::string();
   }
   t_jump = nullptr;
   std::string why = t_message;

@@ -1,7 +1,9 @@
 // Names for vendor, device, subsystem and class IDs, from the PCI ID database through libpci.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +68,9 @@ class PciIds {
   std::string path_;
   std::optional<Error> unavailable_;
   mutable std::optional<std::string> problem_;
+  // Names already looked up: a host repeats a few models many times (4,096 devices of the
+  // benchmark tree are 9 models), and each libpci lookup formats its answer with sprintf.
+  mutable std::map<std::array<unsigned, 5>, std::string> names_;
 };
 
 // Coarse kinds users filter by: gpu, audio, net, storage, usb, bridge, ...

@@ -1,5 +1,6 @@
 #include "pci/address.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace pcipass {
@@ -76,6 +77,18 @@ TEST(Address, AddressesInPath) {
   // Only canonical components count: no short forms, no lookalikes.
   EXPECT_TRUE(addresses_in_path("/sys/devices/pci0000:00/01:00.0/virtio1").empty());
   EXPECT_TRUE(addresses_in_path("").empty());
+}
+
+// str() is written by hand for speed; it must say exactly what the format string says.
+TEST(Address, StrIsTheKernelsNameForEveryField) {
+  for (uint32_t domain : {0u, 1u, 0xabcu, 0xffffu, 0x10000u, 0xffffffffu})
+    for (int bus = 0; bus < 256; bus += 3)
+      for (int slot = 0; slot < 32; ++slot)
+        for (int fn = 0; fn < 8; ++fn) {
+          PciAddress a{domain, static_cast<uint8_t>(bus), static_cast<uint8_t>(slot),
+                       static_cast<uint8_t>(fn)};
+          ASSERT_EQ(a.str(), fmt::format("{:04x}:{:02x}:{:02x}.{:x}", domain, bus, slot, fn));
+        }
 }
 
 }  // namespace
