@@ -364,7 +364,9 @@ roundtrip() {
 #                              iommu-kernel item has that status (FAIL:
 #                              with a fix naming intel_iommu=on)
 #   grub_default_linux CFG     the `linux` line of grub.cfg's default entry
-#                              (set default="0": the first menuentry)
+#                              (Debian's: `set default="${next_entry}"` when
+#                              grub-reboot set one, else `set default="0"`:
+#                              the first menuentry; anything else: an error)
 #   sdboot_entry               the loader entry file systemd-boot booted
 #                              (LoaderEntrySelected, under /boot/efi)
 cmdline_has() { case " $(cat /proc/cmdline) " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -390,7 +392,7 @@ expect_check_iommu() {
   fi
 }
 grub_default_linux() {
-  _d=$(sed -n 's/^[[:space:]]*set default="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$1" | head -n1)
+  _d=$(sed -n 's/^[[:space:]]*set default="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$1" | grep -v '^\${next_entry}$' | sort -u)
   [ "$_d" = 0 ] || { echo "grub_default_linux: default entry '$_d', not 0" >&2; return 1; }
   awk '/^menuentry / { m = 1 } m && /^[[:space:]]+linux[[:space:]]/ { print; exit }' "$1"
 }
