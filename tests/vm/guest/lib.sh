@@ -397,7 +397,7 @@ grub_default_linux() {
   awk '/^menuentry / { m = 1 } m && /^[[:space:]]+linux[[:space:]]/ { print; exit }' "$1"
 }
 sdboot_entry() {
-  _e=$(tail -c +5 /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f 2>/dev/null | tr -d '\000')
+  _e=$(cat /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f 2>/dev/null | tail -c +5 | tr -d '\000')
   [ -n "$_e" ] || return 1
   for _p in "/boot/efi/loader/entries/$_e" "/boot/efi/loader/entries/$_e.conf"; do
     [ -f "$_p" ] && { echo "$_p"; return 0; }
