@@ -351,3 +351,56 @@ roundtrip() {
   roundtrip_run "$_rt/snap" --root /tmp/s
   log "$1: $(ls "$_rt/live" | grep -c '\.rc$') commands live and on the snapshot in $(echo "$_t0 $(cut -d' ' -f1 /proc/uptime)" | awk '{printf "%.1f", $2 - $1}') s"
 }
+
+# Disk guests (tests/vm/run-disk: Debian 12 booted by its own GRUB or
+# systemd-boot; dash, coreutils):
+#   cmdline_has PARAM          /proc/cmdline has the word PARAM
+#   expect_cmdline PARAM yes|no
+#   iommu_group_count          entries in /sys/kernel/iommu_groups
+#   check_item FILE ID FIELD   a field of one item of `pcipass check --json`
+#   expect_check_iommu LABEL PASS|FAIL
+#                              when pcipass is in the guest: `check --json`
+#                              into $RESULTS/pcipass/LABEL.*, its
+#                              iommu-kernel item has that status (FAIL:
+#                              with a fix naming intel_iommu=on)
+#   grub_default_linux CFG     the `linux` line of grub.cfg's default entry
+#                              (Debian's: `set default="${next_entry}"` when
+#                              grub-reboot set one, else `set default="0"`:
+#                              the first menuentry; anything else: an error)
+#   sdboot_entry               the loader entry file systemd-boot booted
+#                              (LoaderEntrySelected, under /boot/efi)
+cmdline_has() { case " $(cat /proc/cmdline) " in *" $1 "*) return 0 ;; esac; return 1; }
+expect_cmdline() {
+  if cmdline_has "$1"; then _h=yes; else _h=no; fi
+  expect_eq "/proc/cmdline has $1" "$_h" "$2"
+}
+iommu_group_count() { ls /sys/kernel/iommu_groups 2>/dev/null | wc -l; }
+check_item() {
+  _n=$(json_flat "$1" | sed -n "s/^checks\.\([0-9]*\)\.id=$2\$/\1/p" | head -n1)
+  [ -n "$_n" ] && json_flat "$1" | sed -n "s/^checks\.$_n\.$3=//p" | head -n1
+}
+expect_check_iommu() {
+  if ! command -v pcipass >/dev/null 2>&1; then log "no pcipass in the guest: check not run"; return 0; fi
+  run_pcipass "$1" check --json
+  _f=$RESULTS/pcipass/$1.out
+  expect_eq "$1: check iommu-kernel" "$(check_item "$_f" iommu-kernel status)" "$2"
+  if [ "$2" = FAIL ]; then
+    case $(check_item "$_f" iommu-kernel fix) in
+      *intel_iommu=on*) ok "$1: the fix names intel_iommu=on" ;;
+      *) fail "$1: the fix does not name intel_iommu=on: $(check_item "$_f" iommu-kernel fix)" ;;
+    esac
+  fi
+}
+grub_default_linux() {
+  _d=$(sed -n 's/^[[:space:]]*set default="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$1" | grep -v '^\${next_entry}$' | sort -u)
+  [ "$_d" = 0 ] || { echo "grub_default_linux: default entry '$_d', not 0" >&2; return 1; }
+  awk '/^menuentry / { m = 1 } m && /^[[:space:]]+linux[[:space:]]/ { print; exit }' "$1"
+}
+sdboot_entry() {
+  _e=$(cat /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f 2>/dev/null | tail -c +5 | tr -d '\000')
+  [ -n "$_e" ] || return 1
+  for _p in "/boot/efi/loader/entries/$_e" "/boot/efi/loader/entries/$_e.conf"; do
+    [ -f "$_p" ] && { echo "$_p"; return 0; }
+  done
+  return 1
+}
