@@ -84,6 +84,7 @@ struct Case {
   std::string fixture, lister, regen0;
   std::vector<std::string> images;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.fixture; }
 
 const std::vector<Case>& cases() {
   static const std::vector<Case> all = {
