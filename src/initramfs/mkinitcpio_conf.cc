@@ -256,6 +256,8 @@ Result<std::string> with_array_words(std::string_view text, const std::string& p
   }
   for (const auto& w : missing)
     last->words.push_back({last->words.empty() ? "" : " ", w, w});
+  // A comment or a line continuation right after the last word would join the new one.
+  if (!last->tail.empty() && !space(last->tail[0])) last->tail.insert(0, " ");
   return conf.print();
 }
 

@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cli_harness.h"
 #include "fake_kernel.h"
@@ -27,12 +26,20 @@ const std::string kBus = "/sys/devices/pci0000:00";
 
 PciAddress addr(const std::string& s) { return parse_address(s).value(); }
 
-// A tree's state without pcipass's own records (/run, /var).
-std::string host_files(const std::string& state) {
-  std::istringstream in(state);
+// Every file but pcipass's own records (/run, /var): path, mode, bytes or link target.
+std::string host_files(const TempTree& t) {
+  std::vector<std::string> lines;
+  for (const auto& e : fs::recursive_directory_iterator(t.root())) {
+    std::string rel = e.path().string().substr(t.root().size());
+    if (rel.starts_with("/var") || rel.starts_with("/run")) continue;
+    std::string line = rel;
+    if (e.is_symlink()) line += " -> " + fs::read_symlink(e.path()).string();
+    else if (e.is_regular_file()) line += " [" + t.read(rel) + "]";
+    lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
   std::string out;
-  for (std::string line; std::getline(in, line);)
-    if (!line.starts_with("/run") && !line.starts_with("/var")) out += line + "\n";
+  for (const auto& l : lines) out += l + "\n";
   return out;
 }
 
@@ -124,7 +131,7 @@ TEST_F(EarlyBind, IdenticalCardsAreToldApartByAddress) {
 
 // The image lacks the rule: the set rolls back, every file as before.
 TEST_F(EarlyBind, AnImageWithoutTheRuleRollsBack) {
-  std::string before = t.state();
+  std::string before = host_files(t);
   FakeRunner dropped;
   dropped.on_program("lsinitramfs", FakeRunner::success(image_listing(false)));
   env.runner = &dropped;
@@ -132,7 +139,7 @@ TEST_F(EarlyBind, AnImageWithoutTheRuleRollsBack) {
   auto r = cli(f, {"setup", "--early-bind", "0000:00:03.0"});
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("lacks " + kRule), std::string::npos) << r.err;
-  EXPECT_EQ(host_files(t.state()), host_files(before));
+  EXPECT_EQ(host_files(t), before);
   EXPECT_FALSE(fs::exists(t.real(kRule)));
   EXPECT_FALSE(fs::exists(t.real(kModprobe)));
 }
