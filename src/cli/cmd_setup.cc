@@ -33,12 +33,12 @@ Json initramfs_json(const setup::SetupReport& r) {
   const auto& i = *r.initramfs;
   Json images = Json::array();
   for (const auto& im : i.images)
-    images.push_back({{"kernel", im.kernel.empty() ? Json(nullptr) : Json(im.kernel)},
-                      {"path", im.path}});
-  return {{"system", i.backend->name},         {"configs", i.configs},
-          {"modules", i.wants.modules},        {"files", i.wants.files},
-          {"regenerated", i.changed},          {"regenerate", i.backend->regenerate},
-          {"lister", i.backend->lister},       {"images", images}};
+    images.push_back(
+        {{"kernel", im.kernel.empty() ? Json(nullptr) : Json(im.kernel)}, {"path", im.path}});
+  return {{"system", i.backend->name},   {"configs", i.configs},
+          {"modules", i.wants.modules},  {"files", i.wants.files},
+          {"regenerated", i.changed},    {"regenerate", i.backend->regenerate},
+          {"lister", i.backend->lister}, {"images", images}};
 }
 
 Json early_json(const setup::SetupReport& r) {
@@ -102,20 +102,21 @@ std::vector<std::string> done_lines(const setup::SetupReport& r) {
   if (r.initramfs && r.initramfs->changed) {
     std::vector<std::string> images;
     for (const auto& i : r.initramfs->images) images.push_back(i.path);
-    out.push_back(fmt::format("{}: {} regenerated and checked ({})", r.initramfs->backend->name,
-                              images.empty() ? "images" : fmt::format("{}", fmt::join(images, ", ")),
-                              fmt::join(r.initramfs->wants.modules, ", ")));
+    out.push_back(
+        fmt::format("{}: {} regenerated and checked ({})", r.initramfs->backend->name,
+                    images.empty() ? "images" : fmt::format("{}", fmt::join(images, ", ")),
+                    fmt::join(r.initramfs->wants.modules, ", ")));
   }
   return out;
 }
 
 std::string nothing_line(const setup::SetupReport& r) {
   if (r.vfio && !r.early_bind && !r.selinux)
-    return fmt::format("nothing to change: {} already loads {} at boot{}", r.vfio->path,
-                       fmt::join(r.vfio->modules, ", "),
-                       r.initramfs ? fmt::format(", and {} puts them in the initramfs",
-                                                 r.initramfs->backend->name)
-                                   : "");
+    return fmt::format(
+        "nothing to change: {} already loads {} at boot{}", r.vfio->path,
+        fmt::join(r.vfio->modules, ", "),
+        r.initramfs ? fmt::format(", and {} puts them in the initramfs", r.initramfs->backend->name)
+                    : "");
   return "nothing to change: the host is already set up as asked";
 }
 

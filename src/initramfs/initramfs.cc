@@ -163,8 +163,7 @@ Status verify_image(const HostFs& fs, CommandRunner* runner, const Backend& b, c
       b.lister, image.path, b.name);
   if (fs.type(image.path) != FileType::kFile)
     return Error::state(
-        fmt::format("{} is missing after `{}` ran", image.path, fmt::join(b.regenerate, " ")),
-        fix);
+        fmt::format("{} is missing after `{}` ran", image.path, fmt::join(b.regenerate, " ")), fix);
   if (!runner) return Error::state(fmt::format("no command runner to run {}", b.lister));
   auto listed = runner->checked(invocation({b.lister, image.path}));
   if (!listed) {
@@ -182,10 +181,10 @@ Status verify_image(const HostFs& fs, CommandRunner* runner, const Backend& b, c
   for (const auto& f : wants.files)
     if (!listing_has_file(listed->out, f)) lacks.push_back(f);
   if (lacks.empty()) return {};
-  return Error::state(fmt::format("the regenerated {} lacks {} (`{} {}` does not list {})",
-                                  image.path, fmt::join(lacks, ", "), b.lister, image.path,
-                                  lacks.size() == 1 ? "it" : "them"),
-                      fix);
+  return Error::state(
+      fmt::format("the regenerated {} lacks {} (`{} {}` does not list {})", image.path,
+                  fmt::join(lacks, ", "), b.lister, image.path, lacks.size() == 1 ? "it" : "them"),
+      fix);
 }
 
 Result<Planned> plan_initramfs(const HostFs& fs, const Backend& b, const Wants& wants) {

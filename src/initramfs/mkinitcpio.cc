@@ -68,8 +68,13 @@ std::vector<Image> images(const HostFs& fs) {
 }  // namespace
 
 const Backend kMkinitcpioBackend = {
-    System::kMkinitcpio, "mkinitcpio", {kProgram, "/usr/sbin/mkinitcpio"}, plan, {"mkinitcpio", "-P"},
-    images,           "lsinitcpio",
+    System::kMkinitcpio,
+    "mkinitcpio",
+    {kProgram, "/usr/sbin/mkinitcpio"},
+    plan,
+    {"mkinitcpio", "-P"},
+    images,
+    "lsinitcpio",
 };
 
 }  // namespace pcipass::initramfs

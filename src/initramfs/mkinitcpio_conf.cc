@@ -8,10 +8,18 @@ namespace pcipass::initramfs {
 
 namespace {
 
-bool name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
-bool name_char(char c) { return name_start(c) || (c >= '0' && c <= '9'); }
-bool blank(char c) { return c == ' ' || c == '\t'; }
-bool space(char c) { return blank(c) || c == '\n' || c == '\r'; }
+bool name_start(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+bool name_char(char c) {
+  return name_start(c) || (c >= '0' && c <= '9');
+}
+bool blank(char c) {
+  return c == ' ' || c == '\t';
+}
+bool space(char c) {
+  return blank(c) || c == '\n' || c == '\r';
+}
 
 std::string module_key(std::string s) {
   std::replace(s.begin(), s.end(), '-', '_');
@@ -76,8 +84,10 @@ class Parser {
           break;
         }
       } else if (quote) {
-        if (c == quote) quote = 0;
-        else if (c == '\\' && quote == '"' && i_ + 1 < s_.size() && s_[i_ + 1] != '\n') ++i_;
+        if (c == quote)
+          quote = 0;
+        else if (c == '\\' && quote == '"' && i_ + 1 < s_.size() && s_[i_ + 1] != '\n')
+          ++i_;
       } else if (c == '#' && (i_ == begin || space(s_[i_ - 1]))) {
         while (i_ < s_.size() && s_[i_] != '\n') ++i_;
         --i_;
@@ -135,8 +145,10 @@ class Parser {
       if (c == '\'' || c == '"') {
         TRY(quoted(c, w.value, a));
       } else if (c == '\\' && i_ < s_.size()) {
-        if (s_[i_] == '\n') ++line_;
-        else w.value += s_[i_];
+        if (s_[i_] == '\n')
+          ++line_;
+        else
+          w.value += s_[i_];
         ++i_;
       } else {
         w.value += c;
@@ -207,10 +219,12 @@ std::vector<int> ShellConf::string_assignments(std::string_view name) const {
     size_t at = 0;
     while (at < text.size()) {
       size_t end = text.find('\n', at);
-      std::string_view l = std::string_view(text).substr(at, end == std::string::npos ? end : end - at);
+      std::string_view l =
+          std::string_view(text).substr(at, end == std::string::npos ? end : end - at);
       size_t j = l.find_first_not_of(" \t");
       if (!s.array && j != std::string_view::npos && l.substr(j).starts_with(name) &&
-          l.substr(j + name.size()).starts_with("=") && !l.substr(j + name.size()).starts_with("=("))
+          l.substr(j + name.size()).starts_with("=") &&
+          !l.substr(j + name.size()).starts_with("=("))
         out.push_back(line);
       if (end == std::string::npos) break;
       ++line;
@@ -254,8 +268,7 @@ Result<std::string> with_array_words(std::string_view text, const std::string& p
     for (const auto& w : missing) joined += (joined.empty() ? "" : " ") + w;
     return out + fmt::format("{}{}({})\n", name, op, joined);
   }
-  for (const auto& w : missing)
-    last->words.push_back({last->words.empty() ? "" : " ", w, w});
+  for (const auto& w : missing) last->words.push_back({last->words.empty() ? "" : " ", w, w});
   // A comment or a line continuation right after the last word would join the new one.
   if (!last->tail.empty() && !space(last->tail[0])) last->tail.insert(0, " ");
   return conf.print();

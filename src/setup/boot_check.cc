@@ -45,10 +45,10 @@ std::optional<CheckResult> check_initramfs(const HostFs& fs, const ModuleIndex& 
                               s == ModuleState::kLoaded ? "loaded" : "built into the kernel"));
   auto image = running_image(fs, **b);
   if (!image)
-    return result(id, title, CheckStatus::kWarn,
-                  fmt::format("vfio_pci is in {} but not loaded, and this kernel has no image",
-                              conf),
-                  fmt::format("regenerate the images: {}", fmt::join((*b)->regenerate, " ")));
+    return result(
+        id, title, CheckStatus::kWarn,
+        fmt::format("vfio_pci is in {} but not loaded, and this kernel has no image", conf),
+        fmt::format("regenerate the images: {}", fmt::join((*b)->regenerate, " ")));
   if (!runner) return std::nullopt;
   auto listed = runner->checked(initramfs::invocation({(*b)->lister, image->path}));
   if (!listed)

@@ -61,7 +61,8 @@ std::vector<std::string> host_drivers(const HostFs& fs, const HostView& host, co
     auto module = fs.link_basename("/sys/bus/pci/drivers/" + *d.driver + "/module");
     std::string name = ModuleIndex::normalize(module.value_or(*d.driver));
     ModuleState st = host.modules.state(name);
-    if (module || st == ModuleState::kLoaded || st == ModuleState::kAvailable) add(name);
+    if (module || st == ModuleState::kLoaded || st == ModuleState::kAvailable)
+      add(name);
     else if (std::find(builtin.begin(), builtin.end(), name) == builtin.end())
       builtin.push_back(name);
   }
@@ -134,8 +135,8 @@ std::vector<EarlyRule> parse_udev_rules(const std::string& text) {
     if (!kernel) continue;
     auto address = parse_address(*kernel);
     if (!address) continue;
-    out.push_back({*address, hex_id(match_value(t, "ATTR{vendor}")),
-                   hex_id(match_value(t, "ATTR{device}"))});
+    out.push_back(
+        {*address, hex_id(match_value(t, "ATTR{vendor}")), hex_id(match_value(t, "ATTR{device}"))});
   }
   return out;
 }

@@ -33,8 +33,7 @@ Result<std::optional<Part>> plan_initramfs_part(const HostFs& fs, const Request&
 Result<SetupReport> run_setup(HostFs& fs, const Request& req, const HostView* host,
                               const change::Ports& ports, const change::DurableRun& run) {
   if (!req.vfio && req.early_bind.empty() && !req.selinux)
-    return Error::invalid("nothing to set up",
-                          "add --vfio, --early-bind DEVICE... or --selinux");
+    return Error::invalid("nothing to set up", "add --vfio, --early-bind DEVICE... or --selinux");
   SetupReport r;
   std::vector<Part> parts;
   if (req.vfio) {

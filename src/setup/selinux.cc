@@ -49,9 +49,10 @@ std::optional<CheckResult> check_selinux(const HostFs& fs) {
   r.title = "SELinux and device sysfs";
   const char* mode = s.enforcing ? "enforcing" : "permissive";
   if (!s.boolean) {
-    r.detail = fmt::format("SELinux {}; the policy has neither virt_use_sysfs nor "
-                           "virt_manage_sysfs",
-                           mode);
+    r.detail = fmt::format(
+        "SELinux {}; the policy has neither virt_use_sysfs nor "
+        "virt_manage_sysfs",
+        mode);
     return r;
   }
   if (s.on) {
@@ -63,9 +64,10 @@ std::optional<CheckResult> check_selinux(const HostFs& fs) {
     return r;
   }
   r.status = CheckStatus::kWarn;
-  r.detail = fmt::format("SELinux enforcing and {} is off: QEMU may not reset or read the "
-                         "device's sysfs files",
-                         *s.boolean);
+  r.detail = fmt::format(
+      "SELinux enforcing and {} is off: QEMU may not reset or read the "
+      "device's sysfs files",
+      *s.boolean);
   r.fix = selinux_fix(s);
   return r;
 }
@@ -83,18 +85,18 @@ Result<SelinuxReport> plan_selinux(const HostFs& fs) {
   if (r.state.on) return r;
   r.needed = true;
   const std::string name = *r.state.boolean;
-  r.part.changes.push_back(change::Change::program_run(
-      initramfs::invocation({"setsebool", "-P", name, "1"}),
-      initramfs::invocation({"setsebool", "-P", name, "0"})));
+  r.part.changes.push_back(
+      change::Change::program_run(initramfs::invocation({"setsebool", "-P", name, "1"}),
+                                  initramfs::invocation({"setsebool", "-P", name, "0"})));
   std::string path = boolean_path(name);
   r.part.changes.push_back(change::Change::check(
       path, "reads 1", [path, name](const HostFs& f, CommandRunner*) -> Status {
         auto v = f.read_trimmed(path);
         if (v && !v->empty() && (*v)[0] == '1') return {};
-        return Error::state(fmt::format("{} is still off after setsebool ({} reads '{}')", name,
-                                        path, v.value_or("nothing")),
-                            "every change was rolled back; `getsebool " + name +
-                                "` and the audit log say more");
+        return Error::state(
+            fmt::format("{} is still off after setsebool ({} reads '{}')", name, path,
+                        v.value_or("nothing")),
+            "every change was rolled back; `getsebool " + name + "` and the audit log say more");
       }));
   return r;
 }

@@ -14,8 +14,8 @@ namespace pcipass::setup {
 inline constexpr const char* kSelinuxDir = "/sys/fs/selinux";
 
 struct SelinuxState {
-  bool enabled = false;    // /sys/fs/selinux/enforce exists
-  bool enforcing = false;  // it reads 1
+  bool enabled = false;                // /sys/fs/selinux/enforce exists
+  bool enforcing = false;              // it reads 1
   std::optional<std::string> boolean;  // the name this policy has; nullopt: neither
   bool on = false;                     // its current value
 };

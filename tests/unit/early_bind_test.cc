@@ -24,7 +24,9 @@ const std::string kRule = "/etc/udev/rules.d/05-pcipass-vfio.rules";
 const std::string kModprobe = "/etc/modprobe.d/pcipass.conf";
 const std::string kBus = "/sys/devices/pci0000:00";
 
-PciAddress addr(const std::string& s) { return parse_address(s).value(); }
+PciAddress addr(const std::string& s) {
+  return parse_address(s).value();
+}
 
 // Every file but pcipass's own records (/run, /var): path, mode, bytes or link target.
 std::string host_files(const TempTree& t) {
@@ -33,8 +35,10 @@ std::string host_files(const TempTree& t) {
     std::string rel = e.path().string().substr(t.root().size());
     if (rel.starts_with("/var") || rel.starts_with("/run")) continue;
     std::string line = rel;
-    if (e.is_symlink()) line += " -> " + fs::read_symlink(e.path()).string();
-    else if (e.is_regular_file()) line += " [" + t.read(rel) + "]";
+    if (e.is_symlink())
+      line += " -> " + fs::read_symlink(e.path()).string();
+    else if (e.is_regular_file())
+      line += " [" + t.read(rel) + "]";
     lines.push_back(line);
   }
   std::sort(lines.begin(), lines.end());
@@ -63,8 +67,8 @@ class EarlyBind : public ::testing::Test {
     for (auto [a, v, d] : {std::tuple{"0000:00:01.0", "0x8086", "0x10d3"},
                            std::tuple{"0000:00:03.0", "0x8086", "0x10d3"},
                            std::tuple{"0000:01:00.0", "0x10de", "0x1b80"}}) {
-      std::string dir = std::string(a).starts_with("0000:01") ? kBus + "/0000:00:1c.0/" + a
-                                                              : kBus + "/" + a;
+      std::string dir =
+          std::string(a).starts_with("0000:01") ? kBus + "/0000:00:1c.0/" + a : kBus + "/" + a;
       t.file(dir + "/vendor", std::string(v) + "\n");
       t.file(dir + "/device", std::string(d) + "\n");
     }
@@ -113,9 +117,10 @@ TEST_F(EarlyBind, IdenticalCardsAreToldApartByAddress) {
             "softdep e1000e pre: vfio-pci\n");
   // The rule goes into the initramfs through a hook, and the image is checked for it.
   EXPECT_NE(t.read("/etc/initramfs-tools/hooks/pcipass").find("cp -p " + kRule), std::string::npos);
-  EXPECT_EQ(runner.argvs(), (std::vector<Argv>{{"update-initramfs", "-u", "-k", "all"},
-                                               {"lsinitramfs", "/boot/initrd.img-6.1.0-27-amd64"},
-                                               {"lsinitramfs", "/boot/initrd.img-6.1.0-28-amd64"}}));
+  EXPECT_EQ(runner.argvs(),
+            (std::vector<Argv>{{"update-initramfs", "-u", "-k", "all"},
+                               {"lsinitramfs", "/boot/initrd.img-6.1.0-27-amd64"},
+                               {"lsinitramfs", "/boot/initrd.img-6.1.0-28-amd64"}}));
   EXPECT_EQ(r.out,
             "change set 20261118-110640:\n"
             "  created /etc/modules-load.d/pcipass.conf (vfio, vfio_iommu_type1, vfio_pci, "
@@ -226,7 +231,8 @@ TEST_F(EarlyBind, SelinuxBooleanIsCheckedAndSet) {
   EXPECT_EQ(results[0].fix, "setsebool -P virt_use_sysfs 1 (or `pcipass setup --selinux`)");
   // setsebool, as the fake runs it, turns the boolean on.
   runner.observe = [&](const Invocation& i) {
-    if (i.argv[0] == "setsebool") t.file("/sys/fs/selinux/booleans/virt_use_sysfs", i.argv[3] + " " + i.argv[3]);
+    if (i.argv[0] == "setsebool")
+      t.file("/sys/fs/selinux/booleans/virt_use_sysfs", i.argv[3] + " " + i.argv[3]);
   };
   auto r = cli(f, {"setup", "--selinux"});
   ASSERT_EQ(r.status, 0) << r.err;

@@ -51,15 +51,17 @@ std::string files_state(const TempTree& t) {
 std::string listing(const std::string& release, bool with_vfio_pci = true,
                     const std::string& extra = {}) {
   std::string dir = "usr/lib/modules/" + release + "/kernel/drivers/vfio/";
-  std::string s = "kernel/x86/microcode/GenuineIntel.bin\nusr/lib/modules/" + release +
-                  "\n" + dir + "vfio.ko\n" + dir + "vfio_iommu_type1.ko.xz\n" + dir +
-                  "vfio_virqfd.ko\n" + dir + "pci/vfio-pci-core.ko\n";
+  std::string s = "kernel/x86/microcode/GenuineIntel.bin\nusr/lib/modules/" + release + "\n" + dir +
+                  "vfio.ko\n" + dir + "vfio_iommu_type1.ko.xz\n" + dir + "vfio_virqfd.ko\n" + dir +
+                  "pci/vfio-pci-core.ko\n";
   if (with_vfio_pci) s += dir + "pci/vfio-pci.ko.zst\n";
   return s + extra + "usr/bin/udevadm\n";
 }
 
 // The regeneration: the first command a set runs.
-Argv backend_argv(const FakeRunner& r) { return r.calls.at(0).argv; }
+Argv backend_argv(const FakeRunner& r) {
+  return r.calls.at(0).argv;
+}
 
 // Answers as a FakeRunner with good listings, except that call n fails (exit 1) or finds its
 // program missing.
@@ -84,7 +86,9 @@ struct Case {
   std::string fixture, lister, regen0;
   std::vector<std::string> images;
 };
-void PrintTo(const Case& c, std::ostream* os) { *os << c.fixture; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.fixture;
+}
 
 const std::vector<Case>& cases() {
   static const std::vector<Case> all = {
@@ -244,12 +248,11 @@ TEST_P(Initramfs, AFaultAtEveryWriteAndEveryCommandLeavesEveryFileAsItWas) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Systems, Initramfs, ::testing::ValuesIn(cases()),
-                         [](const auto& info) {
-                           std::string n = info.param.fixture;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Systems, Initramfs, ::testing::ValuesIn(cases()), [](const auto& info) {
+  std::string n = info.param.fixture;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+});
 
 }  // namespace
 }  // namespace pcipass::test

@@ -45,8 +45,8 @@ TEST(MkinitcpioConf, ReadsWordsAsBashDoes) {
 }
 
 TEST(MkinitcpioConf, AddsToTheLastArrayKeepingEverythingElse) {
-  auto r = with_array_words("MODULES=(i915)  # x\nMODULES=(\n  ext4 # root\n)\nHOOKS=(base)",
-                            "f", "MODULES", kVfio, "=", true);
+  auto r = with_array_words("MODULES=(i915)  # x\nMODULES=(\n  ext4 # root\n)\nHOOKS=(base)", "f",
+                            "MODULES", kVfio, "=", true);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r,
             "MODULES=(i915)  # x\nMODULES=(\n  ext4 vfio vfio_iommu_type1 vfio_pci # root\n)\n"
