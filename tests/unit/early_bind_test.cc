@@ -76,7 +76,7 @@ class EarlyBind : public ::testing::Test {
     env.runner = &runner;
   }
   CliRun cli(HostFs& f, std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", t.root()});
+    args.insert(args.begin(), {"--root", args_root.empty() ? t.root() : args_root});
     cli::Injected i;
     i.fs = &f;
     i.env = env;
@@ -89,6 +89,7 @@ class EarlyBind : public ::testing::Test {
     return run_cli(args, &i);
   }
   TempTree t;
+  std::string args_root;  // --root: t's unless set
   FakeRunner runner;
   assign::Environment env;
 };
@@ -248,6 +249,53 @@ TEST_F(EarlyBind, SelinuxBooleanIsCheckedAndSet) {
   auto failed = cli(f, {"setup", "--selinux"});
   EXPECT_EQ(failed.status, 1);
   EXPECT_NE(failed.err.find("virt_use_sysfs is still off after setsebool"), std::string::npos);
+}
+
+// A fault at every write of `setup --vfio --early-bind`, then a failure of every command it
+// runs: every file stays as it was.
+TEST_F(EarlyBind, AFaultAtEveryWriteAndCommandLeavesEveryFileAsItWas) {
+  const std::vector<std::string> args = {"setup", "--vfio", "--early-bind", "0000:00:03.0"};
+  int writes, commands;
+  {
+    TempTree probe;
+    fs::copy(t.root(), probe.root(), fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    FaultFs f(probe);
+    FakeRunner r;
+    r.on_program("lsinitramfs", FakeRunner::success(image_listing(true)));
+    env.runner = &r;
+    args_root = probe.root();
+    ASSERT_EQ(cli(f, args).status, 0);
+    writes = f.changes();
+    commands = static_cast<int>(r.calls.size());
+    args_root.clear();
+  }
+  ASSERT_GE(writes, 8);
+  ASSERT_EQ(commands, 3);
+  std::string before = host_files(t);
+  for (int n = 1; n <= writes; ++n) {
+    SCOPED_TRACE("write " + std::to_string(n));
+    FaultFs f(t);
+    f.fail_at(n);
+    env.runner = &runner;
+    EXPECT_NE(cli(f, args).status, 0);
+    EXPECT_EQ(host_files(t), before);
+  }
+  for (int n = 0; n < commands; ++n) {
+    SCOPED_TRACE("command " + std::to_string(n + 1));
+    FakeRunner r;
+    r.on_program("lsinitramfs", FakeRunner::success(image_listing(true)));
+    // The n-th command fails: the regeneration, or the listing of one image.
+    if (n == 0)
+      r.on_program("update-initramfs", FakeRunner::failure(1, "E: boom"));
+    else
+      r.on(Argv{"lsinitramfs",
+                n == 1 ? "/boot/initrd.img-6.1.0-27-amd64" : "/boot/initrd.img-6.1.0-28-amd64"},
+           FakeRunner::failure(1, "E: boom"));
+    env.runner = &r;
+    FaultFs f(t);
+    EXPECT_EQ(cli(f, args).status, 1);
+    EXPECT_EQ(host_files(t), before);
+  }
 }
 
 }  // namespace
