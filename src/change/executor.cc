@@ -279,7 +279,12 @@ Status Executor::put_back_file(const std::string& path, const FileState& s) {
 // Runs a program and keeps how it ended and when, failed or not, for the change set's record.
 Status Executor::run_program(Change& c) {
   if (!ports_.runner) return Error::state("no command runner to run " + c.program.text());
-  CommandResult r = TRY(ports_.runner->run(c.program));
+  auto started = ports_.runner->run(c.program);
+  if (!started) {
+    c.applied = false;  // it never ran (not installed, refused): nothing to undo by running again
+    return started.error();
+  }
+  CommandResult r = *started;
   c.ran = Change::Ran{r.exit_status, r.signal, r.timed_out, ports_.now ? ports_.now() : 0};
   if (!r.ok()) return CommandRunner::failure(c.program, r);
   return {};

@@ -24,7 +24,7 @@ Context::Context(std::unique_ptr<HostFs> owned, HostFs* fs, assign::Environment 
       setup_(std::move(setup)) {
   env_.process = setup_.process;  // one process view for the CLI and the library
   if (!env_.runner) {
-    runner_ = make_real_runner();
+    runner_ = setup_.process.live ? make_real_runner() : make_tree_runner(fs_->root());
     env_.runner = runner_.get();
   }
   if (!env_.loader) {

@@ -41,8 +41,11 @@ struct Args {
   std::string driver = "vfio-pci";
   std::string owner;
   bool with_group = false, force = false, dry_run = false;
-  bool vfio = false, list = false;  // setup --vfio, undo --list
-  std::string id;                   // undo ID
+  bool vfio = false, list = false;      // setup --vfio, undo --list
+  std::string id;                       // undo ID
+  std::vector<std::string> early_bind;  // setup --early-bind DEVICE...
+  bool selinux = false;                 // setup --selinux
+  std::string initramfs;                // setup --initramfs NAME
 };
 
 // What a caller may put in place of the real host and process: main() passes the process's

@@ -4,6 +4,7 @@
 
 #include "check/check.h"
 #include "cli/commands.h"
+#include "setup/boot_check.h"
 
 namespace pcipass::cli {
 
@@ -21,6 +22,9 @@ static Style status_style(CheckStatus s) {
 
 int run_check(Context& ctx, const Args&) {
   CheckReport report = run_checks(ctx.fs(), ctx.modules());
+  // What setup configured for boot, where the host has it (docs/checks.md).
+  for (auto& r : setup::check_boot_setup(ctx.fs(), ctx.modules(), ctx.env().runner))
+    report.results.push_back(std::move(r));
   CheckStatus worst = report.worst();
   int counts[3] = {0, 0, 0};
   for (const auto& r : report.results) counts[static_cast<int>(r.status)]++;

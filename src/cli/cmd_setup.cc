@@ -1,58 +1,192 @@
-// pcipass setup --vfio: load the VFIO modules at every boot, as a change set undo can revert.
+// pcipass setup: the host configured for passthrough at boot (the VFIO modules, early binding,
+// SELinux, the initramfs), as one change set undo can revert.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
-#include "setup/vfio.h"
+#include "setup/host_setup.h"
 
 namespace pcipass::cli {
 
+namespace {
+
+// --early-bind takes addresses: binding by IDs is what cannot tell identical cards apart.
+Result<std::vector<PciAddress>> early_addresses(Context& ctx, const Args& a) {
+  std::vector<PciAddress> out;
+  if (a.early_bind.empty()) return out;
+  const Inventory* inv = TRY(ctx.inventory());
+  for (const auto& arg : a.early_bind) {
+    auto sel = parse_selector(arg);
+    if (!sel || !std::holds_alternative<PciAddress>(*sel))
+      return Error::invalid(
+          fmt::format("--early-bind {}: not a PCI address", arg),
+          "name each device by its address (0000:01:00.0): early binding is by address, so that "
+          "one of two identical cards can stay with the host");
+    for (const Device* d : TRY(inv->select(arg)))
+      if (std::find(out.begin(), out.end(), d->address) == out.end()) out.push_back(d->address);
+  }
+  return out;
+}
+
+Json initramfs_json(const setup::SetupReport& r) {
+  if (!r.initramfs) return nullptr;
+  const auto& i = *r.initramfs;
+  Json images = Json::array();
+  for (const auto& im : i.images)
+    images.push_back(
+        {{"kernel", im.kernel.empty() ? Json(nullptr) : Json(im.kernel)}, {"path", im.path}});
+  return {{"system", i.backend->name},   {"configs", i.configs},
+          {"modules", i.wants.modules},  {"files", i.wants.files},
+          {"regenerated", i.changed},    {"regenerate", i.backend->regenerate},
+          {"lister", i.backend->lister}, {"images", images}};
+}
+
+Json early_json(const setup::SetupReport& r) {
+  if (!r.early_bind) return nullptr;
+  Json devices = Json::array();
+  for (const auto& d : r.early_bind->devices)
+    devices.push_back({{"address", d.address.str()},
+                       {"id", fmt::format("{:04x}:{:04x}", d.vendor, d.device)},
+                       {"driver", d.driver ? Json(*d.driver) : Json(nullptr)},
+                       {"softdep", d.softdeps},
+                       {"builtin", d.builtin}});
+  return {{"rule", setup::kUdevRulePath},
+          {"modprobe", setup::kModprobePath},
+          {"devices", devices},
+          {"added", r.early_bind->added}};
+}
+
+Json selinux_json(const setup::SetupReport& r) {
+  if (!r.selinux) return nullptr;
+  const auto& s = r.selinux->state;
+  return {{"enabled", s.enabled},
+          {"enforcing", s.enforcing},
+          {"boolean", s.boolean ? Json(*s.boolean) : Json(nullptr)},
+          {"was_on", s.on},
+          {"sets", r.selinux->needed}};
+}
+
+void print_json(Context& ctx, const Args& a, const setup::SetupReport& r) {
+  const auto& applied = r.applied;
+  Json modules = r.vfio ? Json(r.vfio->modules) : Json::array();
+  Json added = r.vfio ? Json(r.vfio->added) : Json::array();
+  ctx.out << dump_json(Json{{"schema", "pcipass.setup/1"},
+                            {"dry_run", a.dry_run},
+                            {"changed", applied.changed},
+                            {"change_set", applied.id ? Json(*applied.id) : Json(nullptr)},
+                            {"path", setup::kModulesLoadPath},
+                            {"modules", modules},
+                            {"added", added},
+                            {"created", applied.changed && r.vfio && r.vfio->created},
+                            {"initramfs", initramfs_json(r)},
+                            {"early_bind", early_json(r)},
+                            {"selinux", selinux_json(r)},
+                            {"notes", r.notes},
+                            {"steps", steps_json(applied.steps)}})
+          << '\n';
+}
+
+// One line per part that changed something.
+std::vector<std::string> done_lines(const setup::SetupReport& r) {
+  std::vector<std::string> out;
+  if (r.vfio && !r.vfio->added.empty())
+    out.push_back(fmt::format("{} {} ({} now load at boot)",
+                              r.vfio->created ? "created" : "added to", r.vfio->path,
+                              fmt::join(r.vfio->added, ", ")));
+  if (r.early_bind && !r.early_bind->added.empty())
+    out.push_back(fmt::format("{} set for early binding to vfio-pci ({}, {})",
+                              fmt::join(r.early_bind->added, ", "), setup::kUdevRulePath,
+                              setup::kModprobePath));
+  if (r.selinux && r.selinux->needed)
+    out.push_back(fmt::format("turned on the SELinux boolean {}", *r.selinux->state.boolean));
+  if (r.initramfs && r.initramfs->changed) {
+    std::vector<std::string> images;
+    for (const auto& i : r.initramfs->images) images.push_back(i.path);
+    out.push_back(
+        fmt::format("{}: {} regenerated and checked ({})", r.initramfs->backend->name,
+                    images.empty() ? "images" : fmt::format("{}", fmt::join(images, ", ")),
+                    fmt::join(r.initramfs->wants.modules, ", ")));
+  }
+  return out;
+}
+
+std::string nothing_line(const setup::SetupReport& r) {
+  if (r.vfio && !r.early_bind && !r.selinux)
+    return fmt::format(
+        "nothing to change: {} already loads {} at boot{}", r.vfio->path,
+        fmt::join(r.vfio->modules, ", "),
+        r.initramfs ? fmt::format(", and {} puts them in the initramfs", r.initramfs->backend->name)
+                    : "");
+  return "nothing to change: the host is already set up as asked";
+}
+
+}  // namespace
+
 void setup_setup(CLI::App& app, Args& a) {
-  app.add_flag(
-      "--vfio", a.vfio,
-      "Load vfio, vfio_iommu_type1 and vfio_pci at boot (/etc/modules-load.d/pcipass.conf)");
-  app.add_flag("--dry-run", a.dry_run, "Print the change as a diff and write nothing");
+  app.add_flag("--vfio", a.vfio,
+               "Load vfio, vfio_iommu_type1 and vfio_pci at boot (/etc/modules-load.d/pcipass.conf "
+               "and the initramfs)");
+  app.add_option("--early-bind", a.early_bind,
+                 "Hand these devices (by address) to vfio-pci at boot, before their host drivers")
+      ->option_text("ADDRESS...");
+  app.add_flag("--selinux", a.selinux,
+               "Turn on the SELinux boolean virt_use_sysfs (setsebool -P), where it is off");
+  app.add_option("--initramfs", a.initramfs,
+                 "The initramfs system to configure, where several are installed")
+      ->option_text("initramfs-tools|dracut|mkinitcpio");
+  app.add_flag("--dry-run", a.dry_run, "Print the changes as diffs and commands; write nothing");
   app.footer(
-      "Every setup is a change set under /var/lib/pcipass/changes: `pcipass undo` reverts it.\n"
-      "The boot loader (IOMMU kernel options) and initramfs parts of setup come later (issue 9).");
+      "Every setup is one change set under /var/lib/pcipass/changes: `pcipass undo` reverts it.\n"
+      "The boot loader (IOMMU kernel options) part of setup comes later (issue 9).");
 }
 
 int run_setup(Context& ctx, const Args& a) {
-  if (!a.vfio)
-    return fail(ctx, Error::invalid("nothing to set up",
-                                    "add --vfio (the kernel command line and initramfs are not "
-                                    "set up by pcipass yet)"));
+  setup::Request req;
+  req.vfio = a.vfio;
+  req.selinux = a.selinux;
+  if (!a.initramfs.empty()) {
+    req.initramfs = initramfs::parse_system(a.initramfs);
+    if (!req.initramfs)
+      return fail(ctx, Error::invalid(fmt::format("--initramfs {}: unknown", a.initramfs),
+                                      "use initramfs-tools, dracut or mkinitcpio"));
+  }
+  auto early = early_addresses(ctx, a);
+  if (!early) return fail(ctx, early.error());
+  req.early_bind = *early;
+  std::optional<setup::HostView> host;
+  if (!req.early_bind.empty())
+    host.emplace(setup::HostView{**ctx.inventory(), ctx.groups(), ctx.impact(), ctx.modules()});
   const auto& env = ctx.env();
   change::Ports ports{env.loader, env.runner, env.sleep_ms,
                       [&env] { return env.process.time_now(); }};
-  auto r = setup::setup_vfio(ctx.fs(), ports, {"setup --vfio", env.process.time_now(), a.dry_run});
+  std::string command = "setup";
+  if (a.vfio) command += " --vfio";
+  for (const auto& d : req.early_bind) command += " --early-bind " + d.str();
+  if (a.selinux) command += " --selinux";
+  auto r = setup::run_setup(ctx.fs(), req, host ? &*host : nullptr, ports,
+                            {command, env.process.time_now(), a.dry_run});
   if (!r) return fail(ctx, r.error());
-  const auto& applied = r->applied;
   if (ctx.json) {
-    ctx.out << dump_json(Json{{"schema", "pcipass.setup/1"},
-                              {"dry_run", a.dry_run},
-                              {"changed", applied.changed},
-                              {"change_set", applied.id ? Json(*applied.id) : Json(nullptr)},
-                              {"path", r->path},
-                              {"modules", r->modules},
-                              {"added", r->added},
-                              {"created", applied.changed && r->created},
-                              {"steps", steps_json(applied.steps)}})
-            << '\n';
+    print_json(ctx, a, *r);
     return kExitOk;
   }
+  for (const auto& n : r->notes) print_line(ctx.err, "note: " + n);
+  const auto& applied = r->applied;
   if (!applied.changed) {
-    print_line(ctx.out, fmt::format("nothing to change: {} already loads {} at boot", r->path,
-                                    fmt::join(r->modules, ", ")));
+    print_line(ctx.out, nothing_line(*r));
     return kExitOk;
   }
   if (a.dry_run) {
     print_steps(ctx, applied.steps);
     return kExitOk;
   }
-  print_line(ctx.out,
-             fmt::format("change set {}: {} {} ({} now load at boot)", *applied.id,
-                         r->created ? "created" : "added to", r->path, fmt::join(r->added, ", ")));
+  auto lines = done_lines(*r);
+  if (lines.size() == 1) {
+    print_line(ctx.out, fmt::format("change set {}: {}", *applied.id, lines.front()));
+  } else {
+    print_line(ctx.out, fmt::format("change set {}:", *applied.id));
+    for (const auto& l : lines) print_line(ctx.out, "  " + l);
+  }
   print_line(ctx.out, fmt::format("undo with `pcipass undo {}`", *applied.id));
   return kExitOk;
 }

@@ -1,5 +1,7 @@
 #include "host/runner.h"
 
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -431,6 +433,28 @@ Error CommandRunner::failure(const Invocation& cmd, const CommandResult& r) {
 
 std::unique_ptr<CommandRunner> make_real_runner() {
   return std::make_unique<RealRunner>();
+}
+
+namespace {
+
+class TreeRunner : public CommandRunner {
+ public:
+  explicit TreeRunner(std::string root) : root_(std::move(root)) {}
+  Result<CommandResult> run(const Invocation& cmd) override {
+    return Error::refused(
+        fmt::format("not running {} for the captured tree {}: it would act on this machine",
+                    cmd.argv.empty() ? std::string("a program") : cmd.argv[0], root_),
+        "run pcipass on the host itself (without --root) for what needs programs");
+  }
+
+ private:
+  std::string root_;
+};
+
+}  // namespace
+
+std::unique_ptr<CommandRunner> make_tree_runner(std::string root) {
+  return std::make_unique<TreeRunner>(std::move(root));
 }
 
 }  // namespace pcipass

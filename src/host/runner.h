@@ -48,5 +48,9 @@ class CommandRunner {
 // The real runner: posix_spawn (PATH searched in the command's environment), pipes, poll,
 // SIGKILL on timeout.
 std::unique_ptr<CommandRunner> make_real_runner();
+// For a captured tree (--root): runs nothing, since update-initramfs or lsinitramfs would act on
+// the machine pcipass runs on, not on the tree. Every run() is an error naming the program and
+// `root`.
+std::unique_ptr<CommandRunner> make_tree_runner(std::string root);
 
 }  // namespace pcipass

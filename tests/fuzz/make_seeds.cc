@@ -168,6 +168,13 @@ int main(int argc, char** argv) {
                         "0000:00:00.0"})
     seed("address", std::string("typed-") + s, s);
   state_seeds();
+  // mkinitcpio.conf and its drop-ins as the initramfs fixtures have them.
+  for (const auto& e : fs::directory_iterator(PCIPASS_SOURCE_DIR "/tests/fixtures/initramfs"))
+    for (const char* f : {"etc/mkinitcpio.conf", "etc/mkinitcpio.conf.d/pcipass.conf"})
+      if (auto text = read(e.path() / f))
+        seed("mkinitcpio_conf", e.path().filename().string(), *text);
+  seed("mkinitcpio_conf", "multi-line",
+       "MODULES=(\n  'ext4' # root\n  \"crc32c-intel\" \\\n)\nFILES=(\"/x (y)\")\n");
   // The fixtures have no accounts: the sample host's, as bind --owner reads them.
   seed("accounts", "sample",
        "root:x:0:0:root:/root:/bin/bash\nlibvirt-qemu:x:64055:108::/var/lib/libvirt:/usr/sbin/"
