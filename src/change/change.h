@@ -28,6 +28,7 @@ enum class Kind {
   kModuleLoad,  // through ModuleLoader; never undone (other users may need it)
   kProgram,     // through CommandRunner; undone only by an explicit undo program
   kWaitFor,     // until a path appears (udev creating a node); nothing to undo
+  kLink,        // a symbolic link made (to `data`) or, with `remove_link`, removed
 };
 
 // The two things binding changes on a device.
@@ -59,6 +60,9 @@ struct FileState {
   bool matched_by(const FileState& now) const;
 };
 Result<FileState> read_file_state(const HostFs& fs, const std::string& path);
+// A symbolic link's target as stored; nullopt when nothing is there. Anything but a link is an
+// error: pcipass replaces and removes only links where it makes links.
+Result<std::optional<std::string>> read_link_state(const HostFs& fs, const std::string& path);
 
 // How a device move gets there: bind's procedure (drivers_probe, must land on the target) or
 // restore's (only what differs; falls back to the driver's bind file).
@@ -82,6 +86,7 @@ struct Change {
   int wait_ms = 0;          // kWaitFor
   std::string wait_reason;  // kWaitFor: appended to the timeout message
   std::string registers;    // kModuleLoad: the directory loading must create
+  bool remove_link = false;  // kLink: remove the link instead of making it
 
   // Captured before the plan's first write.
   struct Before {
@@ -91,6 +96,7 @@ struct Change {
     DeviceState device;                    // kDeviceMove
     bool existed = false;                  // kDirCreate, kDirRemove, kOwner
     std::vector<std::string> created;      // kDirCreate: the missing ones, outermost first
+    std::optional<std::string> link;       // kLink: the target it had; nullopt: no entry
   } before;
   bool applied = false;
   // kProgram, once run: how it ended and when (a change set's manifest records it).
@@ -112,6 +118,9 @@ struct Change {
   static Change module(std::string name, std::string registers = {});
   static Change program_run(Invocation run, std::optional<Invocation> undo = std::nullopt);
   static Change wait_for(std::string path, int ms, std::string reason);
+  // `path` made a symbolic link to `target` (nullopt: the link at `path` removed). Only links
+  // are replaced or removed: anything else at `path` stops the plan at capture.
+  static Change link(std::string path, std::optional<std::string> target);
 
   // Whether undoing it needs a record (journal or change set) before it is applied.
   bool recorded() const;
@@ -120,9 +129,10 @@ struct Change {
 // One write pcipass makes (or, with --dry-run, would make), in order; what --json calls steps.
 struct Step {
   std::string kind;  // "module", "write", "journal", "chown", "state", "file", "remove", "mkdir",
-                     // "rmdir", "run", "change-set"
+                     // "rmdir", "run", "change-set", "link"
   std::string path;  // the file written; the module name for "module"; argv[0] for "run"
-  std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown
+  std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown; a
+                     // link's target ("" when it is removed)
   std::string diff;  // files: the unified diff of the change
   std::string text() const;  // "write /sys/bus/pci/devices/0000:01:00.0/driver_override: vfio-pci"
 };

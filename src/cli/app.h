@@ -42,6 +42,8 @@ struct Args {
   std::string owner;
   bool with_group = false, force = false, dry_run = false;
   bool vfio = false, list = false;  // setup --vfio, undo --list
+  bool persist = false;             // bind/release --persist
+  bool boot = false;                // apply --boot
   std::string id;                   // undo ID
 };
 

@@ -4,6 +4,7 @@
 
 #include "check/check.h"
 #include "cli/commands.h"
+#include "persist/persist.h"
 
 namespace pcipass::cli {
 
@@ -21,6 +22,7 @@ static Style status_style(CheckStatus s) {
 
 int run_check(Context& ctx, const Args&) {
   CheckReport report = run_checks(ctx.fs(), ctx.modules());
+  for (auto& r : persist::persist_checks(ctx.fs())) report.results.push_back(std::move(r));
   CheckStatus worst = report.worst();
   int counts[3] = {0, 0, 0};
   for (const auto& r : report.results) counts[static_cast<int>(r.status)]++;
