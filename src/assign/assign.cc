@@ -368,9 +368,15 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
     for (const auto& d : j.devices) report.released.push_back({d.address, d.before, d.after});
     return report;
   }
-  if (state_changed) TRY(save_state(fs, state));
-  Status c = moves ? commit(fs, j, ex.steps, false) : Status();
+  Status c = state_changed ? save_state(fs, state) : Status();
+  if (c && moves) c = commit(fs, j, ex.steps, false);
   if (!c) {
+    // Until the journal says committed, `recover` would roll the devices back: do it now.
+    auto on_disk = load_journal(fs);
+    if (moves && on_disk.ok() && on_disk->has_value() && (*on_disk)->phase != "committed") {
+      report.durable = {};
+      return ex.fail(changes, *part.record, std::move(c).error());
+    }
     Error e = std::move(c).error();
     e.fix = "the devices are back on the host; run `pcipass recover` to finish updating the state";
     return e;

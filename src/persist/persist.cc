@@ -55,15 +55,17 @@ bool unit_enabled(const HostFs& fs) {
 std::vector<Change> enable_plan(const HostFs& fs) {
   std::vector<Change> out;
   auto unit = find_unit(fs);
+  bool enabled = unit_enabled(fs);
+  if (unit && enabled) return out;
+  // The .wants directory first: it makes /etc/systemd/system too when that is missing, so a
+  // rollback (last change first) removes the unit file before that directory. (Enabled, the
+  // .wants directory and so /etc/systemd/system exist.)
+  if (!enabled && !fs.is_dir(kWantsDir)) out.push_back(Change::dir_create(kWantsDir, 0755));
   if (!unit) {
-    if (!fs.is_dir("/etc/systemd/system"))
-      out.push_back(Change::dir_create("/etc/systemd/system", 0755));
     out.push_back(Change::file_write(kEtcUnitPath, kUnitText, 0644));
     unit = kEtcUnitPath;
   }
-  if (unit_enabled(fs)) return out;
-  if (!fs.is_dir(kWantsDir)) out.push_back(Change::dir_create(kWantsDir, 0755));
-  out.push_back(Change::link(kWantsLink, *unit));
+  if (!enabled) out.push_back(Change::link(kWantsLink, *unit));
   return out;
 }
 
