@@ -53,8 +53,8 @@ struct BindRequest {
   std::vector<PciAddress> devices;
   std::string driver = "vfio-pci";
   bool with_group = false, force = false, dry_run = false;
-  std::string owner;                     // USER[:GROUP] for /dev/vfio/GROUP, "" for none
-  const Inventory* inventory = nullptr;  // the caller's scan (null: scan here)
+  std::string owner;                      // USER[:GROUP] for /dev/vfio/GROUP, "" for none
+  const Inventory* inventory = nullptr;   // the caller's scan (null: scan here)
   const DurableFiles* durable = nullptr;  // files changed with the devices (bind --persist)
 };
 
@@ -76,7 +76,7 @@ struct ReleaseRequest {
   std::vector<PciAddress> devices;
   bool with_group = false;  // also every other device of their groups that pcipass bound
   bool dry_run = false;
-  const Inventory* inventory = nullptr;  // the caller's scan (null: scan here)
+  const Inventory* inventory = nullptr;   // the caller's scan (null: scan here)
   const DurableFiles* durable = nullptr;  // files changed with the devices (release --persist)
 };
 

@@ -168,7 +168,8 @@ std::string Step::text() const {
   if (kind == "mkdir") return "mkdir " + path;
   if (kind == "rmdir") return "rmdir " + path;
   if (kind == "run") return "run " + data;
-  if (kind == "link") return data.empty() ? "remove link " + path : fmt::format("link {} -> {}", path, data);
+  if (kind == "link")
+    return data.empty() ? "remove link " + path : fmt::format("link {} -> {}", path, data);
   std::string shown = data == "\n" ? std::string("\\n") : data;
   return fmt::format("write {}: {}", path, shown);
 }

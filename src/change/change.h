@@ -83,9 +83,9 @@ struct Change {
   Procedure procedure = Procedure::kBind;
   Invocation program;  // kProgram
   std::optional<Invocation> undo_program;
-  int wait_ms = 0;          // kWaitFor
-  std::string wait_reason;  // kWaitFor: appended to the timeout message
-  std::string registers;    // kModuleLoad: the directory loading must create
+  int wait_ms = 0;           // kWaitFor
+  std::string wait_reason;   // kWaitFor: appended to the timeout message
+  std::string registers;     // kModuleLoad: the directory loading must create
   bool remove_link = false;  // kLink: remove the link instead of making it
 
   // Captured before the plan's first write.

@@ -491,8 +491,8 @@ ChangeSet make_set(const HostFs& fs, std::vector<Change>& plan, const DurableRun
   if (!changed) return set;
   // Unchanged files stay out of the plan: a no-op replace would still touch them.
   std::erase_if(plan, [](const Change& c) {
-    if (c.kind == Kind::kLink) return c.before.link == (c.remove_link ? std::nullopt
-                                                                       : std::optional(c.data));
+    if (c.kind == Kind::kLink)
+      return c.before.link == (c.remove_link ? std::nullopt : std::optional(c.data));
     return c.kind == Kind::kFileWrite && !c.before.file.absent && c.before.file.bytes == c.data;
   });
   std::erase_if(set.files, [](const FileRecord& f) {
@@ -627,12 +627,11 @@ Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
     if (f.link) {
       auto now = TRY(read_link_state(fs, f.path));
       if (now == f.after_link) continue;
-      out.conflicts.push_back(
-          {f.path,
-           {},
-           fmt::format("{} points to {} now; pcipass made it {}", f.path,
-                       now.value_or("nothing (it is gone)"),
-                       f.after_link ? "point to " + *f.after_link : "absent")});
+      out.conflicts.push_back({f.path,
+                               {},
+                               fmt::format("{} points to {} now; pcipass made it {}", f.path,
+                                           now.value_or("nothing (it is gone)"),
+                                           f.after_link ? "point to " + *f.after_link : "absent")});
       continue;
     }
     FileState now = TRY(read_file_state(fs, f.path));

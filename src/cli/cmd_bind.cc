@@ -65,14 +65,13 @@ void print_persist(Context& ctx, const persist::PersistReport& p, const assign::
   std::vector<std::string> shown;
   for (const auto& x : p.devices) shown.push_back(x.str());
   if (!d.changed) {
-    print_line(ctx.out, fmt::format("{} already as asked: nothing to change",
-                                    persist::kAssignmentsPath));
+    print_line(ctx.out,
+               fmt::format("{} already as asked: nothing to change", persist::kAssignmentsPath));
     return;
   }
   if (!d.id) return;  // dry run: the steps said it
-  print_line(ctx.out, fmt::format("change set {}: {} {} {} {}", *d.id, verb,
-                                  fmt::join(shown, ", "), verb == "persisted" ? "in" : "from",
-                                  persist::kAssignmentsPath));
+  print_line(ctx.out, fmt::format("change set {}: {} {} {} {}", *d.id, verb, fmt::join(shown, ", "),
+                                  verb == "persisted" ? "in" : "from", persist::kAssignmentsPath));
   if (p.enabled_unit)
     print_line(ctx.out, fmt::format("enabled {} ({})", persist::kUnitName, persist::kWantsLink));
   print_line(ctx.out, fmt::format("undo with `pcipass undo {}`", *d.id));

@@ -45,8 +45,8 @@ int run_release(Context& ctx, const Args& args) {
   std::optional<persist::PersistReport> persisted;
   Result<assign::ReleaseReport> r = assign::ReleaseReport{};
   if (a.persist) {
-    auto p =
-        persist::release_persist(ctx.fs(), req, ctx.env(), persist_command("release", args), *r, gone);
+    auto p = persist::release_persist(ctx.fs(), req, ctx.env(), persist_command("release", args),
+                                      *r, gone);
     if (!p) return fail(ctx, p.error());
     persisted = std::move(*p);
   } else {

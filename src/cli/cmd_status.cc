@@ -127,10 +127,10 @@ int run_status(Context& ctx, const Args&) {
     }
     print_persisted(ctx, *desired);
     if (r->pending)
-      ctx.out << ctx.term.paint(
-                     Style::kBad,
-                     printable(fmt::format("an interrupted {} left a journal: run `pcipass recover`",
-                                           r->pending->summary())))
+      ctx.out << ctx.term.paint(Style::kBad,
+                                printable(fmt::format(
+                                    "an interrupted {} left a journal: run `pcipass recover`",
+                                    r->pending->summary())))
               << '\n';
   }
   if (r->pending) return kExitFailure;

@@ -11,8 +11,8 @@ namespace pcipass::persist {
 
 namespace {
 
-constexpr const char* kKnown[] = {"address",          "vendor", "device", "subsystem_vendor",
-                                  "subsystem_device", "driver"};
+constexpr const char* kKnown[] = {"address",          "vendor",           "device",
+                                  "subsystem_vendor", "subsystem_device", "driver"};
 
 // An entry's field, checked, with the error naming the file, the entry and the fix.
 class EntryChecker {
@@ -55,7 +55,7 @@ class EntryChecker {
     std::string out;
     for (unsigned char c : s.substr(0, 64))
       out += c >= 0x20 && c < 0x7f && c != '"' ? std::string(1, static_cast<char>(c))
-                                                 : fmt::format("\\x{:02x}", c);
+                                               : fmt::format("\\x{:02x}", c);
     return out;
   }
   std::string path_;
@@ -70,8 +70,8 @@ Result<Assignment> parse_entry(const std::string& path, size_t i, const Json& e)
     return c.bad("the entry", "is not an object",
                  "each entry is {\"address\": ..., \"vendor\": ..., ...}");
   Assignment a;
-  std::string addr = TRY(c.string(
-      "address", "write the address in the kernel's form, e.g. \"0000:01:00.0\""));
+  std::string addr =
+      TRY(c.string("address", "write the address in the kernel's form, e.g. \"0000:01:00.0\""));
   auto parsed = parse_address(addr);
   if (!parsed || parsed->str() != addr)
     return c.bad("address", "is not a PCI address in the kernel's form (0000:01:00.0)",
@@ -108,8 +108,9 @@ const Assignment* Assignments::find(const PciAddress& a) const {
 }
 
 bool Assignments::put(Assignment a) {
-  auto it = std::lower_bound(devices.begin(), devices.end(), a.address,
-                             [](const Assignment& d, const PciAddress& x) { return d.address < x; });
+  auto it =
+      std::lower_bound(devices.begin(), devices.end(), a.address,
+                       [](const Assignment& d, const PciAddress& x) { return d.address < x; });
   if (it != devices.end() && it->address == a.address) {
     if (it->ids == a.ids && it->driver == a.driver) return false;
     a.extra = it->extra;  // what others wrote beside the entry stays
@@ -228,10 +229,9 @@ Comparison compare_one(const Inventory& inv, const Assignment& want) {
   }
   if (c.driver != want.driver) {
     c.match = Match::kOtherDriver;
-    c.message = c.driver ? fmt::format("{} is persisted for {} but {} has it", addr, want.driver,
-                                       *c.driver)
-                         : fmt::format("{} is persisted for {} but is on no driver", addr,
-                                       want.driver);
+    c.message =
+        c.driver ? fmt::format("{} is persisted for {} but {} has it", addr, want.driver, *c.driver)
+                 : fmt::format("{} is persisted for {} but is on no driver", addr, want.driver);
     c.fix = fmt::format(
         "`pcipass apply` binds it now; at boot pcipass-apply.service does (`systemctl status "
         "pcipass-apply`); a host driver in the initramfs takes it first unless early binding "

@@ -39,7 +39,7 @@ struct Ids {
 struct Assignment {
   PciAddress address;
   Ids ids;
-  std::string driver;      // vfio-pci or pci-stub
+  std::string driver;           // vfio-pci or pci-stub
   Json extra = Json::object();  // keys pcipass does not know, kept as they were
 };
 

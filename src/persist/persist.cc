@@ -268,8 +268,11 @@ std::vector<CheckResult> persist_checks(const HostFs& fs) {
   }
   bool enabled = unit_enabled(fs);
   for (const auto& c : state->devices) {
-    CheckResult r{"persisted-device", "Persisted " + c.desired.address.str(), CheckStatus::kPass,
-                  c.message, {}};
+    CheckResult r{"persisted-device",
+                  "Persisted " + c.desired.address.str(),
+                  CheckStatus::kPass,
+                  c.message,
+                  {}};
     if (c.match == Match::kMatches) {
       out.push_back(std::move(r));
       continue;

@@ -1,6 +1,6 @@
 // A HostFs over a TempTree that fails on demand: the n-th change (write, atomic write, replace,
-// mkdir, remove, rmdir, chown, link) fails, or the process "dies" after the n-th and every later change
-// fails. For plans of files, as FakeKernel is for sysfs.
+// mkdir, remove, rmdir, chown, link) fails, or the process "dies" after the n-th and every later
+// change fails. For plans of files, as FakeKernel is for sysfs.
 #pragma once
 
 #include <memory>

@@ -5,9 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-#include <nlohmann/json.hpp>
 
 #include "assign/assign.h"
 #include "change/store.h"
@@ -33,8 +33,8 @@ PciAddress addr(const std::string& s) {
 std::string host_state(const TempTree& t) {
   namespace fs = std::filesystem;
   std::vector<std::string> lines;
-  for (auto it = fs::recursive_directory_iterator(t.root()); it != fs::recursive_directory_iterator();
-       ++it) {
+  for (auto it = fs::recursive_directory_iterator(t.root());
+       it != fs::recursive_directory_iterator(); ++it) {
     std::string rel = it->path().string().substr(t.root().size());
     if (rel == "/var" || rel == "/run/pcipass/lock") {
       if (it->is_directory()) it.disable_recursion_pending();
@@ -126,10 +126,9 @@ class Persist : public ::testing::Test {
   void reboot() {
     t.remove("/run").dir("/run");
     const std::string bus = "/sys/devices/pci0000:00/";
-    for (const auto& [dev, drv] :
-         {std::pair{bus + "0000:00:03.0", "e1000e"},
-          std::pair{bus + "0000:00:1c.0/0000:01:00.0", "nouveau"},
-          std::pair{bus + "0000:00:1c.0/0000:01:00.1", "snd_hda_intel"}}) {
+    for (const auto& [dev, drv] : {std::pair{bus + "0000:00:03.0", "e1000e"},
+                                   std::pair{bus + "0000:00:1c.0/0000:01:00.0", "nouveau"},
+                                   std::pair{bus + "0000:00:1c.0/0000:01:00.1", "snd_hda_intel"}}) {
       std::string a = base_name(dev);
       t.remove(dev + "/driver");
       t.remove("/sys/bus/pci/drivers/vfio-pci/" + a);
@@ -246,8 +245,7 @@ TEST(PersistStore, EveryMalformedFieldIsRefusedWithTheFileTheEntryAndTheFix) {
        "subsystem_device is \"85 1\", not four"},
       {"escape in an id", entry(R"("8591")", R"("\u001b[31")"),
        "subsystem_device is \"\\x1b[31\", not four"},
-      {"host driver", entry(R"("vfio-pci")", R"("nouveau")"),
-       "driver is not vfio-pci or pci-stub"},
+      {"host driver", entry(R"("vfio-pci")", R"("nouveau")"), "driver is not vfio-pci or pci-stub"},
       {"no driver", entry(R"(, "driver": "vfio-pci")", ""), "driver is missing"},
       {"twice",
        R"({"schema": "pcipass.assignments/1", "devices": [{)" + ok_entry + "}, {" + ok_entry +
@@ -295,17 +293,20 @@ TEST_F(Persist, BindPersistBindsRecordsAndEnablesTheBootApplier) {
   EXPECT_EQ(r.out,
             "bound 0000:00:03.0 to vfio-pci (was e1000e)\n"
             "group 4 is ready: /dev/vfio/4\n"
-            "change set " + kSet + ": persisted 0000:00:03.0 in /etc/pcipass/assignments.json\n"
-            "enabled pcipass-apply.service "
-            "(/etc/systemd/system/sysinit.target.wants/pcipass-apply.service)\n"
-            "undo with `pcipass undo " + kSet + "`\n");
+            "change set " +
+                kSet +
+                ": persisted 0000:00:03.0 in /etc/pcipass/assignments.json\n"
+                "enabled pcipass-apply.service "
+                "(/etc/systemd/system/sysinit.target.wants/pcipass-apply.service)\n"
+                "undo with `pcipass undo " +
+                kSet + "`\n");
   EXPECT_EQ(t.read(kAssignmentsPath), kNicStore);
   // Not installed in this tree: the unit goes to /etc, byte for byte the installed one.
   EXPECT_EQ(t.read(persist::kEtcUnitPath), persist::unit_text());
   EXPECT_EQ(k->read_link(persist::kWantsLink).value(), persist::kEtcUnitPath);
-  EXPECT_EQ(k->snapshot().find("0000:00:03.0 driver=vfio-pci override=vfio-pci") !=
-                std::string::npos,
-            true);
+  EXPECT_EQ(
+      k->snapshot().find("0000:00:03.0 driver=vfio-pci override=vfio-pci") != std::string::npos,
+      true);
   // Again: nothing to change.
   int writes = k->write_count();
   r = cli({"bind", "--persist", "00:03.0"});
@@ -333,11 +334,10 @@ TEST_F(Persist, TheUnitIsTheInstalledOneFromOneSource) {
   text.replace(at, std::string("@PCIPASS_BINARY_PATH@").size(), persist::kInstalledBinary);
   EXPECT_EQ(text, persist::unit_text());
   std::string unit = persist::unit_text();
-  for (const char* line :
-       {"Type=oneshot\n", "RemainAfterExit=yes\n", "DefaultDependencies=no\n",
-        "WantedBy=sysinit.target\n",
-        "Before=libvirtd.service virtqemud.service display-manager.service "
-        "systemd-user-sessions.service\n"})
+  for (const char* line : {"Type=oneshot\n", "RemainAfterExit=yes\n", "DefaultDependencies=no\n",
+                           "WantedBy=sysinit.target\n",
+                           "Before=libvirtd.service virtqemud.service display-manager.service "
+                           "systemd-user-sessions.service\n"})
     EXPECT_NE(unit.find(line), std::string::npos) << line;
   EXPECT_NE(unit.find("ExecStart=" + std::string(persist::kInstalledBinary) + " apply --boot\n"),
             std::string::npos);
@@ -371,7 +371,8 @@ TEST_F(Persist, DryRunShowsTheDiffsAndWritesNothing) {
   std::string before = host_state(t);
   auto r = cli({"bind", "--persist", "--dry-run", "00:03.0"});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("  change set " + kSet + " (applying)\n"
+  EXPECT_NE(r.out.find("  change set " + kSet +
+                       " (applying)\n"
                        "  journal /run/pcipass/journal.json (writing)\n"
                        "  mkdir /etc/pcipass\n"
                        "  create /etc/pcipass/assignments.json\n"
