@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "assign/assign.h"
+#include "change/executor.h"
 #include "change/store.h"
 #include "cli_harness.h"
 #include "fake_kernel.h"
@@ -658,6 +659,48 @@ TEST_F(Persist, AFaultAtEveryWriteOfApplyRollsThatGroupBack) {
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.out.find("0000:01:00.0 not bound: "), std::string::npos) << r.out;
     EXPECT_EQ(changed_lines(before, host_state(t)), "");
+  }
+}
+
+}  // namespace
+}  // namespace pcipass::test
+
+namespace pcipass::test {
+namespace {
+
+// The link change kind: a non-link in the way stops the plan at capture; a manifest's link
+// record is validated like the rest.
+TEST(LinkChange, OnlyALinkOrNothingIsReplacedAndManifestsAreChecked) {
+  TempTree t;
+  t.file("/etc/systemd/system/sysinit.target.wants/pcipass-apply.service", "a file\n");
+  auto fs = make_real_host_fs(t.root());
+  std::vector<change::Change> plan = {change::Change::link(persist::kWantsLink, "/x.service")};
+  change::Executor ex(*fs, {}, false);
+  auto c = ex.capture(plan);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, std::string(persist::kWantsLink) + " is not a symbolic link");
+  t.remove(persist::kWantsLink);
+  plan = {change::Change::link(persist::kWantsLink, "/x.service")};
+  ASSERT_TRUE(ex.capture(plan).ok());
+  ASSERT_TRUE(ex.run(plan, nullptr).ok());
+  EXPECT_EQ(fs->read_link(persist::kWantsLink).value(), "/x.service");
+  ASSERT_TRUE(ex.roll_back(plan).ok());
+  EXPECT_EQ(fs->type(persist::kWantsLink, false), FileType::kMissing);
+
+  auto manifest = [](const std::string& link) {
+    return R"({"schema": "pcipass.changes/1", "id": "20261118-110640", "command": "bind",
+      "time": 1, "state": "applied", "files": [{"path": "/etc/systemd/system/x.service",
+      "link": true, "before": {"absent": true}, "after": )" +
+           link + "}]}";
+  };
+  auto ok = change::parse_manifest(manifest(R"({"absent": false, "target": "/lib/x"})"), "/m");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->files[0].after_link, "/lib/x");
+  for (const char* bad : {R"({"absent": false, "target": "../x"})", R"({"absent": false})",
+                          R"({"absent": false, "target": "/a/../b"})", R"({"absent": "no"})"}) {
+    auto r = change::parse_manifest(manifest(bad), "/m");
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) EXPECT_EQ(r.error().message.rfind("/m is damaged: ", 0), 0u);
   }
 }
 
