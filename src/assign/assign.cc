@@ -145,12 +145,15 @@ std::vector<Change> bind_plan(const HostFs& fs, const BindRequest& req, const Pl
   return out;
 }
 
-// The devices a bind --persist records: the requested ones and every one it moves.
+// The devices a bind --persist records: the requested ones, every one it moves, and the group's
+// others already on the driver (at boot the group is viable only if they are bound too).
 std::vector<PciAddress> durable_devices(const Plan& plan, const std::vector<PciAddress>& moves) {
   std::set<PciAddress> out(moves.begin(), moves.end());
   for (const auto& g : plan.groups)
     for (const auto& d : g.devices)
-      if (d.requested) out.insert(d.address);
+      if (d.requested || ((d.action == Action::kViable || d.action == Action::kUnchanged) &&
+                          d.driver == plan.driver))
+        out.insert(d.address);
   return {out.begin(), out.end()};
 }
 

@@ -66,7 +66,8 @@ struct BindReport {
   std::vector<int> groups;            // groups now usable (nodes checked for vfio-pci)
   std::vector<std::string> warnings;  // memlock...
   bool dry_run = false;
-  std::vector<PciAddress> devices;  // requested, and every device moved: what `durable` got
+  std::vector<PciAddress> devices;  // what `durable` got: requested, moved, and the group's others
+                                    // already on the driver
   DurableOutcome durable;
 };
 

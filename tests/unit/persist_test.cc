@@ -368,6 +368,14 @@ TEST_F(Persist, WithGroupRecordsEveryDeviceItMoves) {
   EXPECT_EQ(store->devices[1].ids.device, 0x10f0);
 }
 
+TEST_F(Persist, TheGroupsOthersAlreadyOnTheDriverAreRecordedToo) {
+  ASSERT_EQ(cli({"bind", "--with-group", "01:00.0"}).status, 0);
+  auto r = cli({"--json", "bind", "--persist", "01:00.0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["persist"]["devices"], (nlohmann::json{"0000:01:00.0", "0000:01:00.1"}));
+}
+
 TEST_F(Persist, DryRunShowsTheDiffsAndWritesNothing) {
   std::string before = host_state(t);
   auto r = cli({"bind", "--persist", "--dry-run", "00:03.0"});
@@ -700,7 +708,9 @@ TEST(LinkChange, OnlyALinkOrNothingIsReplacedAndManifestsAreChecked) {
                           R"({"absent": false, "target": "/a/../b"})", R"({"absent": "no"})"}) {
     auto r = change::parse_manifest(manifest(bad), "/m");
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.error().message.rfind("/m is damaged: ", 0), 0u);
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().message.rfind("/m is damaged: ", 0), 0u);
+    }
   }
 }
 
