@@ -145,6 +145,54 @@ std::vector<Change> bind_plan(const HostFs& fs, const BindRequest& req, const Pl
   return out;
 }
 
+// The devices a bind --persist records: the requested ones, every one it moves, and the group's
+// others already on the driver (at boot the group is viable only if they are bound too).
+std::vector<PciAddress> durable_devices(const Plan& plan, const std::vector<PciAddress>& moves) {
+  std::set<PciAddress> out(moves.begin(), moves.end());
+  for (const auto& g : plan.groups)
+    for (const auto& d : g.devices)
+      if (d.requested || ((d.action == Action::kViable || d.action == Action::kUnchanged) &&
+                          d.driver == plan.driver))
+        out.insert(d.address);
+  return {out.begin(), out.end()};
+}
+
+// The durable half of a plan whose first `n` changes are `durable`'s files: a change set when
+// they change anything (they leave the plan when they don't), begun before `journal` (when
+// the plan also moves devices).
+struct DurablePart {
+  std::unique_ptr<change::DurableSet> set;
+  change::Record* record = nullptr;  // the one the executor is given
+};
+
+DurablePart durable_part(HostFs& fs, const DurableFiles* durable, std::vector<Change>& changes,
+                         size_t n, bool dry, bool moves, change::Record& journal) {
+  DurablePart out;
+  out.record = &journal;
+  if (!durable) return out;
+  change::DurableRun run = durable->run;
+  run.dry_run = dry;
+  out.set = std::make_unique<change::DurableSet>(fs, changes, run);
+  if (!out.set->changed()) {
+    changes.erase(changes.begin(), changes.begin() + static_cast<std::ptrdiff_t>(n));
+    out.set.reset();
+    return out;
+  }
+  out.record = &out.set->record(moves ? &journal : nullptr);
+  return out;
+}
+
+// Once the plan ran: the change set is applied; a failure to say so rolls everything back.
+Status finish_durable(DurablePart& part, change::Executor& ex, std::vector<Change>& changes,
+                      DurableOutcome& outcome) {
+  if (!part.set) return {};
+  outcome.changed = true;
+  Status m = part.set->mark_applied(ex.steps, ex.dry_run());
+  if (!m) return ex.fail(changes, *part.record, std::move(m).error());
+  if (!ex.dry_run()) outcome.id = part.set->id();
+  return {};
+}
+
 // The loader the plan needs: the caller's, or libkmod's when a module is to be loaded for real.
 ModuleLoader* loader_for(const HostFs& fs, const std::vector<Change>& plan, bool dry,
                          const Environment& env, std::unique_ptr<ModuleLoader>& own) {
@@ -188,6 +236,13 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
 
   std::vector<PciAddress> moves = plan.moves();
   std::vector<Change> changes = bind_plan(fs, req, plan, moves, owner, env);
+  report.devices = durable_devices(plan, moves);
+  size_t files = 0;
+  if (req.durable) {
+    auto durable = TRY(req.durable->plan(report.devices, inv));
+    files = durable.size();
+    changes.insert(changes.begin(), durable.begin(), durable.end());
+  }
   std::unique_ptr<ModuleLoader> own_loader;
   change::Executor ex(fs, ports(env, loader_for(fs, changes, req.dry_run, env, own_loader)),
                       req.dry_run);
@@ -199,7 +254,10 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
   j.pid = static_cast<int>(::getpid());
   j.add(changes, [&](const PciAddress& a) { return inv.find(a)->iommu_group; });
   JournalRecord record(fs, j);
-  TRY(ex.run(changes, &record));
+  DurablePart part =
+      durable_part(fs, req.durable, changes, files, req.dry_run, !moves.empty(), record);
+  TRY(ex.run(changes, part.record));
+  TRY(finish_durable(part, ex, changes, report.durable));
   for (const auto& g : plan.groups) report.groups.push_back(g.id);
   if (!req.dry_run) report.bound = moves;
   if (!moves.empty()) {
@@ -208,7 +266,8 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
       auto on_disk = load_journal(fs);
       if (on_disk.ok() && on_disk->has_value() && (*on_disk)->phase != "committed") {
         report.bound.clear();
-        return ex.fail(changes, record, std::move(c).error());
+        report.durable = {};
+        return ex.fail(changes, *part.record, std::move(c).error());
       }
       Error e = std::move(c).error();
       e.fix = "the devices are bound; run `pcipass recover` to finish recording them";
@@ -287,28 +346,40 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
         fmt::format("shut the VM down (or stop pid {}), then release", users.front().pid));
   }
 
-  if (j.devices.empty()) {
+  report.devices.assign(wanted.begin(), wanted.end());
+  std::vector<Change> changes;
+  if (req.durable) changes = TRY(req.durable->plan(report.devices, inv));
+  size_t files = changes.size();
+  if (j.devices.empty() && changes.empty()) {
     if (state_changed && !req.dry_run) TRY(save_state(fs, state));
     return report;
   }
-  std::vector<Change> changes;
   for (const auto& d : j.devices)
     changes.push_back(Change::device_move(d.address, d.after, Procedure::kRestore));
+  bool moves = !j.devices.empty();
   change::Executor ex(fs, ports(env, env.loader), req.dry_run);
   TRY(ex.capture(changes));
   j.devices.clear();
   j.add(changes, [&](const PciAddress& a) { return inv.find(a)->iommu_group; });
   JournalRecord record(fs, j);
-  TRY(ex.run(changes, &record));
+  DurablePart part = durable_part(fs, req.durable, changes, files, req.dry_run, moves, record);
+  TRY(ex.run(changes, part.record));
+  TRY(finish_durable(part, ex, changes, report.durable));
   if (req.dry_run) {
-    TRY(commit(fs, j, ex.steps, true));
+    if (moves) TRY(commit(fs, j, ex.steps, true));
     report.steps = std::move(ex.steps);
     for (const auto& d : j.devices) report.released.push_back({d.address, d.before, d.after});
     return report;
   }
-  if (state_changed) TRY(save_state(fs, state));
-  Status c = commit(fs, j, ex.steps, false);
+  Status c = state_changed ? save_state(fs, state) : Status();
+  if (c && moves) c = commit(fs, j, ex.steps, false);
   if (!c) {
+    // Until the journal says committed, `recover` would roll the devices back: do it now.
+    auto on_disk = load_journal(fs);
+    if (moves && on_disk.ok() && on_disk->has_value() && (*on_disk)->phase != "committed") {
+      report.durable = {};
+      return ex.fail(changes, *part.record, std::move(c).error());
+    }
     Error e = std::move(c).error();
     e.fix = "the devices are back on the host; run `pcipass recover` to finish updating the state";
     return e;

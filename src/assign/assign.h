@@ -10,6 +10,7 @@
 #include "assign/journal.h"
 #include "assign/plan.h"
 #include "change/change.h"
+#include "change/store.h"
 #include "host/context.h"
 #include "host/host_fs.h"
 #include "host/module_loader.h"
@@ -30,12 +31,31 @@ struct Environment {
 
 using change::Step;  // one change made (or, with --dry-run, that would be), in order
 
+// Files that change with the devices' moves, as one transaction (bind --persist): a durable
+// change set begun before the journal, rolled back with the devices on any failure, and left
+// for `pcipass undo` once done.
+struct DurableFiles {
+  // The file changes for these devices (bind: the requested ones and every one it moves;
+  // release: the ones released), looked up in `inv`.
+  std::function<Result<std::vector<change::Change>>(const std::vector<PciAddress>& devices,
+                                                    const Inventory& inv)>
+      plan;
+  change::DurableRun run;  // its command and time; dry_run is the request's
+};
+
+// What happened to the files of a DurableFiles.
+struct DurableOutcome {
+  bool changed = false;           // false: every file was already as wanted
+  std::optional<std::string> id;  // the change set (nullopt when unchanged or a dry run)
+};
+
 struct BindRequest {
   std::vector<PciAddress> devices;
   std::string driver = "vfio-pci";
   bool with_group = false, force = false, dry_run = false;
-  std::string owner;                     // USER[:GROUP] for /dev/vfio/GROUP, "" for none
-  const Inventory* inventory = nullptr;  // the caller's scan (null: scan here)
+  std::string owner;                      // USER[:GROUP] for /dev/vfio/GROUP, "" for none
+  const Inventory* inventory = nullptr;   // the caller's scan (null: scan here)
+  const DurableFiles* durable = nullptr;  // files changed with the devices (bind --persist)
 };
 
 struct BindReport {
@@ -46,6 +66,9 @@ struct BindReport {
   std::vector<int> groups;            // groups now usable (nodes checked for vfio-pci)
   std::vector<std::string> warnings;  // memlock...
   bool dry_run = false;
+  std::vector<PciAddress> devices;  // what `durable` got: requested, moved, and the group's others
+                                    // already on the driver
+  DurableOutcome durable;
 };
 
 Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& env);
@@ -54,7 +77,8 @@ struct ReleaseRequest {
   std::vector<PciAddress> devices;
   bool with_group = false;  // also every other device of their groups that pcipass bound
   bool dry_run = false;
-  const Inventory* inventory = nullptr;  // the caller's scan (null: scan here)
+  const Inventory* inventory = nullptr;   // the caller's scan (null: scan here)
+  const DurableFiles* durable = nullptr;  // files changed with the devices (release --persist)
 };
 
 struct Released {
@@ -67,6 +91,8 @@ struct ReleaseReport {
   std::vector<Released> released;
   std::vector<PciAddress> unchanged;  // already back on the host
   bool dry_run = false;
+  std::vector<PciAddress> devices;  // every device named (with --with-group, its group's too)
+  DurableOutcome durable;
 };
 
 Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Environment& env);

@@ -41,6 +41,15 @@ Result<FileState> read_file_state(const HostFs& fs, const std::string& path) {
   return s;
 }
 
+Result<std::optional<std::string>> read_link_state(const HostFs& fs, const std::string& path) {
+  FileType t = fs.type(path, false);
+  if (t == FileType::kMissing) return std::optional<std::string>();
+  if (t != FileType::kLink)
+    return Error::state(path + " is not a symbolic link",
+                        "pcipass makes and removes only links there; move it aside first");
+  return std::optional<std::string>(TRY(fs.read_link(path)));
+}
+
 bool FileState::matched_by(const FileState& now) const {
   return absent == now.absent && bytes == now.bytes && mode == now.mode && uid == now.uid &&
          gid == now.gid && (!xattrs || xattrs == now.xattrs);
@@ -127,6 +136,11 @@ Change Change::check(std::string path, std::string expects,
   c.path = std::move(path);
   c.data = std::move(expects);
   c.verify = std::move(verify);
+Change Change::link(std::string path, std::optional<std::string> target) {
+  Change c(Kind::kLink);
+  c.path = std::move(path);
+  c.remove_link = !target;
+  c.data = target.value_or("");
   return c;
 }
 
@@ -139,6 +153,7 @@ bool Change::recorded() const {
     case Kind::kDirCreate:
     case Kind::kDirRemove:
     case Kind::kProgram:
+    case Kind::kLink:
       return true;
     case Kind::kOwner:  // the nodes it changes are the kernel's and vanish with the binding
     case Kind::kModuleLoad:
@@ -161,6 +176,8 @@ std::string Step::text() const {
   if (kind == "rmdir") return "rmdir " + path;
   if (kind == "run") return "run " + data;
   if (kind == "verify") return fmt::format("verify {}: {}", path, data);
+  if (kind == "link")
+    return data.empty() ? "remove link " + path : fmt::format("link {} -> {}", path, data);
   std::string shown = data == "\n" ? std::string("\\n") : data;
   return fmt::format("write {}: {}", path, shown);
 }

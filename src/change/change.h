@@ -31,6 +31,7 @@ enum class Kind {
   kWaitFor,     // until a path appears (udev creating a node); nothing to undo
   kVerify,      // reads what an earlier change produced (a generated grub.cfg, an initramfs's
                 // module list) and fails the plan, so it rolls back, when it is not there
+  kLink,        // a symbolic link made (to `data`) or, with `remove_link`, removed
 };
 
 // The two things binding changes on a device.
@@ -62,6 +63,9 @@ struct FileState {
   bool matched_by(const FileState& now) const;
 };
 Result<FileState> read_file_state(const HostFs& fs, const std::string& path);
+// A symbolic link's target as stored; nullopt when nothing is there. Anything but a link is an
+// error: pcipass replaces and removes only links where it makes links.
+Result<std::optional<std::string>> read_link_state(const HostFs& fs, const std::string& path);
 
 // How a device move gets there: bind's procedure (drivers_probe, must land on the target) or
 // restore's (only what differs; falls back to the driver's bind file).
@@ -88,6 +92,10 @@ struct Change {
   // kVerify: the check itself; `path` names what it reads, `data` says what it expects. It is
   // run with the plan's HostFs and command runner (null in a dry run, where it is not run).
   std::function<Status(const HostFs&, CommandRunner*)> verify;
+  int wait_ms = 0;           // kWaitFor
+  std::string wait_reason;   // kWaitFor: appended to the timeout message
+  std::string registers;     // kModuleLoad: the directory loading must create
+  bool remove_link = false;  // kLink: remove the link instead of making it
 
   // Captured before the plan's first write.
   struct Before {
@@ -97,6 +105,7 @@ struct Change {
     DeviceState device;                    // kDeviceMove
     bool existed = false;                  // kDirCreate, kDirRemove, kOwner
     std::vector<std::string> created;      // kDirCreate: the missing ones, outermost first
+    std::optional<std::string> link;       // kLink: the target it had; nullopt: no entry
   } before;
   bool applied = false;
   // kProgram, once run: how it ended and when (a change set's manifest records it).
@@ -120,6 +129,9 @@ struct Change {
   static Change wait_for(std::string path, int ms, std::string reason);
   static Change check(std::string path, std::string expects,
                       std::function<Status(const HostFs&, CommandRunner*)> verify);
+  // `path` made a symbolic link to `target` (nullopt: the link at `path` removed). Only links
+  // are replaced or removed: anything else at `path` stops the plan at capture.
+  static Change link(std::string path, std::optional<std::string> target);
 
   // Whether undoing it needs a record (journal or change set) before it is applied.
   bool recorded() const;
@@ -128,9 +140,10 @@ struct Change {
 // One write pcipass makes (or, with --dry-run, would make), in order; what --json calls steps.
 struct Step {
   std::string kind;  // "module", "write", "journal", "chown", "state", "file", "remove", "mkdir",
-                     // "rmdir", "run", "change-set", "verify"
+                     // "rmdir", "run", "change-set", "verify", "link"
   std::string path;  // the file written; the module name for "module"; argv[0] for "run"
-  std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown
+  std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown; a
+                     // link's target ("" when it is removed)
   std::string diff;  // files: the unified diff of the change
   std::string text() const;  // "write /sys/bus/pci/devices/0000:01:00.0/driver_override: vfio-pci"
 };

@@ -74,6 +74,9 @@ Status Executor::capture(std::vector<Change>& plan) const {
           b.file.uid = o->uid, b.file.gid = o->gid;
         }
         break;
+      case Kind::kLink:
+        b.link = TRY(read_link_state(fs_, c.path));
+        break;
       case Kind::kModuleLoad:
       case Kind::kProgram:
       case Kind::kWaitFor:
@@ -208,6 +211,11 @@ Status Executor::apply(Change& c) {
       steps.push_back({"verify", c.path, c.data, {}});
       if (dry_ || !c.verify) return {};
       return c.verify(fs_, ports_.runner);
+    case Kind::kLink: {
+      std::optional<std::string> want;
+      if (!c.remove_link) want = c.data;
+      return put_link(c.path, c.before.link, want);
+    }
   }
   return {};
 }
@@ -251,12 +259,26 @@ Status Executor::undo(const Change& c) {
       if (!ports_.runner) return Error::state("no command runner to run " + c.program.text());
       TRY(ports_.runner->checked(*c.undo_program));
       return {};
+    case Kind::kLink: {
+      auto now = TRY(read_link_state(fs_, c.path));
+      return put_link(c.path, now, c.before.link);
+    }
     case Kind::kModuleLoad:
     case Kind::kWaitFor:
     case Kind::kVerify:
       return {};
   }
   return {};
+}
+
+// The link at `path` from `now` to `want` (nullopt: no entry), writing only when they differ.
+Status Executor::put_link(const std::string& path, const std::optional<std::string>& now,
+                          const std::optional<std::string>& want) {
+  if (now == want) return {};
+  steps.push_back({"link", path, want.value_or(""), {}});
+  if (dry_) return {};
+  if (!want) return fs_.remove(path);
+  return fs_.make_link(path, *want);
 }
 
 Status Executor::write_file(const std::string& path, const std::string& bytes,

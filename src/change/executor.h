@@ -72,6 +72,8 @@ class Executor {
   Status put_back_file(const std::string& path, const FileState& s);
   Status wait_for(const Change& c);
   Status run_program(Change& c);
+  Status put_link(const std::string& path, const std::optional<std::string>& now,
+                  const std::optional<std::string>& want);
 
   HostFs& fs_;
   Ports ports_;

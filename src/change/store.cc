@@ -46,7 +46,15 @@ Json xattrs_json(const Xattrs& x) {
   return out;
 }
 
+Json link_json(const FileRecord& f) {
+  Json before{{"absent", !f.before_link}}, after{{"absent", !f.after_link}};
+  if (f.before_link) before["target"] = *f.before_link;
+  if (f.after_link) after["target"] = *f.after_link;
+  return {{"path", f.path}, {"link", true}, {"before", before}, {"after", after}};
+}
+
 Json file_json(const FileRecord& f, size_t i) {
+  if (f.link) return link_json(f);
   Json before{{"absent", f.before.absent}};
   if (!f.before.absent) {
     before.update({{"sha256", f.before_sha256},
@@ -101,6 +109,7 @@ struct Copy {
 
 std::vector<Copy> copies(FileRecord& f, const std::string& id, size_t i) {
   std::vector<Copy> out;
+  if (f.link) return out;
   if (!f.before.absent)
     out.push_back({fmt::format("{}/before-{}", set_dir(id), i), &f.before.bytes, &f.before_sha256});
   if (!f.after_absent)
@@ -213,6 +222,10 @@ Result<ChangeSet> load_set(const HostFs& fs, const std::string& id) {
 std::vector<Change> undo_plan(const ChangeSet& s) {
   std::vector<Change> plan;
   for (auto it = s.files.rbegin(); it != s.files.rend(); ++it) {
+    if (it->link) {
+      plan.push_back(Change::link(it->path, it->before_link));
+      continue;
+    }
     if (it->before.absent) {
       plan.push_back(Change::file_remove(it->path));
       continue;
@@ -343,6 +356,16 @@ Result<std::vector<std::string>> argv_from(const Checker& c, const Json& p, cons
   return out;
 }
 
+// {"absent": true} or {"absent": false, "target": an absolute, normalized path}.
+Result<std::optional<std::string>> link_target_from(const Checker& c, const Json& j) {
+  if (TRY(c.boolean(j, "absent"))) return std::optional<std::string>();
+  std::string t = TRY(c.string(j, "target"));
+  bool printable = std::all_of(t.begin(), t.end(), [](unsigned char ch) { return ch >= 0x20; });
+  if (t.size() > 4096 || !printable || !path_under(t, {"/"}))
+    return c.bad("target", "is not an absolute, normalized path");
+  return std::optional<std::string>(t);
+}
+
 Result<ProgramRecord> program_from(const Checker& c, const Json& p) {
   ProgramRecord r;
   r.argv = TRY(argv_from(c, p, "argv"));
@@ -385,6 +408,16 @@ Result<ChangeSet> parse_manifest(const std::string& text, const std::string& pat
     r.path = TRY(c.string(f, "path"));
     if (!path_under(r.path, kDurableRoots))
       return c.bad("path", r.path + " is not a normalized path under /etc or /boot");
+    if (f.contains("link")) {
+      r.link = TRY(c.boolean(f, "link"));
+      if (!r.link) return c.bad("link", "is false (only links carry it)");
+      r.before_link = TRY(link_target_from(c, *TRY(c.object(f, "before"))));
+      r.after_link = TRY(link_target_from(c, *TRY(c.object(f, "after"))));
+      r.before.absent = !r.before_link;
+      r.after_absent = !r.after_link;
+      s.files.push_back(std::move(r));
+      continue;
+    }
     const Json& b = *TRY(c.object(f, "before"));
     r.before.absent = TRY(c.boolean(b, "absent"));
     if (!r.before.absent) {
@@ -415,38 +448,58 @@ Result<ChangeSet> parse_manifest(const std::string& text, const std::string& pat
   return s;
 }
 
-Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports& ports,
-                              const DurableRun& run) {
-  std::unique_ptr<HostFs::Lock> held;
-  if (!run.dry_run) held = TRY(lock(fs));
-  Executor ex(fs, ports, run.dry_run);
-  TRY(ex.capture(plan));
+namespace {
+
+FileRecord file_record(const Change& c) {
+  FileRecord f;
+  f.path = c.path;
+  if (c.kind == Kind::kLink) {
+    f.link = true;
+    f.before_link = c.before.link;
+    if (!c.remove_link) f.after_link = c.data;
+    f.before.absent = !f.before_link;
+    f.after_absent = !f.after_link;
+    return f;
+  }
+  f.before = c.before.file;
+  f.before_sha256 = sha256_hex(c.before.file.bytes);
+  f.after_absent = c.kind == Kind::kFileRemove;
+  f.after_bytes = f.after_absent ? std::string() : c.data;
+  f.after_sha256 = sha256_hex(f.after_bytes);
+  return f;
+}
+
+bool unchanged(const FileRecord& f) {
+  if (f.link) return f.before_link == f.after_link;
+  return f.after_absent == f.before.absent && f.after_bytes == f.before.bytes;
+}
+
+// The change set of a captured plan's files, links, directories and programs; `changed` says
+// whether any file or link would change. Writes that change nothing leave the plan.
+ChangeSet make_set(const HostFs& fs, std::vector<Change>& plan, const DurableRun& run,
+                   bool& changed) {
   ChangeSet set;
   set.command = run.command;
   set.time = run.now;
-  Applied out;
+  changed = false;
   for (const auto& c : plan) {
-    if (c.kind != Kind::kFileWrite && c.kind != Kind::kFileRemove) continue;
-    FileRecord f;
-    f.path = c.path;
-    f.before = c.before.file;
-    f.before_sha256 = sha256_hex(c.before.file.bytes);
-    f.after_absent = c.kind == Kind::kFileRemove;
-    f.after_bytes = f.after_absent ? std::string() : c.data;
-    f.after_sha256 = sha256_hex(f.after_bytes);
-    if (f.after_absent != f.before.absent || f.after_bytes != f.before.bytes) out.changed = true;
-    set.files.push_back(std::move(f));
+    if (c.kind != Kind::kFileWrite && c.kind != Kind::kFileRemove && c.kind != Kind::kLink)
+      continue;
+    set.files.push_back(file_record(c));
+    changed |= !unchanged(set.files.back());
   }
   // A program is a change of its own (setsebool), and regenerates what the files changed.
   for (const auto& c : plan)
-    if (c.kind == Kind::kProgram) out.changed = true;
-  if (!out.changed) return out;
+    if (c.kind == Kind::kProgram) changed = true;
+  if (!changed) return set;
   // Unchanged files stay out of the plan: a no-op replace would still touch them.
   std::erase_if(plan, [](const Change& c) {
+    if (c.kind == Kind::kLink)
+      return c.before.link == (c.remove_link ? std::nullopt : std::optional(c.data));
     return c.kind == Kind::kFileWrite && !c.before.file.absent && c.before.file.bytes == c.data;
   });
   std::erase_if(set.files, [](const FileRecord& f) {
-    return !f.before.absent && !f.after_absent && f.before.bytes == f.after_bytes;
+    return unchanged(f) && (f.link || (!f.before.absent && !f.after_absent));
   });
   for (const auto& c : plan) {
     if (c.kind == Kind::kDirCreate)
@@ -457,6 +510,84 @@ Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports
                               std::nullopt});
   }
   set.id = new_id(fs, run.now);
+  return set;
+}
+
+// The set, then the runtime journal: begun in that order, discarded in the other.
+class PairRecord : public Record {
+ public:
+  PairRecord(Record& set, Record* runtime) : set_(set), runtime_(runtime) {}
+  Status begin(std::vector<Step>& steps, bool dry) override {
+    TRY(set_.begin(steps, dry));
+    if (!runtime_) return {};
+    Status st = runtime_->begin(steps, dry);
+    if (!st && !dry) (void)set_.discard();
+    return st;
+  }
+  Status ran(const Change& c) override { return set_.ran(c); }
+  Status discard() override {
+    Status a = runtime_ ? runtime_->discard() : Status();
+    Status b = set_.discard();
+    return a ? b : a;
+  }
+  Texts texts() const override {
+    Texts s = set_.texts();
+    if (!runtime_) return s;
+    Texts r = runtime_->texts();
+    return {s.restored + "; " + r.restored, s.discard_failed + "; " + r.discard_failed,
+            r.kept + "; " + s.kept};
+  }
+
+ private:
+  Record& set_;
+  Record* runtime_;
+};
+
+}  // namespace
+
+struct DurableSet::Impl {
+  Impl(HostFs& f, std::vector<Change>& plan, const DurableRun& run)
+      : fs(f), set(make_set(f, plan, run, changed)), record(f, set, plan) {}
+  HostFs& fs;
+  bool changed = false;
+  ChangeSet set;
+  SetRecord record;
+  std::unique_ptr<PairRecord> pair;
+};
+
+DurableSet::DurableSet(HostFs& fs, std::vector<Change>& plan, const DurableRun& run)
+    : impl_(std::make_unique<Impl>(fs, plan, run)) {}
+DurableSet::~DurableSet() = default;
+
+bool DurableSet::changed() const {
+  return impl_->changed;
+}
+
+const std::string& DurableSet::id() const {
+  return impl_->set.id;
+}
+
+Record& DurableSet::record(Record* runtime) {
+  impl_->pair = std::make_unique<PairRecord>(impl_->record, runtime);
+  return *impl_->pair;
+}
+
+Status DurableSet::mark_applied(std::vector<Step>& steps, bool dry_run) {
+  steps.push_back({"change-set", impl_->set.id, state_name(SetState::kApplied), {}});
+  if (dry_run) return {};
+  impl_->set.state = SetState::kApplied;
+  return save_manifest(impl_->fs, impl_->set);
+}
+
+Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports& ports,
+                              const DurableRun& run) {
+  std::unique_ptr<HostFs::Lock> held;
+  if (!run.dry_run) held = TRY(lock(fs));
+  Executor ex(fs, ports, run.dry_run);
+  TRY(ex.capture(plan));
+  Applied out;
+  ChangeSet set = make_set(fs, plan, run, out.changed);
+  if (!out.changed) return out;
   SetRecord record(fs, set, plan);
   TRY(run_and_mark(fs, ex, plan, record, set, SetState::kApplied));
   if (!run.dry_run) out.id = set.id;
@@ -496,6 +627,16 @@ Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
         fmt::format("change set {} is {}, not applied", out.set.id, state_name(out.set.state)),
         "see `pcipass undo --list`; `pcipass recover` finishes interrupted ones");
   for (const auto& f : out.set.files) {
+    if (f.link) {
+      auto now = TRY(read_link_state(fs, f.path));
+      if (now == f.after_link) continue;
+      out.conflicts.push_back({f.path,
+                               {},
+                               fmt::format("{} points to {} now; pcipass made it {}", f.path,
+                                           now.value_or("nothing (it is gone)"),
+                                           f.after_link ? "point to " + *f.after_link : "absent")});
+      continue;
+    }
     FileState now = TRY(read_file_state(fs, f.path));
     if (now.absent == f.after_absent && now.bytes == f.after_bytes) continue;
     out.conflicts.push_back(

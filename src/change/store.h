@@ -24,6 +24,10 @@ std::string state_name(SetState s);
 
 struct FileRecord {
   std::string path;
+  // A symbolic link (a unit's enablement) instead of a file: its target before and after,
+  // nullopt where there was or is no entry; no copies are kept.
+  bool link = false;
+  std::optional<std::string> before_link, after_link;
   FileState before;  // bytes from the backup, checked against before_sha256
   std::string before_sha256;
   bool after_absent = false;
@@ -71,6 +75,28 @@ struct Applied {
 // failure rolls every file back.
 Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports& ports,
                               const DurableRun& run);
+
+// The durable half of a plan that also makes runtime changes (bind --persist: the device moves
+// under the runtime journal, the assignments file and the boot unit as a change set), run by the
+// caller's executor under the caller's lock, with the plan captured.
+class DurableSet {
+ public:
+  // A set for the plan's file, directory and link changes; writes that change nothing are
+  // dropped from the plan.
+  DurableSet(HostFs& fs, std::vector<Change>& plan, const DurableRun& run);
+  ~DurableSet();
+  bool changed() const;  // false: every file already as the plan wants: nothing is recorded
+  const std::string& id() const;
+  // The executor's record: the set begins first, then `runtime` (the journal; null when the
+  // plan moves no device); a failure rolls both back.
+  Record& record(Record* runtime);
+  // Once the plan ran: the set is applied (before the runtime record commits).
+  Status mark_applied(std::vector<Step>& steps, bool dry_run);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Every change set, oldest first; a damaged manifest is an error naming it.
 Result<std::vector<ChangeSet>> list_change_sets(const HostFs& fs);

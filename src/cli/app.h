@@ -46,6 +46,8 @@ struct Args {
   std::vector<std::string> early_bind;  // setup --early-bind DEVICE...
   bool selinux = false;                 // setup --selinux
   std::string initramfs;                // setup --initramfs NAME
+  bool persist = false;                 // bind/release --persist
+  bool boot = false;                    // apply --boot
 };
 
 // What a caller may put in place of the real host and process: main() passes the process's

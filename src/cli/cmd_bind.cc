@@ -5,6 +5,7 @@
 
 #include "assign/assign.h"
 #include "cli/commands.h"
+#include "persist/persist.h"
 
 namespace pcipass::cli {
 
@@ -36,6 +37,44 @@ void setup_bind(CLI::App& app, Args& a) {
   app.add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
   app.add_option("--owner", a.owner, "Give /dev/vfio/GROUP to USER[:GROUP] (e.g. libvirt-qemu:kvm)")
       ->option_text("USER[:GROUP]");
+  app.add_flag("--persist", a.persist,
+               "Also bind them at every boot: record them in /etc/pcipass/assignments.json and "
+               "enable pcipass-apply.service (a change set `pcipass undo` reverts)");
+}
+
+std::string persist_command(const std::string& verb, const Args& a) {
+  std::string out = verb + " --persist";
+  if (verb == "bind" && a.driver != "vfio-pci") out += " --driver " + a.driver;
+  if (a.with_group) out += " --with-group";
+  for (const auto& d : a.devices) out += " " + d;
+  return out;
+}
+
+Json persist_json(const persist::PersistReport& p, const assign::DurableOutcome& d) {
+  Json devices = Json::array();
+  for (const auto& x : p.devices) devices.push_back(x.str());
+  return {{"store", persist::kAssignmentsPath},
+          {"devices", devices},
+          {"changed", d.changed},
+          {"change_set", d.id ? Json(*d.id) : Json(nullptr)},
+          {"unit_enabled", p.enabled_unit}};
+}
+
+void print_persist(Context& ctx, const persist::PersistReport& p, const assign::DurableOutcome& d,
+                   const std::string& verb) {
+  std::vector<std::string> shown;
+  for (const auto& x : p.devices) shown.push_back(x.str());
+  if (!d.changed) {
+    print_line(ctx.out,
+               fmt::format("{} already as asked: nothing to change", persist::kAssignmentsPath));
+    return;
+  }
+  if (!d.id) return;  // dry run: the steps said it
+  print_line(ctx.out, fmt::format("change set {}: {} {} {} {}", *d.id, verb, fmt::join(shown, ", "),
+                                  verb == "persisted" ? "in" : "from", persist::kAssignmentsPath));
+  if (p.enabled_unit)
+    print_line(ctx.out, fmt::format("enabled {} ({})", persist::kUnitName, persist::kWantsLink));
+  print_line(ctx.out, fmt::format("undo with `pcipass undo {}`", *d.id));
 }
 
 int run_bind(Context& ctx, const Args& a) {
@@ -43,9 +82,19 @@ int run_bind(Context& ctx, const Args& a) {
   if (!targets) return fail(ctx, targets.error());
   assign::BindRequest req{targets->devices, a.driver, a.with_group, a.force,
                           a.dry_run,        a.owner,  &targets->inv};
-  auto r = assign::bind(ctx.fs(), req, ctx.env());
+  std::optional<persist::PersistReport> persisted;
+  Result<assign::BindReport> r = assign::BindReport{};
+  if (a.persist) {
+    auto p = persist::bind_persist(ctx.fs(), req, ctx.env(), persist_command("bind", a), *r);
+    if (!p) return fail(ctx, p.error());
+    persisted = std::move(*p);
+  } else {
+    r = assign::bind(ctx.fs(), req, ctx.env());
+  }
   if (!r) return fail(ctx, r.error());
   for (const auto& w : r->warnings) print_warning(ctx.err, ctx.term, w);
+  if (persisted)
+    for (const auto& w : persisted->warnings) print_warning(ctx.err, ctx.term, w);
   if (ctx.json) {
     Json bound = Json::array(), unchanged = Json::array(), groups = Json::array();
     for (const auto& g : r->plan.groups)
@@ -58,15 +107,19 @@ int run_bind(Context& ctx, const Args& a) {
       groups.push_back({{"id", g},
                         {"node", a.driver == "vfio-pci" ? Json("/dev/vfio/" + std::to_string(g))
                                                         : Json(nullptr)}});
-    ctx.out << dump_json(Json{{"schema", "pcipass.bind/1"},
-                              {"dry_run", r->dry_run},
-                              {"driver", a.driver},
-                              {"bound", bound},
-                              {"unchanged", unchanged},
-                              {"groups", groups},
-                              {"steps", steps_json(r->steps)},
-                              {"warnings", r->warnings}})
-            << '\n';
+    Json doc{{"schema", "pcipass.bind/1"},
+             {"dry_run", r->dry_run},
+             {"driver", a.driver},
+             {"bound", bound},
+             {"unchanged", unchanged},
+             {"groups", groups},
+             {"steps", steps_json(r->steps)},
+             {"warnings", r->warnings}};
+    if (persisted) {
+      doc["persist"] = persist_json(*persisted, r->durable);
+      for (const auto& w : persisted->warnings) doc["warnings"].push_back(w);
+    }
+    ctx.out << dump_json(doc) << '\n';
     return kExitOk;
   }
   if (r->dry_run) {
@@ -90,6 +143,7 @@ int run_bind(Context& ctx, const Args& a) {
     if (!a.owner.empty()) line += " (owner " + a.owner + ")";
     print_line(ctx.out, line);
   }
+  if (persisted) print_persist(ctx, *persisted, r->durable, "persisted");
   return kExitOk;
 }
 

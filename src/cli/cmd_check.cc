@@ -5,6 +5,7 @@
 #include "check/check.h"
 #include "cli/commands.h"
 #include "setup/boot_check.h"
+#include "persist/persist.h"
 
 namespace pcipass::cli {
 
@@ -25,6 +26,7 @@ int run_check(Context& ctx, const Args&) {
   // What setup configured for boot, where the host has it (docs/checks.md).
   for (auto& r : setup::check_boot_setup(ctx.fs(), ctx.modules(), ctx.env().runner))
     report.results.push_back(std::move(r));
+  for (auto& r : persist::persist_checks(ctx.fs())) report.results.push_back(std::move(r));
   CheckStatus worst = report.worst();
   int counts[3] = {0, 0, 0};
   for (const auto& r : report.results) counts[static_cast<int>(r.status)]++;

@@ -4,6 +4,7 @@
 
 #include "assign/assign.h"
 #include "cli/commands.h"
+#include "persist/persist.h"
 
 namespace pcipass::cli {
 
@@ -11,10 +12,55 @@ static Json opt(const std::optional<std::string>& s) {
   return s ? Json(*s) : Json(nullptr);
 }
 
+Json ids_json(const std::optional<persist::Ids>& ids);  // cmd_apply.cc
+
+static Json persisted_json(const persist::DesiredState& d) {
+  Json devices = Json::array();
+  for (const auto& c : d.devices)
+    devices.push_back({{"address", c.desired.address.str()},
+                       {"driver", c.desired.driver},
+                       {"desired_ids", ids_json(c.desired.ids)},
+                       {"actual_ids", ids_json(c.actual)},
+                       {"current_driver", opt(c.driver)},
+                       {"state", persist::match_id(c.match)},
+                       {"message", c.message},
+                       {"fix", c.fix.empty() ? Json(nullptr) : Json(c.fix)}});
+  return {{"store", persist::kAssignmentsPath},
+          {"present", d.store_present},
+          {"devices", devices},
+          {"all_match", d.all_match()}};
+}
+
+static void print_persisted(Context& ctx, const persist::DesiredState& d) {
+  if (d.devices.empty()) return;
+  ctx.out << fmt::format("persisted in {} (desired against actual):\n", persist::kAssignmentsPath);
+  Table t({"ADDRESS", "IDS", "DESIRED", "ACTUAL", "STATE"});
+  for (const auto& c : d.devices) {
+    bool good = c.match == persist::Match::kMatches;
+    std::string actual = c.match == persist::Match::kAbsent ? "-"
+                         : c.match == persist::Match::kIdsDiffer
+                             ? fmt::format("{:04x}:{:04x}", c.actual->vendor, c.actual->device)
+                             : c.driver.value_or("no driver");
+    t.add({{c.desired.address.str()},
+           {fmt::format("{:04x}:{:04x}", c.desired.ids.vendor, c.desired.ids.device)},
+           {c.desired.driver},
+           {actual},
+           {persist::match_id(c.match), good ? Style::kGood : Style::kBad}});
+  }
+  t.print(ctx.out, ctx.term);
+  for (const auto& c : d.devices)
+    if (c.match != persist::Match::kMatches) {
+      print_line(ctx.out, "  " + c.message);
+      print_line(ctx.out, "    fix: " + c.fix);
+    }
+}
+
 int run_status(Context& ctx, const Args&) {
   auto r = assign::status(ctx.fs());
   if (!r) return fail(ctx, r.error());
-  bool all_hold = true;
+  auto desired = persist::desired_state(ctx.fs());
+  if (!desired) return fail(ctx, desired.error());
+  bool all_hold = desired->all_match();
   for (const auto& e : r->entries) all_hold &= e.holds;
   if (ctx.json) {
     Json list = Json::array();
@@ -54,11 +100,14 @@ int run_status(Context& ctx, const Args&) {
     ctx.out << dump_json(Json{{"schema", "pcipass.status/1"},
                               {"bindings", list},
                               {"pending", pending},
-                              {"all_hold", all_hold}})
+                              {"all_hold", all_hold},
+                              {"persisted", persisted_json(*desired)}})
             << '\n';
   } else {
-    if (r->entries.empty())
+    if (r->entries.empty() && desired->devices.empty())
       ctx.out << "pcipass has bound nothing\n";
+    else if (r->entries.empty())
+      ctx.out << "pcipass has bound nothing since boot\n";
     else {
       Table t({"ADDRESS", "GROUP", "DRIVER", "ORIGINAL", "STATE"});
       for (const auto& e : r->entries) {
@@ -76,11 +125,12 @@ int run_status(Context& ctx, const Args&) {
       }
       t.print(ctx.out, ctx.term);
     }
+    print_persisted(ctx, *desired);
     if (r->pending)
-      ctx.out << ctx.term.paint(
-                     Style::kBad,
-                     printable(fmt::format("an interrupted {} left a journal: run `pcipass recover`",
-                                           r->pending->summary())))
+      ctx.out << ctx.term.paint(Style::kBad,
+                                printable(fmt::format(
+                                    "an interrupted {} left a journal: run `pcipass recover`",
+                                    r->pending->summary())))
               << '\n';
   }
   if (r->pending) return kExitFailure;

@@ -107,6 +107,11 @@ const std::vector<Command>& commands() {
        "Revert a change set of setup byte for byte (--list: every change set)",
        setup_undo,
        run_undo},
+      {"apply",
+       {},
+       "Bind the devices persisted with `bind --persist` (at boot: pcipass-apply.service)",
+       setup_apply,
+       run_apply},
   };
   return table;
 }

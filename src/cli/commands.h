@@ -3,6 +3,7 @@
 
 #include "assign/assign.h"
 #include "cli/app.h"
+#include "persist/persist.h"
 
 namespace pcipass::cli {
 
@@ -23,6 +24,7 @@ PCIPASS_COMMAND(status)
 PCIPASS_COMMAND(recover)
 PCIPASS_COMMAND(setup)
 PCIPASS_COMMAND(undo)
+PCIPASS_COMMAND(apply)
 
 #undef PCIPASS_COMMAND
 
@@ -50,6 +52,12 @@ Json steps_json(const std::vector<assign::Step>& steps);
 // pci_ids_json(ctx) with "names": "available", or "unavailable" and "names_unavailable":
 // {message, fix} saying why (no pci.ids, or libpci not loaded).
 Json pci_ids_names_json(Context& ctx);
+// bind/release --persist (cmd_bind.cc): the change set's command, the "persist" JSON key and the
+// text lines.
+std::string persist_command(const std::string& verb, const Args& a);
+Json persist_json(const persist::PersistReport& p, const assign::DurableOutcome& d);
+void print_persist(Context& ctx, const persist::PersistReport& p, const assign::DurableOutcome& d,
+                   const std::string& verb);
 // "dry run: pcipass would make these changes..." lines, diffs indented below their step.
 void print_steps(Context& ctx, const std::vector<assign::Step>& steps);
 

@@ -158,4 +158,24 @@ Status replace_file_at(int dirfd, const std::string& name, std::string_view data
   return {};
 }
 
+Status replace_link_at(int dirfd, const std::string& name, const std::string& target,
+                       const std::string& shown) {
+  SignalsHeld held;
+  std::string tmp_name;
+  bool made = false;
+  for (int attempt = 0; attempt < 16 && !made; ++attempt) {
+    tmp_name = random_name();
+    made = ::symlinkat(target.c_str(), dirfd, tmp_name.c_str()) == 0;
+    if (!made && errno != EEXIST) return Error::io("create a temporary link beside", shown, errno);
+  }
+  if (!made) return Error::io("create a temporary link beside", shown, EEXIST);
+  if (::renameat(dirfd, tmp_name.c_str(), dirfd, name.c_str()) != 0) {
+    int e = errno;
+    ::unlinkat(dirfd, tmp_name.c_str(), 0);
+    return Error::io("rename", shown, e);
+  }
+  if (::fsync(dirfd) != 0) return Error::io("fsync the directory of", shown, errno);
+  return {};
+}
+
 }  // namespace pcipass

@@ -39,6 +39,12 @@ struct ReplaceOptions {
 Status replace_file_at(int dirfd, const std::string& name, std::string_view data,
                        const ReplaceOptions& options, const std::string& shown);
 
+// In directory `dirfd`, make `name` a symbolic link to `target`, atomically: a link with a
+// temporary `.pcipass-XXXXXX` name made beside it, renamed over `name` (a link or a missing
+// entry), then fsync of the directory. `shown` is the host path for messages.
+Status replace_link_at(int dirfd, const std::string& name, const std::string& target,
+                       const std::string& shown);
+
 // Every extended attribute of the open file `fd`; a file system without them gives none.
 Result<Xattrs> read_xattrs(int fd, const std::string& shown);
 

@@ -89,6 +89,10 @@ Status HostFs::remove_dir(const std::string& path) {
   return Error::io("rmdir", path, ENOTSUP);
 }
 
+Status HostFs::make_link(const std::string& path, const std::string&) {
+  return Error::io("symlink", path, ENOTSUP);
+}
+
 std::optional<std::string> HostFs::read_trimmed(const std::string& path) const {
   auto r = read(path, 4096);  // one value: a sysfs attribute is at most a page
   if (!r) return std::nullopt;
@@ -428,6 +432,14 @@ class RealHostFs : public HostFs {
       err.fix = "move what was put in it since elsewhere, then run the command again";
     }
     return err;
+  }
+
+  Status make_link(const std::string& path, const std::string& target) override {
+    forget_dirs();
+    auto [parent, name] = split_parent(path);
+    FdCloser dir(open_in_root(parent, O_RDONLY | O_DIRECTORY));
+    if (dir.get() < 0) return Error::io("open the directory of", path, errno);
+    return replace_link_at(dir.get(), name, target, path);
   }
 
   Result<Xattrs> xattrs(const std::string& path) const override {

@@ -69,6 +69,9 @@ class HostFs {
   // default, for doubles that do not model directories: refused.
   virtual Status remove_dir(const std::string& path);
   virtual Status change_owner(const std::string& path, uid_t uid, gid_t gid) = 0;
+  // Makes `path` a symbolic link to `target` (stored as given), replacing a link that is there,
+  // atomically (replace_link_at). The default, for doubles that do not model links: refused.
+  virtual Status make_link(const std::string& path, const std::string& target);
   // Exclusive advisory lock held until the returned handle is destroyed.
   class Lock {
    public:

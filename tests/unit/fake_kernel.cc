@@ -156,22 +156,37 @@ Status FakeKernel::write(const std::string& path, std::string_view data) {
 
 Status FakeKernel::write_atomic(const std::string& path, std::string_view data, mode_t mode) {
   if (crashed()) return Error::io("create", path + ".tmp", EIO);
+  TRY(file_change("create", path));
   return real_->write_atomic(path, data, mode);
 }
 
 Status FakeKernel::make_dirs(const std::string& path, mode_t mode) {
   if (crashed()) return Error::io("mkdir", path, EIO);
+  TRY(file_change("mkdir", path));
   return real_->make_dirs(path, mode);
 }
 
 Status FakeKernel::remove(const std::string& path) {
   if (crashed()) return Error::io("unlink", path, EIO);
+  TRY(file_change("unlink", path));
   return real_->remove(path);
 }
 
 Status FakeKernel::remove_dir(const std::string& path) {
   if (crashed()) return Error::io("rmdir", path, EIO);
+  TRY(file_change("rmdir", path));
   return real_->remove_dir(path);
+}
+
+Status FakeKernel::make_link(const std::string& path, const std::string& target) {
+  if (crashed()) return Error::io("symlink", path, EIO);
+  TRY(file_change("symlink", path));
+  return real_->make_link(path, target);
+}
+
+Status FakeKernel::file_change(const char* op, const std::string& path) {
+  if (++file_count_ == fail_file_) return Error::io(op, path, EIO);
+  return {};
 }
 
 Status FakeKernel::change_owner(const std::string& path, uid_t uid, gid_t gid) {

@@ -44,6 +44,10 @@ class FakeKernel : public HostFs {
   void fail_write(int n, int err = EIO) { faults_[n] = Fault{err, false, false}; }
   // The process "dies" after write n: every later write, atomic write, removal and chown fails.
   void crash_after(int n) { crash_after_ = n; }
+  // The n-th change to a file (atomic write, mkdir, remove, rmdir, link) fails with EIO;
+  // file_changes() counts them.
+  void fail_file_change(int n) { fail_file_ = n; }
+  int file_changes() const { return file_count_; }
 
   // --- observation
   const std::vector<std::string>& writes() const {
@@ -78,6 +82,7 @@ class FakeKernel : public HostFs {
   Status make_dirs(const std::string& path, mode_t mode) override;
   Status remove(const std::string& path) override;
   Status remove_dir(const std::string& path) override;
+  Status make_link(const std::string& path, const std::string& target) override;
   Result<Xattrs> xattrs(const std::string& path) const override { return real_->xattrs(path); }
   Status change_owner(const std::string& path, uid_t uid, gid_t gid) override;
   Result<std::unique_ptr<Lock>> lock(const std::string& path) override { return real_->lock(path); }
@@ -92,6 +97,7 @@ class FakeKernel : public HostFs {
     return crash_after_ >= 0 && static_cast<int>(log_.size()) > crash_after_ - (is_write ? 0 : 1);
   }
   Status apply(const std::string& path, const std::string& data);
+  Status file_change(const char* op, const std::string& path);
   Status bind_device(const std::string& addr, const std::string& driver);
   Status unbind_device(const std::string& addr);
   std::string dev_dir(const std::string& addr) const;  // canonical device directory
@@ -108,6 +114,7 @@ class FakeKernel : public HostFs {
   bool udev_ = true;
   std::map<int, Fault> faults_;
   int crash_after_ = -1;
+  int fail_file_ = -1, file_count_ = 0;
   std::vector<std::string> log_;
   std::map<std::string, std::pair<uid_t, gid_t>> chowns_;
 };

@@ -1,6 +1,6 @@
 // A HostFs over a TempTree that fails on demand: the n-th change (write, atomic write, replace,
-// mkdir, remove, rmdir, chown) fails, or the process "dies" after the n-th and every later change
-// fails. For plans of files, as FakeKernel is for sysfs.
+// mkdir, remove, rmdir, chown, link) fails, or the process "dies" after the n-th and every later
+// change fails. For plans of files, as FakeKernel is for sysfs.
 #pragma once
 
 #include <memory>
@@ -59,6 +59,10 @@ class FaultFs : public HostFs {
   Status change_owner(const std::string& p, uid_t u, gid_t g) override {
     TRY(next("chown", p));
     return real_->change_owner(p, u, g);
+  }
+  Status make_link(const std::string& p, const std::string& target) override {
+    TRY(next("link", p));
+    return real_->make_link(p, target);
   }
   Result<std::unique_ptr<Lock>> lock(const std::string& p) override { return real_->lock(p); }
   std::string root() const override { return real_->root(); }

@@ -1,0 +1,93 @@
+// The desired state: /etc/pcipass/assignments.json, the devices `bind --persist` recorded, by
+// address and with their IDs, so that `apply --boot` binds them again and refuses a card that
+// was moved or swapped. Other parts of pcipass (early binding, the initramfs hook) read it too,
+// so its shape is fixed (docs/persist.md):
+//   {"schema": "pcipass.assignments/1", "devices": [{"address": "0000:01:00.0",
+//    "vendor": "10de", "device": "1b80", "subsystem_vendor": "1043", "subsystem_device": "8591",
+//    "driver": "vfio-pci"}]}
+// It is untrusted input when read back: every field is checked, and a bad one is an error naming
+// the file, the entry and the fix. Keys pcipass does not know are kept when it rewrites the file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "host/host_fs.h"
+#include "pci/address.h"
+#include "pci/device.h"
+#include "pci/inventory.h"
+
+namespace pcipass::persist {
+
+inline constexpr const char* kAssignmentsPath = "/etc/pcipass/assignments.json";
+inline constexpr const char* kAssignmentsDir = "/etc/pcipass";
+inline constexpr const char* kAssignmentsSchema = "pcipass.assignments/1";
+
+using Json = nlohmann::ordered_json;
+
+// A device's identity as the kernel shows it.
+struct Ids {
+  uint16_t vendor = 0, device = 0, subsystem_vendor = 0, subsystem_device = 0;
+  bool operator==(const Ids&) const = default;
+  std::string str() const;  // "10de:1b80 (subsystem 1043:8591)"
+};
+
+struct Assignment {
+  PciAddress address;
+  Ids ids;
+  std::string driver;           // vfio-pci or pci-stub
+  Json extra = Json::object();  // keys pcipass does not know, kept as they were
+};
+
+struct Assignments {
+  std::vector<Assignment> devices;  // by address, one entry per address
+  Json extra = Json::object();      // top-level keys pcipass does not know
+  const Assignment* find(const PciAddress& a) const;
+  // Adds or replaces the entry for a.address; false when it was already exactly so.
+  bool put(Assignment a);
+  // Removes the entry for `a`; false when there was none.
+  bool erase(const PciAddress& a);
+};
+
+// The entry bind --persist records for a device.
+Assignment assignment_for(const Device& d, const std::string& driver);
+
+// Validated (schema, every entry's address, IDs, driver, no address twice); `path` names the
+// file in errors.
+Result<Assignments> parse_assignments(const std::string& text, const std::string& path);
+// ROOT/etc/pcipass/assignments.json; a missing file is an empty store.
+Result<Assignments> load_assignments(const HostFs& fs);
+// The file's bytes: entries ordered by address, IDs as four lowercase hex digits.
+std::string render_assignments(const Assignments& a);
+
+Ids ids_of(const Device& d);
+
+// Desired against actual, per device.
+enum class Match {
+  kMatches,      // there, same IDs, on the driver
+  kOtherDriver,  // there, same IDs, on another driver (or none)
+  kAbsent,       // no device at the address
+  kIdsDiffer,    // another card: moved or swapped; never bound
+};
+const char* match_id(Match m);  // "matches", "other-driver", "absent", "ids-differ"
+
+struct Comparison {
+  Assignment desired;
+  Match match = Match::kMatches;
+  std::optional<Ids> actual;          // nullopt: absent
+  std::optional<std::string> driver;  // bound to now
+  std::string message;                // "0000:01:00.0 is persisted for vfio-pci but nouveau has it"
+  std::string fix;                    // empty when it matches
+};
+
+// Against `inv`, which holds the devices at the store's addresses (and their groups); an address
+// it lacks is absent.
+std::vector<Comparison> compare(const Inventory& inv, const Assignments& a);
+// The store's devices and their groups, read from the host (only those: boot must be quick).
+Result<Inventory> scan_assigned(const HostFs& fs, const Assignments& a);
+
+}  // namespace pcipass::persist
