@@ -437,6 +437,10 @@ Result<Applied> apply_durable(HostFs& fs, std::vector<Change>& plan, const Ports
     if (f.after_absent != f.before.absent || f.after_bytes != f.before.bytes) out.changed = true;
     set.files.push_back(std::move(f));
   }
+  // A program (a boot configuration regenerated from files that already had the change) is a
+  // change of its own.
+  for (const auto& c : plan)
+    if (c.kind == Kind::kProgram) out.changed = true;
   if (!out.changed) return out;
   // Unchanged files stay out of the plan: a no-op replace would still touch them.
   std::erase_if(plan, [](const Change& c) {

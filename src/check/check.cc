@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "boot/loader.h"
 #include "host/cmdline.h"
 #include "host/kmod_lib.h"
 #include "host/limits.h"
@@ -548,6 +549,15 @@ CheckResult check_iommu_kernel(const Facts& f) {
   bool adds_intel_on = !add.empty() || !replace_from.empty();
   if (!edit.empty()) edit += " " + f.where;
   if (adds_intel_on && !f.ic.iommu_pt) edit += "; iommu=pt is optional";
+
+  // The boot loader may already ask for the change: then what is left is a regeneration or a
+  // reboot, not an edit.
+  boot::Edit wanted;
+  wanted.drop.push_back({"iommu", "off"});
+  if (f.iommu == Platform::kIntel) wanted.want.push_back({"intel_iommu", "on"});
+  if (f.iommu == Platform::kAmd) wanted.drop.push_back({"amd_iommu", "off"});
+  if (!edit.empty() && f.cmdline)
+    if (auto p = boot::pending(f.fs, wanted, *f.cmdline)) edit = *p;
 
   std::string fix;
   if (!f.table()) {

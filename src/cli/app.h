@@ -42,6 +42,8 @@ struct Args {
   std::string owner;
   bool with_group = false, force = false, dry_run = false;
   bool vfio = false, list = false;  // setup --vfio, undo --list
+  bool iommu = false, iommu_pt = false, hide_boot_framebuffer = false, undo = false;  // setup
+  std::string boot_loader;                                                           // setup
   std::string id;                   // undo ID
 };
 
