@@ -75,12 +75,12 @@ std::optional<std::string> pending(const HostFs& fs, const Edit& e, const Kernel
   if (!b) return std::nullopt;
   auto c = (*b)->configured(fs);
   if (!c || !satisfied(e, c->cmdline)) return std::nullopt;
-  std::string what = describe(e);
-  if (e.want.empty() && e.also.empty()) {
-    std::vector<std::string> gone;
-    for (const auto& d : e.drop) gone.push_back(KernelCmdline::format(d));
-    what = fmt::format("the removal of {}", fmt::join(gone, " and "));
-  }
+  std::vector<std::string> has, gone;
+  for (const auto& w : e.want) has.push_back(KernelCmdline::format(w));
+  for (const auto& a : e.also) has.push_back(KernelCmdline::format(a));
+  for (const auto& d : e.drop) gone.push_back(KernelCmdline::format(d));
+  std::string what = has.empty() ? fmt::format("the removal of {}", fmt::join(gone, " and "))
+                                 : fmt::format("{}", fmt::join(has, " "));
   auto g = (*b)->generated(fs);
   if (!g || lacking(*g, e)) {
     std::vector<std::string> run;
