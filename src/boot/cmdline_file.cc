@@ -18,7 +18,9 @@ CmdlineFile CmdlineFile::parse(std::string text) {
     }
     Word w;
     w.begin = i;
-    while (i < t.size() && !space(t[i])) ++i;
+    // As the kernel splits (lib/cmdline.c next_arg): white space inside double quotes does not.
+    for (bool quoted = false; i < t.size() && (quoted || !space(t[i])); ++i)
+      if (t[i] == '"') quoted = !quoted;
     w.end = i;
     w.text = t.substr(w.begin, w.end - w.begin);
     w.space_before = w.begin;

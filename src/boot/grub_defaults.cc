@@ -181,7 +181,9 @@ Value value_words(const ShellFile& f, const Assignment& a) {
     Word w;
     w.begin = ps[s].raw;
     w.quote = ps[s].quote;
-    while (k < ps.size() && ps[k].var.empty() && !space(ps[k].c)) {
+    // Split as the kernel will split the line: white space inside double quotes does not.
+    for (bool quoted = false; k < ps.size() && ps[k].var.empty() && (quoted || !space(ps[k].c));) {
+      if (ps[k].c == '"') quoted = !quoted;
       w.text.push_back(ps[k].c);
       if (k > s && (ps[k].raw != ps[k - 1].raw + 1 || ps[k].quote != w.quote)) w.editable = false;
       ++k;
@@ -273,6 +275,7 @@ std::optional<std::string> GrubDefaults::where(const std::string& name) const {
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> GrubDefaults::edit(const Edit& e) const {
+  TRY(cmdline());  // a value that cannot be known cannot be edited either: say which
   std::vector<Value> values;
   std::vector<size_t> file_of;
   std::optional<size_t> last_default, last_linux;

@@ -183,5 +183,37 @@ TEST(GrubCfg, DefaultEntryFromNumbersTitlesIdsSubmenusAndSavedEntry) {
   EXPECT_EQ(*grubenv_value("# GRUB\nsaved_entry=1>0\n", "saved_entry"), "1>0");
 }
 
+// The fuzz targets' oracles (tests/fuzz/grub_defaults.cc, kernel_cmdline_file.cc) over random
+// texts of the characters that matter, so the unit run exercises them too.
+TEST(GrubDefaults, RandomTextsKeepTheirBytesAndEditsReadBack) {
+  const std::string alphabet = "GRUB_CMDLINE_LINUX_DEFAULT=\"'$ {}\\\n\r\t#;`()intel_iommu=off";
+  const std::string heads[] = {"GRUB_CMDLINE_LINUX_DEFAULT=", "GRUB_CMDLINE_LINUX=", ""};
+  uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1103515245 + 12345, (seed >> 16) & 0x7fff; };
+  int edits = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string text = heads[next() % 3];
+    for (int n = next() % 40; n > 0; --n) text += alphabet[next() % alphabet.size()];
+    ShellFile f = ShellFile::parse(kGrubDefaults, text);
+    ASSERT_EQ(f.str(), text);
+    for (const auto& a : f.assignments)
+      for (const auto& w : value_words(f, a).words) {
+        if (w.editable) ASSERT_EQ(text.substr(w.begin, w.end - w.begin), w.text) << text;
+      }
+    GrubDefaults g{{f}};
+    if (auto r = g.edit(kIntelOn); r && !r->empty()) {
+      ++edits;
+      GrubDefaults after{{ShellFile::parse(kGrubDefaults, r->front().second)}};
+      ASSERT_TRUE(satisfied(kIntelOn, *after.cmdline())) << text;
+    }
+    CmdlineFile c = CmdlineFile::parse(text);
+    ASSERT_EQ(c.str(), text);
+    if (auto r = c.edit(kAmd, "x")) {
+      ASSERT_TRUE(satisfied(kAmd, CmdlineFile::parse(*r).cmdline())) << text;
+    }
+  }
+  EXPECT_GT(edits, 1000);
+}
+
 }  // namespace
 }  // namespace pcipass::boot
