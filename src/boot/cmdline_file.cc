@@ -3,7 +3,9 @@
 namespace pcipass::boot {
 
 namespace {
-bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 }  // namespace
 
 CmdlineFile CmdlineFile::parse(std::string text) {

@@ -46,7 +46,8 @@ Result<Generated> grub_generated(const HostFs& fs, const std::string& cfg) {
   g.path = cfg;
   if (!e->has_linux)
     return Error::state(fmt::format("{}: default entry '{}' has no linux line", cfg, e->title));
-  g.entries.push_back({fmt::format("default entry '{}'", e->title), KernelCmdline::parse(e->linux_args)});
+  g.entries.push_back(
+      {fmt::format("default entry '{}'", e->title), KernelCmdline::parse(e->linux_args)});
   return g;
 }
 
@@ -62,11 +63,13 @@ Result<Configured> cmdline_file_configured(const HostFs& fs) {
 }
 
 Result<BootPlan> cmdline_file_plan(const HostFs& fs, const Edit& e) {
-  std::string text = fs.exists(kKernelCmdlineFile) ? TRY(fs.read(kKernelCmdlineFile))
-                                                   : cmdline_from_proc(TRY(fs.read("/proc/cmdline")));
+  std::string text = fs.exists(kKernelCmdlineFile)
+                         ? TRY(fs.read(kKernelCmdlineFile))
+                         : cmdline_from_proc(TRY(fs.read("/proc/cmdline")));
   std::string after = TRY(CmdlineFile::parse(text).edit(e, kKernelCmdlineFile));
   BootPlan p;
-  if (!fs.exists(kKernelCmdlineFile) || after != text) p.files.emplace_back(kKernelCmdlineFile, after);
+  if (!fs.exists(kKernelCmdlineFile) || after != text)
+    p.files.emplace_back(kKernelCmdlineFile, after);
   return p;
 }
 

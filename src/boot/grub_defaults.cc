@@ -9,10 +9,18 @@ namespace pcipass::boot {
 
 namespace {
 
-bool name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-bool blank(char c) { return c == ' ' || c == '\t'; }
-bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool name_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+bool blank(char c) {
+  return c == ' ' || c == '\t';
+}
+bool space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 // Reads one shell word from `i` (an assignment's value) into `a`; `i` ends after it.
 class WordReader {
@@ -63,8 +71,8 @@ class WordReader {
     ++i;
     while (i < t_.size() && t_[i] != '"') {
       char c = t_[i];
-      if (c == '\\' && i + 1 < t_.size() && std::string_view("$`\"\\\n").find(t_[i + 1]) !=
-                                                 std::string_view::npos) {
+      if (c == '\\' && i + 1 < t_.size() &&
+          std::string_view("$`\"\\\n").find(t_[i + 1]) != std::string_view::npos) {
         if (t_[i + 1] != '\n') push(t_[i + 1], i + 1, '"');
         i += 2;
       } else if (c == '$') {
@@ -76,8 +84,10 @@ class WordReader {
         push(c, i++, '"');
       }
     }
-    if (i >= t_.size()) a_.opaque = true;
-    else ++i;
+    if (i >= t_.size())
+      a_.opaque = true;
+    else
+      ++i;
   }
   void dollar(size_t& i, char q) {
     size_t start = i;
@@ -198,8 +208,8 @@ Value value_words(const ShellFile& f, const Assignment& a) {
          --b)
       w.space_before = ps[b - 1].raw;
     w.space_after = w.end;
-    for (size_t e = k; e < ps.size() && literal_space(e) && ps[e].quote == w.quote &&
-                       ps[e].raw == w.space_after;
+    for (size_t e = k;
+         e < ps.size() && literal_space(e) && ps[e].quote == w.quote && ps[e].raw == w.space_after;
          ++e)
       w.space_after = ps[e].raw + 1;
     if (a.opaque) w.editable = false;

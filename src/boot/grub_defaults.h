@@ -28,7 +28,7 @@ struct Piece {
 
 struct Assignment {
   std::string name;
-  size_t line_begin = 0;                // where its line starts
+  size_t line_begin = 0;                  // where its line starts
   size_t value_begin = 0, value_end = 0;  // the value's bytes, quotes included
   std::vector<Piece> pieces;
   // $(...), `...`, or a quote never closed: the value cannot be known or edited.

@@ -58,12 +58,20 @@ Result<std::vector<change::Change>> regenerate(const HostFs& fs) {
   return std::vector<change::Change>{regeneration({tool(fs), "-o", cfg_path(fs)})};
 }
 
-Result<Generated> generated(const HostFs& fs) { return grub_generated(fs, cfg_path(fs)); }
+Result<Generated> generated(const HostFs& fs) {
+  return grub_generated(fs, cfg_path(fs));
+}
 
 }  // namespace
 
-const Backend kGrub2MkconfigBackend = {LoaderKind::kGrub2Mkconfig, "grub2-mkconfig",
-                                       "GRUB (grub2-mkconfig)", {},
-                                       detect, grub_configured, plan, regenerate, generated};
+const Backend kGrub2MkconfigBackend = {LoaderKind::kGrub2Mkconfig,
+                                       "grub2-mkconfig",
+                                       "GRUB (grub2-mkconfig)",
+                                       {},
+                                       detect,
+                                       grub_configured,
+                                       plan,
+                                       regenerate,
+                                       generated};
 
 }  // namespace pcipass::boot

@@ -17,18 +17,29 @@ std::optional<std::string> detect(const HostFs& fs) {
   return "/etc/default/grub and " + tool;
 }
 
-Result<BootPlan> plan(const HostFs& fs, const Edit& e) { return grub_plan(fs, e, {"update-grub"}); }
+Result<BootPlan> plan(const HostFs& fs, const Edit& e) {
+  return grub_plan(fs, e, {"update-grub"});
+}
 
 Result<std::vector<change::Change>> regenerate(const HostFs&) {
   return std::vector<change::Change>{regeneration({"update-grub"})};
 }
 
-Result<Generated> generated(const HostFs& fs) { return grub_generated(fs, kCfg); }
+Result<Generated> generated(const HostFs& fs) {
+  return grub_generated(fs, kCfg);
+}
 
 }  // namespace
 
 // Debian's update-grub is grub-mkconfig behind a wrapper: where it is there, it is the one used.
-const Backend kUpdateGrubBackend = {LoaderKind::kUpdateGrub, "update-grub", "GRUB (update-grub)",
-                                    {LoaderKind::kGrub2Mkconfig}, detect, grub_configured, plan, regenerate, generated};
+const Backend kUpdateGrubBackend = {LoaderKind::kUpdateGrub,
+                                    "update-grub",
+                                    "GRUB (update-grub)",
+                                    {LoaderKind::kGrub2Mkconfig},
+                                    detect,
+                                    grub_configured,
+                                    plan,
+                                    regenerate,
+                                    generated};
 
 }  // namespace pcipass::boot

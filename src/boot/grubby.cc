@@ -32,7 +32,9 @@ Result<Configured> configured(const HostFs& fs) {
                     g.entries.front().cmdline};
 }
 
-std::string joined(const std::vector<std::string>& v) { return fmt::format("{}", fmt::join(v, " ")); }
+std::string joined(const std::vector<std::string>& v) {
+  return fmt::format("{}", fmt::join(v, " "));
+}
 
 Result<BootPlan> plan(const HostFs& fs, const Edit& e) {
   Generated g = TRY(generated(fs));
@@ -65,8 +67,14 @@ Result<std::vector<change::Change>> regenerate(const HostFs&) {
 
 }  // namespace
 
-const Backend kGrubbyBackend = {LoaderKind::kGrubby, "grubby", "BLS entries (grubby)",
-                                {LoaderKind::kGrub2Mkconfig}, detect, configured, plan,
-                                regenerate, generated};
+const Backend kGrubbyBackend = {LoaderKind::kGrubby,
+                                "grubby",
+                                "BLS entries (grubby)",
+                                {LoaderKind::kGrub2Mkconfig},
+                                detect,
+                                configured,
+                                plan,
+                                regenerate,
+                                generated};
 
 }  // namespace pcipass::boot

@@ -15,7 +15,8 @@ constexpr const char* kConfig = "/etc/kernelstub/configuration";
 
 std::optional<std::string> detect(const HostFs& fs) {
   std::string tool;
-  if (!fs.exists(kConfig) || !any_exists(fs, {"/usr/bin/kernelstub", "/usr/sbin/kernelstub"}, &tool))
+  if (!fs.exists(kConfig) ||
+      !any_exists(fs, {"/usr/bin/kernelstub", "/usr/sbin/kernelstub"}, &tool))
     return std::nullopt;
   return std::string(kConfig) + " and " + tool;
 }
@@ -68,8 +69,14 @@ Result<std::vector<change::Change>> regenerate(const HostFs&) {
 
 }  // namespace
 
-const Backend kKernelstubBackend = {LoaderKind::kKernelstub, "kernelstub", "kernelstub (Pop!_OS)",
-                                    {LoaderKind::kSystemdBoot}, detect, configured, plan,
-                                    regenerate, generated};
+const Backend kKernelstubBackend = {LoaderKind::kKernelstub,
+                                    "kernelstub",
+                                    "kernelstub (Pop!_OS)",
+                                    {LoaderKind::kSystemdBoot},
+                                    detect,
+                                    configured,
+                                    plan,
+                                    regenerate,
+                                    generated};
 
 }  // namespace pcipass::boot

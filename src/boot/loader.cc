@@ -92,7 +92,8 @@ std::optional<std::string> pending(const HostFs& fs, const Edit& e, const Kernel
                                    : fmt::format("{}", fmt::join(run, " and ")));
   }
   if (satisfied(e, running)) return std::nullopt;
-  if (g->path == c->path) return fmt::format("{} is in {} but not in /proc/cmdline: reboot", what, c->path);
+  if (g->path == c->path)
+    return fmt::format("{} is in {} but not in /proc/cmdline: reboot", what, c->path);
   return fmt::format("{} is in {} and in {} but not in /proc/cmdline: reboot", what, c->path,
                      g->path);
 }
@@ -117,7 +118,8 @@ bool any_exists(const HostFs& fs, std::initializer_list<const char*> paths, std:
 std::vector<std::string> installed_kernels(const HostFs& fs) {
   std::vector<std::string> out;
   for (const auto& name : fs.list("/boot").value_or(std::vector<std::string>{}))
-    if (name.starts_with("vmlinuz-") && name.size() > 8 && fs.type("/boot/" + name) == FileType::kFile)
+    if (name.starts_with("vmlinuz-") && name.size() > 8 &&
+        fs.type("/boot/" + name) == FileType::kFile)
       out.push_back(name.substr(8));
   return out;
 }

@@ -16,13 +16,13 @@
 namespace pcipass::boot {
 
 enum class LoaderKind {
-  kUpdateGrub,    // GRUB, Debian/Ubuntu: /etc/default/grub(.d), update-grub
-  kGrub2Mkconfig, // GRUB with grub2-mkconfig -o the grub.cfg this host boots
-  kGrubby,        // Fedora/RHEL BLS entries through grubby
-  kSystemdBoot,   // systemd-boot / kernel-install: /etc/kernel/cmdline
-  kKernelstub,    // Pop!_OS
-  kProxmox,       // proxmox-boot-tool: /etc/kernel/cmdline + refresh
-  kRpmOstree,     // rpm-ostree kargs: reported, never edited
+  kUpdateGrub,     // GRUB, Debian/Ubuntu: /etc/default/grub(.d), update-grub
+  kGrub2Mkconfig,  // GRUB with grub2-mkconfig -o the grub.cfg this host boots
+  kGrubby,         // Fedora/RHEL BLS entries through grubby
+  kSystemdBoot,    // systemd-boot / kernel-install: /etc/kernel/cmdline
+  kKernelstub,     // Pop!_OS
+  kProxmox,        // proxmox-boot-tool: /etc/kernel/cmdline + refresh
+  kRpmOstree,      // rpm-ostree kargs: reported, never edited
 };
 
 // What the next boot will use, read from the generated output: every entry that must carry the
@@ -52,8 +52,8 @@ struct BootPlan {
 
 struct Backend {
   LoaderKind kind;
-  const char* name;  // for --boot-loader NAME
-  const char* what;  // "GRUB (update-grub)"
+  const char* name;                    // for --boot-loader NAME
+  const char* what;                    // "GRUB (update-grub)"
   std::vector<LoaderKind> supersedes;  // loaders whose traces this one's host also has
   // Why this loader is plausible on the host ("/etc/default/grub and /usr/sbin/update-grub");
   // nullopt when it is not.
@@ -96,7 +96,7 @@ bool any_exists(const HostFs& fs, std::initializer_list<const char*> paths,
 std::vector<std::string> installed_kernels(const HostFs& fs);  // versions of /boot/vmlinuz-*
 
 // The backends (one file each).
-extern const Backend kUpdateGrubBackend, kGrub2MkconfigBackend, kGrubbyBackend,
-    kSystemdBootBackend, kKernelstubBackend, kProxmoxBackend, kRpmOstreeBackend;
+extern const Backend kUpdateGrubBackend, kGrub2MkconfigBackend, kGrubbyBackend, kSystemdBootBackend,
+    kKernelstubBackend, kProxmoxBackend, kRpmOstreeBackend;
 
 }  // namespace pcipass::boot

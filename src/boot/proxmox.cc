@@ -38,8 +38,14 @@ Result<Generated> generated(const HostFs& fs) {
 }  // namespace
 
 const Backend kProxmoxBackend = {
-    LoaderKind::kProxmox, "proxmox-boot-tool", "proxmox-boot-tool (Proxmox VE)",
+    LoaderKind::kProxmox,
+    "proxmox-boot-tool",
+    "proxmox-boot-tool (Proxmox VE)",
     {LoaderKind::kUpdateGrub, LoaderKind::kGrub2Mkconfig, LoaderKind::kSystemdBoot},
-    detect, cmdline_file_configured, plan, regenerate, generated};
+    detect,
+    cmdline_file_configured,
+    plan,
+    regenerate,
+    generated};
 
 }  // namespace pcipass::boot

@@ -16,12 +16,15 @@ std::optional<std::string> detect(const HostFs& fs) {
   return std::string("/run/ostree-booted");
 }
 
-Result<Generated> generated(const HostFs& fs) { return bls_entries(fs, kEntries, {}, std::nullopt); }
+Result<Generated> generated(const HostFs& fs) {
+  return bls_entries(fs, kEntries, {}, std::nullopt);
+}
 
 Result<Configured> configured(const HostFs& fs) {
   Generated g = TRY(generated(fs));
   if (g.entries.empty()) return Error::not_found(fmt::format("no ostree entries in {}", kEntries));
-  return Configured{kEntries + std::string("/") + g.entries.front().name, g.entries.front().cmdline};
+  return Configured{kEntries + std::string("/") + g.entries.front().name,
+                    g.entries.front().cmdline};
 }
 
 Result<BootPlan> plan(const HostFs& fs, const Edit& e) {
@@ -41,9 +44,15 @@ Result<std::vector<change::Change>> regenerate(const HostFs&) {
 }  // namespace
 
 const Backend kRpmOstreeBackend = {
-    LoaderKind::kRpmOstree, "rpm-ostree", "rpm-ostree kargs (reported, not edited)",
+    LoaderKind::kRpmOstree,
+    "rpm-ostree",
+    "rpm-ostree kargs (reported, not edited)",
     {LoaderKind::kUpdateGrub, LoaderKind::kGrub2Mkconfig, LoaderKind::kGrubby,
      LoaderKind::kSystemdBoot, LoaderKind::kKernelstub, LoaderKind::kProxmox},
-    detect, configured, plan, regenerate, generated};
+    detect,
+    configured,
+    plan,
+    regenerate,
+    generated};
 
 }  // namespace pcipass::boot

@@ -41,8 +41,14 @@ Result<Generated> generated(const HostFs& fs) {
 
 }  // namespace
 
-const Backend kSystemdBootBackend = {LoaderKind::kSystemdBoot, "systemd-boot",
-                                     "systemd-boot (kernel-install)", {}, detect,
-                                     cmdline_file_configured, plan, regenerate, generated};
+const Backend kSystemdBootBackend = {LoaderKind::kSystemdBoot,
+                                     "systemd-boot",
+                                     "systemd-boot (kernel-install)",
+                                     {},
+                                     detect,
+                                     cmdline_file_configured,
+                                     plan,
+                                     regenerate,
+                                     generated};
 
 }  // namespace pcipass::boot

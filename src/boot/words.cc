@@ -43,7 +43,8 @@ std::string describe(const Edit& e) {
   for (const auto& a : e.also) has.push_back(KernelCmdline::format(a));
   for (const auto& d : e.drop) lacks.push_back(KernelCmdline::format(d));
   std::string out = fmt::format("{}", fmt::join(has, " "));
-  if (!lacks.empty()) out += (out.empty() ? "no " : ", no ") + fmt::format("{}", fmt::join(lacks, ", no "));
+  if (!lacks.empty())
+    out += (out.empty() ? "no " : ", no ") + fmt::format("{}", fmt::join(lacks, ", no "));
   return out;
 }
 

@@ -83,7 +83,8 @@ void print_cmdline(Context& ctx, const setup::CmdlineReport& r, bool changed) {
     print_line(ctx.out, fmt::format("{} already has {}, but the boot configuration did not: "
                                     "regenerated it",
                                     r.configured, boot::describe(r.edit)));
-  for (const auto& p : r.remove) print_line(ctx.out, fmt::format("removed {} ({})", p, r.configured));
+  for (const auto& p : r.remove)
+    print_line(ctx.out, fmt::format("removed {} ({})", p, r.configured));
   for (const auto& p : r.add) print_line(ctx.out, fmt::format("added {} ({})", p, r.configured));
   for (const auto& p : r.programs) print_line(ctx.out, fmt::format("ran {}", p));
   print_line(ctx.out, "verified what the next boot uses: reboot to use it");
@@ -177,9 +178,9 @@ int run_setup(Context& ctx, const Args& a) {
       print_line(ctx.out, fmt::format("{} already loads {} at boot", vfio->path,
                                       fmt::join(vfio->modules, ", ")));
     else
-      print_line(ctx.out, fmt::format("{} {} ({} now load at boot)",
-                                      vfio->created ? "created" : "added to", vfio->path,
-                                      fmt::join(vfio->added, ", ")));
+      print_line(ctx.out,
+                 fmt::format("{} {} ({} now load at boot)", vfio->created ? "created" : "added to",
+                             vfio->path, fmt::join(vfio->added, ", ")));
   }
   print_cmdline(ctx, *cmd, applied->changed);
   if (applied->changed)

@@ -116,7 +116,8 @@ Result<CmdlineReport> plan_kernel_cmdline(const HostFs& fs, const CmdlineOptions
     boot::BootPlan p = TRY(r.loader->plan(fs, r.edit));
     r.manual = p.manual;
     if (r.manual) return r;
-    for (auto& [path, bytes] : p.files) plan.push_back(change::Change::file_write(path, bytes, 0644));
+    for (auto& [path, bytes] : p.files)
+      plan.push_back(change::Change::file_write(path, bytes, 0644));
     programs = std::move(p.programs);
   }
   for (auto& pr : programs) {
@@ -131,10 +132,9 @@ Result<CmdlineReport> plan_kernel_cmdline(const HostFs& fs, const CmdlineOptions
       [b, e, ran](const HostFs& f, CommandRunner*) -> Status {
         auto g = b->generated(f);
         if (!g)
-          return Error::state(
-              fmt::format("after {}, cannot read what the next boot uses: {}", ran,
-                          g.error().describe()),
-              "every edit was rolled back; see the program's output above");
+          return Error::state(fmt::format("after {}, cannot read what the next boot uses: {}", ran,
+                                          g.error().describe()),
+                              "every edit was rolled back; see the program's output above");
         if (auto missing = boot::lacking(*g, e))
           return Error::state(
               fmt::format("{} did not carry the change into what the next boot uses: {}", ran,

@@ -14,9 +14,9 @@
 namespace pcipass::setup {
 
 struct CmdlineOptions {
-  bool iommu = false;                     // intel_iommu=on (Intel); amd_iommu=off removed (AMD)
-  bool iommu_pt = false;                  // iommu=pt
-  bool hide_boot_framebuffer = false;     // initcall_blacklist=sysfb_init or video=efifb:off
+  bool iommu = false;                      // intel_iommu=on (Intel); amd_iommu=off removed (AMD)
+  bool iommu_pt = false;                   // iommu=pt
+  bool hide_boot_framebuffer = false;      // initcall_blacklist=sysfb_init or video=efifb:off
   std::optional<std::string> boot_loader;  // --boot-loader NAME: no detection
   bool any() const { return iommu || iommu_pt || hide_boot_framebuffer; }
 };
@@ -28,12 +28,12 @@ struct CmdlineReport {
   IommuVendor vendor = IommuVendor::kUnknown;
   std::vector<std::string> notes;  // why each parameter (or none) is asked for
   boot::Edit edit;
-  std::string configured;           // the file (or entries) holding the command line
+  std::string configured;                // the file (or entries) holding the command line
   std::vector<std::string> add, remove;  // parameters, as written, that change there
-  bool regenerate_only = false;     // the file has them, the generated output did not
-  bool already = false;             // nothing to do: configured and generated have them
-  std::optional<std::string> manual;  // rpm-ostree: the command the user runs
-  std::vector<std::string> programs;  // what runs, for display
+  bool regenerate_only = false;          // the file has them, the generated output did not
+  bool already = false;                  // nothing to do: configured and generated have them
+  std::optional<std::string> manual;     // rpm-ostree: the command the user runs
+  std::vector<std::string> programs;     // what runs, for display
   Part part;
 };
 

@@ -28,8 +28,10 @@ class Pending : public ::testing::Test {
     t.file("/sys/firmware/acpi/tables/DMAR", "DMAR");
   }
   void grub_cfg_args(const std::string& args) {
-    t.file("/boot/grub/grub.cfg", "set default=\"0\"\nmenuentry 'Debian GNU/Linux' {\n\tlinux\t"
-                                  "/boot/vmlinuz-6.1.0-28-amd64 root=/dev/sda1 ro " + args + "\n}\n");
+    t.file("/boot/grub/grub.cfg",
+           "set default=\"0\"\nmenuentry 'Debian GNU/Linux' {\n\tlinux\t"
+           "/boot/vmlinuz-6.1.0-28-amd64 root=/dev/sda1 ro " +
+               args + "\n}\n");
   }
   test::TempTree t;
 };

@@ -57,10 +57,12 @@ const Case kCases[] = {
      "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
      "GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT intel_iommu=on\"\n"},
     {"braced_variable_appended",
-     "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"${GRUB_CMDLINE_LINUX_DEFAULT}\"\n",
+     "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"${GRUB_CMDLINE_LINUX_"
+     "DEFAULT}\"\n",
      "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"
      "GRUB_CMDLINE_LINUX_DEFAULT=\"${GRUB_CMDLINE_LINUX_DEFAULT} intel_iommu=on\"\n"},
-    {"repeated_key_last_wins", "GRUB_CMDLINE_LINUX_DEFAULT=\"a\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"b\"\n",
+    {"repeated_key_last_wins",
+     "GRUB_CMDLINE_LINUX_DEFAULT=\"a\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"b\"\n",
      "GRUB_CMDLINE_LINUX_DEFAULT=\"a\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"b intel_iommu=on\"\n"},
     {"linux_vs_default_replaced_in_place",
      "GRUB_CMDLINE_LINUX=\"intel_iommu=off rhgb\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n",
@@ -71,16 +73,17 @@ const Case kCases[] = {
      "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\""},
     {"crlf", "GRUB_TIMEOUT=5\r\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\r\n",
      "GRUB_TIMEOUT=5\r\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\"\r\n", false},
-    {"neither_set", "GRUB_TIMEOUT=5", "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT=\"intel_iommu=on\"\n"},
+    {"neither_set", "GRUB_TIMEOUT=5",
+     "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT=\"intel_iommu=on\"\n"},
     {"comments_kept",
      "# GRUB_CMDLINE_LINUX_DEFAULT=\"nope\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"  # mine\n",
-     "# GRUB_CMDLINE_LINUX_DEFAULT=\"nope\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\"  # mine\n"},
+     "# GRUB_CMDLINE_LINUX_DEFAULT=\"nope\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\"  "
+     "# mine\n"},
     {"unquoted", "GRUB_CMDLINE_LINUX_DEFAULT=quiet\n",
      "GRUB_CMDLINE_LINUX_DEFAULT=quiet\" intel_iommu=on\"\n"},
     {"empty", "GRUB_CMDLINE_LINUX_DEFAULT=\nGRUB_CMDLINE_LINUX=\"\"\n",
      "GRUB_CMDLINE_LINUX_DEFAULT=\"intel_iommu=on\"\nGRUB_CMDLINE_LINUX=\"\"\n"},
-    {"iommu_off_removed_with_its_space",
-     "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu=off  splash\"\n",
+    {"iommu_off_removed_with_its_space", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu=off  splash\"\n",
      "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet  splash intel_iommu=on\"\n"},
     {"export_and_tabs", "export GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\ttext\"\n",
      "export GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\ttext intel_iommu=on\"\n"},
@@ -133,8 +136,10 @@ TEST(GrubDefaults, DropInOverridingTheMainFileIsTheOneEdited) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ((*r)[0].first, "/etc/default/grub.d/50-cloudimg-settings.cfg");
-  EXPECT_EQ((*r)[0].second, "# cloud\nGRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1 intel_iommu=on\"\n");
-  EXPECT_EQ(*g.where("GRUB_CMDLINE_LINUX_DEFAULT"), "/etc/default/grub.d/50-cloudimg-settings.cfg line 2");
+  EXPECT_EQ((*r)[0].second,
+            "# cloud\nGRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1 intel_iommu=on\"\n");
+  EXPECT_EQ(*g.where("GRUB_CMDLINE_LINUX_DEFAULT"),
+            "/etc/default/grub.d/50-cloudimg-settings.cfg line 2");
 }
 
 TEST(CmdlineFile, EditsKeepEveryOtherByte) {
@@ -150,13 +155,15 @@ TEST(CmdlineFile, EditsKeepEveryOtherByte) {
   EXPECT_EQ(edit("amd_iommu=off quiet", kAmd), "quiet");
   EXPECT_EQ(edit("quiet intel_iommu=off", kIntelOn), "quiet intel_iommu=on");
   EXPECT_EQ(edit("", kIntelOn), "intel_iommu=on\n");
-  EXPECT_EQ(cmdline_from_proc("BOOT_IMAGE=/vmlinuz-6.1 root=/dev/sda1 ro initrd=\\x\\initrd quiet\n"),
-            "root=/dev/sda1 ro quiet\n");
+  EXPECT_EQ(
+      cmdline_from_proc("BOOT_IMAGE=/vmlinuz-6.1 root=/dev/sda1 ro initrd=\\x\\initrd quiet\n"),
+      "root=/dev/sda1 ro quiet\n");
 }
 
 TEST(CmdlineFile, AlsoKeepsOtherValuesOfItsKey) {
   Edit fb{{}, {}, {{"video", "efifb:off"}}};
-  EXPECT_EQ(*CmdlineFile::parse("video=1920x1080\n").edit(fb, "x"), "video=1920x1080 video=efifb:off\n");
+  EXPECT_EQ(*CmdlineFile::parse("video=1920x1080\n").edit(fb, "x"),
+            "video=1920x1080 video=efifb:off\n");
   EXPECT_EQ(*CmdlineFile::parse("video=efifb:off\n").edit(fb, "x"), "video=efifb:off\n");
 }
 
@@ -176,8 +183,9 @@ TEST(GrubCfg, DefaultEntryFromNumbersTitlesIdsSubmenusAndSavedEntry) {
   ASSERT_EQ(g.entries.size(), 2u);
   EXPECT_EQ((*g.default_entry(std::nullopt))->title, "Debian GNU/Linux");
   EXPECT_EQ((*g.default_entry(std::string("1>1")))->linux_args, " root=/dev/sda1 ro single");
-  EXPECT_EQ((*g.default_entry(std::string("gnulinux-advanced-x>gnulinux-6.1-advanced-x")))->linux_args,
-            " root=/dev/sda1 ro intel_iommu=on");
+  EXPECT_EQ(
+      (*g.default_entry(std::string("gnulinux-advanced-x>gnulinux-6.1-advanced-x")))->linux_args,
+      " root=/dev/sda1 ro intel_iommu=on");
   EXPECT_EQ((*g.default_entry(std::string("Advanced options")))->title, "Debian, with Linux 6.1");
   EXPECT_FALSE(g.default_entry(std::string("7")).ok());
   EXPECT_EQ(*grubenv_value("# GRUB\nsaved_entry=1>0\n", "saved_entry"), "1>0");

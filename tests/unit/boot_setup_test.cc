@@ -27,7 +27,9 @@ namespace {
 namespace fs = std::filesystem;
 constexpr int64_t kNow = 1795000000;  // 2026-11-18 11:06:40 UTC
 
-std::string source(const std::string& rel) { return std::string(PCIPASS_SOURCE_DIR) + "/" + rel; }
+std::string source(const std::string& rel) {
+  return std::string(PCIPASS_SOURCE_DIR) + "/" + rel;
+}
 
 std::string sh(const std::string& cmd) {
   FILE* p = ::popen(cmd.c_str(), "r");
@@ -70,7 +72,8 @@ struct Emulator {
 
   std::string grub_cmdline() {
     std::string r = t.root();
-    return sh("cd '" + r + "' && sh -c '. ./etc/default/grub; for f in ./etc/default/grub.d/*.cfg; "
+    return sh("cd '" + r +
+              "' && sh -c '. ./etc/default/grub; for f in ./etc/default/grub.d/*.cfg; "
               "do [ -e \"$f\" ] && . \"$f\"; done; printf %s \"$GRUB_CMDLINE_LINUX "
               "$GRUB_CMDLINE_LINUX_DEFAULT\"' 2>/dev/null");
   }
@@ -92,8 +95,10 @@ struct Emulator {
         if (line.starts_with("options") && !drops_parameters) {
           std::vector<std::string> w = words(line.substr(7));
           std::erase_if(w, [&](const std::string& x) {
-            for (const auto& r : remove) if (x == r) return true;
-            for (const auto& a : add) if (x.substr(0, x.find('=')) == a.substr(0, a.find('='))) return true;
+            for (const auto& r : remove)
+              if (x == r) return true;
+            for (const auto& a : add)
+              if (x.substr(0, x.find('=')) == a.substr(0, a.find('='))) return true;
             return false;
           });
           w.insert(w.end(), add.begin(), add.end());
@@ -257,10 +262,10 @@ INSTANTIATE_TEST_SUITE_P(Loaders, BootFixture, ::testing::ValuesIn(kFixtures),
 
 TEST_F(BootSetup, DetectionNamesEachFixturesLoader) {
   const std::pair<const char*, const char*> expect[] = {
-      {"debian-grub-bios", "update-grub"},      {"debian-grub-uefi", "update-grub"},
-      {"ubuntu-grub-dropin", "update-grub"},    {"fedora-bls-grubby", "grubby"},
-      {"popos-kernelstub", "kernelstub"},       {"proxmox-boot-tool", "proxmox-boot-tool"},
-      {"debian-systemd-boot", "systemd-boot"},  {"silverblue-rpm-ostree", "rpm-ostree"}};
+      {"debian-grub-bios", "update-grub"},     {"debian-grub-uefi", "update-grub"},
+      {"ubuntu-grub-dropin", "update-grub"},   {"fedora-bls-grubby", "grubby"},
+      {"popos-kernelstub", "kernelstub"},      {"proxmox-boot-tool", "proxmox-boot-tool"},
+      {"debian-systemd-boot", "systemd-boot"}, {"silverblue-rpm-ostree", "rpm-ostree"}};
   for (const auto& [name, loader] : expect) {
     auto f = make_real_host_fs(source(std::string("tests/fixtures/boot/") + name));
     auto b = boot::detect(*f, std::nullopt);
