@@ -416,5 +416,37 @@ TEST_F(BootSetup, AFaultAtEveryWriteAndEveryProgramLeavesEveryFileAsItWas) {
   EXPECT_EQ(files(t), before);
 }
 
+// A crash after every change of `setup --iommu --vfio` (the process dies: every later write fails),
+// then the reboot and `recover`: every file pcipass writes is as it was, no set left applied.
+TEST_F(BootSetup, RecoverAfterACrashAtEveryChange) {
+  load("debian-grub-bios");
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  auto before = files(t);
+  int crashes = 0;
+  for (int n = 1;; ++n) {
+    SCOPED_TRACE("crash after change " + std::to_string(n));
+    {
+      FaultFs f(t);
+      f.crash_after(n);
+      if (cli(f, {"setup", "--iommu", "--vfio"}).status == 0) break;
+    }
+    ++crashes;
+    fs::remove_all(t.real("/run"));
+    FaultFs f(t);
+    assign::Environment env;
+    env.runner = &runner;
+    auto r = assign::recover(f, env);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    auto now = files(t);
+    for (const auto& [path, bytes] : before)
+      if (!generated(path)) EXPECT_EQ(now[path], bytes) << path;
+    EXPECT_FALSE(now.contains("/etc/modules-load.d/pcipass.conf"));
+    auto sets = change::list_change_sets(f);
+    ASSERT_TRUE(sets.ok());
+    for (const auto& s : *sets) EXPECT_NE(s.state, change::SetState::kApplied) << s.id;
+  }
+  EXPECT_GE(crashes, 5);
+}
+
 }  // namespace
 }  // namespace pcipass::test
