@@ -57,5 +57,20 @@ TEST_F(Pending, InTheFileAndGrubCfgButNotInProcCmdline) {
             "/proc/cmdline: reboot");
 }
 
+TEST_F(Pending, IntelIommuOffStillRunningButReplacedInTheConfiguration) {
+  t.file("/proc/cmdline",
+         "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=/dev/sda1 ro intel_iommu=off\n");
+  t.file("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\"\n");
+  grub_cfg_args("quiet intel_iommu=on");
+  auto fs = make_real_host_fs(t.root());
+  auto modules = ModuleIndex::open(*fs);
+  CheckReport r = run_checks(*fs, *modules);
+  const std::string pending =
+      "intel_iommu=on is in /etc/default/grub and in /boot/grub/grub.cfg but not in "
+      "/proc/cmdline: reboot";
+  EXPECT_EQ(r.find("iommu-kernel")->fix, pending);
+  EXPECT_EQ(r.find("kernel-cmdline")->fix, pending);
+}
+
 }  // namespace
 }  // namespace pcipass
