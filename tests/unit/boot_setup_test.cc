@@ -416,6 +416,24 @@ TEST_F(BootSetup, AFaultAtEveryWriteAndEveryProgramLeavesEveryFileAsItWas) {
   EXPECT_EQ(files(t), before);
 }
 
+// grub2-mkconfig writes the grub.cfg the firmware's GRUB reads: BIOS /boot/grub2; UEFI the ESP's
+// when it is a full configuration, /boot/grub2 when the ESP's only hands over (configfile).
+TEST_F(BootSetup, Grub2MkconfigWritesTheGrubCfgThisHostBoots) {
+  t.file("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"quiet\"\n")
+      .file("/usr/sbin/grub2-mkconfig", "");
+  auto f = make_real_host_fs(t.root());
+  auto argv = [&] { return (*boot::kGrub2MkconfigBackend.regenerate(*f))[0].program.argv; };
+  ASSERT_STREQ((*boot::detect(*f, std::nullopt))->name, "grub2-mkconfig");
+  EXPECT_EQ(argv(), (FakeRunner::Argv{"grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"}));
+  t.dir("/sys/firmware/efi");
+  t.file("/boot/efi/EFI/opensuse/grub.cfg", "set default=0\nmenuentry 'openSUSE' {\n}\n");
+  EXPECT_EQ(argv(), (FakeRunner::Argv{"grub2-mkconfig", "-o", "/boot/efi/EFI/opensuse/grub.cfg"}));
+  t.file("/boot/efi/EFI/opensuse/grub.cfg",
+         "search --no-floppy --fs-uuid --set=dev 1234\nset prefix=($dev)/grub2\n"
+         "configfile $prefix/grub.cfg\n");
+  EXPECT_EQ(argv(), (FakeRunner::Argv{"grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"}));
+}
+
 // A crash after every change of `setup --iommu --vfio` (the process dies: every later write fails),
 // then the reboot and `recover`: every file pcipass writes is as it was, no set left applied.
 TEST_F(BootSetup, RecoverAfterACrashAtEveryChange) {
