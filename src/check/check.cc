@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "boot/loader.h"
 #include "host/cmdline.h"
 #include "host/kmod_lib.h"
 #include "host/limits.h"
@@ -491,6 +492,15 @@ std::string join(const std::vector<std::string>& v, const char* sep = " ") {
   return out;
 }
 
+// What `pcipass setup --iommu` asks of the kernel command line on this platform.
+boot::Edit iommu_edit(const Facts& f) {
+  boot::Edit e;
+  e.drop.push_back({"iommu", "off"});
+  if (f.iommu == Platform::kIntel) e.want.push_back({"intel_iommu", "on"});
+  if (f.iommu == Platform::kAmd) e.drop.push_back({"amd_iommu", "off"});
+  return e;
+}
+
 CheckResult check_iommu_kernel(const Facts& f) {
   const char* id = "iommu-kernel";
   std::string title = "IOMMU in the kernel";
@@ -548,6 +558,11 @@ CheckResult check_iommu_kernel(const Facts& f) {
   bool adds_intel_on = !add.empty() || !replace_from.empty();
   if (!edit.empty()) edit += " " + f.where;
   if (adds_intel_on && !f.ic.iommu_pt) edit += "; iommu=pt is optional";
+
+  // The boot loader may already ask for the change: then what is left is a regeneration or a
+  // reboot, not an edit.
+  if (!edit.empty() && f.cmdline)
+    if (auto p = boot::pending(f.fs, iommu_edit(f), *f.cmdline)) edit = *p;
 
   std::string fix;
   if (!f.table()) {
@@ -618,10 +633,13 @@ CheckResult check_cmdline(const Facts& f) {
   if (f.ic.amd_iommu_off) off.push_back("amd_iommu=off");
   if (f.ic.iommu_off) off.push_back("iommu=off");
   if (f.ic.intremap_off) off.push_back(f.ic.intremap_off_param);
-  if (!off.empty())
-    return result(
-        id, title, CheckStatus::kWarn, join(off, " and ") + " disables passthrough",
-        fmt::format("remove {} from the kernel command line {}", join(off, " and "), f.where));
+  if (!off.empty()) {
+    std::string fix =
+        fmt::format("remove {} from the kernel command line {}", join(off, " and "), f.where);
+    if (auto p = boot::pending(f.fs, iommu_edit(f), *f.cmdline)) fix = *p;
+    return result(id, title, CheckStatus::kWarn, join(off, " and ") + " disables passthrough",
+                  fix);
+  }
   return result(id, title, CheckStatus::kPass, join(found));
 }
 

@@ -48,6 +48,8 @@ struct Args {
   std::string initramfs;                // setup --initramfs NAME
   bool persist = false;                 // bind/release --persist
   bool boot = false;                    // apply --boot
+  bool iommu = false, iommu_pt = false, hide_boot_framebuffer = false, undo = false;  // setup
+  std::string boot_loader;                                                           // setup
 };
 
 // What a caller may put in place of the real host and process: main() passes the process's

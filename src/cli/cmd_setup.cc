@@ -1,14 +1,83 @@
 // pcipass setup: the host configured for passthrough at boot (the VFIO modules, early binding,
-// SELinux, the initramfs), as one change set undo can revert.
+// SELinux, the initramfs, the kernel command line through the boot loader), as ONE change set
+// that undo reverts; setup --undo.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "change/store.h"
 #include "cli/commands.h"
 #include "setup/host_setup.h"
 
 namespace pcipass::cli {
 
 namespace {
+
+const char* vendor_name(setup::IommuVendor v) {
+  switch (v) {
+    case setup::IommuVendor::kIntel:
+      return "intel";
+    case setup::IommuVendor::kAmd:
+      return "amd";
+    case setup::IommuVendor::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+Json cmdline_json(const setup::CmdlineReport& r) {
+  return Json{{"boot_loader", r.loader->name},
+              {"configured", r.configured},
+              {"iommu_vendor", vendor_name(r.vendor)},
+              {"add", r.add},
+              {"remove", r.remove},
+              {"already", r.already},
+              {"regenerate_only", r.regenerate_only},
+              {"manual_command", r.manual ? Json(*r.manual) : Json(nullptr)},
+              {"programs", r.programs},
+              {"notes", r.notes}};
+}
+
+// The newest applied change set a setup made.
+int run_setup_undo(Context& ctx, const Args& a) {
+  auto sets = change::list_change_sets(ctx.fs());
+  if (!sets) return fail(ctx, sets.error());
+  for (auto it = sets->rbegin(); it != sets->rend(); ++it)
+    if (it->state == change::SetState::kApplied &&
+        (it->command == "setup" || it->command.starts_with("setup "))) {
+      Args undo = a;
+      undo.id = it->id;
+      return run_undo(ctx, undo);
+    }
+  return fail(ctx, Error::not_found("no applied setup change set to undo",
+                                    "`pcipass undo --list` shows every change set"));
+}
+
+void print_cmdline(Context& ctx, const setup::CmdlineReport& r, bool changed) {
+  print_line(ctx.out, fmt::format("boot loader: {}", r.loader->what));
+  for (const auto& n : r.notes) print_line(ctx.out, "  " + n);
+  if (r.manual) {
+    print_line(ctx.out, fmt::format("pcipass does not edit rpm-ostree deployments: run `{}`, then "
+                                    "reboot",
+                                    *r.manual));
+    return;
+  }
+  if (r.already) {
+    print_line(ctx.out, fmt::format("nothing to change: {} and what the next boot uses already "
+                                    "have {}",
+                                    r.configured, boot::describe(r.edit)));
+    return;
+  }
+  if (!changed) return;
+  if (r.regenerate_only)
+    print_line(ctx.out, fmt::format("{} already has {}, but the boot configuration did not: "
+                                    "regenerated it",
+                                    r.configured, boot::describe(r.edit)));
+  for (const auto& p : r.remove)
+    print_line(ctx.out, fmt::format("removed {} ({})", p, r.configured));
+  for (const auto& p : r.add) print_line(ctx.out, fmt::format("added {} ({})", p, r.configured));
+  for (const auto& p : r.programs) print_line(ctx.out, fmt::format("ran {}", p));
+  print_line(ctx.out, "verified what the next boot uses: reboot to use it");
+}
 
 // --early-bind takes addresses: binding by IDs is what cannot tell identical cards apart.
 Result<std::vector<PciAddress>> early_addresses(Context& ctx, const Args& a) {
@@ -81,15 +150,16 @@ void print_json(Context& ctx, const Args& a, const setup::SetupReport& r) {
                             {"initramfs", initramfs_json(r)},
                             {"early_bind", early_json(r)},
                             {"selinux", selinux_json(r)},
+                            {"kernel_cmdline", r.cmdline ? cmdline_json(*r.cmdline) : Json(nullptr)},
                             {"notes", r.notes},
                             {"steps", steps_json(applied.steps)}})
           << '\n';
 }
 
-// One line per part that changed something.
-std::vector<std::string> done_lines(const setup::SetupReport& r) {
+// One line per part that changed something; the --vfio line only with `vfio_line`.
+std::vector<std::string> done_lines(const setup::SetupReport& r, bool vfio_line = true) {
   std::vector<std::string> out;
-  if (r.vfio && !r.vfio->added.empty())
+  if (vfio_line && r.vfio && !r.vfio->added.empty())
     out.push_back(fmt::format("{} {} ({} now load at boot)",
                               r.vfio->created ? "created" : "added to", r.vfio->path,
                               fmt::join(r.vfio->added, ", ")));
@@ -110,6 +180,18 @@ std::vector<std::string> done_lines(const setup::SetupReport& r) {
   return out;
 }
 
+std::string command_text(const Args& a, const setup::Request& req) {
+  std::string out = "setup";
+  if (a.iommu) out += " --iommu";
+  if (a.iommu_pt) out += " --iommu-pt";
+  if (a.hide_boot_framebuffer) out += " --hide-boot-framebuffer";
+  if (a.vfio) out += " --vfio";
+  for (const auto& d : req.early_bind) out += " --early-bind " + d.str();
+  if (a.selinux) out += " --selinux";
+  if (!a.boot_loader.empty()) out += " --boot-loader " + a.boot_loader;
+  return out;
+}
+
 std::string nothing_line(const setup::SetupReport& r) {
   if (r.vfio && !r.early_bind && !r.selinux)
     return fmt::format(
@@ -126,24 +208,91 @@ void setup_setup(CLI::App& app, Args& a) {
   app.add_flag("--vfio", a.vfio,
                "Load vfio, vfio_iommu_type1 and vfio_pci at boot (/etc/modules-load.d/pcipass.conf "
                "and the initramfs)");
+  app.add_flag("--iommu", a.iommu,
+               "Turn the IOMMU on in the kernel command line (intel_iommu=on on Intel; on AMD, "
+               "where it is on by default, remove amd_iommu=off)");
+  app.add_flag("--iommu-pt", a.iommu_pt, "Add iommu=pt (identity mapping for host devices)");
+  app.add_flag("--hide-boot-framebuffer", a.hide_boot_framebuffer,
+               "Keep the firmware framebuffer off the boot GPU (initcall_blacklist=sysfb_init, or "
+               "video=efifb:off before kernel 5.15)");
   app.add_option("--early-bind", a.early_bind,
                  "Hand these devices (by address) to vfio-pci at boot, before their host drivers")
       ->option_text("ADDRESS...");
   app.add_flag("--selinux", a.selinux,
                "Turn on the SELinux boolean virt_use_sysfs (setsebool -P), where it is off");
+  app.add_option("--boot-loader", a.boot_loader,
+                 "Use this boot loader instead of detecting it: " + boot::backend_names())
+      ->option_text("NAME");
   app.add_option("--initramfs", a.initramfs,
                  "The initramfs system to configure, where several are installed")
       ->option_text("initramfs-tools|dracut|mkinitcpio");
+  app.add_flag("--undo", a.undo, "Revert the newest setup change set byte for byte");
   app.add_flag("--dry-run", a.dry_run, "Print the changes as diffs and commands; write nothing");
   app.footer(
-      "Every setup is one change set under /var/lib/pcipass/changes: `pcipass undo` reverts it.\n"
-      "The boot loader (IOMMU kernel options) part of setup comes later (issue 9).");
+      "Every setup is one change set under /var/lib/pcipass/changes: `pcipass setup --undo` (or "
+      "`pcipass undo`) reverts it.");
 }
 
+namespace {
+
+// Without the kernel command line: one line per part.
+int print_parts(Context& ctx, const setup::SetupReport& r, bool dry_run) {
+  const auto& applied = r.applied;
+  if (!applied.changed) {
+    print_line(ctx.out, nothing_line(r));
+    return kExitOk;
+  }
+  if (dry_run) {
+    print_steps(ctx, applied.steps);
+    return kExitOk;
+  }
+  auto lines = done_lines(r);
+  if (lines.size() == 1) {
+    print_line(ctx.out, fmt::format("change set {}: {}", *applied.id, lines.front()));
+  } else {
+    print_line(ctx.out, fmt::format("change set {}:", *applied.id));
+    for (const auto& l : lines) print_line(ctx.out, "  " + l);
+  }
+  print_line(ctx.out, fmt::format("undo with `pcipass undo {}`", *applied.id));
+  return kExitOk;
+}
+
+// With it: what the boot loader got, and what the next boot will use.
+int print_with_cmdline(Context& ctx, const setup::SetupReport& r, bool dry_run) {
+  const auto& applied = r.applied;
+  if (dry_run && applied.changed) {
+    print_cmdline(ctx, *r.cmdline, false);
+    print_steps(ctx, applied.steps);
+    return kExitOk;
+  }
+  if (applied.changed) print_line(ctx.out, fmt::format("change set {}:", *applied.id));
+  if (r.vfio) {
+    if (r.vfio->added.empty())
+      print_line(ctx.out, fmt::format("{} already loads {} at boot", r.vfio->path,
+                                      fmt::join(r.vfio->modules, ", ")));
+    else
+      print_line(ctx.out, fmt::format("{} {} ({} now load at boot)",
+                                      r.vfio->created ? "created" : "added to", r.vfio->path,
+                                      fmt::join(r.vfio->added, ", ")));
+  }
+  if (applied.changed)
+    for (const auto& l : done_lines(r, false)) print_line(ctx.out, l);
+  print_cmdline(ctx, *r.cmdline, applied.changed);
+  if (applied.changed)
+    print_line(ctx.out, fmt::format("undo with `pcipass setup --undo` (or `pcipass undo {}`)",
+                                    *applied.id));
+  return kExitOk;
+}
+
+}  // namespace
+
 int run_setup(Context& ctx, const Args& a) {
+  if (a.undo) return run_setup_undo(ctx, a);
   setup::Request req;
   req.vfio = a.vfio;
   req.selinux = a.selinux;
+  req.cmdline = {a.iommu, a.iommu_pt, a.hide_boot_framebuffer, std::nullopt};
+  if (!a.boot_loader.empty()) req.cmdline.boot_loader = a.boot_loader;
   if (!a.initramfs.empty()) {
     req.initramfs = initramfs::parse_system(a.initramfs);
     if (!req.initramfs)
@@ -159,36 +308,15 @@ int run_setup(Context& ctx, const Args& a) {
   const auto& env = ctx.env();
   change::Ports ports{env.loader, env.runner, env.sleep_ms,
                       [&env] { return env.process.time_now(); }};
-  std::string command = "setup";
-  if (a.vfio) command += " --vfio";
-  for (const auto& d : req.early_bind) command += " --early-bind " + d.str();
-  if (a.selinux) command += " --selinux";
   auto r = setup::run_setup(ctx.fs(), req, host ? &*host : nullptr, ports,
-                            {command, env.process.time_now(), a.dry_run});
+                            {command_text(a, req), env.process.time_now(), a.dry_run});
   if (!r) return fail(ctx, r.error());
   if (ctx.json) {
     print_json(ctx, a, *r);
     return kExitOk;
   }
   for (const auto& n : r->notes) print_line(ctx.err, "note: " + n);
-  const auto& applied = r->applied;
-  if (!applied.changed) {
-    print_line(ctx.out, nothing_line(*r));
-    return kExitOk;
-  }
-  if (a.dry_run) {
-    print_steps(ctx, applied.steps);
-    return kExitOk;
-  }
-  auto lines = done_lines(*r);
-  if (lines.size() == 1) {
-    print_line(ctx.out, fmt::format("change set {}: {}", *applied.id, lines.front()));
-  } else {
-    print_line(ctx.out, fmt::format("change set {}:", *applied.id));
-    for (const auto& l : lines) print_line(ctx.out, "  " + l);
-  }
-  print_line(ctx.out, fmt::format("undo with `pcipass undo {}`", *applied.id));
-  return kExitOk;
+  return r->cmdline ? print_with_cmdline(ctx, *r, a.dry_run) : print_parts(ctx, *r, a.dry_run);
 }
 
 }  // namespace pcipass::cli

@@ -99,7 +99,8 @@ const std::vector<Command>& commands() {
        run_recover},
       {"setup",
        {},
-       "Make the host ready for passthrough across reboots (--vfio: load VFIO at boot); undoable",
+       "Make the host ready for passthrough across reboots (--iommu: the kernel command line; "
+       "--vfio: VFIO at boot); undoable",
        setup_setup,
        run_setup},
       {"undo",

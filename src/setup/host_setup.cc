@@ -32,8 +32,10 @@ Result<std::optional<Part>> plan_initramfs_part(const HostFs& fs, const Request&
 
 Result<SetupReport> run_setup(HostFs& fs, const Request& req, const HostView* host,
                               const change::Ports& ports, const change::DurableRun& run) {
-  if (!req.vfio && req.early_bind.empty() && !req.selinux)
-    return Error::invalid("nothing to set up", "add --vfio, --early-bind DEVICE... or --selinux");
+  if (!req.vfio && req.early_bind.empty() && !req.selinux && !req.cmdline.any())
+    return Error::invalid("nothing to set up",
+                          "add --iommu, --iommu-pt, --hide-boot-framebuffer, --vfio, "
+                          "--early-bind DEVICE... or --selinux");
   SetupReport r;
   std::vector<Part> parts;
   if (req.vfio) {
@@ -53,6 +55,10 @@ Result<SetupReport> run_setup(HostFs& fs, const Request& req, const HostView* ho
     parts.push_back(std::move(r.selinux->part));
   }
   if (auto p = TRY(plan_initramfs_part(fs, req, r))) parts.push_back(std::move(*p));
+  if (req.cmdline.any()) {
+    r.cmdline = TRY(plan_kernel_cmdline(fs, req.cmdline));
+    parts.push_back(std::move(r.cmdline->part));
+  }
   r.applied = TRY(apply_parts(fs, std::move(parts), ports, run));
   return r;
 }

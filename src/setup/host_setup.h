@@ -1,5 +1,6 @@
 // `pcipass setup` as a whole: the parts the options ask for (the VFIO modules at boot, early
-// binding, SELinux, and the initramfs that must hold what the first two need), planned, then
+// binding, SELinux, the initramfs that must hold what the first two need, and the kernel command
+// line through the boot loader), planned, then
 // applied by apply_parts as ONE change set. A scenario on a real guest calls the same thing as
 // `pcipass setup --vfio --early-bind ADDR`.
 #pragma once
@@ -10,6 +11,7 @@
 
 #include "initramfs/initramfs.h"
 #include "setup/early_bind.h"
+#include "setup/kernel_cmdline.h"
 #include "setup/selinux.h"
 #include "setup/vfio.h"
 
@@ -20,6 +22,7 @@ struct Request {
   std::vector<PciAddress> early_bind;
   bool selinux = false;
   std::optional<initramfs::System> initramfs;  // --initramfs NAME; nullopt: detect
+  CmdlineOptions cmdline;                      // --iommu, --iommu-pt, --hide-boot-framebuffer
 };
 
 struct InitramfsReport {
@@ -35,6 +38,7 @@ struct SetupReport {
   std::optional<EarlyBindReport> early_bind;
   std::optional<SelinuxReport> selinux;
   std::optional<InitramfsReport> initramfs;  // nullopt: nothing for it, or no system found
+  std::optional<CmdlineReport> cmdline;
   std::vector<std::string> notes;
   change::Applied applied;
 };

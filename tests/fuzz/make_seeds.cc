@@ -150,6 +150,27 @@ void state_seeds() {
 
 }  // namespace
 
+// The boot loader fixtures (tests/fixtures/boot): their GRUB defaults and kernel command lines.
+void boot_seeds() {
+  fs::path dir = fs::path(PCIPASS_SOURCE_DIR) / "tests/fixtures/boot";
+  if (!fs::is_directory(dir)) return;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_directory()) continue;
+    std::string host = e.path().filename();
+    if (auto g = read(e.path() / "etc/default/grub")) seed("grub_defaults", host, *g);
+    if (fs::is_directory(e.path() / "etc/default/grub.d"))
+      for (const auto& d : fs::directory_iterator(e.path() / "etc/default/grub.d"))
+        if (auto g = read(d.path())) seed("grub_defaults", host + "-" + d.path().filename().string(), *g);
+    if (auto c = read(e.path() / "boot/grub/grub.cfg")) seed("grub_defaults", host + "-cfg", *c);
+    if (auto c = read(e.path() / "etc/kernel/cmdline")) seed("kernel_cmdline_file", host, *c);
+    if (auto c = read(e.path() / "proc/cmdline")) seed("kernel_cmdline_file", host + "-proc", *c);
+  }
+  seed("grub_defaults", "awkward",
+       "GRUB_DEFAULT='!Windows 2020'\r\nGRUB_CMDLINE_LINUX=\"intel_iommu=off rhgb\"\n"
+       "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT "
+       "amd_iommu=off\" # c\nexport X=${Y}'a b'\\\n\"c\"");
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: make_seeds FIXTURES_DIR OUT_DIR\n";
@@ -175,6 +196,7 @@ int main(int argc, char** argv) {
         seed("mkinitcpio_conf", e.path().filename().string(), *text);
   seed("mkinitcpio_conf", "multi-line",
        "MODULES=(\n  'ext4' # root\n  \"crc32c-intel\" \\\n)\nFILES=(\"/x (y)\")\n");
+  boot_seeds();
   // The fixtures have no accounts: the sample host's, as bind --owner reads them.
   seed("accounts", "sample",
        "root:x:0:0:root:/root:/bin/bash\nlibvirt-qemu:x:64055:108::/var/lib/libvirt:/usr/sbin/"

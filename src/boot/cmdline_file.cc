@@ -1,0 +1,65 @@
+#include "boot/cmdline_file.h"
+
+namespace pcipass::boot {
+
+namespace {
+bool space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+}  // namespace
+
+CmdlineFile CmdlineFile::parse(std::string text) {
+  CmdlineFile f;
+  f.text = std::move(text);
+  const std::string& t = f.text;
+  size_t i = 0;
+  while (i < t.size()) {
+    if (space(t[i])) {
+      ++i;
+      continue;
+    }
+    Word w;
+    w.begin = i;
+    // As the kernel splits (lib/cmdline.c next_arg): white space inside double quotes does not.
+    for (bool quoted = false; i < t.size() && (quoted || !space(t[i])); ++i)
+      if (t[i] == '"') quoted = !quoted;
+    w.end = i;
+    w.text = t.substr(w.begin, w.end - w.begin);
+    w.space_before = w.begin;
+    while (w.space_before > 0 && (t[w.space_before - 1] == ' ' || t[w.space_before - 1] == '\t'))
+      --w.space_before;
+    w.space_after = w.end;
+    while (w.space_after < t.size() && (t[w.space_after] == ' ' || t[w.space_after] == '\t'))
+      ++w.space_after;
+    // kernel-install joins the lines with spaces: a parameter's quotes are the kernel's, kept.
+    f.value.words.push_back(std::move(w));
+  }
+  f.value.insert_at = f.value.words.empty() ? 0 : f.value.words.back().end;
+  f.value.insert_prefix = f.value.words.empty() ? "" : " ";
+  if (t.empty()) f.value.insert_suffix = "\n";
+  f.value.quote = '\'';  // no shell: anything but a quote goes in as it is
+  return f;
+}
+
+KernelCmdline CmdlineFile::cmdline() const {
+  std::string line;
+  for (const auto& w : value.words) line += w.text + " ";
+  return KernelCmdline::parse(line);
+}
+
+Result<std::string> CmdlineFile::edit(const Edit& e, const std::string& path) const {
+  auto splices = TRY(plan_splices({value}, 0, e, path));
+  return apply_splices(text, splices[0]);
+}
+
+std::string cmdline_from_proc(const std::string& proc_cmdline) {
+  KernelCmdline c = KernelCmdline::parse(proc_cmdline);
+  std::string out;
+  for (const auto& p : c.params()) {
+    if (p.first == "BOOT_IMAGE" || p.first == "initrd") continue;
+    out += (out.empty() ? "" : " ") + KernelCmdline::format(p);
+  }
+  return out + "\n";
+}
+
+}  // namespace pcipass::boot

@@ -1,0 +1,80 @@
+// Fedora/RHEL: Boot Loader Specification entries in /boot/loader/entries, edited by grubby
+// (`--update-kernel=ALL --args=... --remove-args=...`, which also keeps /etc/default/grub and
+// /etc/kernel/cmdline in step for future kernels). Verified in every entry's `options`.
+#include <fmt/format.h>
+
+#include "boot/common.h"
+
+namespace pcipass::boot {
+
+namespace {
+
+constexpr const char* kEntries = "/boot/loader/entries";
+constexpr const char* kGrubenv = "/boot/grub2/grubenv";
+
+std::optional<std::string> detect(const HostFs& fs) {
+  std::string tool;
+  if (!any_exists(fs, {"/usr/sbin/grubby", "/sbin/grubby", "/usr/bin/grubby"}, &tool))
+    return std::nullopt;
+  for (const auto& n : fs.list(kEntries).value_or(std::vector<std::string>{}))
+    if (n.ends_with(".conf")) return tool + " and BLS entries in " + std::string(kEntries);
+  return std::nullopt;
+}
+
+Result<Generated> generated(const HostFs& fs) {
+  return bls_entries(fs, kEntries, installed_kernels(fs), kGrubenv);
+}
+
+Result<Configured> configured(const HostFs& fs) {
+  Generated g = TRY(generated(fs));
+  if (g.entries.empty()) return Error::not_found(fmt::format("no BLS entries in {}", kEntries));
+  return Configured{kEntries + std::string("/") + g.entries.front().name,
+                    g.entries.front().cmdline};
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  return fmt::format("{}", fmt::join(v, " "));
+}
+
+Result<BootPlan> plan(const HostFs& fs, const Edit& e) {
+  Generated g = TRY(generated(fs));
+  std::vector<std::string> add, remove;
+  auto merge = [](std::vector<std::string>& into, const std::vector<std::string>& from) {
+    for (const auto& s : from)
+      if (std::find(into.begin(), into.end(), s) == into.end()) into.push_back(s);
+  };
+  for (const auto& entry : g.entries) {
+    merge(add, to_add(e, entry.cmdline));
+    merge(remove, to_remove(e, entry.cmdline));
+  }
+  BootPlan p;
+  if (add.empty() && remove.empty()) return p;
+  auto argv = [](const std::vector<std::string>& args, const std::vector<std::string>& rm) {
+    std::vector<std::string> v = {"grubby", "--update-kernel=ALL"};
+    if (!args.empty()) v.push_back("--args=" + joined(args));
+    if (!rm.empty()) v.push_back("--remove-args=" + joined(rm));
+    return v;
+  };
+  change::Change c = regeneration(argv(add, remove));
+  c.undo_program->argv = argv(remove, add);
+  p.programs.push_back(std::move(c));
+  return p;
+}
+
+Result<std::vector<change::Change>> regenerate(const HostFs&) {
+  return std::vector<change::Change>{};  // grubby writes the entries themselves
+}
+
+}  // namespace
+
+const Backend kGrubbyBackend = {LoaderKind::kGrubby,
+                                "grubby",
+                                "BLS entries (grubby)",
+                                {LoaderKind::kGrub2Mkconfig},
+                                detect,
+                                configured,
+                                plan,
+                                regenerate,
+                                generated};
+
+}  // namespace pcipass::boot

@@ -1,0 +1,470 @@
+// setup --iommu (and --iommu-pt, --hide-boot-framebuffer) on a fixture tree per boot loader
+// (tests/fixtures/boot/NAME): golden output, diffs and recorded argv; idempotence; setup --undo
+// byte for byte; a regeneration that drops the parameter, or fails, rolls every edit back; a
+// fault at every write and every program leaves every file as it was; ambiguous detection refused.
+#include <gtest/gtest.h>
+#include <stdio.h>
+
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "assign/assign.h"
+#include "boot/grub_cfg.h"
+#include "boot/loader.h"
+#include "change/store.h"
+#include "cli_harness.h"
+#include "fake_runner.h"
+#include "fault_fs.h"
+#include "util/diff.h"
+
+namespace pcipass::test {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr int64_t kNow = 1795000000;  // 2026-11-18 11:06:40 UTC
+
+std::string source(const std::string& rel) {
+  return std::string(PCIPASS_SOURCE_DIR) + "/" + rel;
+}
+
+std::string sh(const std::string& cmd) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 256> buf;
+  for (size_t n; (n = fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
+  ::pclose(p);
+  return out;
+}
+
+// Every file of the tree but pcipass's own records, with its bytes.
+std::map<std::string, std::string> files(const TempTree& t) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(t.root())) {
+    std::string rel = e.path().string().substr(t.root().size());
+    if (rel.starts_with("/var/lib/pcipass") || rel.starts_with("/run/pcipass")) continue;
+    if (e.is_regular_file()) out[rel] = t.read(rel);
+  }
+  return out;
+}
+
+// Written by the boot loader's programs (the fake's), not by pcipass.
+bool generated(const std::string& path) {
+  return path.ends_with("/grub.cfg") || path.starts_with("/boot/loader/entries/") ||
+         path.starts_with("/boot/efi/loader/entries/") || path == "/etc/kernelstub/configuration";
+}
+
+std::vector<std::string> words(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+// The boot loaders' programs, as far as their output matters: what each writes from the files
+// pcipass edited. The GRUB defaults are read by /bin/sh, not by pcipass's own parser.
+struct Emulator {
+  TempTree& t;
+  bool drops_parameters = false;  // a regeneration that silently loses the command line
+
+  std::string grub_cmdline() {
+    std::string r = t.root();
+    return sh("cd '" + r +
+              "' && sh -c '. ./etc/default/grub; for f in ./etc/default/grub.d/*.cfg; "
+              "do [ -e \"$f\" ] && . \"$f\"; done; printf %s \"$GRUB_CMDLINE_LINUX "
+              "$GRUB_CMDLINE_LINUX_DEFAULT\"' 2>/dev/null");
+  }
+  void grub_cfg(const std::string& path) {
+    std::string args = drops_parameters ? "" : grub_cmdline();
+    std::string cfg = "set default=\"0\"\n";
+    for (const auto& v : boot::installed_kernels(*make_real_host_fs(t.root())))
+      cfg += "menuentry 'Linux " + v + "' {\n\tlinux\t/boot/vmlinuz-" + v + " root=/dev/sda1 ro " +
+             args + "\n}\n";
+    t.file(path, cfg);
+  }
+  void entries_edit(const std::string& dir, const std::vector<std::string>& add,
+                    const std::vector<std::string>& remove) {
+    for (const auto& e : fs::directory_iterator(t.real(dir))) {
+      std::string rel = dir + "/" + e.path().filename().string();
+      std::istringstream in(t.read(rel));
+      std::string out;
+      for (std::string line; std::getline(in, line);) {
+        if (line.starts_with("options") && !drops_parameters) {
+          std::vector<std::string> w = words(line.substr(7));
+          std::erase_if(w, [&](const std::string& x) {
+            for (const auto& r : remove)
+              if (x == r) return true;
+            for (const auto& a : add)
+              if (x.substr(0, x.find('=')) == a.substr(0, a.find('='))) return true;
+            return false;
+          });
+          w.insert(w.end(), add.begin(), add.end());
+          line = "options";
+          for (const auto& x : w) line += " " + x;
+        }
+        out += line + "\n";
+      }
+      t.file(rel, out);
+    }
+  }
+  void operator()(const Invocation& inv) {
+    const auto& a = inv.argv;
+    if (a[0] == "update-grub") grub_cfg("/boot/grub/grub.cfg");
+    if (a[0] == "grub2-mkconfig") grub_cfg(a[2]);
+    if (a[0] == "kernel-install" && a[1] == "add") {
+      std::string options = drops_parameters ? "" : t.read("/etc/kernel/cmdline");
+      while (!options.empty() && options.back() == '\n') options.pop_back();
+      t.file("/boot/efi/loader/entries/8a9b0c1d2e3f40516273849506a7b8c9-" + a[2] + ".conf",
+             "title Debian\nversion " + a[2] + "\noptions " + options + "\nlinux /x/linux\n");
+    }
+    if (a[0] == "grubby") {
+      std::vector<std::string> add, remove;
+      for (const auto& x : a) {
+        if (x.starts_with("--args=")) add = words(x.substr(7));
+        if (x.starts_with("--remove-args=")) remove = words(x.substr(14));
+      }
+      entries_edit("/boot/loader/entries", add, remove);
+    }
+    if (a[0] == "kernelstub" && a.size() == 3) {
+      auto add = a[1] == "-a" ? std::vector<std::string>{a[2]} : std::vector<std::string>{};
+      auto rm = a[1] == "-d" ? std::vector<std::string>{a[2]} : std::vector<std::string>{};
+      auto j = nlohmann::json::parse(t.read("/etc/kernelstub/configuration"));
+      auto& o = j["user"]["kernel_options"];
+      for (auto it = o.begin(); it != o.end();) it = (*it == a[2]) ? o.erase(it) : it + 1;
+      if (a[1] == "-a") o.push_back(a[2]);
+      t.file("/etc/kernelstub/configuration", j.dump(2));
+      entries_edit("/boot/efi/loader/entries", add, rm);
+    }
+  }
+};
+
+class BootSetup : public ::testing::Test {
+ protected:
+  void load(const std::string& name) {
+    fs::copy(source("tests/fixtures/boot/" + name), t.root(), fs::copy_options::recursive);
+  }
+  CliRun cli(HostFs& f, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--root", t.root()});
+    cli::Injected i;
+    i.fs = &f;
+    i.env.runner = &runner;
+    i.process = [](bool live) {
+      ProcessContext p;
+      p.live = live;
+      p.now = [] { return kNow; };
+      return p;
+    };
+    return run_cli(args, &i);
+  }
+  CliRun cli(std::vector<std::string> args) {
+    FaultFs f(t);
+    return cli(f, std::move(args));
+  }
+  std::string argvs() {
+    std::string out;
+    for (const auto& c : runner.calls) out += c.text() + "\n";
+    return out;
+  }
+
+  TempTree t;
+  FakeRunner runner;
+  Emulator emulate{t};
+};
+
+std::string shown(const std::string& cmd, const CliRun& r) {
+  std::string out = "$ pcipass " + cmd + "\n" + r.out + "[exit " + std::to_string(r.status) + "]\n";
+  if (!r.err.empty()) out += "[stderr]\n" + r.err;
+  return out;
+}
+
+struct FixtureCase {
+  const char* name;
+  std::vector<std::string> args;
+};
+
+const FixtureCase kFixtures[] = {
+    {"debian-grub-bios", {"setup", "--iommu"}},
+    {"debian-grub-uefi", {"setup", "--iommu", "--iommu-pt"}},
+    {"ubuntu-grub-dropin", {"setup", "--iommu", "--hide-boot-framebuffer"}},
+    {"fedora-bls-grubby", {"setup", "--iommu"}},
+    {"popos-kernelstub", {"setup", "--iommu", "--iommu-pt"}},
+    {"proxmox-boot-tool", {"setup", "--iommu"}},
+    {"debian-systemd-boot", {"setup", "--iommu", "--hide-boot-framebuffer"}},
+    {"silverblue-rpm-ostree", {"setup", "--iommu"}},
+};
+
+class BootFixture : public BootSetup, public ::testing::WithParamInterface<FixtureCase> {};
+
+// Golden: the output, the diff of every file, the argv run; then a second run changes nothing,
+// and setup --undo puts every byte back (undo programs included).
+TEST_P(BootFixture, SetupGoldenIdempotentAndUndoneByteForByte) {
+  const FixtureCase& c = GetParam();
+  load(c.name);
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  auto before = files(t);
+  std::string cmd;
+  for (size_t i = 0; i < c.args.size(); ++i) cmd += (i ? " " : "") + c.args[i];
+  std::string got = shown(cmd, cli(c.args));
+  auto after = files(t);
+  got += "--- files\n";
+  for (const auto& [path, bytes] : after) {
+    auto it = before.find(path);
+    if (it == before.end() || it->second != bytes)
+      got += unified_diff(it == before.end() ? "" : it->second, bytes, path, it == before.end());
+  }
+  got += "--- argv\n" + argvs();
+  runner.calls.clear();
+  CliRun again = cli(c.args);
+  got += "--- again\n" + shown(cmd, again) + "--- argv\n" + argvs();
+  EXPECT_EQ(files(t), after) << "a second run changed a file";
+  runner.calls.clear();
+  CliRun undo = cli({"setup", "--undo"});
+  got += "--- undo\n" + shown("setup --undo", undo) + "--- argv\n" + argvs();
+  if (after != before) {
+    EXPECT_EQ(undo.status, 0) << undo.err;
+    auto undone = files(t);
+    // Files pcipass wrote: byte for byte. Files the boot loader's programs write (regenerated by
+    // the undo programs, in the fake's own format): without the parameters again.
+    std::set<std::string> paths;
+    for (const auto& m : {before, undone})
+      for (const auto& [path, bytes] : m) paths.insert(path);
+    for (const auto& path : paths) {
+      if (!generated(path)) {
+        EXPECT_EQ(undone[path], before[path]) << path;
+        continue;
+      }
+      for (const char* p : {"intel_iommu=on", "iommu=pt", "initcall_blacklist=sysfb_init"})
+        EXPECT_EQ(undone[path].find(p) == std::string::npos,
+                  before[path].find(p) == std::string::npos)
+            << path << " " << p;
+    }
+  }
+  std::string golden = source(std::string("tests/fixtures/boot/") + c.name + ".golden");
+  if (std::getenv("PCIPASS_UPDATE_GOLDEN")) {
+    std::ofstream(golden, std::ios::binary) << got;
+    return;
+  }
+  std::ifstream in(golden, std::ios::binary);
+  ASSERT_TRUE(in) << golden << " is missing: run with PCIPASS_UPDATE_GOLDEN=1";
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), got);
+}
+
+INSTANTIATE_TEST_SUITE_P(Loaders, BootFixture, ::testing::ValuesIn(kFixtures),
+                         [](const auto& info) {
+                           std::string n = info.param.name;
+                           for (char& ch : n)
+                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return n;
+                         });
+
+TEST_F(BootSetup, DetectionNamesEachFixturesLoader) {
+  const std::pair<const char*, const char*> expect[] = {
+      {"debian-grub-bios", "update-grub"},     {"debian-grub-uefi", "update-grub"},
+      {"ubuntu-grub-dropin", "update-grub"},   {"fedora-bls-grubby", "grubby"},
+      {"popos-kernelstub", "kernelstub"},      {"proxmox-boot-tool", "proxmox-boot-tool"},
+      {"debian-systemd-boot", "systemd-boot"}, {"silverblue-rpm-ostree", "rpm-ostree"}};
+  for (const auto& [name, loader] : expect) {
+    auto f = make_real_host_fs(source(std::string("tests/fixtures/boot/") + name));
+    auto b = boot::detect(*f, std::nullopt);
+    ASSERT_TRUE(b.ok()) << name << ": " << b.error().message;
+    EXPECT_STREQ((*b)->name, loader) << name;
+  }
+}
+
+TEST_F(BootSetup, TwoPlausibleLoadersAreRefusedNamingBoth) {
+  load("debian-grub-bios");
+  t.file("/boot/efi/loader/loader.conf", "timeout 3\n").dir("/boot/efi/EFI/systemd");
+  t.file("/usr/bin/kernel-install", "");
+  auto before = files(t);
+  CliRun r = cli({"setup", "--iommu"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
+            "error: cannot tell which boot loader this host uses: found update-grub "
+            "(/etc/default/grub and /usr/sbin/update-grub); systemd-boot "
+            "(/boot/efi/loader/loader.conf and /usr/bin/kernel-install)");
+  EXPECT_NE(r.err.find("--boot-loader NAME"), std::string::npos) << r.err;
+  EXPECT_EQ(files(t), before);
+  EXPECT_TRUE(runner.calls.empty());
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  r = cli({"setup", "--iommu", "--boot-loader", "update-grub"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(runner.argvs(), (std::vector<FakeRunner::Argv>{{"update-grub"}}));
+}
+
+TEST_F(BootSetup, NoLoaderIsRefused) {
+  t.file("/proc/cpuinfo", "vendor_id\t: GenuineIntel\n");
+  CliRun r = cli({"setup", "--iommu"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("cannot tell this host's boot loader"), std::string::npos) << r.err;
+}
+
+TEST_F(BootSetup, ARegenerationThatDropsTheParameterRollsEverythingBack) {
+  load("debian-grub-bios");
+  emulate.drops_parameters = true;
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  auto before = files(t);
+  CliRun r = cli({"setup", "--iommu", "--vfio"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("update-grub did not carry the change into what the next boot uses: "
+                       "/boot/grub/grub.cfg: default entry 'Linux 6.1.0-28-amd64' lacks "
+                       "intel_iommu=on"),
+            std::string::npos)
+      << r.err;
+  // Files back first, then the undo program regenerates from them.
+  EXPECT_EQ(runner.argvs(), (std::vector<FakeRunner::Argv>{{"update-grub"}, {"update-grub"}}));
+  auto now = files(t);
+  now.erase("/boot/grub/grub.cfg");  // regenerated by the fake from the restored files
+  auto was = before;
+  was.erase("/boot/grub/grub.cfg");
+  EXPECT_EQ(now, was);
+  EXPECT_EQ(t.read("/etc/default/grub"), before["/etc/default/grub"]);
+}
+
+TEST_F(BootSetup, AFailedRegenerationShowsItsStderrAndRollsBack) {
+  load("debian-grub-bios");
+  runner.on({"update-grub"}, FakeRunner::failure(1, "grub-mkconfig: /boot/grub: No space left\n"));
+  auto before = files(t);
+  CliRun r = cli({"setup", "--iommu", "--vfio"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("No space left"), std::string::npos) << r.err;
+  EXPECT_EQ(files(t), before);
+}
+
+TEST_F(BootSetup, ParameterInTheFileButNotInGrubCfgRegeneratesOnly) {
+  load("debian-grub-bios");
+  t.file("/etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\"\n");
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  CliRun r = cli({"setup", "--iommu"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("regenerated it"), std::string::npos) << r.out;
+  EXPECT_EQ(runner.argvs(), (std::vector<FakeRunner::Argv>{{"update-grub"}}));
+  EXPECT_EQ(t.read("/etc/default/grub"), "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\"\n");
+}
+
+TEST_F(BootSetup, DryRunShowsTheDiffAndTheCommandOnly) {
+  load("debian-grub-bios");
+  auto before = files(t);
+  CliRun r = cli({"setup", "--iommu", "--dry-run"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("+GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\""), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("update-grub"), std::string::npos) << r.out;
+  EXPECT_TRUE(runner.calls.empty());
+  EXPECT_EQ(files(t), before);
+  r = cli({"--json", "setup", "--iommu", "--vfio", "--dry-run"});
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["schema"], "pcipass.setup/1");
+  EXPECT_EQ(j["path"], "/etc/modules-load.d/pcipass.conf");
+  EXPECT_EQ(j["kernel_cmdline"]["boot_loader"], "update-grub");
+  EXPECT_EQ(j["kernel_cmdline"]["add"], nlohmann::json::array({"intel_iommu=on"}));
+  EXPECT_EQ(j["kernel_cmdline"]["programs"], nlohmann::json::array({"update-grub"}));
+}
+
+// Every write and every program of `setup --iommu --vfio` failing in turn: every file as before.
+TEST_F(BootSetup, AFaultAtEveryWriteAndEveryProgramLeavesEveryFileAsItWas) {
+  load("ubuntu-grub-dropin");
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  auto before = files(t);
+  int writes = 0;
+  {
+    TempTree probe;
+    fs::copy(source("tests/fixtures/boot/ubuntu-grub-dropin"), probe.root(),
+             fs::copy_options::recursive);
+    FaultFs f(probe);
+    Emulator em{probe};
+    FakeRunner r2;
+    r2.observe = [&](const Invocation& inv) { em(inv); };
+    cli::Injected i;
+    i.fs = &f;
+    i.env.runner = &r2;
+    i.process = [](bool live) {
+      ProcessContext p;
+      p.live = live;
+      p.now = [] { return kNow; };
+      return p;
+    };
+    CliRun r = run_cli({"--root", probe.root(), "setup", "--iommu", "--vfio"}, &i);
+    ASSERT_EQ(r.status, 0) << r.err;
+    writes = f.changes();
+  }
+  ASSERT_GE(writes, 6);
+  for (int n = 1; n <= writes; ++n) {
+    SCOPED_TRACE("write " + std::to_string(n));
+    FaultFs f(t);
+    f.fail_at(n);
+    CliRun r = cli(f, {"setup", "--iommu", "--vfio"});
+    EXPECT_EQ(r.status, 1);
+    auto now = files(t);
+    now.erase("/boot/grub/grub.cfg");
+    auto was = before;
+    was.erase("/boot/grub/grub.cfg");
+    EXPECT_EQ(now, was);
+    // grub.cfg is as it was, or regenerated (the undo program) from the restored files.
+    if (t.read("/boot/grub/grub.cfg") != before["/boot/grub/grub.cfg"]) {
+      EXPECT_EQ(t.read("/boot/grub/grub.cfg").find("intel_iommu"), std::string::npos);
+    }
+  }
+  // The program cannot be run: nothing changed.
+  before = files(t);
+  runner.not_found("update-grub");
+  CliRun r = cli({"setup", "--iommu", "--vfio"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("update-grub: program not found"), std::string::npos) << r.err;
+  EXPECT_EQ(files(t), before);
+}
+
+// grub2-mkconfig writes the grub.cfg the firmware's GRUB reads: BIOS /boot/grub2; UEFI the ESP's
+// when it is a full configuration, /boot/grub2 when the ESP's only hands over (configfile).
+TEST_F(BootSetup, Grub2MkconfigWritesTheGrubCfgThisHostBoots) {
+  t.file("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"quiet\"\n")
+      .file("/usr/sbin/grub2-mkconfig", "");
+  auto f = make_real_host_fs(t.root());
+  auto argv = [&] { return (*boot::kGrub2MkconfigBackend.regenerate(*f))[0].program.argv; };
+  ASSERT_STREQ((*boot::detect(*f, std::nullopt))->name, "grub2-mkconfig");
+  EXPECT_EQ(argv(), (FakeRunner::Argv{"grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"}));
+  t.dir("/sys/firmware/efi");
+  t.file("/boot/efi/EFI/opensuse/grub.cfg", "set default=0\nmenuentry 'openSUSE' {\n}\n");
+  EXPECT_EQ(argv(), (FakeRunner::Argv{"grub2-mkconfig", "-o", "/boot/efi/EFI/opensuse/grub.cfg"}));
+  t.file("/boot/efi/EFI/opensuse/grub.cfg",
+         "search --no-floppy --fs-uuid --set=dev 1234\nset prefix=($dev)/grub2\n"
+         "configfile $prefix/grub.cfg\n");
+  EXPECT_EQ(argv(), (FakeRunner::Argv{"grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"}));
+}
+
+// A crash after every change of `setup --iommu --vfio` (the process dies: every later write fails),
+// then the reboot and `recover`: every file pcipass writes is as it was, no set left applied.
+TEST_F(BootSetup, RecoverAfterACrashAtEveryChange) {
+  load("debian-grub-bios");
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  auto before = files(t);
+  int crashes = 0;
+  for (int n = 1;; ++n) {
+    SCOPED_TRACE("crash after change " + std::to_string(n));
+    {
+      FaultFs f(t);
+      f.crash_after(n);
+      if (cli(f, {"setup", "--iommu", "--vfio"}).status == 0) break;
+    }
+    ++crashes;
+    fs::remove_all(t.real("/run"));
+    FaultFs f(t);
+    assign::Environment env;
+    env.runner = &runner;
+    auto r = assign::recover(f, env);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    auto now = files(t);
+    for (const auto& [path, bytes] : before)
+      if (!generated(path)) EXPECT_EQ(now[path], bytes) << path;
+    EXPECT_FALSE(now.contains("/etc/modules-load.d/pcipass.conf"));
+    auto sets = change::list_change_sets(f);
+    ASSERT_TRUE(sets.ok());
+    for (const auto& s : *sets) EXPECT_NE(s.state, change::SetState::kApplied) << s.id;
+  }
+  EXPECT_GE(crashes, 5);
+}
+
+}  // namespace
+}  // namespace pcipass::test
