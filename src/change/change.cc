@@ -136,6 +136,9 @@ Change Change::check(std::string path, std::string expects,
   c.path = std::move(path);
   c.data = std::move(expects);
   c.verify = std::move(verify);
+  return c;
+}
+
 Change Change::link(std::string path, std::optional<std::string> target) {
   Change c(Kind::kLink);
   c.path = std::move(path);

@@ -92,9 +92,6 @@ struct Change {
   // kVerify: the check itself; `path` names what it reads, `data` says what it expects. It is
   // run with the plan's HostFs and command runner (null in a dry run, where it is not run).
   std::function<Status(const HostFs&, CommandRunner*)> verify;
-  int wait_ms = 0;           // kWaitFor
-  std::string wait_reason;   // kWaitFor: appended to the timeout message
-  std::string registers;     // kModuleLoad: the directory loading must create
   bool remove_link = false;  // kLink: remove the link instead of making it
 
   // Captured before the plan's first write.
