@@ -106,9 +106,9 @@ GrubCfg GrubCfg::parse(const std::string& text) {
 }
 
 Result<const MenuEntry*> GrubCfg::default_entry(const std::optional<std::string>& saved) const {
-  std::string key = default_value;
-  if (key == "${saved_entry}" || key == "$saved_entry") key = saved.value_or("0");
-  if (key.empty()) key = "0";
+  bool from_env = default_value == "${saved_entry}" || default_value == "$saved_entry";
+  std::string key = from_env ? saved.value_or(std::string()) : default_value;
+  if (key.empty()) key.push_back('0');  // (not `= "0"`: g++ 12 -O2 warns -Wrestrict on it)
   const std::vector<MenuEntry>* list = &entries;
   const MenuEntry* e = nullptr;
   std::string rest = key;

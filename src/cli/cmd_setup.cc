@@ -139,20 +139,21 @@ void print_json(Context& ctx, const Args& a, const setup::SetupReport& r) {
   const auto& applied = r.applied;
   Json modules = r.vfio ? Json(r.vfio->modules) : Json::array();
   Json added = r.vfio ? Json(r.vfio->added) : Json::array();
-  ctx.out << dump_json(Json{{"schema", "pcipass.setup/1"},
-                            {"dry_run", a.dry_run},
-                            {"changed", applied.changed},
-                            {"change_set", applied.id ? Json(*applied.id) : Json(nullptr)},
-                            {"path", setup::kModulesLoadPath},
-                            {"modules", modules},
-                            {"added", added},
-                            {"created", applied.changed && r.vfio && r.vfio->created},
-                            {"initramfs", initramfs_json(r)},
-                            {"early_bind", early_json(r)},
-                            {"selinux", selinux_json(r)},
-                            {"kernel_cmdline", r.cmdline ? cmdline_json(*r.cmdline) : Json(nullptr)},
-                            {"notes", r.notes},
-                            {"steps", steps_json(applied.steps)}})
+  ctx.out << dump_json(
+                 Json{{"schema", "pcipass.setup/1"},
+                      {"dry_run", a.dry_run},
+                      {"changed", applied.changed},
+                      {"change_set", applied.id ? Json(*applied.id) : Json(nullptr)},
+                      {"path", setup::kModulesLoadPath},
+                      {"modules", modules},
+                      {"added", added},
+                      {"created", applied.changed && r.vfio && r.vfio->created},
+                      {"initramfs", initramfs_json(r)},
+                      {"early_bind", early_json(r)},
+                      {"selinux", selinux_json(r)},
+                      {"kernel_cmdline", r.cmdline ? cmdline_json(*r.cmdline) : Json(nullptr)},
+                      {"notes", r.notes},
+                      {"steps", steps_json(applied.steps)}})
           << '\n';
 }
 
@@ -279,8 +280,8 @@ int print_with_cmdline(Context& ctx, const setup::SetupReport& r, bool dry_run) 
     for (const auto& l : done_lines(r, false)) print_line(ctx.out, l);
   print_cmdline(ctx, *r.cmdline, applied.changed);
   if (applied.changed)
-    print_line(ctx.out, fmt::format("undo with `pcipass setup --undo` (or `pcipass undo {}`)",
-                                    *applied.id));
+    print_line(ctx.out,
+               fmt::format("undo with `pcipass setup --undo` (or `pcipass undo {}`)", *applied.id));
   return kExitOk;
 }
 

@@ -206,7 +206,9 @@ TEST(GrubDefaults, RandomTextsKeepTheirBytesAndEditsReadBack) {
     ASSERT_EQ(f.str(), text);
     for (const auto& a : f.assignments)
       for (const auto& w : value_words(f, a).words) {
-        if (w.editable) ASSERT_EQ(text.substr(w.begin, w.end - w.begin), w.text) << text;
+        if (w.editable) {
+          ASSERT_EQ(text.substr(w.begin, w.end - w.begin), w.text) << text;
+        }
       }
     GrubDefaults g{{f}};
     if (auto r = g.edit(kIntelOn); r && !r->empty()) {

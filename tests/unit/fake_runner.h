@@ -41,10 +41,10 @@ class FakeRunner : public CommandRunner {
 
   Result<CommandResult> run(const Invocation& cmd) override {
     calls.push_back(cmd);
-    if (observe) observe(cmd);
     const std::string name = cmd.argv.empty() ? std::string() : cmd.argv[0];
     for (const auto& m : missing_)
       if (m == name) return missing_error(cmd);
+    if (observe) observe(cmd);  // only a program that starts sees the host
     if (auto it = by_argv_.find(cmd.argv); it != by_argv_.end()) return take(it->second);
     if (auto it = by_name_.find(name); it != by_name_.end()) return take(it->second);
     return default_result;
@@ -59,8 +59,8 @@ class FakeRunner : public CommandRunner {
 
   std::vector<Invocation> calls;
   CommandResult default_result;
-  // Called with each invocation before it is answered: lets a test see the host as the program
-  // would (which files are in place when update-grub runs).
+  // Called with each invocation that starts (not one not_found), before it is answered: lets a test
+  // see the host as the program would (which files are in place when update-grub runs).
   std::function<void(const Invocation&)> observe;
 
  private:
