@@ -44,16 +44,6 @@ Status add_iommu(const HostFs& fs, CmdlineReport& r) {
       "enable the IOMMU in the firmware setup first (`pcipass check` says which)");
 }
 
-std::optional<std::pair<int, int>> version(std::string_view release) {
-  int major = 0, minor = 0;
-  auto r = std::from_chars(release.data(), release.data() + release.size(), major);
-  if (r.ec != std::errc() || r.ptr == release.data() + release.size() || *r.ptr != '.')
-    return std::nullopt;
-  r = std::from_chars(r.ptr + 1, release.data() + release.size(), minor);
-  if (r.ec != std::errc()) return std::nullopt;
-  return std::pair{major, minor};
-}
-
 }  // namespace
 
 IommuVendor iommu_vendor(const HostFs& fs) {
@@ -67,7 +57,7 @@ IommuVendor iommu_vendor(const HostFs& fs) {
 
 Result<std::pair<KernelCmdline::Param, std::string>> framebuffer_param(const HostFs& fs) {
   auto release = fs.read_trimmed(kOsReleasePath);
-  auto v = release ? version(*release) : std::nullopt;
+  auto v = release ? kernel_version(*release) : std::nullopt;
   if (!v)
     return Error::not_found(
         fmt::format("cannot tell the running kernel's version from {}", kOsReleasePath),

@@ -28,8 +28,7 @@ bool lists(const std::string& text, const std::string& module) {
 
 }  // namespace
 
-// "6.1.0-13-amd64" -> {6, 1}; nullopt unless it starts with two numbers that fit an int.
-static std::optional<std::pair<int, int>> kernel_version(std::string_view release) {
+std::optional<std::pair<int, int>> kernel_version(std::string_view release) {
   int major = 0, minor = 0;
   const char* p = release.data();
   const char* end = p + release.size();

@@ -5,6 +5,8 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "change/store.h"
@@ -14,6 +16,9 @@ namespace pcipass::setup {
 
 inline constexpr const char* kModulesLoadPath = "/etc/modules-load.d/pcipass.conf";
 inline constexpr const char* kOsReleasePath = "/proc/sys/kernel/osrelease";
+
+// "6.1.0-13-amd64" -> {6, 1}; nullopt unless it starts with two numbers that fit an int.
+std::optional<std::pair<int, int>> kernel_version(std::string_view release);
 
 // vfio, vfio_iommu_type1, vfio_pci, and vfio_virqfd where the running kernel is older than 6.2
 // (it was merged into vfio then).

@@ -151,12 +151,7 @@ class BootSetup : public ::testing::Test {
     cli::Injected i;
     i.fs = &f;
     i.env.runner = &runner;
-    i.process = [](bool live) {
-      ProcessContext p;
-      p.live = live;
-      p.now = [] { return kNow; };
-      return p;
-    };
+    i.process = process_at(kNow);
     return run_cli(args, &i);
   }
   CliRun cli(std::vector<std::string> args) {
@@ -380,12 +375,7 @@ TEST_F(BootSetup, AFaultAtEveryWriteAndEveryProgramLeavesEveryFileAsItWas) {
     cli::Injected i;
     i.fs = &f;
     i.env.runner = &r2;
-    i.process = [](bool live) {
-      ProcessContext p;
-      p.live = live;
-      p.now = [] { return kNow; };
-      return p;
-    };
+    i.process = process_at(kNow);
     CliRun r = run_cli({"--root", probe.root(), "setup", "--iommu", "--vfio"}, &i);
     ASSERT_EQ(r.status, 0) << r.err;
     writes = f.changes();

@@ -1,11 +1,14 @@
 // Runs the pcipass command line in-process, as a user would type it.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/app.h"
+#include "host/context.h"
 
 namespace pcipass::test {
 
@@ -34,6 +37,16 @@ inline CliRun run_cli(std::vector<std::string> args, const cli::Injected* inject
   r.out = out.str();
   r.err = err.str();
   return r;
+}
+
+// A process whose clock reads `now`: change set ids and manifests come out the same every run.
+inline std::function<ProcessContext(bool)> process_at(int64_t now) {
+  return [now](bool live) {
+    ProcessContext p;
+    p.live = live;
+    p.now = [now] { return now; };
+    return p;
+  };
 }
 
 inline std::string source_path(const std::string& rel) {

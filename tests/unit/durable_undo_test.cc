@@ -71,12 +71,7 @@ class Durable : public ::testing::Test {
     cli::Injected i;
     i.fs = &f;
     i.env.runner = &runner;
-    i.process = [](bool live) {
-      ProcessContext p;
-      p.live = live;
-      p.now = [] { return kNow; };
-      return p;
-    };
+    i.process = process_at(kNow);
     args.insert(args.begin(), {"--root", t.root()});
     return run_cli(args, &i);
   }

@@ -80,12 +80,7 @@ class EarlyBind : public ::testing::Test {
     cli::Injected i;
     i.fs = &f;
     i.env = env;
-    i.process = [](bool live) {
-      ProcessContext p;
-      p.live = live;
-      p.now = [] { return kNow; };
-      return p;
-    };
+    i.process = process_at(kNow);
     return run_cli(args, &i);
   }
   TempTree t;

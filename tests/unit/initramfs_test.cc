@@ -129,12 +129,7 @@ class Initramfs : public ::testing::TestWithParam<Case> {
     cli::Injected i;
     i.fs = &f;
     i.env = env;
-    i.process = [](bool live) {
-      ProcessContext p;
-      p.live = live;
-      p.now = [] { return kNow; };
-      return p;
-    };
+    i.process = process_at(kNow);
     return run_cli(args, &i);
   }
   Result<setup::SetupReport> setup(HostFs& f, CommandRunner& r, bool dry = false) {

@@ -112,12 +112,7 @@ class Persist : public ::testing::Test {
     env.process.now = [] { return kNow; };
     injected_.fs = k.get();
     injected_.env = env;
-    injected_.process = [](bool live) {
-      ProcessContext p;
-      p.live = live;
-      p.now = [] { return kNow; };
-      return p;
-    };
+    injected_.process = process_at(kNow);
   }
   CliRun cli(std::vector<std::string> args) {
     args.insert(args.begin(), {"--root", t.root()});

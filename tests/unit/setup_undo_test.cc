@@ -63,12 +63,7 @@ class SetupUndo : public ::testing::Test {
     cli::Injected i;
     i.fs = &f;
     i.env = env;
-    i.process = [](bool live) {
-      ProcessContext p;
-      p.live = live;
-      p.now = [] { return kNow; };
-      return p;
-    };
+    i.process = process_at(kNow);
     return i;
   }
   CliRun cli(HostFs& f, std::vector<std::string> args) {
