@@ -1,5 +1,9 @@
 #include "boot/cmdline_file.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 namespace pcipass::boot {
 
 namespace {
@@ -48,6 +52,12 @@ KernelCmdline CmdlineFile::cmdline() const {
 }
 
 Result<std::string> CmdlineFile::edit(const Edit& e, const std::string& path) const {
+  // An unclosed double quote runs to the end of the line (lib/cmdline.c next_arg): whatever is
+  // appended would become part of that value, not a parameter (a fuzz finding).
+  if (std::count(text.begin(), text.end(), '"') % 2 != 0)
+    return Error::invalid(
+        fmt::format("{} has an unclosed double quote", path),
+        fmt::format("close or remove it in {}, then run pcipass setup again", path));
   auto splices = TRY(plan_splices({value}, 0, e, path));
   return apply_splices(text, splices[0]);
 }

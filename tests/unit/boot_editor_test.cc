@@ -155,6 +155,11 @@ TEST(CmdlineFile, EditsKeepEveryOtherByte) {
   EXPECT_EQ(edit("amd_iommu=off quiet", kAmd), "quiet");
   EXPECT_EQ(edit("quiet intel_iommu=off", kIntelOn), "quiet intel_iommu=on");
   EXPECT_EQ(edit("", kIntelOn), "intel_iommu=on\n");
+  // An unclosed quote would swallow what is appended (fuzz: regressions/kernel_cmdline_file).
+  EXPECT_EQ(edit("quiet \"dyndbg=file a.c\n", kIntelOn),
+            "error: /etc/kernel/cmdline has an unclosed double quote");
+  EXPECT_EQ(edit("quiet \"dyndbg=file a.c\" x\n", kIntelOn),
+            "quiet \"dyndbg=file a.c\" x intel_iommu=on\n");
   EXPECT_EQ(
       cmdline_from_proc("BOOT_IMAGE=/vmlinuz-6.1 root=/dev/sda1 ro initrd=\\x\\initrd quiet\n"),
       "root=/dev/sda1 ro quiet\n");
