@@ -2,8 +2,8 @@
 # build-disk bios-grub) that SeaBIOS boots through its own GRUB, with
 # intel_iommu=off in GRUB_CMDLINE_LINUX_DEFAULT. Boot 1: the parameter is on
 # the kernel's command line, there are no IOMMU groups, `pcipass check`
-# FAILs iommu-kernel; then the STAND-IN for `pcipass setup --iommu` (sed on
-# /etc/default/grub + update-grub) turns the IOMMU on, and the default entry
+# FAILs iommu-kernel; then `pcipass setup --iommu` (its own edit of
+# /etc/default/grub, update-grub, verification) turns the IOMMU on, and the default entry
 # of the generated grub.cfg carries intel_iommu=on; reboot through GRUB.
 # Boot 2: GRUB started the kernel with intel_iommu=on (the command line is
 # boot 1's with only that word changed), IOMMU groups exist, `check` PASSes
@@ -26,12 +26,23 @@ case $PCIPASS_BOOT in
   grub_default_linux "$CFG" > "$RESULTS/grub-default-before" || fail "no default entry in $CFG"
   expect_has "grub.cfg default entry (installed)" "$RESULTS/grub-default-before" intel_iommu=off
 
-  # --- STAND-IN for `pcipass setup --iommu` (issue 9): swap in the command
-  # once it exists; the checks around it stay. ---
-  log "stand-in: intel_iommu=off -> on in $G, update-grub"
-  sed -i 's/intel_iommu=off/intel_iommu=on/' "$G"
-  update-grub > "$RESULTS/update-grub.log" 2>&1 || fail "update-grub: $(tail -n 3 "$RESULTS/update-grub.log")"
-  # --- end of the stand-in ---
+  # pcipass setup --iommu: edits /etc/default/grub, runs update-grub, verifies grub.cfg.
+  if command -v pcipass >/dev/null; then
+    pp setup-iommu setup --iommu
+    expect_rc "setup --iommu" 0
+    expect_has "setup --iommu" "$PP_OUT" "boot loader:"
+    expect_has "setup --iommu" "$PP_OUT" "verified what the next boot uses"
+    expect_has "$G" "$G" intel_iommu=on
+    expect_not "$G" "$G" intel_iommu=off
+    pp setup-iommu-again setup --iommu
+    expect_rc "setup --iommu, second run" 0
+    expect_has "setup --iommu, second run" "$PP_OUT" "nothing to change"
+  else
+    # Without a pcipass binary (kernel-only run): the hand edit users make today.
+    log "no pcipass: intel_iommu=off -> on in $G, update-grub by hand"
+    sed -i 's/intel_iommu=off/intel_iommu=on/' "$G"
+    update-grub > "$RESULTS/update-grub.log" 2>&1 || fail "update-grub: $(tail -n 3 "$RESULTS/update-grub.log")"
+  fi
 
   # What `setup` will verify: the entry GRUB boots next carries the parameter.
   grub_default_linux "$CFG" > "$RESULTS/grub-default-after" || fail "no default entry in $CFG"
