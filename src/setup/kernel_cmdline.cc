@@ -56,22 +56,18 @@ IommuVendor iommu_vendor(const HostFs& fs) {
 }
 
 Result<std::pair<KernelCmdline::Param, std::string>> framebuffer_param(const HostFs& fs) {
-  auto release = fs.read_trimmed(kOsReleasePath);
-  auto v = release ? kernel_version(*release) : std::nullopt;
-  if (!v)
-    return Error::not_found(
-        fmt::format("cannot tell the running kernel's version from {}", kOsReleasePath),
-        "is /proc mounted? (the framebuffer parameter depends on the kernel version)");
-  if (*v >= std::pair{5, 15})
+  KernelRelease k =
+      TRY(running_kernel(fs, "the framebuffer parameter depends on the kernel version"));
+  if (k.version >= std::pair{5, 15})
     return std::pair{KernelCmdline::Param{"initcall_blacklist", "sysfb_init"},
                      fmt::format("kernel {} hands the firmware framebuffer to simpledrm/simplefb "
                                  "through sysfb (5.15 and later), which video=efifb:off does not "
                                  "stop: initcall_blacklist=sysfb_init does",
-                                 *release)};
+                                 k.text)};
   return std::pair{KernelCmdline::Param{"video", "efifb:off"},
                    fmt::format("kernel {} (before 5.15) drives the firmware framebuffer with "
                                "efifb: video=efifb:off keeps it off the GPU's BARs",
-                               *release)};
+                               k.text)};
 }
 
 Result<CmdlineReport> plan_kernel_cmdline(const HostFs& fs, const CmdlineOptions& o) {

@@ -39,15 +39,21 @@ std::optional<std::pair<int, int>> kernel_version(std::string_view release) {
   return std::pair{major, minor};
 }
 
-Result<std::vector<std::string>> vfio_modules(const HostFs& fs) {
+Result<KernelRelease> running_kernel(const HostFs& fs, std::string_view needed_for) {
   auto release = fs.read_trimmed(kOsReleasePath);
   auto version = release ? kernel_version(*release) : std::nullopt;
   if (!version)
     return Error::not_found(
         fmt::format("cannot tell the running kernel's version from {}", kOsReleasePath),
-        "is /proc mounted? (pcipass needs it to know whether vfio_virqfd is a module)");
+        fmt::format("is /proc mounted? ({})", needed_for));
+  return KernelRelease{*release, *version};
+}
+
+Result<std::vector<std::string>> vfio_modules(const HostFs& fs) {
+  KernelRelease k =
+      TRY(running_kernel(fs, "pcipass needs it to know whether vfio_virqfd is a module"));
   std::vector<std::string> out = {"vfio", "vfio_iommu_type1", "vfio_pci"};
-  auto [major, minor] = *version;
+  auto [major, minor] = k.version;
   if (major < 6 || (major == 6 && minor < 2)) out.push_back("vfio_virqfd");
   return out;
 }

@@ -20,6 +20,14 @@ inline constexpr const char* kOsReleasePath = "/proc/sys/kernel/osrelease";
 // "6.1.0-13-amd64" -> {6, 1}; nullopt unless it starts with two numbers that fit an int.
 std::optional<std::pair<int, int>> kernel_version(std::string_view release);
 
+// The running kernel's release and version, from /proc/sys/kernel/osrelease. When it can't be
+// told, the error's fix says `needed_for` (why pcipass needs it).
+struct KernelRelease {
+  std::string text;  // "6.1.0-13-amd64"
+  std::pair<int, int> version;
+};
+Result<KernelRelease> running_kernel(const HostFs& fs, std::string_view needed_for);
+
 // vfio, vfio_iommu_type1, vfio_pci, and vfio_virqfd where the running kernel is older than 6.2
 // (it was merged into vfio then).
 Result<std::vector<std::string>> vfio_modules(const HostFs& fs);
