@@ -7,8 +7,11 @@
 namespace pcipass::boot {
 
 namespace {
+// The kernel's isspace() (lib/cmdline.c next_arg): \v and \f split parameters too, and
+// kernel-install passes them through (a fuzz finding: a \v inside a "word" made an edit of it
+// miss).
 bool space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 }  // namespace
 
@@ -35,8 +38,21 @@ CmdlineFile CmdlineFile::parse(std::string text) {
     w.space_after = w.end;
     while (w.space_after < t.size() && (t[w.space_after] == ' ' || t[w.space_after] == '\t'))
       ++w.space_after;
+    // After `--` the words are init's arguments, not the kernel's: none is edited, and a new
+    // parameter goes just before the separator.
+    if (w.text == "--") {
+      f.value.insert_at = w.begin;
+      f.value.insert_prefix = "";
+      f.value.insert_suffix = " ";
+      f.init_args = true;
+      break;
+    }
     // kernel-install joins the lines with spaces: a parameter's quotes are the kernel's, kept.
     f.value.words.push_back(std::move(w));
+  }
+  if (f.init_args) {
+    f.value.quote = '\'';
+    return f;
   }
   f.value.insert_at = f.value.words.empty() ? 0 : f.value.words.back().end;
   f.value.insert_prefix = f.value.words.empty() ? "" : " ";
@@ -46,9 +62,7 @@ CmdlineFile CmdlineFile::parse(std::string text) {
 }
 
 KernelCmdline CmdlineFile::cmdline() const {
-  std::string line;
-  for (const auto& w : value.words) line += w.text + " ";
-  return KernelCmdline::parse(line);
+  return KernelCmdline::parse(text);
 }
 
 Result<std::string> CmdlineFile::edit(const Edit& e, const std::string& path) const {

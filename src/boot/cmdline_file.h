@@ -14,7 +14,8 @@ inline constexpr const char* kKernelCmdlineFile = "/etc/kernel/cmdline";
 
 struct CmdlineFile {
   std::string text;
-  Value value;  // its words, and where a new one goes (after the last)
+  Value value;             // its words, and where a new one goes (after the last)
+  bool init_args = false;  // it has a `--`: the words after it are init's, not in `value`
   static CmdlineFile parse(std::string text);
   const std::string& str() const { return text; }
   KernelCmdline cmdline() const;

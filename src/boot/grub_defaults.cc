@@ -19,7 +19,8 @@ bool blank(char c) {
   return c == ' ' || c == '\t';
 }
 bool space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+         c == '\f';  // the kernel's isspace()
 }
 
 // Reads one shell word from `i` (an assignment's value) into `a`; `i` ends after it.

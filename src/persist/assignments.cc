@@ -18,7 +18,7 @@ constexpr const char* kKnown[] = {"address",          "vendor",           "devic
 class EntryChecker {
  public:
   EntryChecker(const std::string& path, size_t index, const Json& entry)
-      : path_(path), index_(index), entry_(entry) {
+      : path_(path), entry_(entry) {
     if (entry.is_object() && entry.contains("address") && entry["address"].is_string())
       shown_ = fmt::format("entry {} ({})", index, entry["address"].get<std::string>());
     else
@@ -59,7 +59,6 @@ class EntryChecker {
     return out;
   }
   std::string path_;
-  size_t index_;
   const Json& entry_;
   std::string shown_;
 };

@@ -160,6 +160,12 @@ TEST(CmdlineFile, EditsKeepEveryOtherByte) {
             "error: /etc/kernel/cmdline has an unclosed double quote");
   EXPECT_EQ(edit("quiet \"dyndbg=file a.c\" x\n", kIntelOn),
             "quiet \"dyndbg=file a.c\" x intel_iommu=on\n");
+  // The kernel splits at \v and \f too (fuzz: regressions/kernel_cmdline_file/vertical-tab).
+  EXPECT_EQ(edit("quiet intel_iommu=off\vx\n", kIntelOn), "quiet intel_iommu=on\vx\n");
+  // After `--` the words are init's: a parameter goes before it, and init's words stay.
+  EXPECT_EQ(edit("quiet -- single intel_iommu=off\n", kIntelOn),
+            "quiet intel_iommu=on -- single intel_iommu=off\n");
+  EXPECT_EQ(edit("-- single\n", kIntelOn), "intel_iommu=on -- single\n");
   EXPECT_EQ(
       cmdline_from_proc("BOOT_IMAGE=/vmlinuz-6.1 root=/dev/sda1 ro initrd=\\x\\initrd quiet\n"),
       "root=/dev/sda1 ro quiet\n");
