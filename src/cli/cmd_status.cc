@@ -5,6 +5,7 @@
 #include "assign/assign.h"
 #include "cli/commands.h"
 #include "persist/persist.h"
+#include "setup/boot_check.h"
 
 namespace pcipass::cli {
 
@@ -29,6 +30,44 @@ static Json persisted_json(const persist::DesiredState& d) {
           {"present", d.store_present},
           {"devices", devices},
           {"all_match", d.all_match()}};
+}
+
+static Json early_json(const std::vector<setup::EarlyState>& early) {
+  Json devices = Json::array();
+  for (const auto& e : early)
+    devices.push_back(
+        {{"address", e.rule.address.str()},
+         {"driver", "vfio-pci"},
+         {"desired_ids", e.rule.vendor && e.rule.device
+                             ? Json(fmt::format("{:04x}:{:04x}", *e.rule.vendor, *e.rule.device))
+                             : Json(nullptr)},
+         {"current_driver", opt(e.driver)},
+         {"state", persist::match_id(e.match)},
+         {"message", e.message},
+         {"fix", e.fix.empty() ? Json(nullptr) : Json(e.fix)}});
+  return {{"rule", setup::kUdevRulePath}, {"devices", devices}};
+}
+
+static void print_early(Context& ctx, const std::vector<setup::EarlyState>& early) {
+  if (early.empty()) return;
+  ctx.out << fmt::format("set for early binding in {} (desired against actual):\n",
+                         setup::kUdevRulePath);
+  Table t({"ADDRESS", "IDS", "DESIRED", "ACTUAL", "STATE"});
+  for (const auto& e : early) {
+    const auto& r = e.rule;
+    t.add({{r.address.str()},
+           {r.vendor && r.device ? fmt::format("{:04x}:{:04x}", *r.vendor, *r.device) : "-"},
+           {"vfio-pci"},
+           {e.match == persist::Match::kAbsent ? "-" : e.driver.value_or("no driver")},
+           {persist::match_id(e.match),
+            e.match == persist::Match::kMatches ? Style::kGood : Style::kBad}});
+  }
+  t.print(ctx.out, ctx.term);
+  for (const auto& e : early)
+    if (e.match != persist::Match::kMatches) {
+      print_line(ctx.out, "  " + e.message);
+      print_line(ctx.out, "    fix: " + e.fix);
+    }
 }
 
 static void print_persisted(Context& ctx, const persist::DesiredState& d) {
@@ -60,7 +99,9 @@ int run_status(Context& ctx, const Args&) {
   if (!r) return fail(ctx, r.error());
   auto desired = persist::desired_state(ctx.fs());
   if (!desired) return fail(ctx, desired.error());
+  auto early = setup::early_bind_states(ctx.fs());
   bool all_hold = desired->all_match();
+  for (const auto& e : early) all_hold &= e.match == persist::Match::kMatches;
   for (const auto& e : r->entries) all_hold &= e.holds;
   if (ctx.json) {
     Json list = Json::array();
@@ -101,10 +142,11 @@ int run_status(Context& ctx, const Args&) {
                               {"bindings", list},
                               {"pending", pending},
                               {"all_hold", all_hold},
-                              {"persisted", persisted_json(*desired)}})
+                              {"persisted", persisted_json(*desired)},
+                              {"early_bind", early_json(early)}})
             << '\n';
   } else {
-    if (r->entries.empty() && desired->devices.empty())
+    if (r->entries.empty() && desired->devices.empty() && early.empty())
       ctx.out << "pcipass has bound nothing\n";
     else if (r->entries.empty())
       ctx.out << "pcipass has bound nothing since boot\n";
@@ -126,6 +168,7 @@ int run_status(Context& ctx, const Args&) {
       t.print(ctx.out, ctx.term);
     }
     print_persisted(ctx, *desired);
+    print_early(ctx, early);
     if (r->pending)
       ctx.out << ctx.term.paint(Style::kBad,
                                 printable(fmt::format(

@@ -66,39 +66,56 @@ std::optional<CheckResult> check_initramfs(const HostFs& fs, const ModuleIndex& 
                             image->path));
 }
 
-CheckResult check_early_device(const HostFs& fs, const EarlyRule& rule) {
+EarlyState early_state(const HostFs& fs, const EarlyRule& rule) {
   const std::string a = rule.address.str();
-  const std::string id = "early-bind", title = "Early binding " + a;
+  EarlyState e{rule, persist::Match::kMatches, std::nullopt, {}, {}};
   std::string dir = change::device_dir(rule.address);
-  if (!fs.exists(dir))
-    return result(id, title, CheckStatus::kWarn,
-                  fmt::format("{} is set for early binding but is not on the bus", a),
-                  fmt::format("`pcipass undo` the setup that added it, or edit {}", kUdevRulePath));
+  if (!fs.exists(dir)) {
+    e.match = persist::Match::kAbsent;
+    e.message = fmt::format("{} is set for early binding but is not on the bus", a);
+    e.fix = fmt::format("`pcipass undo` the setup that added it, or edit {}", kUdevRulePath);
+    return e;
+  }
   auto vendor = fs.read_number(dir + "/vendor"), device = fs.read_number(dir + "/device");
-  if (vendor != rule.vendor || device != rule.device)
-    return result(id, title, CheckStatus::kWarn,
-                  fmt::format("{} is set for early binding as {:04x}:{:04x} but is {:04x}:{:04x} "
-                              "now (a moved or swapped card): the rule leaves it alone",
-                              a, rule.vendor.value_or(0), rule.device.value_or(0),
-                              vendor.value_or(0), device.value_or(0)),
-                  fmt::format("pcipass setup --early-bind {} for the card there now", a));
-  auto driver = fs.link_basename(dir + "/driver");
-  if (driver == "vfio-pci")
-    return result(id, title, CheckStatus::kPass, fmt::format("{} is on vfio-pci", a));
-  if (!driver)
-    return result(id, title, CheckStatus::kWarn,
-                  fmt::format("{} is set for early binding but has no driver: vfio-pci is not "
-                              "loaded",
-                              a),
-                  "reboot, or `modprobe vfio-pci` to bind it now");
-  return result(
-      id, title, CheckStatus::kFail,
-      fmt::format("{} is set for early binding but {} has it: early binding lost the race", a,
-                  *driver),
-      fmt::format("`pcipass bind {}` takes it now; for the next boot, `pcipass check` should show "
-                  "vfio-pci in the initramfs, {} must order {} after vfio-pci (softdep), and a "
-                  "{} built into the kernel can only be beaten by the udev rule in the initramfs",
-                  a, kModprobePath, *driver, *driver));
+  e.driver = fs.link_basename(dir + "/driver");
+  if (vendor != rule.vendor || device != rule.device) {
+    e.match = persist::Match::kIdsDiffer;
+    e.message = fmt::format(
+        "{} is set for early binding as {:04x}:{:04x} but is {:04x}:{:04x} now (a moved or "
+        "swapped card): the rule leaves it alone",
+        a, rule.vendor.value_or(0), rule.device.value_or(0), vendor.value_or(0),
+        device.value_or(0));
+    e.fix = fmt::format("pcipass setup --early-bind {} for the card there now", a);
+    return e;
+  }
+  if (e.driver == "vfio-pci") {
+    e.message = fmt::format("{} is on vfio-pci", a);
+    return e;
+  }
+  e.match = persist::Match::kOtherDriver;
+  if (!e.driver) {
+    e.message =
+        fmt::format("{} is set for early binding but has no driver: vfio-pci is not loaded", a);
+    e.fix = "reboot, or `modprobe vfio-pci` to bind it now";
+    return e;
+  }
+  e.message = fmt::format("{} is set for early binding but {} has it: early binding lost the race",
+                          a, *e.driver);
+  e.fix = fmt::format(
+      "`pcipass bind {}` takes it now; for the next boot, `pcipass check` should show vfio-pci "
+      "in the initramfs, {} must order {} after vfio-pci (softdep), and a {} built into the "
+      "kernel can only be beaten by the udev rule in the initramfs",
+      a, kModprobePath, *e.driver, *e.driver);
+  return e;
+}
+
+// A device on another driver fails (the rule did not win); one absent, swapped or on no driver
+// is a warning (nothing was taken from the host that should not have been).
+CheckResult early_check(const EarlyState& e) {
+  CheckStatus s = e.match == persist::Match::kMatches                   ? CheckStatus::kPass
+                  : e.match == persist::Match::kOtherDriver && e.driver ? CheckStatus::kFail
+                                                                        : CheckStatus::kWarn;
+  return {"early-bind", "Early binding " + e.rule.address.str(), s, e.message, e.fix};
 }
 
 }  // namespace
@@ -108,8 +125,14 @@ std::vector<CheckResult> check_boot_setup(const HostFs& fs, const ModuleIndex& m
   std::vector<CheckResult> out;
   if (auto s = check_selinux(fs)) out.push_back(*s);
   if (auto i = check_initramfs(fs, modules, runner)) out.push_back(*i);
+  for (const auto& e : early_bind_states(fs)) out.push_back(early_check(e));
+  return out;
+}
+
+std::vector<EarlyState> early_bind_states(const HostFs& fs) {
+  std::vector<EarlyState> out;
   if (auto rules = fs.read(kUdevRulePath))
-    for (const auto& r : parse_udev_rules(*rules)) out.push_back(check_early_device(fs, r));
+    for (const auto& r : parse_udev_rules(*rules)) out.push_back(early_state(fs, r));
   return out;
 }
 

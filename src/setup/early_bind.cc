@@ -146,6 +146,13 @@ Result<EarlyBindReport> plan_early_bind(const HostFs& fs, const HostView& host,
   if (devices.empty())
     return Error::invalid("--early-bind names no device",
                           "name devices by address: pcipass setup --early-bind 0000:01:00.0");
+  // Without groups no device's viability can be judged; one reboot with the IOMMU on first.
+  if (host.groups.groups().empty())
+    return Error::state(
+        "cannot set up early binding while the IOMMU is off: without IOMMU groups pcipass cannot "
+        "tell what else a device would take with it",
+        "turn the IOMMU on first (`pcipass setup --iommu`), reboot, then run `pcipass setup "
+        "--early-bind` again");
   TRY(viable_at_boot(host, devices));
   EarlyBindReport r;
   r.part.kind = PartKind::kEarlyBind;

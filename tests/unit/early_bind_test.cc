@@ -166,6 +166,23 @@ TEST_F(EarlyBind, RefusesAGroupThatWouldNotBeViableAndIdsForAddresses) {
       << m;
 }
 
+TEST_F(EarlyBind, IsRefusedWhileTheIommuIsOffWithTheWayOn) {
+  fs::remove_all(t.real("/sys/kernel/iommu_groups"));
+  for (const auto& e : fs::recursive_directory_iterator(t.real("/sys/devices")))
+    if (e.path().filename() == "iommu_group") fs::remove(e.path());
+  std::string before = t.state();
+  FaultFs f(t);
+  auto r = cli(f, {"setup", "--early-bind", "0000:00:03.0"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "error: cannot set up early binding while the IOMMU is off: without IOMMU groups "
+            "pcipass cannot tell what else a device would take with it\n"
+            "  fix: turn the IOMMU on first (`pcipass setup --iommu`), reboot, then run `pcipass "
+            "setup --early-bind` again\n");
+  EXPECT_EQ(f.changes(), 0);
+  EXPECT_EQ(t.state(), before);
+}
+
 TEST_F(EarlyBind, ABuiltInHostDriverIsSaid) {
   t.file("/proc/modules", "nouveau 2629632 0 - Live 0x0\n");
   t.file("/lib/modules/6.1.0-28-amd64/modules.builtin",
@@ -194,6 +211,42 @@ TEST_F(EarlyBind, CheckSaysWhenEarlyBindingLostTheRace) {
   EXPECT_EQ(results[0].detail,
             "0000:00:03.0 is set for early binding but e1000e has it: early binding lost the race");
   EXPECT_NE(results[0].fix.find("pcipass bind 0000:00:03.0"), std::string::npos);
+}
+
+// status shows the devices the rule names, desired against actual, as it shows persisted ones:
+// exit 3 while one is not on vfio-pci.
+TEST_F(EarlyBind, StatusShowsEarlyBoundDevicesDesiredAgainstActual) {
+  t.file(kRule, setup::udev_rule_line(addr("0000:00:03.0"), 0x8086, 0x10d3) + "\n");
+  FaultFs f(t);
+  auto r = cli(f, {"status"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_EQ(r.out,
+            "pcipass has bound nothing since boot\n"
+            "set for early binding in /etc/udev/rules.d/05-pcipass-vfio.rules (desired against "
+            "actual):\n"
+            "ADDRESS       IDS        DESIRED   ACTUAL  STATE\n"
+            "0000:00:03.0  8086:10d3  vfio-pci  e1000e  other-driver\n"
+            "  0000:00:03.0 is set for early binding but e1000e has it: early binding lost the "
+            "race\n"
+            "    fix: `pcipass bind 0000:00:03.0` takes it now; for the next boot, `pcipass check` "
+            "should show vfio-pci in the initramfs, /etc/modprobe.d/pcipass.conf must order "
+            "e1000e after vfio-pci (softdep), and a e1000e built into the kernel can only be "
+            "beaten by the udev rule in the initramfs\n");
+  std::string dev = t.real(kBus + "/0000:00:03.0/driver");
+  fs::remove(dev);
+  fs::create_symlink("../../../bus/pci/drivers/vfio-pci", dev);
+  auto j = cli(f, {"status", "--json"});
+  EXPECT_EQ(j.status, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["all_hold"], true);
+  EXPECT_EQ(doc["early_bind"]["rule"], kRule);
+  ASSERT_EQ(doc["early_bind"]["devices"].size(), 1u);
+  const auto& d = doc["early_bind"]["devices"][0];
+  EXPECT_EQ(d["address"], "0000:00:03.0");
+  EXPECT_EQ(d["desired_ids"], "8086:10d3");
+  EXPECT_EQ(d["current_driver"], "vfio-pci");
+  EXPECT_EQ(d["state"], "matches");
+  EXPECT_EQ(d["fix"], nullptr);
 }
 
 TEST_F(EarlyBind, CheckSaysVfioPciIsInTheInitramfsButNotLoaded) {
