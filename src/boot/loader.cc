@@ -8,8 +8,8 @@ namespace pcipass::boot {
 
 const std::vector<const Backend*>& backends() {
   static const std::vector<const Backend*> all = {
-      &kUpdateGrubBackend, &kGrub2MkconfigBackend, &kGrubbyBackend,   &kSystemdBootBackend,
-      &kKernelstubBackend, &kProxmoxBackend,       &kRpmOstreeBackend};
+      &kUpdateGrubBackend, &kGrub2MkconfigBackend, &kGrubbyBackend,      &kSystemdBootBackend,
+      &kKernelstubBackend, &kProxmoxBackend,       &kProxmoxGrubBackend, &kRpmOstreeBackend};
   return all;
 }
 

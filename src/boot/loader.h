@@ -21,7 +21,8 @@ enum class LoaderKind {
   kGrubby,         // Fedora/RHEL BLS entries through grubby
   kSystemdBoot,    // systemd-boot / kernel-install: /etc/kernel/cmdline
   kKernelstub,     // Pop!_OS
-  kProxmox,        // proxmox-boot-tool: /etc/kernel/cmdline + refresh
+  kProxmox,        // proxmox-boot-tool, systemd-boot ESPs: /etc/kernel/cmdline + refresh
+  kProxmoxGrub,    // proxmox-boot-tool, GRUB ESPs: /etc/default/grub, update-grub + refresh
   kRpmOstree,      // rpm-ostree kargs: reported, never edited
 };
 
@@ -97,6 +98,6 @@ std::vector<std::string> installed_kernels(const HostFs& fs);  // versions of /b
 
 // The backends (one file each).
 extern const Backend kUpdateGrubBackend, kGrub2MkconfigBackend, kGrubbyBackend, kSystemdBootBackend,
-    kKernelstubBackend, kProxmoxBackend, kRpmOstreeBackend;
+    kKernelstubBackend, kProxmoxBackend, kProxmoxGrubBackend, kRpmOstreeBackend;
 
 }  // namespace pcipass::boot

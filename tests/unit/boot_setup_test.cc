@@ -113,6 +113,7 @@ struct Emulator {
   void operator()(const Invocation& inv) {
     const auto& a = inv.argv;
     if (a[0] == "update-grub") grub_cfg("/boot/grub/grub.cfg");
+    // proxmox-boot-tool refresh copies to the ESPs, which are not in the tree.
     if (a[0] == "grub2-mkconfig") grub_cfg(a[2]);
     if (a[0] == "kernel-install" && a[1] == "add") {
       std::string options = drops_parameters ? "" : t.read("/etc/kernel/cmdline");
@@ -187,6 +188,7 @@ const FixtureCase kFixtures[] = {
     {"fedora-bls-grubby", {"setup", "--iommu"}},
     {"popos-kernelstub", {"setup", "--iommu", "--iommu-pt"}},
     {"proxmox-boot-tool", {"setup", "--iommu"}},
+    {"proxmox-boot-tool-grub", {"setup", "--iommu"}},
     {"debian-systemd-boot", {"setup", "--iommu", "--hide-boot-framebuffer"}},
     {"silverblue-rpm-ostree", {"setup", "--iommu"}},
 };
@@ -257,16 +259,38 @@ INSTANTIATE_TEST_SUITE_P(Loaders, BootFixture, ::testing::ValuesIn(kFixtures),
 
 TEST_F(BootSetup, DetectionNamesEachFixturesLoader) {
   const std::pair<const char*, const char*> expect[] = {
-      {"debian-grub-bios", "update-grub"},     {"debian-grub-uefi", "update-grub"},
-      {"ubuntu-grub-dropin", "update-grub"},   {"fedora-bls-grubby", "grubby"},
-      {"popos-kernelstub", "kernelstub"},      {"proxmox-boot-tool", "proxmox-boot-tool"},
-      {"debian-systemd-boot", "systemd-boot"}, {"silverblue-rpm-ostree", "rpm-ostree"}};
+      {"debian-grub-bios", "update-grub"},
+      {"debian-grub-uefi", "update-grub"},
+      {"ubuntu-grub-dropin", "update-grub"},
+      {"fedora-bls-grubby", "grubby"},
+      {"popos-kernelstub", "kernelstub"},
+      {"proxmox-boot-tool", "proxmox-boot-tool"},
+      {"debian-systemd-boot", "systemd-boot"},
+      {"silverblue-rpm-ostree", "rpm-ostree"},
+      {"proxmox-boot-tool-grub", "proxmox-boot-tool-grub"}};
   for (const auto& [name, loader] : expect) {
     auto f = make_real_host_fs(source(std::string("tests/fixtures/boot/") + name));
     auto b = boot::detect(*f, std::nullopt);
     ASSERT_TRUE(b.ok()) << name << ": " << b.error().message;
     EXPECT_STREQ((*b)->name, loader) << name;
   }
+}
+
+// proxmox-boot-tool's mode is the ESPs' content (not mounted): it follows from how the host
+// booted. UEFI without Secure Boot: systemd-boot; with Secure Boot (shim and GRUB): GRUB.
+TEST_F(BootSetup, ProxmoxModeFollowsTheFirmwareAndSecureBoot) {
+  load("proxmox-boot-tool");
+  auto mode = [this] {
+    auto b = boot::detect(*make_real_host_fs(t.root()), std::nullopt);
+    return b ? std::string((*b)->name) : "error: " + b.error().message;
+  };
+  EXPECT_EQ(mode(), "proxmox-boot-tool");
+  const std::string var =
+      "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
+  t.file(var, std::string("\x06\0\0\0\0", 5));
+  EXPECT_EQ(mode(), "proxmox-boot-tool");
+  t.file(var, std::string("\x06\0\0\0\x01", 5));
+  EXPECT_EQ(mode(), "proxmox-boot-tool-grub");
 }
 
 TEST_F(BootSetup, TwoPlausibleLoadersAreRefusedNamingBoth) {
