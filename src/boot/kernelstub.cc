@@ -85,7 +85,6 @@ Result<std::vector<std::string>> esp_rewrites(const HostFs& fs, const std::strin
 // entry with the options, and an ESP outside /boot cannot be kept in a change set. There undo
 // runs plain `kernelstub` once the files are back, which writes NVRAM and the ESP from the
 // restored configuration (and saves that configuration again in its own JSON layout).
-// (kernelstub takes one -a or -d per run: each option is a run of its own.)
 Result<std::vector<change::Change>> guarded(const HostFs& fs,
                                             const std::vector<std::vector<std::string>>& runs) {
   auto j = TRY(config(fs));
@@ -103,6 +102,7 @@ Result<std::vector<change::Change>> guarded(const HostFs& fs,
   return out;
 }
 
+// kernelstub takes one -a or -d per run: each option is a run of its own.
 Result<BootPlan> plan(const HostFs& fs, const Edit& e) {
   Configured c = TRY(configured(fs));
   std::vector<std::vector<std::string>> runs;
