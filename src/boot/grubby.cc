@@ -3,7 +3,9 @@
 // /etc/kernel/cmdline in step for future kernels). Verified in every entry's `options`.
 #include <fmt/format.h>
 
+#include "boot/cmdline_file.h"
 #include "boot/common.h"
+#include "boot/grub_defaults.h"
 
 namespace pcipass::boot {
 
@@ -32,6 +34,31 @@ Result<Configured> configured(const HostFs& fs) {
                     g.entries.front().cmdline};
 }
 
+// Every file `grubby --update-kernel=ALL` may rewrite: each entry, and (Fedora's grubby keeps
+// future kernels in step) /etc/default/grub and /etc/kernel/cmdline where they exist. Their
+// bytes, not the inverse command, are the undo: that would put the parameter back but not the
+// order, spacing or a parameter that was there twice. grubby writes nothing else for an
+// argument edit (grub.cfg's blscfg reads the entries), so undo runs nothing.
+Result<std::vector<std::string>> rewritten(const HostFs& fs) {
+  std::vector<std::string> out;
+  for (const auto& n : TRY(fs.list(kEntries)))
+    if (n.ends_with(".conf")) out.push_back(kEntries + std::string("/") + n);
+  for (const char* f : {kGrubDefaults, kKernelCmdlineFile})
+    if (fs.exists(f)) out.push_back(f);
+  return out;
+}
+
+// Entries of older Fedora and RHEL 8 say `options $kernelopts`: grubby then edits kernelopts in
+// grubenv, which GRUB itself rewrites at every boot (boot_success, saved_entry), so its bytes
+// cannot be held for undo. There the inverse command stays the undo.
+Result<bool> uses_kernelopts(const HostFs& fs) {
+  for (const auto& n : TRY(fs.list(kEntries)))
+    if (n.ends_with(".conf") &&
+        TRY(fs.read(kEntries + std::string("/") + n)).find("$kernelopts") != std::string::npos)
+      return true;
+  return false;
+}
+
 std::string joined(const std::vector<std::string>& v) {
   return fmt::format("{}", fmt::join(v, " "));
 }
@@ -55,9 +82,13 @@ Result<BootPlan> plan(const HostFs& fs, const Edit& e) {
     if (!rm.empty()) v.push_back("--remove-args=" + joined(rm));
     return v;
   };
-  change::Change c = regeneration(argv(add, remove));
-  c.undo_program->argv = argv(remove, add);
-  p.programs.push_back(std::move(c));
+  if (TRY(uses_kernelopts(fs))) {
+    change::Change c = regeneration(argv(add, remove));
+    c.undo_program->argv = argv(remove, add);
+    p.programs.push_back(std::move(c));
+    return p;
+  }
+  p.programs = guarded_run(argv(add, remove), TRY(rewritten(fs)));
   return p;
 }
 

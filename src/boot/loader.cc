@@ -83,9 +83,8 @@ std::optional<std::string> pending(const HostFs& fs, const Edit& e, const Kernel
                                  : fmt::format("{}", fmt::join(has, " "));
   auto g = (*b)->generated(fs);
   if (!g || lacking(*g, e)) {
-    std::vector<std::string> run;
-    for (const auto& p : (*b)->regenerate(fs).value_or(std::vector<change::Change>{}))
-      run.push_back(p.program.text());
+    std::vector<std::string> run =
+        program_texts((*b)->regenerate(fs).value_or(std::vector<change::Change>{}));
     return fmt::format("{} is in {} but not in {}: run {}", what, c->path,
                        g ? g->path : std::string("the generated boot configuration"),
                        run.empty() ? std::string("`pcipass setup --iommu`")
@@ -104,6 +103,22 @@ change::Change regeneration(std::vector<std::string> argv) {
   run.environment = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
                      {"LC_ALL", "C"}};
   return change::Change::program_run(run, run);
+}
+
+std::vector<change::Change> guarded_run(std::vector<std::string> argv,
+                                        const std::vector<std::string>& rewrites) {
+  std::vector<change::Change> out;
+  for (const auto& path : rewrites) out.push_back(change::Change::file_guard(path));
+  out.push_back(regeneration(std::move(argv)));
+  out.back().undo_program.reset();
+  return out;
+}
+
+std::vector<std::string> program_texts(const std::vector<change::Change>& changes) {
+  std::vector<std::string> out;
+  for (const auto& c : changes)
+    if (c.kind == change::Kind::kProgram) out.push_back(c.program.text());
+  return out;
 }
 
 bool any_exists(const HostFs& fs, std::initializer_list<const char*> paths, std::string* found) {

@@ -44,11 +44,13 @@ struct Configured {
 };
 
 // A backend's plan for an edit: files with their new bytes, then programs, each with the program
-// that undoes it (for regeneration: the same regeneration, run after the files are back).
+// that undoes it (for regeneration: the same regeneration, run after the files are back), or
+// preceded by guards (change::Change::file_guard) of every file it rewrites, whose bytes are then
+// its undo (grubby, kernelstub: an inverse command would restore the parameter, not the bytes).
 struct BootPlan {
   std::vector<std::pair<std::string, std::string>> files;
-  std::vector<change::Change> programs;
-  std::optional<std::string> manual;  // the command the user runs instead (rpm-ostree)
+  std::vector<change::Change> programs;  // programs, and the guards of the files they rewrite
+  std::optional<std::string> manual;     // the command the user runs instead (rpm-ostree)
 };
 
 struct Backend {
@@ -62,7 +64,7 @@ struct Backend {
   Result<Configured> (*configured)(const HostFs&);
   Result<BootPlan> (*plan)(const HostFs&, const Edit&);
   // The programs that regenerate the boot configuration from unchanged files (a file that has
-  // the parameter when the generated output does not).
+  // the parameter when the generated output does not), with guards as in BootPlan.
   Result<std::vector<change::Change>> (*regenerate)(const HostFs&);
   Result<Generated> (*generated)(const HostFs&);
 };
@@ -90,6 +92,12 @@ std::optional<std::string> pending(const HostFs& fs, const Edit& e, const Kernel
 // A regeneration step: `argv` run, with the same argv as its undo (run after the files are
 // back, so the generated output follows them).
 change::Change regeneration(std::vector<std::string> argv);
+// `argv` run with no undo program, after a guard of each of `rewrites`: undo puts those files'
+// bytes back instead.
+std::vector<change::Change> guarded_run(std::vector<std::string> argv,
+                                        const std::vector<std::string>& rewrites);
+// The argv of the programs among `changes`, shell-quoted for display.
+std::vector<std::string> program_texts(const std::vector<change::Change>& changes);
 
 // Helpers the backends share.
 bool any_exists(const HostFs& fs, std::initializer_list<const char*> paths,

@@ -147,6 +147,12 @@ Change Change::link(std::string path, std::optional<std::string> target) {
   return c;
 }
 
+Change Change::file_guard(std::string path) {
+  Change c(Kind::kFileGuard);
+  c.path = std::move(path);
+  return c;
+}
+
 bool Change::recorded() const {
   switch (kind) {
     case Kind::kAttribute:
@@ -157,6 +163,7 @@ bool Change::recorded() const {
     case Kind::kDirRemove:
     case Kind::kProgram:
     case Kind::kLink:
+    case Kind::kFileGuard:
       return true;
     case Kind::kOwner:  // the nodes it changes are the kernel's and vanish with the binding
     case Kind::kModuleLoad:
@@ -179,6 +186,9 @@ std::string Step::text() const {
   if (kind == "rmdir") return "rmdir " + path;
   if (kind == "run") return "run " + data;
   if (kind == "verify") return fmt::format("verify {}: {}", path, data);
+  if (kind == "guard")
+    return data == "absent" ? fmt::format("guard {} (absent now: undo removes it if created)", path)
+                            : fmt::format("guard {} (undo puts its bytes back)", path);
   if (kind == "link")
     return data.empty() ? "remove link " + path : fmt::format("link {} -> {}", path, data);
   std::string shown = data == "\n" ? std::string("\\n") : data;

@@ -32,6 +32,9 @@ enum class Kind {
   kVerify,      // reads what an earlier change produced (a generated grub.cfg, an initramfs's
                 // module list) and fails the plan, so it rolls back, when it is not there
   kLink,        // a symbolic link made (to `data`) or, with `remove_link`, removed
+  kFileGuard,   // a file a later program of the plan rewrites (grubby, kernelstub): nothing is
+                // written; its before-state is kept as kFileWrite's is, and what the program
+                // left is recorded once the plan ran, so rollback and undo put the bytes back
 };
 
 // The two things binding changes on a device.
@@ -97,7 +100,7 @@ struct Change {
   // Captured before the plan's first write.
   struct Before {
     bool captured = false;
-    FileState file;                        // kFileWrite, kFileRemove, kOwner (metadata)
+    FileState file;                        // kFileWrite, kFileRemove, kFileGuard, kOwner
     std::optional<std::string> attribute;  // kAttribute: trimmed old value
     DeviceState device;                    // kDeviceMove
     bool existed = false;                  // kDirCreate, kDirRemove, kOwner
@@ -129,6 +132,9 @@ struct Change {
   // `path` made a symbolic link to `target` (nullopt: the link at `path` removed). Only links
   // are replaced or removed: anything else at `path` stops the plan at capture.
   static Change link(std::string path, std::optional<std::string> target);
+  // `path` (a file, or nothing yet) kept as it is now, for a program of the plan that rewrites
+  // it: the program's own undo is then these bytes, not an inverse command.
+  static Change file_guard(std::string path);
 
   // Whether undoing it needs a record (journal or change set) before it is applied.
   bool recorded() const;
@@ -137,10 +143,10 @@ struct Change {
 // One write pcipass makes (or, with --dry-run, would make), in order; what --json calls steps.
 struct Step {
   std::string kind;  // "module", "write", "journal", "chown", "state", "file", "remove", "mkdir",
-                     // "rmdir", "run", "change-set", "verify", "link"
+                     // "rmdir", "run", "change-set", "verify", "link", "guard"
   std::string path;  // the file written; the module name for "module"; argv[0] for "run"
   std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown; a
-                     // link's target ("" when it is removed)
+                     // link's target ("" when it is removed); "present" or "absent" for guard
   std::string diff;  // files: the unified diff of the change
   std::string text() const;  // "write /sys/bus/pci/devices/0000:01:00.0/driver_override: vfio-pci"
 };

@@ -58,6 +58,7 @@ Status Executor::capture(std::vector<Change>& plan) const {
         break;
       case Kind::kFileWrite:
       case Kind::kFileRemove:
+      case Kind::kFileGuard:
         b.file = TRY(read_file_state(fs_, c.path));
         break;
       case Kind::kDirCreate:
@@ -211,6 +212,9 @@ Status Executor::apply(Change& c) {
       steps.push_back({"verify", c.path, c.data, {}});
       if (dry_ || !c.verify) return {};
       return c.verify(fs_, ports_.runner);
+    case Kind::kFileGuard:
+      steps.push_back({"guard", c.path, c.before.file.absent ? "absent" : "present", {}});
+      return {};
     case Kind::kLink: {
       std::optional<std::string> want;
       if (!c.remove_link) want = c.data;
@@ -232,6 +236,7 @@ Status Executor::undo(const Change& c) {
       return restore(c.address, c.before.device);
     case Kind::kFileWrite:
     case Kind::kFileRemove:
+    case Kind::kFileGuard:
       return put_back_file(c.path, c.before.file);
     case Kind::kDirCreate:
       // Innermost first; one that is not empty any more is refused by remove_dir.

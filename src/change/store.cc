@@ -67,7 +67,11 @@ Json file_json(const FileRecord& f, size_t i) {
   Json after{{"absent", f.after_absent}};
   if (!f.after_absent)
     after.update({{"sha256", f.after_sha256}, {"backup", fmt::format("after-{}", i)}});
-  return {{"path", f.path}, {"before", before}, {"after", after}};
+  Json j{{"path", f.path}, {"before", before}, {"after", after}};
+  if (!f.guard) return j;
+  j["guard"] = true;
+  if (!f.after_known) j["after"] = nullptr;  // the program has not run yet
+  return j;
 }
 
 Json program_json(const ProgramRecord& p) {
@@ -112,7 +116,7 @@ std::vector<Copy> copies(FileRecord& f, const std::string& id, size_t i) {
   if (f.link) return out;
   if (!f.before.absent)
     out.push_back({fmt::format("{}/before-{}", set_dir(id), i), &f.before.bytes, &f.before_sha256});
-  if (!f.after_absent)
+  if (f.after_known && !f.after_absent)
     out.push_back({fmt::format("{}/after-{}", set_dir(id), i), &f.after_bytes, &f.after_sha256});
   return out;
 }
@@ -222,6 +226,7 @@ Result<ChangeSet> load_set(const HostFs& fs, const std::string& id) {
 std::vector<Change> undo_plan(const ChangeSet& s) {
   std::vector<Change> plan;
   for (auto it = s.files.rbegin(); it != s.files.rend(); ++it) {
+    if (it->untouched()) continue;
     if (it->link) {
       plan.push_back(Change::link(it->path, it->before_link));
       continue;
@@ -275,12 +280,30 @@ std::vector<Conflict> foreign_entries(const HostFs& fs, const ChangeSet& s) {
 
 // Runs the plan under its record, then marks the set `done`; a failure to mark it rolls the
 // plan back like any other failure.
+// What the programs left in each guarded file, once they ran: the after-state undo checks
+// (a file edited since is refused) and the copy beside the manifest.
+Status settle_guards(HostFs& fs, ChangeSet& set) {
+  for (size_t i = 0; i < set.files.size(); ++i) {
+    FileRecord& f = set.files[i];
+    if (!f.guard || f.after_known) continue;
+    FileState now = TRY(read_file_state(fs, f.path));
+    f.after_absent = now.absent;
+    f.after_bytes = std::move(now.bytes);
+    f.after_sha256 = sha256_hex(f.after_bytes);
+    f.after_known = true;
+    if (!f.after_absent)
+      TRY(fs.write_atomic(fmt::format("{}/after-{}", set_dir(set.id), i), f.after_bytes, 0600));
+  }
+  return {};
+}
+
 Status run_and_mark(HostFs& fs, Executor& ex, std::vector<Change>& plan, Record& record,
                     ChangeSet& set, SetState done) {
   TRY(ex.run(plan, &record));
   if (!ex.dry_run()) {
+    Status c = settle_guards(fs, set);
     set.state = done;
-    Status c = save_manifest(fs, set);
+    if (c) c = save_manifest(fs, set);
     if (!c) return ex.fail(plan, record, std::move(c).error());
   }
   ex.steps.push_back({"change-set", set.id, state_name(done), {}});
@@ -305,6 +328,10 @@ std::string state_name(SetState s) {
   for (auto [k, n] : kStates)
     if (k == s) return n;
   return "?";
+}
+
+bool FileRecord::untouched() const {
+  return guard && after_known && after_absent == before.absent && after_bytes == before.bytes;
 }
 
 std::string ChangeSet::manifest_path() const {
@@ -418,6 +445,10 @@ Result<ChangeSet> parse_manifest(const std::string& text, const std::string& pat
       s.files.push_back(std::move(r));
       continue;
     }
+    if (f.contains("guard")) {
+      r.guard = TRY(c.boolean(f, "guard"));
+      if (!r.guard) return c.bad("guard", "is false (only guarded files carry it)");
+    }
     const Json& b = *TRY(c.object(f, "before"));
     r.before.absent = TRY(c.boolean(b, "absent"));
     if (!r.before.absent) {
@@ -427,6 +458,15 @@ Result<ChangeSet> parse_manifest(const std::string& text, const std::string& pat
       r.before.gid = static_cast<gid_t>(TRY(c.integer(b, "gid", 0, 0xfffffffe)));
     }
     if (!r.before.absent && b.contains("xattrs")) r.before.xattrs = TRY(xattrs_from(c, b));
+    // A guarded file's after-state is null until its program ran: only in a set that never got
+    // to applied.
+    if (r.guard && f.contains("after") && f["after"].is_null()) {
+      if (s.state != SetState::kApplying && s.state != SetState::kRolledBack)
+        return c.bad("after", "is null in a change set that was applied");
+      r.after_known = false;
+      s.files.push_back(std::move(r));
+      continue;
+    }
     const Json& a = *TRY(c.object(f, "after"));
     r.after_absent = TRY(c.boolean(a, "absent"));
     if (!r.after_absent) r.after_sha256 = TRY(c.sha256(a, "sha256"));
@@ -463,6 +503,11 @@ FileRecord file_record(const Change& c) {
   }
   f.before = c.before.file;
   f.before_sha256 = sha256_hex(c.before.file.bytes);
+  if (c.kind == Kind::kFileGuard) {
+    f.guard = true;
+    f.after_known = false;
+    return f;
+  }
   f.after_absent = c.kind == Kind::kFileRemove;
   f.after_bytes = f.after_absent ? std::string() : c.data;
   f.after_sha256 = sha256_hex(f.after_bytes);
@@ -471,6 +516,7 @@ FileRecord file_record(const Change& c) {
 
 bool unchanged(const FileRecord& f) {
   if (f.link) return f.before_link == f.after_link;
+  if (!f.after_known) return false;
   return f.after_absent == f.before.absent && f.after_bytes == f.before.bytes;
 }
 
@@ -483,10 +529,11 @@ ChangeSet make_set(const HostFs& fs, std::vector<Change>& plan, const DurableRun
   set.time = run.now;
   changed = false;
   for (const auto& c : plan) {
-    if (c.kind != Kind::kFileWrite && c.kind != Kind::kFileRemove && c.kind != Kind::kLink)
+    if (c.kind != Kind::kFileWrite && c.kind != Kind::kFileRemove && c.kind != Kind::kLink &&
+        c.kind != Kind::kFileGuard)
       continue;
     set.files.push_back(file_record(c));
-    changed |= !unchanged(set.files.back());
+    if (c.kind != Kind::kFileGuard) changed |= !unchanged(set.files.back());  // its program counts
   }
   // A program is a change of its own (setsebool), and regenerates what the files changed.
   for (const auto& c : plan)
@@ -575,6 +622,7 @@ Record& DurableSet::record(Record* runtime) {
 Status DurableSet::mark_applied(std::vector<Step>& steps, bool dry_run) {
   steps.push_back({"change-set", impl_->set.id, state_name(SetState::kApplied), {}});
   if (dry_run) return {};
+  TRY(settle_guards(impl_->fs, impl_->set));
   impl_->set.state = SetState::kApplied;
   return save_manifest(impl_->fs, impl_->set);
 }
@@ -627,6 +675,7 @@ Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
         fmt::format("change set {} is {}, not applied", out.set.id, state_name(out.set.state)),
         "see `pcipass undo --list`; `pcipass recover` finishes interrupted ones");
   for (const auto& f : out.set.files) {
+    if (f.untouched()) continue;
     if (f.link) {
       auto now = TRY(read_link_state(fs, f.path));
       if (now == f.after_link) continue;

@@ -33,6 +33,12 @@ struct FileRecord {
   bool after_absent = false;
   std::string after_sha256;
   std::string after_bytes;
+  // A file a program rewrote (Change::file_guard): its after-state is what the program left,
+  // known once the plan ran (`after_known`; a set a crash interrupted may not have it).
+  bool guard = false;
+  bool after_known = true;
+  // A guarded file the program left as it was: undo neither checks nor writes it.
+  bool untouched() const;
 };
 
 // A directory the set created (it did not exist before); undo removes it once empty.

@@ -20,9 +20,11 @@ std::string utc(int64_t t) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+// A guarded file its program left as it was is no change of the set's.
 std::vector<std::string> paths(const change::ChangeSet& s) {
   std::vector<std::string> out;
-  for (const auto& f : s.files) out.push_back(f.path);
+  for (const auto& f : s.files)
+    if (!f.untouched()) out.push_back(f.path);
   return out;
 }
 
@@ -112,7 +114,8 @@ int run_list(Context& ctx) {
 Json undone_json(const change::Undone& u, bool dry_run) {
   Json files = Json::array(), conflicts = Json::array();
   for (const auto& f : u.set.files)
-    files.push_back({{"path", f.path}, {"action", f.before.absent ? "removed" : "restored"}});
+    if (!f.untouched())
+      files.push_back({{"path", f.path}, {"action", f.before.absent ? "removed" : "restored"}});
   for (const auto& c : u.conflicts)
     conflicts.push_back({{"path", c.path},
                          {"diff", c.diff},
@@ -175,7 +178,8 @@ int run_undo(Context& ctx, const Args& a) {
     return kExitOk;
   }
   for (const auto& f : r->set.files)
-    print_line(ctx.out, fmt::format("{} {}", f.before.absent ? "removed" : "restored", f.path));
+    if (!f.untouched())
+      print_line(ctx.out, fmt::format("{} {}", f.before.absent ? "removed" : "restored", f.path));
   for (auto it = r->set.dirs.rbegin(); it != r->set.dirs.rend(); ++it)
     print_line(ctx.out, fmt::format("removed directory {}", it->path));
   for (const auto& s : r->steps)

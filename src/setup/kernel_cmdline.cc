@@ -106,10 +106,8 @@ Result<CmdlineReport> plan_kernel_cmdline(const HostFs& fs, const CmdlineOptions
       plan.push_back(change::Change::file_write(path, bytes, 0644));
     programs = std::move(p.programs);
   }
-  for (auto& pr : programs) {
-    r.programs.push_back(pr.program.text());
-    plan.push_back(std::move(pr));
-  }
+  r.programs = boot::program_texts(programs);
+  for (auto& pr : programs) plan.push_back(std::move(pr));
   const boot::Backend* b = r.loader;
   boot::Edit e = r.edit;
   std::string ran = r.programs.empty() ? std::string("the edit") : r.programs.back();

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "assign/journal.h"
+#include "change/store.h"
 #include "fake_runner.h"
 #include "fuzz_support.h"
 #include "host_codec.h"
@@ -146,6 +147,25 @@ void state_seeds() {
   }
   std::string dir = std::string(change::kStoreDir) + "/" + *r->applied.id;
   seed("manifest", "setup-vfio", *host.read(dir + "/manifest.json", 1 << 20));
+
+  // A program that rewrites a guarded file (grubby and /etc/kernel/cmdline), and one left absent.
+  (void)host.make_dirs("/etc/kernel", 0755);
+  (void)host.write_atomic("/etc/kernel/cmdline", "root=/dev/sda1 ro  quiet\n", 0644);
+  runner.observe = [&host](const Invocation&) {
+    (void)host.write_atomic("/etc/kernel/cmdline", "root=/dev/sda1 ro quiet iommu=pt\n", 0644);
+  };
+  Invocation grubby;
+  grubby.argv = {"grubby", "--update-kernel=ALL", "--args=iommu=pt"};
+  std::vector<change::Change> plan = {change::Change::file_guard("/etc/kernel/cmdline"),
+                                      change::Change::file_guard("/boot/loader/entries/x.conf"),
+                                      change::Change::program_run(grubby)};
+  auto g = change::apply_durable(host, plan, ports, {"setup --iommu", 1795000100, false});
+  if (!g || !g->id) {
+    std::cerr << "make_seeds: the guarded run wrote no change set\n";
+    return;
+  }
+  dir = std::string(change::kStoreDir) + "/" + *g->id;
+  seed("manifest", "setup-guarded", *host.read(dir + "/manifest.json", 1 << 20));
 }
 
 }  // namespace
@@ -160,14 +180,16 @@ void boot_seeds() {
     if (auto g = read(e.path() / "etc/default/grub")) seed("grub_defaults", host, *g);
     if (fs::is_directory(e.path() / "etc/default/grub.d"))
       for (const auto& d : fs::directory_iterator(e.path() / "etc/default/grub.d"))
-        if (auto g = read(d.path())) seed("grub_defaults", host + "-" + d.path().filename().string(), *g);
+        if (auto g = read(d.path()))
+          seed("grub_defaults", host + "-" + d.path().filename().string(), *g);
     if (auto c = read(e.path() / "boot/grub/grub.cfg")) seed("grub_defaults", host + "-cfg", *c);
     if (auto c = read(e.path() / "etc/kernel/cmdline")) seed("kernel_cmdline_file", host, *c);
     if (auto c = read(e.path() / "proc/cmdline")) seed("kernel_cmdline_file", host + "-proc", *c);
   }
   seed("grub_defaults", "awkward",
        "GRUB_DEFAULT='!Windows 2020'\r\nGRUB_CMDLINE_LINUX=\"intel_iommu=off rhgb\"\n"
-       "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT "
+       "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_"
+       "DEFAULT "
        "amd_iommu=off\" # c\nexport X=${Y}'a b'\\\n\"c\"");
 }
 

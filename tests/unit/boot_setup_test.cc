@@ -2,6 +2,7 @@
 // (tests/fixtures/boot/NAME): golden output, diffs and recorded argv; idempotence; setup --undo
 // byte for byte; a regeneration that drops the parameter, or fails, rolls every edit back; a
 // fault at every write and every program leaves every file as it was; ambiguous detection refused.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdio.h>
 
@@ -69,6 +70,31 @@ std::vector<std::string> words(const std::string& s) {
 struct Emulator {
   TempTree& t;
   bool drops_parameters = false;  // a regeneration that silently loses the command line
+  int dies_after = -1;            // grubby, kernelstub: files written before the program dies
+  int written = 0;
+
+  // One file rewritten by a program, unless it died before.
+  void rewrite(const std::string& path, const std::string& bytes) {
+    if (dies_after >= 0 && written >= dies_after) return;
+    ++written;
+    t.file(path, bytes);
+  }
+  // `line`'s words less `remove` and those `add` replaces, then `add` (as grubby and kernelstub).
+  static std::string edited(const std::string& line, const std::vector<std::string>& add,
+                            const std::vector<std::string>& remove) {
+    std::vector<std::string> w = words(line);
+    std::erase_if(w, [&](const std::string& x) {
+      for (const auto& r : remove)
+        if (x == r) return true;
+      for (const auto& a : add)
+        if (x.substr(0, x.find('=')) == a.substr(0, a.find('='))) return true;
+      return false;
+    });
+    w.insert(w.end(), add.begin(), add.end());
+    std::string out;
+    for (const auto& x : w) out += (out.empty() ? "" : " ") + x;
+    return out;
+  }
 
   std::string grub_cmdline() {
     std::string r = t.root();
@@ -92,23 +118,29 @@ struct Emulator {
       std::istringstream in(t.read(rel));
       std::string out;
       for (std::string line; std::getline(in, line);) {
-        if (line.starts_with("options") && !drops_parameters) {
-          std::vector<std::string> w = words(line.substr(7));
-          std::erase_if(w, [&](const std::string& x) {
-            for (const auto& r : remove)
-              if (x == r) return true;
-            for (const auto& a : add)
-              if (x.substr(0, x.find('=')) == a.substr(0, a.find('='))) return true;
-            return false;
-          });
-          w.insert(w.end(), add.begin(), add.end());
-          line = "options";
-          for (const auto& x : w) line += " " + x;
-        }
+        if (line.starts_with("options") && !drops_parameters)
+          line = "options " + edited(line.substr(7), add, remove);
         out += line + "\n";
       }
-      t.file(rel, out);
+      rewrite(rel, out);
     }
+  }
+  // Fedora's grubby keeps future kernels in step: GRUB_CMDLINE_LINUX and /etc/kernel/cmdline.
+  void grubby_defaults(const std::vector<std::string>& add,
+                       const std::vector<std::string>& remove) {
+    if (fs::exists(t.real("/etc/default/grub"))) {
+      std::istringstream in(t.read("/etc/default/grub"));
+      std::string out;
+      for (std::string line; std::getline(in, line);) {
+        if (line.starts_with("GRUB_CMDLINE_LINUX=\""))
+          line = "GRUB_CMDLINE_LINUX=\"" + edited(line.substr(20, line.size() - 21), add, remove) +
+                 "\"";
+        out += line + "\n";
+      }
+      rewrite("/etc/default/grub", out);
+    }
+    if (fs::exists(t.real("/etc/kernel/cmdline")))
+      rewrite("/etc/kernel/cmdline", edited(t.read("/etc/kernel/cmdline"), add, remove) + "\n");
   }
   void operator()(const Invocation& inv) {
     const auto& a = inv.argv;
@@ -127,6 +159,7 @@ struct Emulator {
         if (x.starts_with("--args=")) add = words(x.substr(7));
         if (x.starts_with("--remove-args=")) remove = words(x.substr(14));
       }
+      grubby_defaults(add, remove);
       entries_edit("/boot/loader/entries", add, remove);
     }
     if (a[0] == "kernelstub" && a.size() == 3) {
@@ -136,7 +169,7 @@ struct Emulator {
       auto& o = j["user"]["kernel_options"];
       for (auto it = o.begin(); it != o.end();) it = (*it == a[2]) ? o.erase(it) : it + 1;
       if (a[1] == "-a") o.push_back(a[2]);
-      t.file("/etc/kernelstub/configuration", j.dump(2));
+      rewrite("/etc/kernelstub/configuration", j.dump(2));
       entries_edit("/boot/efi/loader/entries", add, rm);
     }
   }
@@ -179,14 +212,15 @@ std::string shown(const std::string& cmd, const CliRun& r) {
 struct FixtureCase {
   const char* name;
   std::vector<std::string> args;
+  bool guarded = false;  // the loader's program rewrites guarded files: undo puts every byte back
 };
 
 const FixtureCase kFixtures[] = {
     {"debian-grub-bios", {"setup", "--iommu"}},
     {"debian-grub-uefi", {"setup", "--iommu", "--iommu-pt"}},
     {"ubuntu-grub-dropin", {"setup", "--iommu", "--hide-boot-framebuffer"}},
-    {"fedora-bls-grubby", {"setup", "--iommu"}},
-    {"popos-kernelstub", {"setup", "--iommu", "--iommu-pt"}},
+    {"fedora-bls-grubby", {"setup", "--iommu"}, true},
+    {"popos-kernelstub", {"setup", "--iommu", "--iommu-pt"}, true},
     {"proxmox-boot-tool", {"setup", "--iommu"}},
     {"proxmox-boot-tool-grub", {"setup", "--iommu"}},
     {"debian-systemd-boot", {"setup", "--iommu", "--hide-boot-framebuffer"}},
@@ -223,8 +257,12 @@ TEST_P(BootFixture, SetupGoldenIdempotentAndUndoneByteForByte) {
   if (after != before) {
     EXPECT_EQ(undo.status, 0) << undo.err;
     auto undone = files(t);
-    // Files pcipass wrote: byte for byte. Files the boot loader's programs write (regenerated by
-    // the undo programs, in the fake's own format): without the parameters again.
+    if (c.guarded) {
+      EXPECT_EQ(undone, before) << "the whole tree, byte for byte";
+    }
+    // Files pcipass wrote, and those a guarded program rewrote: byte for byte. Files the boot
+    // loader's programs write (regenerated by the undo programs, in the fake's own format):
+    // without the parameters again.
     std::set<std::string> paths;
     for (const auto& m : {before, undone})
       for (const auto& [path, bytes] : m) paths.insert(path);
@@ -481,6 +519,205 @@ TEST_F(BootSetup, RecoverAfterACrashAtEveryChange) {
     for (const auto& s : *sets) EXPECT_NE(s.state, change::SetState::kApplied) << s.id;
   }
   EXPECT_GE(crashes, 5);
+}
+
+// --- guarded files: programs that rewrite files (grubby, kernelstub) are undone by their bytes
+
+constexpr const char* kEntry =
+    "/boot/loader/entries/4e9f7c1a2b3d4e5f6a7b8c9d0e1f2a3b-6.5.12-300.fc39.x86_64.conf";
+
+// What an inverse command would not restore: spacing, a parameter given twice, a CRLF line.
+void awkward_fedora(TempTree& t) {
+  std::string entry = t.read(kEntry);
+  auto at = entry.find("rhgb quiet");
+  t.file(kEntry, entry.replace(at, 10, "rhgb  quiet quiet\r"));
+  t.file("/etc/kernel/cmdline", "root=UUID=7d1c2e4f-aaaa-bbbb-cccc-ddddeeeeffff ro  rhgb quiet");
+}
+
+TEST_F(BootSetup, GrubbyIsUndoneByteForByteWithNoInverseCommand) {
+  load("fedora-bls-grubby");
+  awkward_fedora(t);
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  auto before = files(t);
+  CliRun r = cli({"setup", "--iommu"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto after = files(t);
+  for (const char* p : {kEntry, "/etc/default/grub", "/etc/kernel/cmdline"}) {
+    EXPECT_NE(after[p], before[p]) << p << ": the fake grubby rewrites it";
+    EXPECT_NE(after[p].find("intel_iommu=on"), std::string::npos) << p;
+  }
+  runner.calls.clear();
+  CliRun undo = cli({"setup", "--undo"});
+  ASSERT_EQ(undo.status, 0) << undo.err;
+  EXPECT_EQ(files(t), before);
+  EXPECT_TRUE(runner.calls.empty()) << argvs();
+  EXPECT_NE(undo.out.find("restored /etc/kernel/cmdline"), std::string::npos) << undo.out;
+}
+
+// The program dies after rewriting some of the files: every guarded file is put back.
+TEST_F(BootSetup, AGuardedProgramThatFailsHalfwayHasEveryFileRolledBack) {
+  for (const char* fixture : {"fedora-bls-grubby", "popos-kernelstub"})
+    for (int dies_after : {0, 1, 2, 3}) {
+      SCOPED_TRACE(fmt::format("{}, dies after {} files", fixture, dies_after));
+      TempTree tree;
+      fs::copy(source(std::string("tests/fixtures/boot/") + fixture), tree.root(),
+               fs::copy_options::recursive);
+      if (std::string(fixture) == "fedora-bls-grubby") awkward_fedora(tree);
+      Emulator em{tree};
+      em.dies_after = dies_after;
+      FakeRunner fake;
+      fake.observe = [&](const Invocation& inv) { em(inv); };
+      for (const char* program : {"grubby", "kernelstub"})
+        fake.on_program(program, FakeRunner::failure(1, "No space left on device\n"));
+      auto before = files(tree);
+      FaultFs f(tree);
+      cli::Injected i;
+      i.fs = &f;
+      i.env.runner = &fake;
+      i.process = process_at(kNow);
+      CliRun r = run_cli({"--root", tree.root(), "setup", "--iommu", "--iommu-pt"}, &i);
+      EXPECT_EQ(r.status, 1);
+      EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+      EXPECT_EQ(em.written, dies_after);
+      EXPECT_EQ(files(tree), before);
+      ASSERT_EQ(fake.calls.size(), 1u) << "no inverse command runs";
+      auto sets = change::list_change_sets(f);
+      ASSERT_TRUE(sets.ok()) << sets.error().message;
+      ASSERT_EQ(sets->size(), 1u);
+      EXPECT_EQ(sets->at(0).state, change::SetState::kRolledBack);
+    }
+}
+
+TEST_F(BootSetup, AHandEditOfAGuardedFileMakesUndoRefuseNamingIt) {
+  load("fedora-bls-grubby");
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  ASSERT_EQ(cli({"setup", "--iommu"}).status, 0);
+  std::string edited = t.read(kEntry);
+  edited.insert(edited.find("intel_iommu=on"), "nomodeset ");
+  t.file(kEntry, edited);
+  auto after = files(t);
+  CliRun undo = cli({"setup", "--undo"});
+  EXPECT_EQ(undo.status, 1);
+  EXPECT_NE(undo.err.find(std::string("refusing to undo change set 20261118-110640: ") + kEntry +
+                          " changed since pcipass wrote it"),
+            std::string::npos)
+      << undo.err;
+  EXPECT_NE(undo.out.find("+options root=UUID=7d1c2e4f-aaaa-bbbb-cccc-ddddeeeeffff ro "
+                          "rootflags=subvol=root rhgb quiet nomodeset intel_iommu=on"),
+            std::string::npos)
+      << undo.out;
+  EXPECT_EQ(files(t), after) << "nothing was written";
+  auto j = nlohmann::json::parse(cli({"--json", "undo"}).out);
+  ASSERT_EQ(j["conflicts"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["conflicts"][0]["path"], kEntry);
+}
+
+TEST_F(BootSetup, DryRunNamesTheGuardedFiles) {
+  load("fedora-bls-grubby");
+  auto before = files(t);
+  CliRun r = cli({"setup", "--iommu", "--dry-run"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* entry : {"4e9f7c1a2b3d4e5f6a7b8c9d0e1f2a3b-0-rescue.conf",
+                            "4e9f7c1a2b3d4e5f6a7b8c9d0e1f2a3b-6.5.12-300.fc39.x86_64.conf",
+                            "4e9f7c1a2b3d4e5f6a7b8c9d0e1f2a3b-6.5.6-300.fc39.x86_64.conf"})
+    EXPECT_NE(r.out.find(fmt::format("  guard /boot/loader/entries/{} (undo puts its bytes back)\n",
+                                     entry)),
+              std::string::npos)
+        << r.out;
+  EXPECT_NE(r.out.find("  guard /etc/default/grub (undo puts its bytes back)\n"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("/etc/kernel/cmdline"), std::string::npos) << "absent: not grubby's";
+  EXPECT_TRUE(runner.calls.empty());
+  EXPECT_EQ(files(t), before);
+  auto j = nlohmann::json::parse(cli({"--json", "setup", "--iommu", "--dry-run"}).out);
+  int guards = 0;
+  for (const auto& step : j["steps"])
+    if (step["kind"] == "guard") {
+      ++guards;
+      EXPECT_EQ(step["data"], "present");
+    }
+  EXPECT_EQ(guards, 4);
+}
+
+// A change set written before guards existed undoes with its inverse command, as it always did.
+TEST_F(BootSetup, AnOldChangeSetWithAnInverseCommandStillUndoes) {
+  load("fedora-bls-grubby");
+  t.file("/var/lib/pcipass/changes/20261101-120000/manifest.json", R"({
+  "schema": "pcipass.changes/1", "id": "20261101-120000", "command": "setup --iommu",
+  "time": 1793534400, "state": "applied", "files": [], "dirs": [],
+  "programs": [{"argv": ["grubby", "--update-kernel=ALL", "--args=intel_iommu=on"],
+                "undo_argv": ["grubby", "--update-kernel=ALL", "--remove-args=intel_iommu=on"],
+                "ran": {"exit_status": 0, "signal": 0, "timed_out": false, "time": 1793534400}}]
+})");
+  CliRun undo = cli({"setup", "--undo"});
+  ASSERT_EQ(undo.status, 0) << undo.err;
+  EXPECT_EQ(runner.argvs(), (std::vector<FakeRunner::Argv>{{"grubby", "--update-kernel=ALL",
+                                                            "--remove-args=intel_iommu=on"}}));
+}
+
+// Entries that say `options $kernelopts` have grubby edit grubenv, which GRUB rewrites at boot:
+// no guard can hold it, so the inverse command stays the undo.
+TEST_F(BootSetup, GrubbyWithKernelOptsKeepsItsInverseCommand) {
+  load("fedora-bls-grubby");
+  std::string entry = t.read(kEntry);
+  auto from = entry.find("options ");
+  t.file(kEntry, entry.replace(from, entry.find('\n', from) - from, "options $kernelopts"));
+  t.file("/boot/grub2/grubenv", "# GRUB Environment Block\nkernelopts=root=/dev/sda1 ro\n");
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  CliRun r = cli({"setup", "--iommu", "--dry-run"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("guard "), std::string::npos) << r.out;
+  ASSERT_EQ(cli({"setup", "--iommu"}).status, 0);
+  runner.calls.clear();
+  ASSERT_EQ(cli({"setup", "--undo"}).status, 0);
+  EXPECT_EQ(runner.argvs(), (std::vector<FakeRunner::Argv>{{"grubby", "--update-kernel=ALL",
+                                                            "--remove-args=intel_iommu=on"}}));
+}
+
+// Without manage_mode kernelstub also writes an NVRAM entry with the options: once the files are
+// back, undo runs plain kernelstub to write it from the restored configuration.
+TEST_F(BootSetup, KernelstubOutsideManageModeIsRerunByUndo) {
+  load("popos-kernelstub");
+  auto j = nlohmann::json::parse(t.read("/etc/kernelstub/configuration"));
+  j["user"]["manage_mode"] = false;
+  t.file("/etc/kernelstub/configuration", j.dump(4));
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  auto before = files(t);
+  ASSERT_EQ(cli({"setup", "--iommu", "--iommu-pt"}).status, 0);
+  runner.calls.clear();
+  CliRun undo = cli({"setup", "--undo"});
+  ASSERT_EQ(undo.status, 0) << undo.err;
+  EXPECT_EQ(runner.argvs(), (std::vector<FakeRunner::Argv>{{"kernelstub"}}));
+  auto now = files(t);
+  EXPECT_EQ(now["/boot/efi/loader/entries/Pop_OS-current.conf"],
+            before["/boot/efi/loader/entries/Pop_OS-current.conf"]);
+}
+
+// A crash at every change of `setup --iommu` on Fedora, then `recover`: every file, those grubby
+// rewrote included, is as it was.
+TEST_F(BootSetup, RecoverPutsBackWhatAGuardedProgramRewroteAfterACrashAtEveryChange) {
+  load("fedora-bls-grubby");
+  awkward_fedora(t);
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  auto before = files(t);
+  int crashes = 0;
+  for (int n = 1;; ++n) {
+    SCOPED_TRACE("crash after change " + std::to_string(n));
+    {
+      FaultFs f(t);
+      f.crash_after(n);
+      if (cli(f, {"setup", "--iommu"}).status == 0) break;
+    }
+    ++crashes;
+    fs::remove_all(t.real("/run"));
+    FaultFs f(t);
+    assign::Environment env;
+    env.runner = &runner;
+    auto r = assign::recover(f, env);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(files(t), before);
+  }
+  EXPECT_GE(crashes, 3);
 }
 
 }  // namespace

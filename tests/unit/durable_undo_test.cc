@@ -284,6 +284,69 @@ TEST(Manifest, ProgramsAndXattrsAreValidated) {
   }
 }
 
+// --- guarded files
+
+// A program rewrites a guarded file: the manifest keeps its before-copy from the start and its
+// after-copy once the program ran; undo puts the bytes back and runs nothing.
+TEST_F(Durable, AGuardedFileIsRecordedBeforeAndAfterItsProgram) {
+  t.file("/boot/loader/entries/a.conf", "options  quiet\n");
+  std::string before = files_state(t);
+  runner.observe = [&](const Invocation&) {
+    EXPECT_TRUE(fs::exists(t.real("/var/lib/pcipass/changes/20261118-110640/before-0")));
+    t.file("/boot/loader/entries/a.conf", "options quiet iommu=pt\n");
+  };
+  FaultFs f(t);
+  auto r = apply(f, {Change::file_guard("/boot/loader/entries/a.conf"),
+                     Change::file_guard("/boot/loader/entries/b.conf"),
+                     Change::program_run(argv({"grubby", "--args=iommu=pt"}))});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->changed);
+  std::string dir = "/var/lib/pcipass/changes/" + *r->id;
+  auto m = nlohmann::json::parse(t.read(dir + "/manifest.json"));
+  EXPECT_EQ(m["files"][0]["guard"], true);
+  EXPECT_EQ(m["files"][0]["after"]["backup"], "after-0");
+  EXPECT_EQ(t.read(dir + "/after-0"), "options quiet iommu=pt\n");
+  EXPECT_EQ(m["files"][1]["after"], nlohmann::json::parse(R"({"absent": true})"));
+  runner.observe = nullptr;
+  auto u = change::undo_change_set(f, std::nullopt, ports(), false);
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(files_state(t), before);
+  EXPECT_EQ(runner.calls.size(), 1u);
+  auto list = nlohmann::json::parse(cli(f, {"--json", "undo", "--list"}).out);
+  EXPECT_EQ(list["change_sets"][0]["files"], nlohmann::json::array({"/boot/loader/entries/a.conf"}))
+      << "b.conf, which the program left absent, is no change of the set's";
+}
+
+TEST(Manifest, GuardedFilesAreValidated) {
+  const std::string sha(64, 'a');
+  auto manifest = [&](const std::string& state, const std::string& file) {
+    return R"({"schema": "pcipass.changes/1", "id": "20261122-043512", "command": "x",
+      "time": 1, "state": ")" +
+           state + R"(", "files": [)" + file + "]}";
+  };
+  const std::string known = R"({"path": "/boot/a.conf", "guard": true, "before": {"absent": false,
+    "sha256": ")" + sha + R"(", "mode": 420, "uid": 0, "gid": 0}, "after": {"absent": true}})";
+  const std::string pending = R"({"path": "/boot/a.conf", "guard": true, "before": {"absent":
+    true}, "after": null})";
+  auto ok = change::parse_manifest(manifest("applied", known), "m");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_TRUE(ok->files[0].guard);
+  EXPECT_TRUE(ok->files[0].after_known);
+  for (const char* state : {"applying", "rolled-back"}) {
+    auto p = change::parse_manifest(manifest(state, pending), "m");
+    ASSERT_TRUE(p.ok()) << state << ": " << p.error().message;
+    EXPECT_FALSE(p->files[0].after_known);
+  }
+  for (const char* state : {"applied", "undoing", "undone"})
+    EXPECT_FALSE(change::parse_manifest(manifest(state, pending), "m").ok()) << state;
+  std::string not_guard = known;
+  not_guard.replace(not_guard.find("\"guard\": true"), 13, "\"guard\": false");
+  EXPECT_FALSE(change::parse_manifest(manifest("applied", not_guard), "m").ok());
+  std::string unguarded_null = pending;
+  unguarded_null.replace(unguarded_null.find("\"guard\": true, "), 15, "");
+  EXPECT_FALSE(change::parse_manifest(manifest("applying", unguarded_null), "m").ok());
+}
+
 // --- metadata of recreated files
 
 TEST_F(Durable, AFileRemovedAndRecreatedByUndoGetsItsMetadataBack) {
