@@ -144,6 +144,7 @@ std::optional<PciAddress> short_canonical(std::string_view s) {
 
 std::vector<PciAddress> addresses_in_path(std::string_view path) {
   std::vector<PciAddress> out;
+  out.reserve(8);  // a device's bridges: deeper paths are rare
   while (!path.empty()) {
     auto slash = path.find('/');
     std::string_view part = path.substr(0, slash);
