@@ -208,13 +208,14 @@ FileType file_type(mode_t mode) {
   return FileType::kOther;
 }
 
-// "/a/b/c" -> {"/a/b", "c"}; the name is "" for "/" itself.
-std::pair<std::string, std::string> split_parent(std::string_view path) {
+// "/a/b/c" -> {"/a/b", "c"}; the name is "" for "/" itself. The parent is a view of `path` (or
+// of "/"): most lookups find it among the directories kept open, and need no copy of it.
+std::pair<std::string_view, std::string> split_parent(std::string_view path) {
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   size_t slash = path.rfind('/');
   if (slash == std::string_view::npos) return {"/", std::string(path)};
-  std::string parent(path.substr(0, slash));
-  return {parent.empty() ? "/" : parent, std::string(path.substr(slash + 1))};
+  std::string_view parent = path.substr(0, slash);
+  return {parent.empty() ? std::string_view("/") : parent, std::string(path.substr(slash + 1))};
 }
 
 // openat2(2) when this kernel has it: nullopt when it does not (ENOSYS), else the fd or -1.
@@ -278,7 +279,7 @@ class RealHostFs : public HostFs {
 
   // One name in a directory kept open: a one-component lookup. nullopt where it is a link,
   // which read_walked follows inside the root. Errors name `path`, else dir/name.
-  std::optional<Result<std::string>> read_below(const std::string& dir, const std::string& name,
+  std::optional<Result<std::string>> read_below(std::string_view dir, const std::string& name,
                                                 size_t limit, const std::string* path) const {
     auto fail = [&](const char* what) {
       int e = errno;
@@ -415,7 +416,7 @@ class RealHostFs : public HostFs {
                  const ReplaceOptions& options) override {
     forget_dirs();
     auto [parent, name] = split_parent(path);
-    FdCloser dir(open_in_root(parent, O_RDONLY | O_DIRECTORY));
+    FdCloser dir(open_in_root(std::string(parent), O_RDONLY | O_DIRECTORY));
     if (dir.get() < 0) return Error::io("open the directory of", path, errno);
     return replace_file_at(dir.get(), name, data, options, path);
   }
@@ -436,7 +437,7 @@ class RealHostFs : public HostFs {
   Status remove(const std::string& path) override {
     forget_dirs();
     auto [parent, name] = split_parent(path);
-    FdCloser dir(open_in_root(parent, O_PATH | O_DIRECTORY));
+    FdCloser dir(open_in_root(std::string(parent), O_PATH | O_DIRECTORY));
     if (dir.get() < 0) {
       if (errno == ENOENT) return {};
       return Error::io("unlink", path, errno);
@@ -449,7 +450,7 @@ class RealHostFs : public HostFs {
   Status remove_dir(const std::string& path) override {
     forget_dirs();
     auto [parent, name] = split_parent(path);
-    FdCloser dir(open_in_root(parent, O_PATH | O_DIRECTORY));
+    FdCloser dir(open_in_root(std::string(parent), O_PATH | O_DIRECTORY));
     if (dir.get() < 0) {
       if (errno == ENOENT) return {};
       return Error::io("rmdir", path, errno);
@@ -467,7 +468,7 @@ class RealHostFs : public HostFs {
   Status make_link(const std::string& path, const std::string& target) override {
     forget_dirs();
     auto [parent, name] = split_parent(path);
-    FdCloser dir(open_in_root(parent, O_RDONLY | O_DIRECTORY));
+    FdCloser dir(open_in_root(std::string(parent), O_RDONLY | O_DIRECTORY));
     if (dir.get() < 0) return Error::io("open the directory of", path, errno);
     return replace_link_at(dir.get(), name, target, path);
   }
@@ -533,19 +534,19 @@ class RealHostFs : public HostFs {
   // held.
   // The least recently used one goes first: a scan alternates between the bus directory and
   // each device's, and the bus directory must stay.
-  int dir_fd(const std::string& dir) const {
+  int dir_fd(std::string_view dir) const {
     ++clock_;
     for (auto& d : dirs_)
       if (d.fd >= 0 && d.path == dir) {
         d.used = clock_;
         return d.fd;
       }
-    int fd = open_in_root(dir, O_PATH | O_DIRECTORY);
+    int fd = open_in_root(std::string(dir), O_PATH | O_DIRECTORY);
     if (fd < 0) return -1;
     auto& slot = *std::min_element(dirs_.begin(), dirs_.end(),
                                    [](const auto& a, const auto& b) { return a.used < b.used; });
     if (slot.fd >= 0) ::close(slot.fd);
-    slot = {dir, fd, clock_};
+    slot = {std::string(dir), fd, clock_};
     return fd;
   }
   void forget_dirs() {

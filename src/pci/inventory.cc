@@ -210,6 +210,7 @@ IdFacts read_ids(const HostFs& fs, const std::string& dir, Device& d,
 // `target` (a link's text) read from directory `dir`, normalised without touching the disk.
 std::string lexically_joined(std::string_view dir, std::string_view target) {
   std::vector<std::string_view> parts;
+  parts.reserve(16);  // /sys/bus/pci/devices and a device's depth: one allocation, not five
   auto walk = [&](std::string_view path) {
     while (!path.empty()) {
       size_t slash = path.find('/');
