@@ -173,21 +173,21 @@ constexpr size_t kPage = 4096;
 // the kernel shows a sysfs attribute (at most a page) in one piece, and a file on disk reads short
 // only at its end. That saves the read(2) returning 0, one of the five calls an attribute cost
 // (strace of `list` on the 4,096-device tree).
-Result<std::string> read_open(int fd, const std::string& path, size_t limit) {
-  std::string out;
+// False with errno set on an error (the caller names the file).
+bool read_open(int fd, size_t limit, std::string& out) {
   char buf[8192];
   while (out.size() < limit) {
     size_t want = std::min(sizeof buf, limit - out.size());
     ssize_t n = ::read(fd, buf, want);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Error::io("read", path, errno);
+      return false;
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
     if (limit <= kPage && static_cast<size_t>(n) < want) break;
   }
-  return out;
+  return true;
 }
 
 // The same for a descriptor whose type was not checked before it was opened.
@@ -195,7 +195,9 @@ Result<std::string> read_regular(int fd, const std::string& path, size_t limit) 
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Error::io("stat", path, errno);
   if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
-  return read_open(fd, path, limit);
+  std::string out;
+  if (!read_open(fd, limit, out)) return Error::io("read", path, errno);
+  return out;
 }
 
 FileType file_type(mode_t mode) {
@@ -206,13 +208,14 @@ FileType file_type(mode_t mode) {
   return FileType::kOther;
 }
 
-// "/a/b/c" -> {"/a/b", "c"}; the name is "" for "/" itself.
-std::pair<std::string, std::string> split_parent(std::string_view path) {
+// "/a/b/c" -> {"/a/b", "c"}; the name is "" for "/" itself. The parent is a view of `path` (or
+// of "/"): most lookups find it among the directories kept open, and need no copy of it.
+std::pair<std::string_view, std::string> split_parent(std::string_view path) {
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   size_t slash = path.rfind('/');
   if (slash == std::string_view::npos) return {"/", std::string(path)};
-  std::string parent(path.substr(0, slash));
-  return {parent.empty() ? "/" : parent, std::string(path.substr(slash + 1))};
+  std::string_view parent = path.substr(0, slash);
+  return {parent.empty() ? std::string_view("/") : parent, std::string(path.substr(slash + 1))};
 }
 
 // openat2(2) when this kernel has it: nullopt when it does not (ENOSYS), else the fd or -1.
@@ -255,22 +258,50 @@ class RealHostFs : public HostFs {
   // while it is read could still swap a node in between: that someone could write anything.
   Result<std::string> read(const std::string& path, size_t limit) const override {
     auto [parent, name] = split_parent(path);
-    if (plain_name(name)) {
-      std::unique_lock<std::mutex> hold(mu_);
-      int dir = dir_fd(parent);
-      if (dir < 0) return Error::io("open", path, errno);
-      struct stat st {};
-      if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return Error::io("open", path, errno);
-      if (!S_ISLNK(st.st_mode)) {
-        if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
-        FdCloser fd(::openat(dir, name.c_str(), kReadFlags | O_NOFOLLOW | O_CLOEXEC));
-        hold.unlock();
-        if (fd.get() < 0) return Error::io("open", path, errno);
-        return read_open(fd.get(), path, limit);
-      }
+    if (plain_name(name))
+      if (auto r = read_below(parent, name, limit, &path)) return std::move(*r);
+    return read_walked(path, limit);
+  }
+
+  // The same names below one directory, without joining and splitting each path again.
+  std::vector<Result<std::string>> read_each(const std::string& dir,
+                                             const std::vector<std::string>& names,
+                                             size_t limit) const override {
+    std::vector<Result<std::string>> out;
+    out.reserve(names.size());
+    for (const auto& name : names) {
+      std::optional<Result<std::string>> r;
+      if (plain_name(name)) r = read_below(dir, name, limit, nullptr);
+      out.push_back(r ? std::move(*r) : read_walked(join_path(dir, name), limit));
     }
-    // A link, or a path to walk: its target's type first (O_PATH opens nothing), then the file.
+    return out;
+  }
+
+  // One name in a directory kept open: a one-component lookup. nullopt where it is a link,
+  // which read_walked follows inside the root. Errors name `path`, else dir/name.
+  std::optional<Result<std::string>> read_below(std::string_view dir, const std::string& name,
+                                                size_t limit, const std::string* path) const {
+    auto fail = [&](const char* what) {
+      int e = errno;
+      return Error::io(what, path ? *path : join_path(dir, name), e);
+    };
+    std::unique_lock<std::mutex> hold(mu_);
+    int d = dir_fd(dir);
+    if (d < 0) return fail("open");
+    struct stat st {};
+    if (::fstatat(d, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return fail("open");
+    if (S_ISLNK(st.st_mode)) return std::nullopt;
+    if (!S_ISREG(st.st_mode)) return not_regular(path ? *path : join_path(dir, name), st.st_mode);
+    FdCloser fd(::openat(d, name.c_str(), kReadFlags | O_NOFOLLOW | O_CLOEXEC));
+    hold.unlock();
+    if (fd.get() < 0) return fail("open");
+    std::string out;
+    if (!read_open(fd.get(), limit, out)) return fail("read");
+    return out;
+  }
+
+  // A link, or a path to walk: its target's type first (O_PATH opens nothing), then the file.
+  Result<std::string> read_walked(const std::string& path, size_t limit) const {
     {
       FdCloser probe(open_in_root(path, O_PATH));
       if (probe.get() < 0) return Error::io("open", path, errno);
@@ -385,7 +416,7 @@ class RealHostFs : public HostFs {
                  const ReplaceOptions& options) override {
     forget_dirs();
     auto [parent, name] = split_parent(path);
-    FdCloser dir(open_in_root(parent, O_RDONLY | O_DIRECTORY));
+    FdCloser dir(open_in_root(std::string(parent), O_RDONLY | O_DIRECTORY));
     if (dir.get() < 0) return Error::io("open the directory of", path, errno);
     return replace_file_at(dir.get(), name, data, options, path);
   }
@@ -406,7 +437,7 @@ class RealHostFs : public HostFs {
   Status remove(const std::string& path) override {
     forget_dirs();
     auto [parent, name] = split_parent(path);
-    FdCloser dir(open_in_root(parent, O_PATH | O_DIRECTORY));
+    FdCloser dir(open_in_root(std::string(parent), O_PATH | O_DIRECTORY));
     if (dir.get() < 0) {
       if (errno == ENOENT) return {};
       return Error::io("unlink", path, errno);
@@ -419,7 +450,7 @@ class RealHostFs : public HostFs {
   Status remove_dir(const std::string& path) override {
     forget_dirs();
     auto [parent, name] = split_parent(path);
-    FdCloser dir(open_in_root(parent, O_PATH | O_DIRECTORY));
+    FdCloser dir(open_in_root(std::string(parent), O_PATH | O_DIRECTORY));
     if (dir.get() < 0) {
       if (errno == ENOENT) return {};
       return Error::io("rmdir", path, errno);
@@ -437,7 +468,7 @@ class RealHostFs : public HostFs {
   Status make_link(const std::string& path, const std::string& target) override {
     forget_dirs();
     auto [parent, name] = split_parent(path);
-    FdCloser dir(open_in_root(parent, O_RDONLY | O_DIRECTORY));
+    FdCloser dir(open_in_root(std::string(parent), O_RDONLY | O_DIRECTORY));
     if (dir.get() < 0) return Error::io("open the directory of", path, errno);
     return replace_link_at(dir.get(), name, target, path);
   }
@@ -503,19 +534,19 @@ class RealHostFs : public HostFs {
   // held.
   // The least recently used one goes first: a scan alternates between the bus directory and
   // each device's, and the bus directory must stay.
-  int dir_fd(const std::string& dir) const {
+  int dir_fd(std::string_view dir) const {
     ++clock_;
     for (auto& d : dirs_)
       if (d.fd >= 0 && d.path == dir) {
         d.used = clock_;
         return d.fd;
       }
-    int fd = open_in_root(dir, O_PATH | O_DIRECTORY);
+    int fd = open_in_root(std::string(dir), O_PATH | O_DIRECTORY);
     if (fd < 0) return -1;
     auto& slot = *std::min_element(dirs_.begin(), dirs_.end(),
                                    [](const auto& a, const auto& b) { return a.used < b.used; });
     if (slot.fd >= 0) ::close(slot.fd);
-    slot = {dir, fd, clock_};
+    slot = {std::string(dir), fd, clock_};
     return fd;
   }
   void forget_dirs() {

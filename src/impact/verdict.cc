@@ -1,8 +1,19 @@
 #include "impact/verdict.h"
 
-#include <fmt/format.h>
-
 namespace pcipass {
+
+namespace {
+
+std::string joined(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+}  // namespace
 
 const char* verdict_id(Verdict v) {
   switch (v) {
@@ -89,18 +100,21 @@ Assessment Assessor::operator()(const Device& d, bool companions) {
   std::vector<std::string> critical;
   for (const auto& [other, why] : f.critical)
     if (other != &d) critical.push_back(other->address.str() + " " + why);
+  // Put together by hand: list assesses every device, and four format calls a device were 4% of
+  // its instructions at 4,096 devices (callgrind, bench tree).
+  std::string group = "group " + std::to_string(g->id);
   if (!critical.empty()) {
     a.verdict = Verdict::kGroupNotViable;
-    a.reason = fmt::format("group {} also holds {}", g->id, fmt::join(critical, "; "));
+    a.reason = group + " also holds " + joined(critical, "; ");
   } else if (others > 0) {
     a.verdict = Verdict::kNeedsGroup;
-    std::string more = others > 4 ? fmt::format(" and {} more", others - 4) : "";
-    a.reason = fmt::format("group {} must go along: {}{}", g->id, fmt::join(names, ", "), more);
+    a.reason = group + " must go along: " + joined(names, ", ");
+    if (others > 4) a.reason += " and " + std::to_string(others - 4) + " more";
   } else {
     a.verdict = Verdict::kReady;
     a.reason = driver_keeps_group_viable(d.driver) && d.driver
-                   ? fmt::format("bound to {}; group {} is viable", *d.driver, g->id)
-                   : fmt::format("alone in group {}", g->id);
+                   ? "bound to " + *d.driver + "; " + group + " is viable"
+                   : "alone in " + group;
   }
   return a;
 }

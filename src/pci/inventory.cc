@@ -210,6 +210,7 @@ IdFacts read_ids(const HostFs& fs, const std::string& dir, Device& d,
 // `target` (a link's text) read from directory `dir`, normalised without touching the disk.
 std::string lexically_joined(std::string_view dir, std::string_view target) {
   std::vector<std::string_view> parts;
+  parts.reserve(16);  // /sys/bus/pci/devices and a device's depth: one allocation, not five
   auto walk = [&](std::string_view path) {
     while (!path.empty()) {
       size_t slash = path.find('/');
@@ -225,6 +226,7 @@ std::string lexically_joined(std::string_view dir, std::string_view target) {
   if (!target.starts_with('/')) walk(dir);
   walk(target);
   std::string out;
+  out.reserve(dir.size() + target.size() + 1);  // never longer: one allocation, not four
   for (auto p : parts) (out += '/') += p;
   return out.empty() ? "/" : out;
 }
@@ -404,9 +406,13 @@ void Inventory::add(const HostFs& fs, const std::string& name, const PciIds* ids
 }
 
 void Inventory::assemble(const HostFs& fs, std::vector<std::pair<Device, bool>> read) {
-  std::sort(read.begin(), read.end(),
-            [](const auto& a, const auto& b) { return a.first.address < b.first.address; });
+  // The bus directory lists devices in address order already: a Device is ~20 members to move.
+  auto by_address = [](const auto& a, const auto& b) { return a.first.address < b.first.address; };
+  if (!std::is_sorted(read.begin(), read.end(), by_address))
+    std::sort(read.begin(), read.end(), by_address);
   std::vector<bool> maybe_vf;
+  devices_.reserve(devices_.size() + read.size());
+  maybe_vf.reserve(read.size());
   for (auto& [d, vf] : read) {
     devices_.push_back(std::move(d));
     maybe_vf.push_back(vf);

@@ -79,6 +79,29 @@ TEST(Address, AddressesInPath) {
   EXPECT_TRUE(addresses_in_path("").empty());
 }
 
+// The twelve-character names take a shortcut: it must accept exactly what the strict parse
+// followed by a comparison with str() accepts, field by field and character by character.
+TEST(Address, AddressesInPathShortcutAgreesWithTheStrictParse) {
+  std::vector<std::string> names;
+  for (std::string base : {"0000:00:00.0", "abcd:ef:1f.7", "0001:80:10.3"})
+    for (size_t i = 0; i < base.size(); ++i)
+      for (char c : std::string("09afAFg:.- /x")) {
+        std::string n = base;
+        n[i] = c;
+        names.push_back(n);
+      }
+  names.insert(names.end(), {"0000:00:20.0", "0000:00:1f.8", "10000:00:00.0", "0000:00:00.00"});
+  for (const auto& n : names) {
+    auto strict = parse_address(n);
+    bool canonical = strict.ok() && strict->str() == n;
+    auto found = addresses_in_path("/sys/devices/pci0000:00/" + n + "/net");
+    ASSERT_EQ(found.size(), canonical ? 1u : 0u) << n;
+    if (canonical) {
+      EXPECT_EQ(found[0], *strict) << n;
+    }
+  }
+}
+
 // str() is written by hand for speed; it must say exactly what the format string says.
 TEST(Address, StrIsTheKernelsNameForEveryField) {
   for (uint32_t domain : {0u, 1u, 0xabcu, 0xffffu, 0x10000u, 0xffffffffu})
