@@ -4,12 +4,14 @@
 // fault at every write and every program leaves every file as it was; ambiguous detection refused.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
 #include <stdio.h>
 
 #include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -196,6 +198,30 @@ class BootSetup : public ::testing::Test {
     std::string out;
     for (const auto& c : runner.calls) out += c.text() + "\n";
     return out;
+  }
+  // `args` with the process dying after change 1, 2, ... (every later write fails) until a run
+  // completes; after each crash the reboot (/run gone), `recover`, then `check` of the host.
+  // Returns how many crashes there were.
+  int crash_at_every_change(const std::vector<std::string>& args,
+                            const std::function<void(FaultFs&)>& check) {
+    int crashes = 0;
+    for (int n = 1;; ++n) {
+      SCOPED_TRACE("crash after change " + std::to_string(n));
+      {
+        FaultFs f(t);
+        f.crash_after(n);
+        if (cli(f, args).status == 0) break;
+      }
+      ++crashes;
+      fs::remove_all(t.real("/run"));
+      FaultFs f(t);
+      assign::Environment env;
+      env.runner = &runner;
+      auto r = assign::recover(f, env);
+      EXPECT_TRUE(r.ok()) << r.error().message;
+      check(f);
+    }
+    return crashes;
   }
 
   TempTree t;
@@ -492,32 +518,15 @@ TEST_F(BootSetup, RecoverAfterACrashAtEveryChange) {
   load("debian-grub-bios");
   runner.observe = [this](const Invocation& i) { emulate(i); };
   auto before = files(t);
-  int crashes = 0;
-  for (int n = 1;; ++n) {
-    SCOPED_TRACE("crash after change " + std::to_string(n));
-    {
-      FaultFs f(t);
-      f.crash_after(n);
-      if (cli(f, {"setup", "--iommu", "--vfio"}).status == 0) break;
-    }
-    ++crashes;
-    fs::remove_all(t.real("/run"));
-    FaultFs f(t);
-    assign::Environment env;
-    env.runner = &runner;
-    auto r = assign::recover(f, env);
-    ASSERT_TRUE(r.ok()) << r.error().message;
+  int crashes = crash_at_every_change({"setup", "--iommu", "--vfio"}, [&](FaultFs& f) {
     auto now = files(t);
-    for (const auto& [path, bytes] : before) {
-      if (!generated(path)) {
-        EXPECT_EQ(now[path], bytes) << path;
-      }
-    }
+    for (const auto& [path, bytes] : before)
+      if (!generated(path)) EXPECT_EQ(now[path], bytes) << path;
     EXPECT_FALSE(now.contains("/etc/modules-load.d/pcipass.conf"));
     auto sets = change::list_change_sets(f);
     ASSERT_TRUE(sets.ok());
-    for (const auto& s : *sets) EXPECT_NE(s.state, change::SetState::kApplied) << s.id;
-  }
+    for (const auto& set : *sets) EXPECT_NE(set.state, change::SetState::kApplied) << set.id;
+  });
   EXPECT_GE(crashes, 5);
 }
 
@@ -700,23 +709,8 @@ TEST_F(BootSetup, RecoverPutsBackWhatAGuardedProgramRewroteAfterACrashAtEveryCha
   awkward_fedora(t);
   runner.observe = [this](const Invocation& i) { emulate(i); };
   auto before = files(t);
-  int crashes = 0;
-  for (int n = 1;; ++n) {
-    SCOPED_TRACE("crash after change " + std::to_string(n));
-    {
-      FaultFs f(t);
-      f.crash_after(n);
-      if (cli(f, {"setup", "--iommu"}).status == 0) break;
-    }
-    ++crashes;
-    fs::remove_all(t.real("/run"));
-    FaultFs f(t);
-    assign::Environment env;
-    env.runner = &runner;
-    auto r = assign::recover(f, env);
-    ASSERT_TRUE(r.ok()) << r.error().message;
-    EXPECT_EQ(files(t), before);
-  }
+  int crashes =
+      crash_at_every_change({"setup", "--iommu"}, [&](FaultFs&) { EXPECT_EQ(files(t), before); });
   EXPECT_GE(crashes, 3);
 }
 
