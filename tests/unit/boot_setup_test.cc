@@ -520,8 +520,11 @@ TEST_F(BootSetup, RecoverAfterACrashAtEveryChange) {
   auto before = files(t);
   int crashes = crash_at_every_change({"setup", "--iommu", "--vfio"}, [&](FaultFs& f) {
     auto now = files(t);
-    for (const auto& [path, bytes] : before)
-      if (!generated(path)) EXPECT_EQ(now[path], bytes) << path;
+    for (const auto& [path, bytes] : before) {
+      if (!generated(path)) {
+        EXPECT_EQ(now[path], bytes) << path;
+      }
+    }
     EXPECT_FALSE(now.contains("/etc/modules-load.d/pcipass.conf"));
     auto sets = change::list_change_sets(f);
     ASSERT_TRUE(sets.ok());
