@@ -6,29 +6,22 @@
 
 namespace pcipass::boot {
 
-namespace {
-// The kernel's isspace() (lib/cmdline.c next_arg): \v and \f split parameters too, and
-// kernel-install passes them through (a fuzz finding: a \v inside a "word" made an edit of it
-// miss).
-bool space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-}  // namespace
-
+// Words are split as the kernel splits them (is_cmdline_space: \v and \f too; kernel-install
+// passes them through, and a fuzz finding showed an edit missing a word with a \v inside).
 CmdlineFile CmdlineFile::parse(std::string text) {
   CmdlineFile f;
   f.text = std::move(text);
   const std::string& t = f.text;
   size_t i = 0;
   while (i < t.size()) {
-    if (space(t[i])) {
+    if (is_cmdline_space(t[i])) {
       ++i;
       continue;
     }
     Word w;
     w.begin = i;
     // As the kernel splits (lib/cmdline.c next_arg): white space inside double quotes does not.
-    for (bool quoted = false; i < t.size() && (quoted || !space(t[i])); ++i)
+    for (bool quoted = false; i < t.size() && (quoted || !is_cmdline_space(t[i])); ++i)
       if (t[i] == '"') quoted = !quoted;
     w.end = i;
     w.text = t.substr(w.begin, w.end - w.begin);

@@ -18,9 +18,9 @@ bool name_char(char c) {
 bool blank(char c) {
   return c == ' ' || c == '\t';
 }
-bool space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-         c == '\f';  // the kernel's isspace()
+// What ends a shell word: /bin/sh's blanks and newline (not \v or \f, which are literal there).
+bool shell_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 // Reads one shell word from `i` (an assignment's value) into `a`; `i` ends after it.
@@ -54,7 +54,7 @@ class WordReader {
   bool ends_word(size_t i) const {
     char c = t_[i];
     if (c == '\r') return i + 1 >= t_.size() || t_[i + 1] == '\n';
-    return space(c) || c == ';' || c == '&' || c == '|' || c == '<' || c == '>' || c == '(' ||
+    return shell_space(c) || c == ';' || c == '&' || c == '|' || c == '<' || c == '>' || c == '(' ||
            c == ')';
   }
   void push(char c, size_t raw, char q) { a_.pieces.push_back({c, {}, raw, q}); }
@@ -181,7 +181,7 @@ std::map<std::string, std::optional<std::string>> evaluate(const std::vector<She
 Value value_words(const ShellFile& f, const Assignment& a) {
   Value v;
   const auto& ps = a.pieces;
-  auto literal_space = [&](size_t k) { return ps[k].var.empty() && space(ps[k].c); };
+  auto literal_space = [&](size_t k) { return ps[k].var.empty() && is_cmdline_space(ps[k].c); };
   size_t k = 0;
   while (k < ps.size()) {
     if (literal_space(k) || !ps[k].var.empty()) {
@@ -193,7 +193,8 @@ Value value_words(const ShellFile& f, const Assignment& a) {
     w.begin = ps[s].raw;
     w.quote = ps[s].quote;
     // Split as the kernel will split the line: white space inside double quotes does not.
-    for (bool quoted = false; k < ps.size() && ps[k].var.empty() && (quoted || !space(ps[k].c));) {
+    for (bool quoted = false;
+         k < ps.size() && ps[k].var.empty() && (quoted || !is_cmdline_space(ps[k].c));) {
       if (ps[k].c == '"') quoted = !quoted;
       w.text.push_back(ps[k].c);
       if (k > s && (ps[k].raw != ps[k - 1].raw + 1 || ps[k].quote != w.quote)) w.editable = false;

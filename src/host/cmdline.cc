@@ -6,12 +6,8 @@ namespace pcipass {
 
 namespace {
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
 bool has_space(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), is_space);
+  return std::any_of(s.begin(), s.end(), is_cmdline_space);
 }
 
 // One parameter starting at `pos` (no leading space), as the kernel's next_arg() splits it.
@@ -26,12 +22,12 @@ KernelCmdline::Param next_param(std::string_view text, size_t& pos) {
   size_t start = pos, len = 0, equals = 0;
   for (; start + len < text.size(); ++len) {
     char c = text[start + len];
-    if (is_space(c) && !in_quote) break;
+    if (is_cmdline_space(c) && !in_quote) break;
     if (equals == 0 && c == '=') equals = len;  // '=' at 0 does not count, as in the kernel
     if (c == '"') in_quote = !in_quote;
   }
   pos = start + len;
-  while (pos < text.size() && is_space(text[pos])) ++pos;
+  while (pos < text.size() && is_cmdline_space(text[pos])) ++pos;
 
   std::string_view word = text.substr(start, len);
   bool last_quote_gone = false;  // the kernel strips the word's final quote at most once
@@ -68,7 +64,7 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 KernelCmdline KernelCmdline::parse(std::string_view text) {
   KernelCmdline out;
   size_t pos = 0;
-  while (pos < text.size() && is_space(text[pos])) ++pos;
+  while (pos < text.size() && is_cmdline_space(text[pos])) ++pos;
   while (pos < text.size()) {
     Param p = next_param(text, pos);
     if (out.separator_) {
@@ -288,6 +284,10 @@ IommuCmdline iommu_settings(const KernelCmdline& cmdline) {
     }
   }
   return out;
+}
+
+bool is_cmdline_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 }  // namespace pcipass

@@ -79,6 +79,10 @@ class KernelCmdline {
 // in the kernel); nullopt for anything else.
 std::optional<bool> parse_kernel_bool(std::string_view s);
 
+// White space as the kernel splits its command line (lib/cmdline.c next_arg, isspace()): \v and
+// \f too. Every editor of a file that becomes a command line splits with this.
+bool is_cmdline_space(char c);
+
 // What the IOMMU-related parameters ask of an x86 kernel, following the kernel's own parsing
 // of intel_iommu=, amd_iommu=, iommu=, intremap= and nointremap.
 struct IommuCmdline {

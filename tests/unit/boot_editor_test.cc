@@ -122,6 +122,13 @@ TEST(GrubDefaults, AmdRemovesOnlyTheOffParameter) {
   EXPECT_EQ(edited("X=1\n", kAmd), "X=1\n");
 }
 
+// An unquoted \v is a literal character to /bin/sh (the value goes on past it) and white space to
+// the kernel (it splits the parameters there).
+TEST(GrubDefaults, AVerticalTabIsShellTextButKernelSpace) {
+  EXPECT_EQ(edited("GRUB_CMDLINE_LINUX_DEFAULT=quiet\vintel_iommu=off\n"),
+            "GRUB_CMDLINE_LINUX_DEFAULT=quiet\vintel_iommu=on\n");
+}
+
 TEST(GrubDefaults, AParameterComingBackThroughAnotherVariableIsRefused) {
   EXPECT_EQ(edited("EXTRA=\"intel_iommu=off\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet $EXTRA\"\n"),
             "error: cannot edit the GRUB defaults so that grub-mkconfig sees the change: "
