@@ -69,6 +69,7 @@ class MemFs : public HostFs {
   // Canonical path of `path` (every link followed, the last one too when `follow_last`), or an
   // errno; a missing last component is kept as is, as the real resolver does.
   int walk(const std::string& path, bool follow_last, std::string& out) const;
+  std::optional<std::string> walk_cached(const std::string& path, bool follow_last) const;
   const Node* find(const std::string& path, bool follow_last, int& err) const;
   Node& make(const std::string& canonical, FileType type);
   void unlink_node(const std::string& canonical);
@@ -77,6 +78,10 @@ class MemFs : public HostFs {
   std::string root_name_;
   std::optional<std::string> backing_;
   std::unordered_map<std::string, Node> nodes_;  // by canonical path; "/" always present
+  // A directory's path as asked -> its canonical path; emptied by every change of the tree's
+  // shape (make, unlink_node). Not thread-safe, as nothing of MemFs is.
+  mutable std::unordered_map<std::string, std::string> dir_cache_;
+  int denied_ = 0;  // deny() calls: while none, walk() may answer a canonical path by lookup
 };
 
 }  // namespace pcipass::test

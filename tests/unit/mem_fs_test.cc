@@ -82,6 +82,28 @@ TEST(MemFs, DeniedEntriesFailWithTheirErrno) {
   EXPECT_TRUE(m.read_link("/run").error().err == EINVAL);
 }
 
+// walk()'s two shortcuts (a stored canonical path; a directory reached through a link, kept)
+// must answer as the full walk does, also after the tree changes under them.
+TEST(MemFs, ShortcutsAnswerAsTheWalkAfterEveryChange) {
+  MemFs m;
+  m.put_file("/sys/devices/a/config", "A");
+  m.put_file("/sys/devices/b/config", "B");
+  m.put_link("/sys/bus/pci/devices/x", "../../../devices/a");
+  EXPECT_EQ(*m.read("/sys/bus/pci/devices/x/config", 10), "A");
+  m.put_link("/sys/bus/pci/devices/x", "/sys/devices/b");  // the link moved: no stale directory
+  EXPECT_EQ(*m.read("/sys/bus/pci/devices/x/config", 10), "B");
+  ASSERT_TRUE(m.write_atomic("/sys/bus/pci/devices/x/new", "N", 0644));  // a new name: in b
+  EXPECT_EQ(*m.read("/sys/devices/b/new", 10), "N");
+  m.put_link("/sys/devices/b/config", "/sys/devices/a/config");  // a link at the end is followed
+  EXPECT_EQ(*m.read("/sys/bus/pci/devices/x/config", 10), "A");
+  EXPECT_EQ(*m.read_link("/sys/devices/b/config"), "/sys/devices/a/config");
+  m.put_file("/sys/devices/b", "now a file");  // its entries went with it
+  EXPECT_EQ(m.read("/sys/bus/pci/devices/x/config", 10).error().err, ENOTDIR);
+  EXPECT_EQ(m.read("/sys/devices/b/config", 10).error().err, ENOTDIR);
+  m.deny("/sys/devices");  // a denied directory above a canonical path still denies
+  EXPECT_EQ(m.read("/sys/devices/a/config", 10).error().err, EACCES);
+}
+
 TEST(MemFs, WritesLikeAFileSystem) {
   MemFs m;
   ASSERT_TRUE(m.make_dirs("/var/lib/pcipass", 0700));
