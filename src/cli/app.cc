@@ -156,6 +156,19 @@ static std::string hex4(uint16_t v) {
   return fmt::format("{:04x}", v);
 }
 
+Json reset_json(const ResetAssessment& r) {
+  Json also = Json::array();
+  for (const auto& a : r.bus_reset_also) also.push_back(a.str());
+  return Json{{"verdict", reset_verdict_id(r.verdict)},
+              {"methods", r.methods},
+              {"methods_source", r.methods_from_kernel ? "kernel" : "config_space"},
+              {"flr", r.flr},
+              {"bus_reset_also_resets", also},
+              {"known_bad_family", r.family.empty() ? Json(nullptr) : Json(r.family)},
+              {"reason", r.reason},
+              {"fix", r.fix.empty() ? Json(nullptr) : Json(r.fix)}};
+}
+
 Json device_json(const Device& d) {
   Json j;
   j["address"] = d.address.str();

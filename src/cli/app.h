@@ -18,6 +18,7 @@
 #include "host/modules.h"
 #include "host/runner.h"
 #include "impact/impact.h"
+#include "impact/reset.h"
 #include "impact/verdict.h"
 #include "pci/groups.h"
 #include "pci/ids.h"
@@ -145,6 +146,8 @@ void print_hidden_processes(Context& ctx, const HostImpact& impact);
 
 // JSON shapes shared by several commands (docs/json.md).
 Json device_json(const Device& d);
+// The reset verdict of show and plan (docs/json.md, "reset").
+Json reset_json(const ResetAssessment& r);
 // {"path": ..., "source": "option"|"tree"|"system"|"none"}: the "pci_ids" key of the documents
 // that carry names.
 Json pci_ids_json(Context& ctx);

@@ -75,7 +75,40 @@ Json plan_json(const assign::Plan& p) {
               {"refusals", refusals}};
 }
 
-void print_plan(Context& ctx, const assign::Plan& p) {
+// What the VM would get: the devices that end on the target driver, each with its reset
+// verdict ("VM started once, fails the second time" is what users meet next).
+std::vector<std::pair<PciAddress, ResetAssessment>> plan_resets(Context& ctx, Inventory& inv,
+                                                                const assign::Plan& p) {
+  std::vector<std::pair<PciAddress, ResetAssessment>> out;
+  for (const auto& g : p.groups)
+    for (const auto& d : g.devices) {
+      if (d.action != assign::Action::kBind && d.action != assign::Action::kUnchanged) continue;
+      Device* dev = inv.find(d.address);
+      if (!dev) continue;
+      if (!dev->details) inv.load_details(ctx.fs(), *dev, nullptr);
+      out.emplace_back(d.address, assess_reset(inv, *dev));
+    }
+  std::vector<PciAddress> together;
+  for (const auto& [a, r] : out) together.push_back(a);
+  for (auto& [a, r] : out) assigned_together(r, together);
+  return out;
+}
+
+void print_resets(Context& ctx, const std::vector<std::pair<PciAddress, ResetAssessment>>& rs) {
+  if (rs.empty()) return;
+  ctx.out << "Reset between VM starts:\n";
+  for (const auto& [a, r] : rs) {
+    bool ok = r.verdict == ResetVerdict::kFunction || r.verdict == ResetVerdict::kBusAlone;
+    ctx.out << "  " << a.str() << "  "
+            << ctx.term.paint(ok ? Style::kGood : Style::kWarn, reset_verdict_id(r.verdict)) << ": "
+            << printable(r.reason) << '\n';
+    if (!r.fix.empty())
+      ctx.out << "    " << ctx.term.paint(Style::kBold, "fix:") << ' ' << printable(r.fix) << '\n';
+  }
+}
+
+void print_plan(Context& ctx, const assign::Plan& p,
+                const std::vector<std::pair<PciAddress, ResetAssessment>>& resets) {
   for (const auto& g : p.groups) {
     ctx.out << ctx.term.paint(Style::kBold, fmt::format("IOMMU group {}", g.id)) << '\n';
     Table t({"ADDRESS", "DRIVER", "AFTER", "ACTION", "DEVICE"});
@@ -105,6 +138,7 @@ void print_plan(Context& ctx, const assign::Plan& p) {
     ctx.out << ctx.term.paint(l.use.critical ? Style::kBad : Style::kPlain, printable(line))
             << '\n';
   }
+  print_resets(ctx, resets);
   std::string verdict = p.verdict_id();
   Style vs = p.refusals.empty() ? Style::kGood : Style::kBad;
   std::vector<std::string> moves;
@@ -141,16 +175,24 @@ int run_plan(Context& ctx, const Args& a) {
   print_hidden_processes(ctx, impact);
   auto plan = assign::make_plan(*inv, groups, impact, *devices, {a.driver, a.with_group, a.force});
   if (!plan) return fail(ctx, plan.error());
+  auto resets = plan_resets(ctx, *inv, *plan);
   if (ctx.json) {
     Json j{{"schema", "pcipass.plan/1"}};
     Json req = Json::array();
     for (const auto& d : *devices) req.push_back(d.str());
     j["requested"] = req;
     j.update(plan_json(*plan));
+    Json rj = Json::array();
+    for (const auto& [addr, r] : resets) {
+      Json one{{"address", addr.str()}};
+      one.update(reset_json(r));
+      rj.push_back(one);
+    }
+    j["reset"] = rj;
     j["pci_ids"] = pci_ids_json(ctx);
     ctx.out << dump_json(j) << '\n';
   } else {
-    print_plan(ctx, *plan);
+    print_plan(ctx, *plan, resets);
   }
   return plan->refusals.empty() ? kExitOk : kExitFailure;
 }

@@ -71,6 +71,9 @@ Json show_json(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
   j["numa_node"] = x.numa_node ? Json(*x.numa_node) : Json(nullptr);
   j["irq"] = x.irq ? Json(*x.irq) : Json(nullptr);
   j["reset_methods"] = x.reset_methods;
+  // Bridges stay with the host: no verdict on resetting them for a guest.
+  j["reset"] =
+      d.is_bridge() || d.is_host_bridge() ? Json(nullptr) : reset_json(assess_reset(inv, d));
   j["link"] = {{"speed", x.link_speed ? Json(*x.link_speed) : Json(nullptr)},
                {"width", x.link_width ? Json(*x.link_width) : Json(nullptr)},
                {"max_speed", x.max_link_speed ? Json(*x.max_link_speed) : Json(nullptr)},
@@ -171,9 +174,14 @@ void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
     row("link", fmt::format("{} x{} (max {} x{})", *x.link_speed, x.link_width.value_or("?"),
                             x.max_link_speed.value_or("?"), x.max_link_width.value_or("?")));
   if ((d.class_code >> 16) == 0x03) row("boot vga", yes_no(d.boot_vga));
-  row("reset methods", x.reset_methods.empty()
-                           ? "none (vfio-pci cannot reset it)"
-                           : fmt::format("{}", fmt::join(x.reset_methods, " ")));
+  if (!d.is_bridge() && !d.is_host_bridge()) {
+    ResetAssessment reset = assess_reset(inv, d);
+    row("reset", fmt::format("{}: {}", reset_verdict_id(reset.verdict), reset.reason));
+    if (!reset.methods_from_kernel)
+      row("", reset.methods.empty() ? "(the kernel lists no reset_method here)"
+                                    : "(methods from config space: the kernel lists none)");
+    if (!reset.fix.empty()) row("", "fix: " + reset.fix);
+  }
   if (x.config) {
     std::string irq = x.config->msix            ? "MSI-X"
                       : x.config->msi           ? "MSI"

@@ -15,7 +15,7 @@ struct Reader {
   uint32_t u32(size_t off) const { return u16(off) | (static_cast<uint32_t>(u16(off + 2)) << 16); }
 };
 
-constexpr uint16_t kCapPm = 0x01, kCapMsi = 0x05, kCapPcie = 0x10, kCapMsix = 0x11;
+constexpr uint16_t kCapPm = 0x01, kCapMsi = 0x05, kCapPcie = 0x10, kCapMsix = 0x11, kCapAf = 0x13;
 constexpr uint16_t kExtAer = 0x0001, kExtAcs = 0x000d, kExtSriov = 0x0010;
 
 const char* speed_name(int code) {
@@ -64,8 +64,18 @@ void decode_standard(const Reader& r, Capability& c, ConfigSpace& cs) {
   switch (c.id) {
     case kCapPm:
       if (r.has(o + 4, 2)) {
+        cs.pm = true;
         cs.pm_no_soft_reset = r.u16(o + 4) & 0x8;
         c.summary = cs.pm_no_soft_reset ? "NoSoftRst+" : "NoSoftRst-";
+      } else {
+        truncated(c, cs);
+      }
+      break;
+    case kCapAf:
+      // The kernel's pci_af_flr() needs both Transactions Pending and FLR in AF Capabilities.
+      if (r.has(o + 3, 1)) {
+        cs.af_flr = (r.u8(o + 3) & 0x3) == 0x3;
+        c.summary = cs.af_flr ? "FLR" : "no FLR";
       } else {
         truncated(c, cs);
       }

@@ -49,7 +49,9 @@ struct ConfigSpace {
   size_t size = 0;  // bytes available: 64 (unprivileged), 256 or 4096
   std::vector<Capability> capabilities;
   std::vector<std::string> problems;  // malformed lists, with the offsets involved
-  bool pm_no_soft_reset = false;
+  bool pm = false;                // a Power Management capability whose control register was read
+  bool pm_no_soft_reset = false;  // PMCSR NoSoftRst: D3hot->D0 keeps state, so no PM reset
+  bool af_flr = false;            // Advanced Features capability with TP and FLR
   bool msi = false, msix = false;
   std::optional<PcieInfo> pcie;
   std::optional<SriovInfo> sriov;

@@ -523,6 +523,12 @@ TEST_F(Assign, PlanShowsTheGroup) {
   EXPECT_EQ(
       r.out.substr(r.out.find("The host")),
       "The host would lose: nothing it uses\n"
+      // The GPU has no FLR and shares its bus with its audio function (no reset_method here).
+      "Reset between VM starts:\n"
+      "  0000:01:00.0  bus_shared: no reset of its own: only a bus reset, which also resets "
+      "0000:01:00.1; QEMU does that only when all of them are assigned to the same VM\n"
+      "    fix: assign 0000:01:00.1 to the same VM as this device, or expect its state to carry "
+      "over from one VM start to the next\n"
       "Verdict: refused\n"
       "  IOMMU group 3 would not be viable: 0000:01:00.1 (snd_hda_intel) would stay on the host\n"
       "    fix: add --with-group to bind every endpoint of group 3 (0000:01:00.0, 0000:01:00.1)\n");
@@ -532,6 +538,13 @@ TEST_F(Assign, PlanShowsTheGroup) {
   EXPECT_EQ(j["verdict"], "ready");
   EXPECT_EQ(j["groups"][0]["devices"][2]["action"], "bind");
   EXPECT_EQ(j["groups"][0]["devices"][2]["new_driver"], "vfio-pci");
+  // Both functions go to the VM: the bus reset that reaches both is QEMU's to do, nothing to fix.
+  ASSERT_EQ(j["reset"].size(), 2u);
+  EXPECT_EQ(j["reset"][0]["address"], "0000:01:00.0");
+  EXPECT_EQ(j["reset"][0]["verdict"], "bus_shared");
+  EXPECT_EQ(j["reset"][0]["bus_reset_also_resets"], nlohmann::json::array({"0000:01:00.1"}));
+  EXPECT_EQ(j["reset"][0]["fix"], nullptr);
+  EXPECT_EQ(j["reset"][0]["methods_source"], "config_space");
 }
 
 TEST_F(Assign, PlanNamesProcessesHoldingTheDevice) {
