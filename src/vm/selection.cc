@@ -79,7 +79,7 @@ std::vector<Card> make_cards(const Inventory& inv, const std::set<PciAddress>& w
 }  // namespace
 
 std::string Card::host_name() const {
-  if (!whole) return first().address.str();
+  if (!multifunction()) return first().address.str();
   std::string s = first().address.str();
   return s.substr(0, s.size() - 2);
 }

@@ -23,7 +23,7 @@ struct Card {
 
   const Device& first() const { return *functions.front(); }
   bool multifunction() const { return whole && functions.size() > 1; }
-  // The host slot ("0000:01:00") of a whole card, else the function's address.
+  // The host slot ("0000:01:00") of a multifunction card, else the function's address.
   std::string host_name() const;
   // Guest function number of a function of this card: its host number on a whole card.
   uint8_t guest_function(const Device& d) const;

@@ -226,20 +226,22 @@ TEST_F(Vm, ProxmoxMappingNamesTheNode) {
   EXPECT_EQ(j["mappings"][0]["iommu_group"], 3);
 }
 
-// A card whose other function is already on vfio-pci: passing one function alone is allowed
-// (the group stays viable), and it is not the whole card, so it gets its own slot at function 0.
+// A card whose audio function is already on vfio-pci: passing the GPU alone is allowed (the group
+// stays viable), and it is not the whole card, so it is its own card without multifunction.
 TEST_F(Vm, APartOfACardIsItsOwnSlot) {
   TempTree u;
   const std::string bus = "/sys/devices/pci0000:00";
   u.pci_device(bus, "0000:00:1c.0", 0x8086, 0x2448, 0x060400, "pcieport", 3);
   u.pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
   u.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "vfio-pci", 3);
-  auto r = run_cli({"--root", u.root(), "qemu-args", "01:00.1"});
+  auto r = run_cli({"--root", u.root(), "qemu-args", "01:00.0"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out,
             "-device pcie-root-port,id=rp1,chassis=1,slot=1 \\\n"
-            "-device vfio-pci,host=0000:01:00.1,bus=rp1,addr=00.0\n");
-  r = run_cli({"--root", u.root(), "xml", "01:00.1"});
+            "-device vfio-pci,host=0000:01:00.0,bus=rp1,addr=00.0\n");
+  r = run_cli({"--root", u.root(), "qemu-args", "--format", "proxmox", "01:00.0"});
+  EXPECT_EQ(r.out, "hostpci0: 0000:01:00.0,pcie=1\n");
+  r = run_cli({"--root", u.root(), "xml", "01:00.0"});
   EXPECT_EQ(r.out.find("type='pci' domain"), std::string::npos) << r.out;
 }
 
