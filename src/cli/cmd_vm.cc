@@ -79,8 +79,7 @@ int run_xml(Context& ctx, const Args& a) {
   auto sel = vm_selection(ctx, a);
   if (!sel) return fail(ctx, sel.error());
   if (!a.rom_file.empty())
-    if (auto ok = vm::check_rom_file(ctx.fs(), a.rom_file, *sel); !ok)
-      return fail(ctx, ok.error());
+    if (auto ok = vm::check_rom_file(ctx.fs(), a.rom_file, *sel); !ok) return fail(ctx, ok.error());
   auto hostdevs = vm::libvirt_hostdevs(*sel, {a.managed == "yes", a.rom_bar == "off", a.rom_file});
   if (!hostdevs) return fail(ctx, hostdevs.error());
   std::string xml = vm::libvirt_xml(*hostdevs);
@@ -90,7 +89,8 @@ int run_xml(Context& ctx, const Args& a) {
   }
   Json list = Json::array();
   for (const auto& h : *hostdevs) list.push_back(hostdev_json(h));
-  Json j{{"schema", "pcipass.xml/1"}, {"xml", xml}, {"hostdevs", list}, {"cards", cards_json(*sel)}};
+  Json j{
+      {"schema", "pcipass.xml/1"}, {"xml", xml}, {"hostdevs", list}, {"cards", cards_json(*sel)}};
   ctx.out << dump_json(j) << '\n';
   return kExitOk;
 }
@@ -101,7 +101,8 @@ void setup_qemu_args(CLI::App& app, Args& a) {
                "Pass every endpoint of the devices' IOMMU groups (bridges stay)");
   app.add_option("--machine", a.machine, "q35 (default: a pcie-root-port per card) or pc")
       ->check(CLI::IsMember({"q35", "pc"}));
-  app.add_flag("--x-vga", a.x_vga, "The GPU is the guest's primary VGA (x-vga on its VGA function)");
+  app.add_flag("--x-vga", a.x_vga,
+               "The GPU is the guest's primary VGA (x-vga on its VGA function)");
   add_rom_options(app, a);
   app.add_option("--romfile,--rom-file", a.rom_file,
                  "ROM image: an absolute path for qemu; for proxmox a file name in "

@@ -47,7 +47,9 @@ bool valid_node(const std::string& n) {
                      [](unsigned char c) { return std::isalnum(c) || c == '-'; });
 }
 
-std::string hex4(uint16_t v) { return fmt::format("{:04x}", v); }
+std::string hex4(uint16_t v) {
+  return fmt::format("{:04x}", v);
+}
 
 }  // namespace
 
@@ -86,8 +88,8 @@ Result<std::vector<std::string>> qemu_argv(const Selection& s, const QemuOptions
                              : fmt::format("bus=pci.0,addr={:x}.{:x}", kFirstGuestSlot + n - 1,
                                            c.guest_function(*d));
       argv.push_back("-device");
-      argv.push_back(fmt::format("vfio-pci,host={},{}{}", d->address.str(), addr,
-                                 function_props(c, *d, o)));
+      argv.push_back(
+          fmt::format("vfio-pci,host={},{}{}", d->address.str(), addr, function_props(c, *d, o)));
     }
   }
   return argv;
@@ -119,7 +121,7 @@ Result<std::string> proxmox_rom_path(const std::string& name) {
 }
 
 Result<std::vector<ConfigLine>> proxmox_hostpci(const Selection& s, const QemuOptions& o,
-                                               const std::vector<MappingEntry>* mapped) {
+                                                const std::vector<MappingEntry>* mapped) {
   if (s.cards.size() > kProxmoxMaxHostpci)
     return Error::invalid(fmt::format("Proxmox VE takes at most {} hostpci entries, and {} "
                                       "cards were named",
@@ -145,13 +147,13 @@ std::vector<MappingEntry> proxmox_mapping(const Selection& s, const std::string&
     e.path = c.host_name();
     e.iommu_group = c.iommu_group;
     e.id = "pcipass-" + e.path;
-    std::replace_if(e.id.begin(), e.id.end(), [](char ch) { return ch == ':' || ch == '.'; },
-                    '-');
-    e.map = fmt::format("id={}:{},iommugroup={},node={},path={}", hex4(d.vendor),
-                        hex4(d.device), c.iommu_group, node, e.path);
+    std::replace_if(
+        e.id.begin(), e.id.end(), [](char ch) { return ch == ':' || ch == '.'; }, '-');
+    e.map = fmt::format("id={}:{},iommugroup={},node={},path={}", hex4(d.vendor), hex4(d.device),
+                        c.iommu_group, node, e.path);
     if (d.subsystem_vendor || d.subsystem_device)
-      e.map += fmt::format(",subsystem-id={}:{}", hex4(d.subsystem_vendor),
-                           hex4(d.subsystem_device));
+      e.map +=
+          fmt::format(",subsystem-id={}:{}", hex4(d.subsystem_vendor), hex4(d.subsystem_device));
     out.push_back(std::move(e));
   }
   return out;

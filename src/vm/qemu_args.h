@@ -49,7 +49,7 @@ struct MappingEntry;
 // With `mapped` (proxmox_mapping's entries for the same Selection), each entry names its mapping
 // ("mapping=ID", PVE 8) instead of the host address.
 Result<std::vector<ConfigLine>> proxmox_hostpci(const Selection& s, const QemuOptions& o,
-                                               const std::vector<MappingEntry>* mapped = nullptr);
+                                                const std::vector<MappingEntry>* mapped = nullptr);
 // The host path of a Proxmox romfile name (no '/', ',' or ';': Proxmox's pattern [^,;]+ and
 // its /usr/share/kvm/ prefix).
 Result<std::string> proxmox_rom_path(const std::string& name);

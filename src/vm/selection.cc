@@ -12,7 +12,9 @@ namespace {
 
 using SlotKey = std::tuple<uint32_t, uint8_t, uint8_t>;
 
-SlotKey slot_of(const PciAddress& a) { return {a.domain, a.bus, a.slot}; }
+SlotKey slot_of(const PciAddress& a) {
+  return {a.domain, a.bus, a.slot};
+}
 
 Status check_named(const Inventory& inv, const PciAddress& a) {
   const Device* d = inv.find(a);
@@ -29,16 +31,18 @@ Status check_named(const Inventory& inv, const PciAddress& a) {
                                       a.str(), d->driver.value_or("no driver")),
                           "name the devices below it (see `pcipass tree`)");
   if (!d->iommu_group)
-    return Error::state(fmt::format("{} has no IOMMU group: {}", a.str(),
-                                    inv.iommu_groups_present() ? "this device cannot be isolated"
-                                                               : "the IOMMU is off"),
-                        inv.iommu_groups_present() ? "see `pcipass show " + a.str() + "`"
-                                                   : "see `pcipass check`");
+    return Error::state(
+        fmt::format(
+            "{} has no IOMMU group: {}", a.str(),
+            inv.iommu_groups_present() ? "this device cannot be isolated" : "the IOMMU is off"),
+        inv.iommu_groups_present() ? "see `pcipass show " + a.str() + "`" : "see `pcipass check`");
   return {};
 }
 
 // Host bridges share groups on some chipsets but are never given to a VM, as in `plan`.
-bool assignable(const Device& d) { return !d.is_bridge() && !d.is_host_bridge(); }
+bool assignable(const Device& d) {
+  return !d.is_bridge() && !d.is_host_bridge();
+}
 
 // The kernel opens a group for a VM only when no endpoint of it is held by a host driver: an
 // endpoint left out of the VM must already be on vfio-pci (or pci-stub, or no driver).
@@ -84,7 +88,9 @@ std::string Card::host_name() const {
   return s.substr(0, s.size() - 2);
 }
 
-uint8_t Card::guest_function(const Device& d) const { return whole ? d.address.function : 0; }
+uint8_t Card::guest_function(const Device& d) const {
+  return whole ? d.address.function : 0;
+}
 
 bool Card::has_vga() const {
   for (const Device* d : functions)
@@ -92,7 +98,9 @@ bool Card::has_vga() const {
   return false;
 }
 
-bool is_vga(const Device& d) { return d.class_code == 0x030000; }
+bool is_vga(const Device& d) {
+  return d.class_code == 0x030000;
+}
 
 Result<Selection> select_for_vm(const Inventory& inv, const GroupMap& groups,
                                 const std::vector<PciAddress>& named, bool with_group) {
@@ -119,8 +127,7 @@ Status check_rom_file(const HostFs& fs, const std::string& path, const Selection
     return Error::invalid(
         fmt::format("a ROM file belongs to one card, and {} cards were named", s.cards.size()),
         "name the functions of one card (or one device) with a ROM file");
-  if (std::any_of(path.begin(), path.end(),
-                  [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+  if (std::any_of(path.begin(), path.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
     return Error::invalid("ROM file path holds control characters",
                           "rename the file to a plain name");
   if (path.empty() || path.front() != '/')

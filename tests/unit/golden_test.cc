@@ -69,16 +69,17 @@ void add_vm_cases(const std::string& root, std::vector<GoldenCase>& cases) {
   cases.push_back({"qemu-args", with({"--root", root, "qemu-args", "--with-group"})});
   cases.push_back(
       {"qemu-args.pc", with({"--root", root, "qemu-args", "--with-group", "--machine", "pc"})});
-  cases.push_back({"qemu-args.json", with({"--root", root, "--json", "qemu-args", "--with-group"})});
+  cases.push_back(
+      {"qemu-args.json", with({"--root", root, "--json", "qemu-args", "--with-group"})});
   cases.push_back(
       {"proxmox", with({"--root", root, "qemu-args", "--with-group", "--format", "proxmox"})});
   cases.push_back({"proxmox.pc", with({"--root", root, "qemu-args", "--with-group", "--format",
                                        "proxmox", "--machine", "pc", "--rom-bar", "off"})});
-  cases.push_back({"proxmox-mapping", with({"--root", root, "qemu-args", "--with-group",
-                                            "--format", "proxmox-mapping", "--node", "pve"})});
-  cases.push_back({"proxmox-mapping.json",
-                   with({"--root", root, "--json", "qemu-args", "--with-group", "--format",
-                         "proxmox-mapping", "--node", "pve"})});
+  cases.push_back({"proxmox-mapping", with({"--root", root, "qemu-args", "--with-group", "--format",
+                                            "proxmox-mapping", "--node", "pve"})});
+  cases.push_back(
+      {"proxmox-mapping.json", with({"--root", root, "--json", "qemu-args", "--with-group",
+                                     "--format", "proxmox-mapping", "--node", "pve"})});
 }
 
 std::vector<GoldenCase> cases_for(const std::string& root) {
@@ -136,8 +137,8 @@ int validate_domain(const std::string& hostdevs, std::string& output) {
          "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n  </os>\n"
          "  <devices>\n"
       << hostdevs << "  </devices>\n</domain>\n";
-  std::string cmd = std::string(kValidator) + " " + dir + "/domain.xml domain >" + dir +
-                    "/out 2>&1";
+  std::string cmd =
+      std::string(kValidator) + " " + dir + "/domain.xml domain >" + dir + "/out 2>&1";
   int status = std::system(cmd.c_str());
   output = read_all(dir + "/out");
   fs::remove_all(dir);
@@ -154,8 +155,8 @@ TEST_P(LibvirtSchema, XmlValidates) {
   std::string root = source_path("tests/fixtures/hosts/" + GetParam());
   std::vector<std::string> args = {"--root", root, "xml", "--with-group"};
   for (const auto& d : vm_devices(root)) args.push_back(d);
-  for (const auto& extra : std::vector<std::vector<std::string>>{
-           {}, {"--managed", "no", "--rom-bar", "off"}}) {
+  for (const auto& extra :
+       std::vector<std::vector<std::string>>{{}, {"--managed", "no", "--rom-bar", "off"}}) {
     auto a = args;
     a.insert(a.begin() + 3, extra.begin(), extra.end());
     CliRun r = run_cli(a);

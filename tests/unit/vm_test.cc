@@ -97,8 +97,8 @@ TEST_F(Vm, RomFileMustExistUnderTheRoot) {
   EXPECT_EQ(r.err,
             "error: ROM file 'gpu.rom' is not an absolute path\n"
             "  fix: give the full path, e.g. /usr/share/vgabios/gpu.rom\n");
-  r = run({"xml", "--with-group", "--rom-file", "/usr/share/vgabios/gpu.rom", "00:02.0",
-           "01:00.0"});
+  r = run(
+      {"xml", "--with-group", "--rom-file", "/usr/share/vgabios/gpu.rom", "00:02.0", "01:00.0"});
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err,
             "error: a ROM file belongs to one card, and 2 cards were named\n"
@@ -129,11 +129,11 @@ TEST_F(Vm, QemuArgsOnQ35PutEachCardBehindARootPort) {
             "-device vfio-pci,host=0000:01:00.0,bus=rp2,addr=00.0,multifunction=on,x-vga=on \\\n"
             "-device vfio-pci,host=0000:01:00.1,bus=rp2,addr=00.1\n");
   auto j = nlohmann::json::parse(run({"--json", "qemu-args", "--with-group", "01:00.0"}).out);
-  EXPECT_EQ(j["argv"], nlohmann::json({"-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
-                                       "-device",
-                                       "vfio-pci,host=0000:01:00.0,bus=rp1,addr=00.0,"
-                                       "multifunction=on",
-                                       "-device", "vfio-pci,host=0000:01:00.1,bus=rp1,addr=00.1"}));
+  EXPECT_EQ(j["argv"],
+            nlohmann::json({"-device", "pcie-root-port,id=rp1,chassis=1,slot=1", "-device",
+                            "vfio-pci,host=0000:01:00.0,bus=rp1,addr=00.0,"
+                            "multifunction=on",
+                            "-device", "vfio-pci,host=0000:01:00.1,bus=rp1,addr=00.1"}));
 }
 
 TEST_F(Vm, QemuArgsOnPcUseRootBusSlots) {
@@ -183,8 +183,8 @@ TEST_F(Vm, PciAssignIsExplainedNotEmitted) {
 }
 
 TEST_F(Vm, ProxmoxHostpciLines) {
-  auto r = run({"qemu-args", "--format", "proxmox", "--with-group", "--x-vga", "01:00.0",
-                "00:02.0"});
+  auto r =
+      run({"qemu-args", "--format", "proxmox", "--with-group", "--x-vga", "01:00.0", "00:02.0"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out,
             "hostpci0: 0000:00:02.0,pcie=1\n"
@@ -200,8 +200,8 @@ TEST_F(Vm, ProxmoxHostpciLines) {
             "error: Proxmox romfile '/tmp/vbios.rom' must be a file name without '/', ',' or ';'\n"
             "  fix: copy the ROM image into /usr/share/kvm/ and give its name\n");
   t.file("/usr/share/kvm/vbios.rom", "\x55\xaa");
-  r = run({"qemu-args", "--format", "proxmox", "--machine", "pc", "--rom-bar", "off",
-           "--romfile", "vbios.rom", "00:02.0"});
+  r = run({"qemu-args", "--format", "proxmox", "--machine", "pc", "--rom-bar", "off", "--romfile",
+           "vbios.rom", "00:02.0"});
   EXPECT_EQ(r.out, "hostpci0: 0000:00:02.0,rombar=0,romfile=vbios.rom\n");
 }
 
@@ -214,7 +214,8 @@ TEST_F(Vm, ProxmoxMappingNamesTheNode) {
   t.file("/etc/hostname", "pve1.example.org\n");
   r = run({"qemu-args", "--format", "proxmox-mapping", "00:02.0"});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(r.out, "pcipass-0000-00-02-0\n\tmap id=8086:10d3,iommugroup=2,node=pve1,path=0000:00:02.0\n");
+  EXPECT_EQ(r.out,
+            "pcipass-0000-00-02-0\n\tmap id=8086:10d3,iommugroup=2,node=pve1,path=0000:00:02.0\n");
   r = run({"qemu-args", "--format", "proxmox-mapping", "--node", "a,b", "00:02.0"});
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err,
