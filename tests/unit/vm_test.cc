@@ -227,23 +227,30 @@ TEST_F(Vm, ProxmoxMappingNamesTheNode) {
   EXPECT_EQ(j["mappings"][0]["iommu_group"], 3);
 }
 
-// A card whose audio function is already on vfio-pci: passing the GPU alone is allowed (the group
-// stays viable), and it is not the whole card, so it is its own card without multifunction.
+// A card whose USB function is already on vfio-pci: passing the GPU and its audio is allowed (the
+// group stays viable), but it is not the whole card, so each passed function is its own card at
+// guest function 0 (a guest sees a slot only through its function 0), without multifunction.
 TEST_F(Vm, APartOfACardIsItsOwnSlot) {
   TempTree u;
   const std::string bus = "/sys/devices/pci0000:00";
   u.pci_device(bus, "0000:00:1c.0", 0x8086, 0x2448, 0x060400, "pcieport", 3);
-  u.pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
-  u.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "vfio-pci", 3);
-  auto r = run_cli({"--root", u.root(), "qemu-args", "01:00.0"});
+  u.pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1e87, 0x030000, "nouveau", 3);
+  u.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f8, 0x040300, "snd_hda_intel", 3);
+  u.pci_device(bus + "/0000:00:1c.0", "0000:01:00.2", 0x10de, 0x1ad8, 0x0c0330, "vfio-pci", 3);
+  auto r = run_cli({"--root", u.root(), "qemu-args", "01:00.0", "01:00.1"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out,
             "-device pcie-root-port,id=rp1,chassis=1,slot=1 \\\n"
-            "-device vfio-pci,host=0000:01:00.0,bus=rp1,addr=00.0\n");
-  r = run_cli({"--root", u.root(), "qemu-args", "--format", "proxmox", "01:00.0"});
-  EXPECT_EQ(r.out, "hostpci0: 0000:01:00.0,pcie=1\n");
-  r = run_cli({"--root", u.root(), "xml", "01:00.0"});
+            "-device vfio-pci,host=0000:01:00.0,bus=rp1,addr=00.0 \\\n"
+            "-device pcie-root-port,id=rp2,chassis=2,slot=2 \\\n"
+            "-device vfio-pci,host=0000:01:00.1,bus=rp2,addr=00.0\n");
+  r = run_cli({"--root", u.root(), "qemu-args", "--format", "proxmox", "01:00.0", "01:00.1"});
+  EXPECT_EQ(r.out, "hostpci0: 0000:01:00.0,pcie=1\nhostpci1: 0000:01:00.1,pcie=1\n");
+  r = run_cli({"--root", u.root(), "xml", "01:00.0", "01:00.1"});
   EXPECT_EQ(r.out.find("type='pci' domain"), std::string::npos) << r.out;
+  // All three: one card again.
+  r = run_cli({"--root", u.root(), "qemu-args", "--format", "proxmox", "--with-group", "01:00.0"});
+  EXPECT_EQ(r.out, "hostpci0: 0000:01:00,pcie=1\n");
 }
 
 TEST_F(Vm, BridgesAndHostBridgesAreRefused) {
