@@ -51,6 +51,19 @@ Json lines_json(const std::vector<vm::ConfigLine>& lines) {
   return out;
 }
 
+// The warning goes to stderr so that stdout stays what a file takes; --json carries it too.
+Json warn_host_critical(Context& ctx, const vm::Selection& s) {
+  Json list = Json::array();
+  for (const auto& c : vm::host_critical(s, ctx.impact())) {
+    print_warning(ctx.err, ctx.term,
+                  fmt::format("{} {}: a VM started with it takes it from the host (see `pcipass "
+                              "plan {}`)",
+                              c.address.str(), c.reason, c.address.str()));
+    list.push_back({{"address", c.address.str()}, {"reason", c.reason}});
+  }
+  return list;
+}
+
 void print_config_lines(Context& ctx, const std::vector<vm::ConfigLine>& lines) {
   for (const auto& l : lines) ctx.out << l.key << ": " << l.value << '\n';
 }
@@ -80,6 +93,7 @@ int run_xml(Context& ctx, const Args& a) {
   if (!sel) return fail(ctx, sel.error());
   if (!a.rom_file.empty())
     if (auto ok = vm::check_rom_file(ctx.fs(), a.rom_file, *sel); !ok) return fail(ctx, ok.error());
+  Json critical = warn_host_critical(ctx, *sel);
   auto hostdevs = vm::libvirt_hostdevs(*sel, {a.managed == "yes", a.rom_bar == "off", a.rom_file});
   if (!hostdevs) return fail(ctx, hostdevs.error());
   std::string xml = vm::libvirt_xml(*hostdevs);
@@ -89,8 +103,11 @@ int run_xml(Context& ctx, const Args& a) {
   }
   Json list = Json::array();
   for (const auto& h : *hostdevs) list.push_back(hostdev_json(h));
-  Json j{
-      {"schema", "pcipass.xml/1"}, {"xml", xml}, {"hostdevs", list}, {"cards", cards_json(*sel)}};
+  Json j{{"schema", "pcipass.xml/1"},
+         {"xml", xml},
+         {"hostdevs", list},
+         {"cards", cards_json(*sel)},
+         {"host_critical", critical}};
   ctx.out << dump_json(j) << '\n';
   return kExitOk;
 }
@@ -195,12 +212,14 @@ int run_qemu_args(Context& ctx, const Args& a) {
   if (!sel) return fail(ctx, sel.error());
   auto o = qemu_options(ctx, a, *sel);
   if (!o) return fail(ctx, o.error());
+  Json critical = warn_host_critical(ctx, *sel);
   Json j{{"schema", "pcipass.qemu-args/1"}, {"format", a.format}};
   int status = a.format == "qemu"      ? print_qemu(ctx, a, *sel, *o, j)
                : a.format == "proxmox" ? print_proxmox(ctx, a, *sel, *o, j)
                                        : print_mapping(ctx, a, *sel, *o, j);
   if (status != kExitOk) return status;
   j["cards"] = cards_json(*sel);
+  j["host_critical"] = critical;
   if (ctx.json) ctx.out << dump_json(j) << '\n';
   return kExitOk;
 }

@@ -122,6 +122,15 @@ Result<Selection> select_for_vm(const Inventory& inv, const GroupMap& groups,
   return Selection{make_cards(inv, wanted)};
 }
 
+std::vector<CriticalUse> host_critical(const Selection& s, const HostImpact& impact) {
+  std::vector<CriticalUse> out;
+  for (const Card& c : s.cards)
+    for (const Device* d : c.functions)
+      if (auto reason = impact.critical_reason(d->address); !reason.empty())
+        out.push_back({d->address, std::move(reason)});
+  return out;
+}
+
 Status check_rom_file(const HostFs& fs, const std::string& path, const Selection& s) {
   if (s.cards.size() > 1)
     return Error::invalid(

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "impact/impact.h"
 #include "pci/groups.h"
 #include "pci/inventory.h"
 #include "util/result.h"
@@ -44,6 +45,15 @@ bool is_vga(const Device& d);
 // an endpoint not named whose driver keeps the host's hold on the group, naming it and the fix.
 Result<Selection> select_for_vm(const Inventory& inv, const GroupMap& groups,
                                 const std::vector<PciAddress>& named, bool with_group);
+
+// Passed functions the host cannot do without (its root disk, default route, console), with
+// the reason: a VM started with them takes them away (libvirt's managed mode unbinds them at VM
+// start), so the commands warn. Generating text changes nothing, so this is not a refusal.
+struct CriticalUse {
+  PciAddress address;
+  std::string reason;
+};
+std::vector<CriticalUse> host_critical(const Selection& s, const HostImpact& impact);
 
 // The ROM file a user names for a card: an absolute path that exists in the host view.
 Status check_rom_file(const HostFs& fs, const std::string& path, const Selection& s);

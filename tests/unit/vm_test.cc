@@ -263,3 +263,26 @@ TEST_F(Vm, BridgesAndHostBridgesAreRefused) {
 
 }  // namespace
 }  // namespace pcipass::test
+
+namespace pcipass::test {
+namespace {
+
+// Text is printed even for a device the host needs (nothing changes yet), with a warning that a
+// VM started with it takes it away.
+TEST(VmHost, WarnsAboutADeviceTheHostNeeds) {
+  auto r = run_cli({"--root", source_path("tests/fixtures/hosts/intel-workstation"), "qemu-args",
+                    "--format", "proxmox", "02:00.0"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, "hostpci0: 0000:02:00.0,pcie=1\n");
+  EXPECT_EQ(r.err,
+            "warning: 0000:02:00.0 holds the root filesystem (/ on nvme0n1p2): a VM started with "
+            "it takes it from the host (see `pcipass plan 0000:02:00.0`)\n");
+  r = run_cli({"--root", source_path("tests/fixtures/hosts/intel-workstation"), "--json", "xml",
+               "02:00.0"});
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["host_critical"].size(), 1u);
+  EXPECT_EQ(j["host_critical"][0]["reason"], "holds the root filesystem (/ on nvme0n1p2)");
+}
+
+}  // namespace
+}  // namespace pcipass::test
