@@ -50,7 +50,11 @@ struct Args {
   bool persist = false;                 // bind/release --persist
   bool boot = false;                    // apply --boot
   bool iommu = false, iommu_pt = false, hide_boot_framebuffer = false, undo = false;  // setup
-  std::string boot_loader;                                                           // setup
+  std::string boot_loader;                                                            // setup
+  // xml and qemu-args (cmd_vm.cc)
+  std::string managed = "yes", rom_bar = "on", rom_file, machine = "q35", format = "qemu";
+  std::optional<std::string> node;
+  bool x_vga = false, pci_assign = false;
 };
 
 // What a caller may put in place of the real host and process: main() passes the process's

@@ -113,6 +113,16 @@ const std::vector<Command>& commands() {
        "Bind the devices persisted with `bind --persist` (at boot: pcipass-apply.service)",
        setup_apply,
        run_apply},
+      {"xml",
+       {},
+       "libvirt <hostdev> elements for devices, multifunction cards kept in one guest slot",
+       setup_xml,
+       run_xml},
+      {"qemu-args",
+       {},
+       "QEMU -device vfio-pci arguments, or Proxmox VE hostpci lines and PCI mappings",
+       setup_qemu_args,
+       run_qemu_args},
   };
   return table;
 }
