@@ -113,6 +113,16 @@ const std::vector<Command>& commands() {
        "Bind the devices persisted with `bind --persist` (at boot: pcipass-apply.service)",
        setup_apply,
        run_apply},
+      {"hotplug",
+       {},
+       "Hot-plug a device into a running QEMU over QMP (bound to vfio-pci first if needed)",
+       setup_hotplug,
+       run_hotplug},
+      {"unplug",
+       {},
+       "Hot-unplug a device from a running QEMU over QMP and wait for the guest to release it",
+       setup_unplug,
+       run_unplug},
   };
   return table;
 }
