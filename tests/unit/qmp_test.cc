@@ -150,15 +150,15 @@ TEST_F(Qmp, ClosedSocketMidReply) {
 }
 
 TEST_F(Qmp, MessageSizeIsBounded) {
-  options.max_message = 64;
+  options.max_message = 256;
   server.script = {{"qmp_capabilities", ok_reply()},
-                   {"query-pci", R"({"return": ")" + std::string(200, 'x')}};
+                   {"query-pci", R"({"return": ")" + std::string(400, 'x')}};
   auto c = open();
   ASSERT_TRUE(c.ok());
   auto r = (*c)->execute("query-pci");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message,
-            "QMP socket /run/vm1.qmp: a message longer than 64 bytes while waiting for the reply "
+            "QMP socket /run/vm1.qmp: a message longer than 256 bytes while waiting for the reply "
             "to query-pci");
 }
 
