@@ -51,8 +51,9 @@ struct Args {
   bool boot = false;                    // apply --boot
   bool iommu = false, iommu_pt = false, hide_boot_framebuffer = false, undo = false;  // setup
   std::string boot_loader;                                                           // setup
-  std::string qmp;      // hotplug/unplug --qmp SOCKET
-  int timeout_s = 30;   // unplug --timeout
+
+  std::string qmp;     // hotplug/unplug --qmp SOCKET
+  int timeout_s = 30;  // unplug --timeout
 };
 
 // What a caller may put in place of the real host and process: main() passes the process's

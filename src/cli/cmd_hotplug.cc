@@ -22,8 +22,8 @@ void print_places_left(Context& ctx, const vm::HotplugReport& r) {
   print_line(ctx.out, r.machine == vm::Machine::kQ35
                           ? fmt::format("{} free root port{} left in the guest", r.remaining,
                                         r.remaining == 1 ? "" : "s")
-                          : fmt::format("{} free slot{} left on the guest's root bus",
-                                        r.remaining, r.remaining == 1 ? "" : "s"));
+                          : fmt::format("{} free slot{} left on the guest's root bus", r.remaining,
+                                        r.remaining == 1 ? "" : "s"));
 }
 
 void print_hotplug(Context& ctx, const vm::HotplugReport& r, const std::string& socket) {
@@ -36,7 +36,8 @@ void print_hotplug(Context& ctx, const vm::HotplugReport& r, const std::string& 
     print_line(ctx.out, "nothing was sent that changes the guest");
     return;
   }
-  for (const auto& a : r.bind.bound) print_line(ctx.out, fmt::format("bound {} to vfio-pci", a.str()));
+  for (const auto& a : r.bind.bound)
+    print_line(ctx.out, fmt::format("bound {} to vfio-pci", a.str()));
   print_line(ctx.out, fmt::format("hot-plugged {} into the {} guest as {} on bus {}",
                                   r.device_add["host"].get<std::string>(),
                                   vm::machine_name(r.machine), r.id, r.bus));
@@ -51,6 +52,9 @@ void setup_hotplug(CLI::App& app, Args& a) {
       ->option_text("SOCKET");
   add_devices(app, a, true);
   app.add_option("--id", a.id, "Device id in the guest (default pcipass-0000-01-00-0)");
+  app.add_flag("--with-group", a.with_group,
+               "Bind every endpoint of the device's IOMMU group (only DEVICE is hot-plugged)");
+  app.add_flag("--force", a.force, "As bind --force: take a device the host needs");
   app.add_flag("--dry-run", a.dry_run,
                "Read the guest and print the bind plan and device_add; change nothing");
 }
@@ -62,7 +66,8 @@ int run_hotplug(Context& ctx, const Args& a) {
                                     "root port"));
   auto targets = scan_targets(ctx, a);
   if (!targets) return fail(ctx, targets.error());
-  vm::HotplugRequest req{a.qmp, targets->devices.front(), a.id, a.dry_run, &targets->inv};
+  vm::HotplugRequest req{
+      a.qmp, targets->devices.front(), a.id, a.dry_run, &targets->inv, a.with_group, a.force};
   auto r = vm::hotplug(ctx.fs(), ctx.qmp(), ctx.process(), ctx.env(), req);
   if (!r) return fail(ctx, r.error());
   if (ctx.json) {

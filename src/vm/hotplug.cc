@@ -122,13 +122,16 @@ Result<assign::BindReport> bind_first(HostFs& fs, const assign::Environment& env
   assign::BindRequest b;
   b.devices = {req.device};
   b.dry_run = req.dry_run;
+  b.with_group = req.with_group;
+  b.force = req.force;
   b.inventory = req.inventory;
   return assign::bind(fs, b, env);
 }
 
 void add_budget_warnings(HotplugReport& r) {
   if (r.remaining == 0 && r.machine == Machine::kQ35)
-    r.warnings.push_back(std::string("this was the guest's last free root port: ") + kRootPortFix);
+    r.warnings.push_back(std::string(r.dry_run ? "this would take" : "this took") +
+                         " the guest's last free root port: " + kRootPortFix);
   else if (r.remaining <= 3 && r.machine == Machine::kPc)
     r.warnings.push_back(fmt::format(
         "the pc guest has {} free slot{} left on its root bus (32 in all, paravirtual and "
@@ -169,8 +172,7 @@ std::string default_device_id(const PciAddress& a) {
 Result<GuestSlots> parse_query_pci(const Json& reply) {
   if (!reply.is_array() || reply.empty()) return malformed("not a non-empty list of buses");
   const Json& root = reply.front();
-  if (!root.is_object() || !root.contains("devices"))
-    return malformed("bus 0 has no \"devices\"");
+  if (!root.is_object() || !root.contains("devices")) return malformed("bus 0 has no \"devices\"");
   const Json& devices = root["devices"];
   if (!devices.is_array()) return malformed("\"devices\" is not a list");
   GuestSlots out;

@@ -43,15 +43,18 @@ struct HotplugRequest {
   std::string id;  // empty: "pcipass-" + the address with '.' and ':' as '-'
   bool dry_run = false;
   const Inventory* inventory = nullptr;
+  // As bind's: the group's other endpoints go to vfio-pci too (they stay on the host side; QEMU
+  // needs the whole group viable), and devices the host needs may be taken.
+  bool with_group = false, force = false;
 };
 
 struct HotplugReport {
   Machine machine = Machine::kQ35;
   std::string id, bus;
-  Json device_add;                  // the arguments of device_add
-  std::vector<Json> commands;       // every QMP command sent (dry run: and the one not sent)
-  assign::BindReport bind;          // bound first when not on vfio-pci yet
-  int remaining = 0;                // hot-plug places left after this one
+  Json device_add;             // the arguments of device_add
+  std::vector<Json> commands;  // every QMP command sent (dry run: and the one not sent)
+  assign::BindReport bind;     // bound first when not on vfio-pci yet
+  int remaining = 0;           // hot-plug places left after this one
   std::vector<std::string> warnings;
   bool dry_run = false;
 };

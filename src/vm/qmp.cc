@@ -123,9 +123,9 @@ Result<std::unique_ptr<QmpClient>> QmpClient::open(QmpConnector& connector,
   if (!greeting || !greeting->contains("QMP"))
     return Error::state(
         fmt::format("QMP socket {}: {} instead of the QMP greeting", socket_path,
-                    greeting ? "another message" : "no message within " +
-                                                       std::to_string(options.reply_timeout_s) +
-                                                       " s"),
+                    greeting
+                        ? "another message"
+                        : "no message within " + std::to_string(options.reply_timeout_s) + " s"),
         "is this a QMP socket (-qmp), not a human monitor (-monitor) or a serial port?");
   client->greeting_ = std::move(*greeting);
   TRY(client->execute("qmp_capabilities"));
@@ -148,8 +148,8 @@ Result<Json> QmpClient::await_reply(int64_t id, const std::string& command) {
   for (;;) {
     auto msg = TRY(next_message(deadline, what));
     if (!msg)
-      return Error::state(fmt::format("QMP socket {}: no reply to {} within {} s", socket_,
-                                      command, options_.reply_timeout_s),
+      return Error::state(fmt::format("QMP socket {}: no reply to {} within {} s", socket_, command,
+                                      options_.reply_timeout_s),
                           "QEMU may be busy or hung; try again, or check it with `virsh "
                           "qemu-monitor-command` or its log");
     if (msg->contains("event")) {
@@ -164,9 +164,10 @@ Result<Json> QmpClient::await_reply(int64_t id, const std::string& command) {
           fmt::format("QMP socket {}: {} failed: {}", socket_, command, error_desc(*e)));
     auto r = msg->find("return");
     if (r == msg->end())
-      return Error::state(fmt::format("QMP socket {}: the reply to {} has neither \"return\" "
-                                      "nor \"error\"",
-                                      socket_, command));
+      return Error::state(
+          fmt::format("QMP socket {}: the reply to {} has neither \"return\" "
+                      "nor \"error\"",
+                      socket_, command));
     return *r;
   }
 }
@@ -207,15 +208,15 @@ Result<std::optional<Json>> QmpClient::next_message(int64_t deadline, const std:
       return std::optional<Json>(std::move(j));
     }
     if (buffer_.size() > options_.max_message)
-      return Error::state(fmt::format("QMP socket {}: a message longer than {} bytes while "
-                                      "waiting for {}",
-                                      socket_, options_.max_message, what));
+      return Error::state(
+          fmt::format("QMP socket {}: a message longer than {} bytes while "
+                      "waiting for {}",
+                      socket_, options_.max_message, what));
     int64_t left = deadline - now();
     // "> deadline": the clock counts whole seconds, so a wait lasts at least the full timeout.
     if (left < 0) return std::optional<Json>();
     auto chunk = stream_->read(options_.poll_slice_ms, options_.max_message + 1 - buffer_.size());
-    if (!chunk)
-      return socket_error(socket_, "read while waiting for " + what, chunk.error().err);
+    if (!chunk) return socket_error(socket_, "read while waiting for " + what, chunk.error().err);
     if (chunk->kind == Chunk::Kind::kClosed)
       return Error::state(fmt::format("QMP socket {}: QEMU closed the connection while pcipass "
                                       "waited for {}",

@@ -55,10 +55,10 @@ std::unique_ptr<QmpStream> make_fd_stream(int fd);
 std::unique_ptr<QmpConnector> make_unix_connector();
 
 struct QmpOptions {
-  int reply_timeout_s = 10;                // for the greeting and each reply
-  size_t max_message = 8u << 20;           // bytes of one message (query-pci of a big guest: KiB)
-  size_t max_queued_events = 1024;         // older events are dropped beyond this
-  int poll_slice_ms = 1000;                // longest single wait between clock readings
+  int reply_timeout_s = 10;         // for the greeting and each reply
+  size_t max_message = 8u << 20;    // bytes of one message (query-pci of a big guest: KiB)
+  size_t max_queued_events = 1024;  // older events are dropped beyond this
+  int poll_slice_ms = 1000;         // longest single wait between clock readings
 };
 
 class QmpClient {

@@ -87,14 +87,13 @@ TEST_F(Qmp, ErrorReplyNamesSocketCommandAndQemusDescVerbatim) {
 }
 
 TEST_F(Qmp, EventsBeforeAndBetweenRepliesAreQueuedNotTakenForReplies) {
-  std::string stop =
-      R"({"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"})"
-      "\n";
-  std::string resume =
-      R"({"timestamp": {"seconds": 3, "microseconds": 4}, "event": "RESUME"})"
-      "\n";
+  std::string stop = R"({"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"})"
+                     "\n";
+  std::string resume = R"({"timestamp": {"seconds": 3, "microseconds": 4}, "event": "RESUME"})"
+                       "\n";
   server.greeting = std::string(kQemuGreeting);
-  server.script = {{"qmp_capabilities", stop + ok_reply()}, {"query-pci", resume + resume + ok_reply("[]")}};
+  server.script = {{"qmp_capabilities", stop + ok_reply()},
+                   {"query-pci", resume + resume + ok_reply("[]")}};
   auto c = open();
   ASSERT_TRUE(c.ok()) << c.error().message;
   auto r = (*c)->execute("query-pci");
@@ -270,12 +269,9 @@ class Hotplug : public Qmp {
     injected.process = [this](bool live) { return server.process(live); };
   }
   void q35_guest(bool rp1_taken, bool rp2_taken) {
-    server.script = {{"qmp_capabilities", ok_reply()},
-                     {"query-pci", query_pci("q35-session.txt")},
-                     {"qom-list", qom_list(true)},
-                     {"qom-list", qom_list(rp1_taken)},
-                     {"qom-list", qom_list(rp2_taken)},
-                     {"device_add", ok_reply()}};
+    server.script = {{"qmp_capabilities", ok_reply()},  {"query-pci", query_pci("q35-session.txt")},
+                     {"qom-list", qom_list(true)},      {"qom-list", qom_list(rp1_taken)},
+                     {"qom-list", qom_list(rp2_taken)}, {"device_add", ok_reply()}};
   }
   CliRun cli(std::vector<std::string> args) {
     args.insert(args.begin(), {"--root", t.root()});
@@ -318,8 +314,11 @@ TEST_F(Hotplug, LastPortWarnsAndJsonHasTheSchema) {
   EXPECT_EQ(j["sent"], true);
   EXPECT_EQ(j["bind"]["bound"][0]["from"], "e1000e");
   ASSERT_EQ(j["warnings"].size(), 1u);
-  EXPECT_EQ(j["warnings"][0].get<std::string>().substr(0, 45),
-            "this was the guest's last free root port: roo");
+  EXPECT_EQ(j["warnings"][0],
+            "this took the guest's last free root port: root ports cannot be hot-added: start "
+            "the guest with one more root port per card you want to hot-plug (QEMU: -device "
+            "pcie-root-port,id=pcipass-rp1,chassis=11,slot=11,bus=pcie.0; libvirt: <controller "
+            "type='pci' model='pcie-root-port'/>)");
 }
 
 TEST_F(Hotplug, NoFreeRootPortBindsNothingAndSaysHowToAddOne) {
@@ -336,9 +335,8 @@ TEST_F(Hotplug, NoFreeRootPortBindsNothingAndSaysHowToAddOne) {
             "pcie-root-port,id=pcipass-rp1,chassis=11,slot=11,bus=pcie.0; libvirt: <controller "
             "type='pci' model='pcie-root-port'/>)\n");
   EXPECT_EQ(k->snapshot(), before);
-  EXPECT_EQ(server.executed(),
-            (std::vector<std::string>{"qmp_capabilities", "query-pci", "qom-list", "qom-list",
-                                      "qom-list"}));
+  EXPECT_EQ(server.executed(), (std::vector<std::string>{"qmp_capabilities", "query-pci",
+                                                         "qom-list", "qom-list", "qom-list"}));
 }
 
 TEST_F(Hotplug, ARefusedDeviceStaysRefusedWithBindsMessage) {
@@ -354,6 +352,17 @@ TEST_F(Hotplug, ARefusedDeviceStaysRefusedWithBindsMessage) {
   EXPECT_EQ(std::count(sent.begin(), sent.end(), "device_add"), 0);
 }
 
+TEST_F(Hotplug, WithGroupBindsTheGroupAndPlugsTheNamedFunction) {
+  q35_guest(false, false);
+  auto r = cli({"hotplug", "--qmp", kSock, "01:00.0", "--with-group", "--id", "gpu0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "bound 0000:01:00.0 to vfio-pci\n"
+            "bound 0000:01:00.1 to vfio-pci\n"
+            "hot-plugged 0000:01:00.0 into the q35 guest as gpu0 on bus rp1\n"
+            "1 free root port left in the guest\n");
+}
+
 TEST_F(Hotplug, DryRunSendsNothingThatChangesTheGuestOrHost) {
   q35_guest(false, false);
   server.script.pop_back();
@@ -361,8 +370,7 @@ TEST_F(Hotplug, DryRunSendsNothingThatChangesTheGuestOrHost) {
   auto r = cli({"hotplug", "--qmp", kSock, "00:03.0", "--dry-run"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(k->snapshot(), before);
-  EXPECT_NE(r.out.find("dry run: pcipass would make these changes, in order:\n"),
-            std::string::npos)
+  EXPECT_NE(r.out.find("dry run: pcipass would make these changes, in order:\n"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("dry run: pcipass read the q35 guest's PCI tree and would send to "
                        "/run/vm1.qmp:\n"
@@ -390,8 +398,9 @@ TEST_F(Hotplug, PcGuestUsesTheRootBus) {
 
 TEST_F(Hotplug, QemusRefusalOfDeviceAddIsShownVerbatim) {
   q35_guest(false, false);
-  server.script.back().bytes = R"({"id": $ID, "error": {"class": "GenericError", "desc": "Duplicate device ID 'pcipass-0000-00-03-0' for device"}})"
-                               "\n";
+  server.script.back().bytes =
+      R"({"id": $ID, "error": {"class": "GenericError", "desc": "Duplicate device ID 'pcipass-0000-00-03-0' for device"}})"
+      "\n";
   auto r = cli({"hotplug", "--qmp", kSock, "00:03.0"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err,
@@ -417,7 +426,8 @@ TEST_F(Hotplug, UnplugWaitsForItsOwnDeviceDeleted) {
 TEST_F(Hotplug, UnplugOfAPausedGuestTimesOutAndSaysTheGuestMustCooperate) {
   server.script = {{"qmp_capabilities", ok_reply()},
                    {"device_del", event("DEVICE_DELETED", "other") + ok_reply()},
-                   {"query-status", ok_reply(R"({"status": "prelaunch", "singlestep": false, "running": false})")}};
+                   {"query-status",
+                    ok_reply(R"({"status": "prelaunch", "singlestep": false, "running": false})")}};
   auto r = cli({"unplug", "--qmp", kSock, "gpu0", "--timeout", "5"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err,
@@ -430,11 +440,12 @@ TEST_F(Hotplug, UnplugOfAPausedGuestTimesOutAndSaysTheGuestMustCooperate) {
 }
 
 TEST_F(Hotplug, UnplugAgainWhileQemuStillWaitsKeepsWaiting) {
-  server.script = {{"qmp_capabilities", ok_reply()},
-                   {"device_del",
-                    R"({"id": $ID, "error": {"class": "GenericError", "desc": "Device gpu0 is already in the process of unplug"}})"
-                    "\n" +
-                        event("DEVICE_DELETED", "gpu0")}};
+  server.script = {
+      {"qmp_capabilities", ok_reply()},
+      {"device_del",
+       R"({"id": $ID, "error": {"class": "GenericError", "desc": "Device gpu0 is already in the process of unplug"}})"
+       "\n" +
+           event("DEVICE_DELETED", "gpu0")}};
   auto r = cli({"unplug", "--qmp", kSock, "gpu0", "--json"});
   ASSERT_EQ(r.status, 0) << r.err;
   auto j = Json::parse(r.out);
