@@ -472,5 +472,41 @@ TEST_F(Hotplug, UnplugOfAnUnknownIdShowsQemusError) {
   EXPECT_EQ(r.err, "error: QMP socket /run/vm1.qmp: device_del failed: Device 'nope' not found\n");
 }
 
+// QEMU's desc is untrusted text: a terminal escape is shown escaped, bytes that are not UTF-8
+// leave the --json document valid.
+TEST_F(Hotplug, HostileDescIsEscapedOnTheTerminalAndValidInJson) {
+  std::string reply =
+      R"({"id": $ID, "error": {"class": "GenericError", "desc": "x\u001b]0;owned\u0007 )"
+      "\xff"
+      R"("}})"
+      "\n";
+  server.script = {{"qmp_capabilities", ok_reply()}, {"device_del", reply}};
+  auto r = cli({"unplug", "--qmp", kSock, "gpu0", "--json"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.find('\xff'), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.substr(0, r.err.find(": '")),
+            "error: QMP socket /run/vm1.qmp: malformed message while waiting for the reply to "
+            "device_del");
+  auto j = Json::parse(r.out);  // valid: the byte became U+FFFD
+  EXPECT_NE(j["error"]["message"].get<std::string>().find("\xef\xbf\xbd"), std::string::npos);
+}
+
+TEST_F(Hotplug, ControlCharactersInDescAreEscaped) {
+  std::string reply =
+      R"({"id": $ID, "error": {"class": "GenericError", "desc": "x\u001b]0;owned\u0007"}})"
+      "\n";
+  server.script = {{"qmp_capabilities", ok_reply()}, {"device_del", reply}};
+  auto r = cli({"unplug", "--qmp", kSock, "gpu0"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "error: QMP socket /run/vm1.qmp: device_del failed: x\\x1b]0;owned\\x07\n");
+  server.script = {{"qmp_capabilities", ok_reply()}, {"device_del", reply}};
+  FakeQmp again;
+  again.script = server.script;
+  injected.qmp = &again;
+  r = cli({"unplug", "--qmp", kSock, "gpu0", "--json"});
+  auto j = Json::parse(r.out);
+  EXPECT_EQ(j["error"]["message"], "QMP socket /run/vm1.qmp: device_del failed: x\x1b]0;owned\x07");
+}
+
 }  // namespace
 }  // namespace pcipass::test
