@@ -9,6 +9,8 @@ namespace pcipass::vm {
 namespace {
 
 constexpr int kRootSlots = 32;  // one PCI bus: 32 device numbers
+// QEMU answers device_add of vfio-pci after pinning and mapping all guest memory for DMA.
+constexpr int kDeviceAddTimeoutS = 300;
 
 // Host bridges that tell the machine type apart ("id" of bus 0, slot 0).
 constexpr int kIntelVendor = 0x8086, kQ35HostBridge = 0x29c0, kI440fxHostBridge = 0x1237;
@@ -211,7 +213,7 @@ Result<HotplugReport> hotplug(HostFs& fs, QmpConnector& connector, const Process
   r.device_add = {{"driver", "vfio-pci"}, {"host", req.device.str()}, {"id", r.id}, {"bus", r.bus}};
   r.commands.push_back({{"execute", "device_add"}, {"arguments", r.device_add}});
   add_budget_warnings(r);
-  if (!req.dry_run) TRY(qmp->execute("device_add", r.device_add));
+  if (!req.dry_run) TRY(qmp->execute("device_add", r.device_add, kDeviceAddTimeoutS));
   return r;
 }
 

@@ -132,26 +132,27 @@ Result<std::unique_ptr<QmpClient>> QmpClient::open(QmpConnector& connector,
   return client;
 }
 
-Result<Json> QmpClient::execute(const std::string& command, const Json& arguments) {
+Result<Json> QmpClient::execute(const std::string& command, const Json& arguments,
+                                int reply_timeout_s) {
   int64_t id = next_id_++;
   Json msg{{"execute", command}};
   if (!arguments.is_null()) msg["arguments"] = arguments;
   msg["id"] = id;
   if (auto w = stream_->write(msg.dump() + "\n"); !w)
     return socket_error(socket_, "send " + command, w.error().err);
-  return await_reply(id, command);
+  return await_reply(id, command, reply_timeout_s > 0 ? reply_timeout_s : options_.reply_timeout_s);
 }
 
-Result<Json> QmpClient::await_reply(int64_t id, const std::string& command) {
-  int64_t deadline = now() + options_.reply_timeout_s;
+Result<Json> QmpClient::await_reply(int64_t id, const std::string& command, int timeout_s) {
+  int64_t deadline = now() + timeout_s;
   std::string what = "the reply to " + command;
   for (;;) {
     auto msg = TRY(next_message(deadline, what));
     if (!msg)
-      return Error::state(fmt::format("QMP socket {}: no reply to {} within {} s", socket_, command,
-                                      options_.reply_timeout_s),
-                          "QEMU may be busy or hung; try again, or check it with `virsh "
-                          "qemu-monitor-command` or its log");
+      return Error::state(
+          fmt::format("QMP socket {}: no reply to {} within {} s", socket_, command, timeout_s),
+          "QEMU may be busy or hung; try again, or check it with `virsh "
+          "qemu-monitor-command` or its log");
     if (msg->contains("event")) {
       queue_event(std::move(*msg));
       continue;

@@ -69,7 +69,10 @@ class QmpClient {
                                                  const ProcessContext& process,
                                                  QmpOptions options = {});
   // Sends {"execute": command, "arguments": arguments, "id": N} and returns the reply's "return".
-  Result<Json> execute(const std::string& command, const Json& arguments = nullptr);
+  // reply_timeout_s: 0 for the options' default (device_add of vfio-pci pins all guest memory
+  // before it answers: seconds per 10s of GiB).
+  Result<Json> execute(const std::string& command, const Json& arguments = nullptr,
+                       int reply_timeout_s = 0);
   // The first queued or arriving event for which `match` is true (it is removed from the queue;
   // others stay), or nullopt when none came by `deadline` (seconds, the process clock).
   Result<std::optional<Json>> wait_event(const std::function<bool(const Json&)>& match,
@@ -87,7 +90,7 @@ class QmpClient {
   // The next complete message (a JSON object), or nullopt at the deadline. `what` names the
   // awaited message for errors ("the reply to query-pci").
   Result<std::optional<Json>> next_message(int64_t deadline, const std::string& what);
-  Result<Json> await_reply(int64_t id, const std::string& command);
+  Result<Json> await_reply(int64_t id, const std::string& command, int timeout_s);
   void queue_event(Json event);
 
   std::unique_ptr<QmpStream> stream_;
