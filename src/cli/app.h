@@ -23,6 +23,7 @@
 #include "pci/groups.h"
 #include "pci/ids.h"
 #include "pci/inventory.h"
+#include "vm/qmp.h"
 
 namespace CLI {
 class App;
@@ -55,6 +56,9 @@ struct Args {
   std::string managed = "yes", rom_bar = "on", rom_file, machine = "q35", format = "qemu";
   std::optional<std::string> node;
   bool x_vga = false, pci_assign = false;
+
+  std::string qmp;     // hotplug/unplug --qmp SOCKET
+  int timeout_s = 30;  // unplug --timeout
 };
 
 // What a caller may put in place of the real host and process: main() passes the process's
@@ -68,6 +72,8 @@ struct Injected {
   std::function<ProcessContext(bool live)> process;
   // The machine's own pci.ids, the last choice for names; unset: kSystemPciIds.
   std::optional<std::string> system_pci_ids;
+  // How hotplug/unplug reach --qmp SOCKET; unset: a real unix socket.
+  vm::QmpConnector* qmp = nullptr;
 };
 
 // What run() decided from the command line, beside the host view.
@@ -75,6 +81,7 @@ struct Setup {
   ProcessContext process;
   std::optional<std::string> pci_ids_option;  // --pci-ids, made absolute
   std::string system_pci_ids;
+  vm::QmpConnector* qmp = nullptr;  // Injected::qmp
 };
 
 // What a command run needs, built lazily so `check` on a broken /sys still works.
@@ -96,6 +103,7 @@ class Context {
   Result<Inventory*> inventory();  // with names and details-free devices
   const GroupMap& groups();        // requires inventory() to have succeeded
   const HostImpact& impact();      // likewise
+  vm::QmpConnector& qmp();         // the injected one, or a unix socket connector
 
   Term term;
   bool json;
@@ -115,6 +123,7 @@ class Context {
   std::optional<Inventory> inventory_;
   std::optional<GroupMap> groups_;
   std::optional<HostImpact> impact_;
+  std::unique_ptr<vm::QmpConnector> qmp_;
 };
 
 struct Command {

@@ -123,6 +123,16 @@ const std::vector<Command>& commands() {
        "QEMU -device vfio-pci arguments, or Proxmox VE hostpci lines and PCI mappings",
        setup_qemu_args,
        run_qemu_args},
+      {"hotplug",
+       {},
+       "Hot-plug a device into a running QEMU over QMP (bound to vfio-pci first if needed)",
+       setup_hotplug,
+       run_hotplug},
+      {"unplug",
+       {},
+       "Hot-unplug a device from a running QEMU over QMP and wait for the guest to release it",
+       setup_unplug,
+       run_unplug},
   };
   return table;
 }

@@ -219,6 +219,13 @@ int main(int argc, char** argv) {
   seed("mkinitcpio_conf", "multi-line",
        "MODULES=(\n  'ext4' # root\n  \"crc32c-intel\" \\\n)\nFILES=(\"/x (y)\")\n");
   boot_seeds();
+  // QMP sessions captured from QEMU (tests/fixtures/qmp), replayed in pieces of 1, 7 and 64
+  // bytes (the first byte picks the size: fuzz/qmp.cc).
+  for (const auto& e : fs::directory_iterator(PCIPASS_SOURCE_DIR "/tests/fixtures/qmp"))
+    if (e.path().extension() == ".txt")
+      if (auto text = read(e.path()))
+        for (char piece : {'\0', '\6', '?'})
+          seed("qmp", e.path().stem().string() + "-" + std::to_string(int(piece)), piece + *text);
   // The fixtures have no accounts: the sample host's, as bind --owner reads them.
   seed("accounts", "sample",
        "root:x:0:0:root:/root:/bin/bash\nlibvirt-qemu:x:64055:108::/var/lib/libvirt:/usr/sbin/"
