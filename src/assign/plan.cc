@@ -58,6 +58,29 @@ std::string title_of(const Device& d) {
 
 }  // namespace
 
+Status check_assignable(const Inventory& inv, const PciAddress& a) {
+  const Device* d = inv.find(a);
+  if (!d)
+    return Error::not_found(fmt::format("no PCI device {} on this host", a.str()),
+                            "see `pcipass list`");
+  if (d->is_host_bridge())
+    return Error::invalid(
+        fmt::format("{} is the host bridge: it is part of the platform and is never assigned",
+                    a.str()),
+        "name an endpoint device (see `pcipass list`)");
+  if (d->is_bridge())
+    return Error::invalid(fmt::format("{} is a bridge ({}): bridges and ports stay with the host",
+                                      a.str(), d->driver.value_or("no driver")),
+                          "name the devices below it (see `pcipass tree`)");
+  if (!d->iommu_group)
+    return Error::state(
+        fmt::format(
+            "{} has no IOMMU group: {}", a.str(),
+            inv.iommu_groups_present() ? "this device cannot be isolated" : "the IOMMU is off"),
+        inv.iommu_groups_present() ? "see `pcipass show " + a.str() + "`" : "see `pcipass check`");
+  return {};
+}
+
 Result<Plan> make_plan(const Inventory& inv, const GroupMap& groups, const HostImpact& impact,
                        const std::vector<PciAddress>& requested, const PlanOptions& opt) {
   Plan plan;
@@ -65,25 +88,8 @@ Result<Plan> make_plan(const Inventory& inv, const GroupMap& groups, const HostI
   std::set<PciAddress> wanted(requested.begin(), requested.end());
   std::set<int> group_ids;
   for (const auto& a : requested) {
+    TRY(check_assignable(inv, a));
     const Device* d = inv.find(a);
-    if (!d)
-      return Error::not_found(fmt::format("no PCI device {} on this host", a.str()),
-                              "see `pcipass list`");
-    if (d->is_host_bridge())
-      return Error::invalid(
-          fmt::format("{} is the host bridge: it is part of the platform and is never assigned",
-                      a.str()),
-          "name an endpoint device (see `pcipass list`)");
-    if (d->is_bridge())
-      return Error::invalid(fmt::format("{} is a bridge ({}): bridges and ports stay with the host",
-                                        a.str(), d->driver.value_or("no driver")),
-                            "name the devices below it (see `pcipass tree`)");
-    if (!d->iommu_group)
-      return Error::state(fmt::format("{} has no IOMMU group: {}", a.str(),
-                                      inv.iommu_groups_present() ? "this device cannot be isolated"
-                                                                 : "the IOMMU is off"),
-                          inv.iommu_groups_present() ? "see `pcipass show " + a.str() + "`"
-                                                     : "see `pcipass check`");
     group_ids.insert(*d->iommu_group);
   }
 

@@ -67,6 +67,10 @@ struct PlanOptions {
   bool force = false;
 };
 
+// Whether `a` is a device that can be given to a VM at all: on this host, not a bridge or the
+// host bridge, in an IOMMU group. The error names it and the fix.
+Status check_assignable(const Inventory& inv, const PciAddress& a);
+
 // Errors: a requested bridge or host bridge (invalid), a device without an IOMMU group (state).
 Result<Plan> make_plan(const Inventory& inv, const GroupMap& groups, const HostImpact& impact,
                        const std::vector<PciAddress>& requested, const PlanOptions& options);

@@ -7,6 +7,8 @@
 #include <set>
 #include <tuple>
 
+#include "assign/plan.h"
+
 namespace pcipass::vm {
 namespace {
 
@@ -14,29 +16,6 @@ using SlotKey = std::tuple<uint32_t, uint8_t, uint8_t>;
 
 SlotKey slot_of(const PciAddress& a) {
   return {a.domain, a.bus, a.slot};
-}
-
-Status check_named(const Inventory& inv, const PciAddress& a) {
-  const Device* d = inv.find(a);
-  if (!d)
-    return Error::not_found(fmt::format("no PCI device {} on this host", a.str()),
-                            "see `pcipass list`");
-  if (d->is_host_bridge())
-    return Error::invalid(
-        fmt::format("{} is the host bridge: it is part of the platform and is never assigned",
-                    a.str()),
-        "name an endpoint device (see `pcipass list`)");
-  if (d->is_bridge())
-    return Error::invalid(fmt::format("{} is a bridge ({}): bridges and ports stay with the host",
-                                      a.str(), d->driver.value_or("no driver")),
-                          "name the devices below it (see `pcipass tree`)");
-  if (!d->iommu_group)
-    return Error::state(
-        fmt::format(
-            "{} has no IOMMU group: {}", a.str(),
-            inv.iommu_groups_present() ? "this device cannot be isolated" : "the IOMMU is off"),
-        inv.iommu_groups_present() ? "see `pcipass show " + a.str() + "`" : "see `pcipass check`");
-  return {};
 }
 
 // Host bridges share groups on some chipsets but are never given to a VM, as in `plan`.
@@ -107,7 +86,7 @@ Result<Selection> select_for_vm(const Inventory& inv, const GroupMap& groups,
   std::set<PciAddress> wanted;
   std::set<int> group_ids;
   for (const auto& a : named) {
-    TRY(check_named(inv, a));
+    TRY(assign::check_assignable(inv, a));
     wanted.insert(a);
     group_ids.insert(*inv.find(a)->iommu_group);
   }
