@@ -8,6 +8,7 @@
 #include "assign/assign.h"
 #include "cli_harness.h"
 #include "fake_kernel.h"
+#include "sample_double.h"
 
 namespace pcipass::test {
 namespace {
@@ -19,23 +20,12 @@ PciAddress addr(const std::string& s) {
   return parse_address(s).value();
 }
 
-class Assign : public ::testing::Test {
+class Assign : public ::testing::Test, public SampleDouble {
  protected:
   void SetUp() override {
-    sample_host(t);
-    k = std::make_unique<FakeKernel>(t);
-    sample_natives(*k);
-    loader = std::make_unique<FakeLoader>(*k);
-    env.loader = loader.get();
-    env.sleep_ms = [](int) {};
-    env.node_wait_ms = 100;
+    start();
     env.impact.processes = true;
-    injected_.fs = k.get();
-    injected_.env = env;
-  }
-  CliRun cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", t.root()});
-    return run_cli(args, &injected_);
+    use_env();
   }
   Result<assign::BindReport> bind(std::vector<std::string> devs, bool with_group = false,
                                   bool force = false) {
@@ -46,12 +36,6 @@ class Assign : public ::testing::Test {
     return assign::bind(*k, r, env);
   }
   std::string journal() { return t.read("/run/pcipass/journal.json"); }
-
-  TempTree t;
-  std::unique_ptr<FakeKernel> k;
-  std::unique_ptr<FakeLoader> loader;
-  assign::Environment env;
-  cli::Injected injected_;
 };
 
 const std::string kNic = "/sys/bus/pci/devices/0000:00:03.0";
@@ -124,7 +108,7 @@ TEST_F(Assign, RefusesHostCriticalDevices) {
 }
 
 TEST_F(Assign, RefusesTheNicOfTheSshSession) {
-  injected_.env.impact.ssh_connection = "198.51.100.77 50000 198.51.100.5 22";
+  injected.env.impact.ssh_connection = "198.51.100.77 50000 198.51.100.5 22";
   auto r = cli({"bind", "00:03.0"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
@@ -136,13 +120,13 @@ TEST_F(Assign, RefusesTheNicOfTheSshSession) {
 // The session comes from the process (SSH_CONNECTION) only when the view is the live host: the
 // CLI decides that from --root, here absent while the sysfs double stands in for the machine.
 TEST_F(Assign, TheProcessesSshSessionCountsOnTheLiveHostOnly) {
-  injected_.process = [](bool live) {
+  injected.process = [](bool live) {
     ProcessContext p;
     p.environment["SSH_CONNECTION"] = "198.51.100.77 50000 198.51.100.5 22";
     p.live = live;
     return p;
   };
-  auto r = run_cli({"bind", "00:03.0"}, &injected_);
+  auto r = run_cli({"bind", "00:03.0"}, &injected);
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
             "error: refusing to bind: 0000:00:03.0 carries the SSH session in use (eth1 from "

@@ -12,6 +12,7 @@
 #include "fake_kernel.h"
 #include "fake_runner.h"
 #include "fault_fs.h"
+#include "sample_double.h"
 
 namespace pcipass::test {
 namespace {
@@ -282,28 +283,9 @@ std::vector<Damaged> damaged_journals() {
   return v1;
 }
 
-class DamagedJournal : public ::testing::Test {
+class DamagedJournal : public ::testing::Test, public SampleDouble {
  protected:
-  void SetUp() override {
-    sample_host(t);
-    k = std::make_unique<FakeKernel>(t);
-    sample_natives(*k);
-    loader = std::make_unique<FakeLoader>(*k);
-    env.loader = loader.get();
-    env.sleep_ms = [](int) {};
-    env.node_wait_ms = 100;
-    injected.fs = k.get();
-    injected.env = env;
-  }
-  CliRun cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", t.root()});
-    return run_cli(args, &injected);
-  }
-  TempTree t;
-  std::unique_ptr<FakeKernel> k;
-  std::unique_ptr<FakeLoader> loader;
-  assign::Environment env;
-  cli::Injected injected;
+  void SetUp() override { start(); }
 };
 
 TEST_F(DamagedJournal, EveryCommandRefusesAndWritesNothing) {

@@ -11,6 +11,7 @@
 #include "cli_harness.h"
 #include "fake_kernel.h"
 #include "fake_qmp.h"
+#include "sample_double.h"
 #include "vm/hotplug.h"
 
 namespace pcipass::test {
@@ -253,18 +254,10 @@ TEST(QueryPci, HostileRepliesAreErrorsNotCrashes) {
 
 // hotplug and unplug on the sysfs double of assign_bind_test (00:03.0: e1000e, group 4, free to
 // take; 01:00.0: shares group 3 with its audio function).
-class Hotplug : public Qmp {
+class Hotplug : public Qmp, public SampleDouble {
  protected:
   void SetUp() override {
-    sample_host(t);
-    k = std::make_unique<FakeKernel>(t);
-    sample_natives(*k);
-    loader = std::make_unique<FakeLoader>(*k);
-    env.loader = loader.get();
-    env.sleep_ms = [](int) {};
-    env.node_wait_ms = 100;
-    injected.fs = k.get();
-    injected.env = env;
+    start();
     injected.qmp = &server;
     injected.process = [this](bool live) { return server.process(live); };
   }
@@ -273,15 +266,6 @@ class Hotplug : public Qmp {
                      {"qom-list", qom_list(true)},      {"qom-list", qom_list(rp1_taken)},
                      {"qom-list", qom_list(rp2_taken)}, {"device_add", ok_reply()}};
   }
-  CliRun cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--root", t.root()});
-    return run_cli(args, &injected);
-  }
-  TempTree t;
-  std::unique_ptr<FakeKernel> k;
-  std::unique_ptr<FakeLoader> loader;
-  assign::Environment env;
-  cli::Injected injected;
 };
 
 TEST_F(Hotplug, BindsThenAddsIntoTheFirstFreeRootPort) {
