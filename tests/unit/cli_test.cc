@@ -12,14 +12,7 @@ namespace {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string bus = "/sys/devices/pci0000:00";
-    t.pci_device(bus, "0000:00:00.0", 0x8086, 0x29c0, 0x060000, "", 0);
-    t.pci_device(bus, "0000:00:01.0", 0x8086, 0x10d3, 0x020000, "e1000e", 1);
-    t.pci_device(bus, "0000:00:02.0", 0x8086, 0x10d3, 0x020000, "vfio-pci", 2);
-    t.pci_device(bus, "0000:00:1c.0", 0x8086, 0x2448, 0x060400, "pcieport", 3);
-    t.pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
-    t.pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel",
-                 3);
+    t.gpu_workstation();
     t.file("/proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 intel_iommu=on\n");
   }
   CliRun run(std::vector<std::string> args) {

@@ -106,6 +106,19 @@ class TempTree {
     }
   }
 
+  // A GPU (VGA 01:00.0 and audio 01:00.1, group 3 with their root port 00:1c.0), a NIC
+  // already on vfio-pci alone in group 2, the host's NIC in group 1 and the host bridge.
+  void gpu_workstation() {
+    const std::string bus = "/sys/devices/pci0000:00";
+    pci_device(bus, "0000:00:00.0", 0x8086, 0x29c0, 0x060000, "", 0);
+    pci_device(bus, "0000:00:01.0", 0x8086, 0x10d3, 0x020000, "e1000e", 1);
+    pci_device(bus, "0000:00:02.0", 0x8086, 0x10d3, 0x020000, "vfio-pci", 2);
+    pci_device(bus, "0000:00:1c.0", 0x8086, 0x2448, 0x060400, "pcieport", 3);
+    pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
+    pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel",
+               3);
+  }
+
  private:
   std::string root_;
 };
