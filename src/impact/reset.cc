@@ -86,6 +86,14 @@ std::string joined(const std::vector<PciAddress>& v) {
   return s;
 }
 
+// The fix of a shared bus reset: `others` (what it also reaches, not yet in the VM) go along.
+std::string shared_bus_fix(const std::vector<PciAddress>& others) {
+  return fmt::format(
+      "assign {} to the same VM as this device, or expect its state to carry over from one VM "
+      "start to the next",
+      joined(others));
+}
+
 void explain(ResetAssessment& r, const Device& d) {
   std::string how = fmt::format("{}", fmt::join(r.methods, ", "));
   switch (r.verdict) {
@@ -110,10 +118,7 @@ void explain(ResetAssessment& r, const Device& d) {
           "no reset of its own: only a bus reset, which also resets {}; QEMU does that only "
           "when all of them are assigned to the same VM",
           joined(r.bus_reset_also));
-      r.fix = fmt::format(
-          "assign {} to the same VM as this device, or expect its state to carry over from one "
-          "VM start to the next",
-          joined(r.bus_reset_also));
+      r.fix = shared_bus_fix(r.bus_reset_also);
       return;
     case ResetVerdict::kUnknown:
       r.reason =
@@ -198,10 +203,7 @@ void assigned_together(ResetAssessment& r, const std::vector<PciAddress>& togeth
         joined(r.bus_reset_also));
     r.fix.clear();
   } else {
-    r.fix = fmt::format(
-        "assign {} to the same VM as this device, or expect its state to carry over from one VM "
-        "start to the next",
-        joined(missing));
+    r.fix = shared_bus_fix(missing);
   }
 }
 
