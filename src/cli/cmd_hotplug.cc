@@ -99,19 +99,35 @@ void setup_unplug(CLI::App& app, Args& a) {
   app.add_option("--timeout", a.timeout_s, "Seconds to wait for the guest to release it (30)")
       ->check(CLI::Range(0, 86400))
       ->option_text("S");
+  app.add_flag(
+      "--dry-run", a.dry_run,
+      "Look the id up in the guest and print the device_del; send nothing that changes it");
 }
 
 int run_unplug(Context& ctx, const Args& a) {
-  auto r = vm::unplug(ctx.qmp(), ctx.process(), a.qmp, a.id, a.timeout_s);
+  auto r = vm::unplug(ctx.qmp(), ctx.process(), {a.qmp, a.id, a.timeout_s, a.dry_run});
   if (!r) return fail(ctx, r.error());
+  Json device_del{{"execute", "device_del"}, {"arguments", {{"id", r->id}}}};
   if (ctx.json) {
     ctx.out << dump_json({{"schema", "pcipass.unplug/1"},
+                          {"dry_run", r->dry_run},
                           {"socket", a.qmp},
                           {"id", r->id},
-                          {"deleted", true},
+                          {"type", r->dry_run ? Json(r->type) : Json(nullptr)},
+                          {"device_del", device_del},
+                          {"deleted", !r->dry_run},
                           {"path", r->path},
                           {"waited_s", r->waited_s}})
             << '\n';
+    return kExitOk;
+  }
+  if (r->dry_run) {
+    print_line(ctx.out, fmt::format("dry run: the guest behind {} has {} ({}); pcipass would send:",
+                                    a.qmp, r->id, r->type));
+    print_line(ctx.out, "  " + device_del.dump());
+    print_line(ctx.out, fmt::format("and wait up to {} s for DEVICE_DELETED; nothing was sent that "
+                                    "changes the guest",
+                                    a.timeout_s));
     return kExitOk;
   }
   print_line(ctx.out, fmt::format("unplugged {}: the guest released it ({})", r->id, r->path));

@@ -158,6 +158,27 @@ std::string guest_status(QmpClient& qmp) {
   return {};
 }
 
+// The QOM type of the guest device `id` ("vfio-pci"): QEMU names user devices by id under
+// /machine/peripheral as "child<TYPE>" properties.
+Result<std::string> peripheral_type(QmpClient& qmp, const std::string& socket,
+                                    const std::string& id) {
+  auto props = TRY(qmp.execute("qom-list", {{"path", "/machine/peripheral"}}));
+  if (!props.is_array())
+    return Error::state("malformed qom-list reply: not a list",
+                        "report it with the QEMU version (`query-version`)");
+  std::vector<std::string> ids;
+  for (const auto& p : props) {
+    std::string type = string_field(p, "type");
+    if (!p.is_object() || type.rfind("child<", 0) != 0 || type.back() != '>') continue;
+    if (string_field(p, "name") == id) return type.substr(6, type.size() - 7);
+    ids.push_back(string_field(p, "name"));
+  }
+  return Error::state(
+      fmt::format("QMP socket {}: the guest has no device with id {} (ids: {})", socket, id,
+                  ids.empty() ? std::string("none") : fmt::format("{}", fmt::join(ids, ", "))),
+      "give the id that `pcipass hotplug` printed (its --json: \"id\")");
+}
+
 }  // namespace
 
 const char* machine_name(Machine m) {
@@ -218,9 +239,18 @@ Result<HotplugReport> hotplug(HostFs& fs, QmpConnector& connector, const Process
 }
 
 Result<UnplugReport> unplug(QmpConnector& connector, const ProcessContext& process,
-                            const std::string& socket, const std::string& id, int timeout_s,
-                            QmpOptions options) {
+                            const UnplugRequest& req, QmpOptions options) {
+  const std::string& socket = req.socket;
+  const std::string& id = req.id;
+  const int timeout_s = req.timeout_s;
   auto qmp = TRY(QmpClient::open(connector, socket, process, options));
+  if (req.dry_run) {
+    UnplugReport out;
+    out.id = id;
+    out.dry_run = true;
+    out.type = TRY(peripheral_type(*qmp, socket, id));
+    return out;
+  }
   int64_t start = qmp->now();
   auto del = qmp->execute("device_del", {{"id", id}});
   // QEMU refuses a second device_del while the first waits for the guest: wait on with it.

@@ -65,17 +65,26 @@ Result<HotplugReport> hotplug(HostFs& fs, QmpConnector& connector, const Process
                               const assign::Environment& env, const HotplugRequest& req,
                               QmpOptions options = {});
 
+struct UnplugRequest {
+  std::string socket;  // QMP unix socket
+  std::string id;      // the device's id in the guest
+  int timeout_s = 30;  // how long to wait for DEVICE_DELETED
+  bool dry_run = false;
+};
+
 struct UnplugReport {
   std::string id;
+  std::string type;  // QOM type of the device ("vfio-pci"); dry run only
   std::string path;  // DEVICE_DELETED's data.path
   int waited_s = 0;
+  bool dry_run = false;
 };
 
 // device_del, then waits up to timeout_s for DEVICE_DELETED of that id. A guest that does not
-// release it in time, or reports DEVICE_UNPLUG_GUEST_ERROR, is an error.
+// release it in time, or reports DEVICE_UNPLUG_GUEST_ERROR, is an error. A dry run only looks the
+// id up among the guest's devices (qom-list /machine/peripheral) and sends nothing else.
 Result<UnplugReport> unplug(QmpConnector& connector, const ProcessContext& process,
-                            const std::string& socket, const std::string& id, int timeout_s,
-                            QmpOptions options = {});
+                            const UnplugRequest& req, QmpOptions options = {});
 
 // The default id of a hot-plugged device: "pcipass-0000-01-00-0".
 std::string default_device_id(const PciAddress& a);

@@ -456,6 +456,50 @@ TEST_F(Hotplug, UnplugOfAnUnknownIdShowsQemusError) {
   EXPECT_EQ(r.err, "error: QMP socket /run/vm1.qmp: device_del failed: Device 'nope' not found\n");
 }
 
+// qom-list /machine/peripheral of QEMU 7.2 (-device pcie-root-port,id=rp0/rp1, e1000e,id=nic0,
+// a vfio-pci,id=gpu0): captured on the development machine, gpu0's entry added.
+const char* kPeripherals =
+    R"([{"name": "type", "type": "string"}, {"name": "rp1", "type": "child<pcie-root-port>"}, )"
+    R"({"name": "rp0", "type": "child<pcie-root-port>"}, {"name": "nic0", "type": "child<e1000e>"}, )"
+    R"({"name": "gpu0", "type": "child<vfio-pci>"}])";
+
+TEST_F(Hotplug, UnplugDryRunLooksTheIdUpAndSendsNothingElse) {
+  server.script = {{"qmp_capabilities", ok_reply()}, {"qom-list", ok_reply(kPeripherals)}};
+  auto r = cli({"unplug", "--qmp", kSock, "gpu0", "--dry-run"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "dry run: the guest behind /run/vm1.qmp has gpu0 (vfio-pci); pcipass would send:\n"
+            "  {\"execute\":\"device_del\",\"arguments\":{\"id\":\"gpu0\"}}\n"
+            "and wait up to 30 s for DEVICE_DELETED; nothing was sent that changes the guest\n");
+  auto sent = server.commands();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[1]["execute"], "qom-list");
+  EXPECT_EQ(sent[1]["arguments"]["path"], "/machine/peripheral");
+}
+
+TEST_F(Hotplug, UnplugDryRunJson) {
+  server.script = {{"qmp_capabilities", ok_reply()}, {"qom-list", ok_reply(kPeripherals)}};
+  auto r = cli({"unplug", "--qmp", kSock, "nic0", "--dry-run", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto j = Json::parse(r.out);
+  EXPECT_EQ(j["schema"], "pcipass.unplug/1");
+  EXPECT_EQ(j["dry_run"], true);
+  EXPECT_EQ(j["type"], "e1000e");
+  EXPECT_EQ(j["deleted"], false);
+  EXPECT_EQ(j["device_del"]["arguments"]["id"], "nic0");
+}
+
+TEST_F(Hotplug, UnplugDryRunOfAnUnknownIdNamesTheGuestsIds) {
+  server.script = {{"qmp_capabilities", ok_reply()}, {"qom-list", ok_reply(kPeripherals)}};
+  auto r = cli({"unplug", "--qmp", kSock, "gpu1", "--dry-run"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "error: QMP socket /run/vm1.qmp: the guest has no device with id gpu1 (ids: rp1, rp0, "
+            "nic0, gpu0)\n"
+            "  fix: give the id that `pcipass hotplug` printed (its --json: \"id\")\n");
+  EXPECT_EQ(server.executed(), (std::vector<std::string>{"qmp_capabilities", "qom-list"}));
+}
+
 // QEMU's desc is untrusted text: a terminal escape is shown escaped, bytes that are not UTF-8
 // leave the --json document valid.
 TEST_F(Hotplug, HostileDescIsEscapedOnTheTerminalAndValidInJson) {
