@@ -189,12 +189,17 @@ need_pcipass() {
 #                            root-bus device, hex (a paused machine lists
 #                            only pcie.0, so put vfio devices there).
 #   qemu_quit                quit, wait for the process, close the fifo.
+#   qemu_firmware            runs the paused machine until its firmware
+#                            (SeaBIOS) has numbered the bridges (query-pci
+#                            shows a secondary bus > 0; only then does it
+#                            list devices below root ports), then stops it.
+#   QEMU_MACHINE=pc          qemu_start's machine (default q35).
 qemu_start() {
   QEMU_DIR=/tmp/qemu-$1; shift
   rm -rf "$QEMU_DIR"; mkdir -p "$QEMU_DIR"; mkfifo "$QEMU_DIR/in"
-  echo "qemu-system-x86_64 -S -nodefaults -no-user-config -display none -machine q35 -accel tcg -m 64 -qmp stdio $*" > "$QEMU_DIR/cmdline"
+  echo "qemu-system-x86_64 -S -nodefaults -no-user-config -display none -machine ${QEMU_MACHINE:-q35} -accel tcg -m 64 -qmp stdio $*" > "$QEMU_DIR/cmdline"
   (ulimit -l unlimited && exec qemu-system-x86_64 -S -nodefaults -no-user-config -display none \
-     -machine q35 -accel tcg -m 64 -qmp stdio "$@" < "$QEMU_DIR/in" > "$QEMU_DIR/out" 2> "$QEMU_DIR/err") &
+     -machine "${QEMU_MACHINE:-q35}" -accel tcg -m 64 -qmp stdio "$@" < "$QEMU_DIR/in" > "$QEMU_DIR/out" 2> "$QEMU_DIR/err") &
   QEMU_PID=$!
   exec 9> "$QEMU_DIR/in"
   _i=0
@@ -234,6 +239,15 @@ qemu_pci() {
       printf "%02x.%d %04x:%04x %s\n", s, f, v, d, (q == "" ? "-" : q)
     }
   }'
+}
+qemu_firmware() {
+  qmp '{"execute":"cont"}' > /dev/null || return 1
+  _i=0
+  until qmp '{"execute":"query-pci"}' | grep -q '"secondary": [1-9]'; do
+    [ $_i -gt 300 ] && { echo "qemu_firmware: no bridge numbered after 60 s" >&2; return 1; }
+    sleep 0.2; _i=$((_i + 1))
+  done
+  qmp '{"execute":"stop"}' > /dev/null
 }
 qemu_quit() {
   [ -n "$QEMU_PID" ] || return 0
