@@ -221,16 +221,25 @@ qmp() {
   done
   grep -E '^\{"(return|error)"' "$QEMU_DIR/out" | tail -n1
 }
-qemu_pci() {
-  qmp '{"execute":"query-pci"}' | awk '{
+qemu_pci() { qmp '{"execute":"query-pci"}' | query_pci_list; }
+# query_pci_list: query-pci's reply (one line on stdin) as "SLOT.FN VENDOR:DEVICE QDEV_ID" lines,
+# devices behind bridges included (their bus is not printed; a bridge with devices behind it is
+# left out)
+query_pci_list() {
+  awk '
+  function num(r, k,   m) {
+    if (!match(r, "\"" k "\": ?[0-9]+")) return -1
+    m = substr(r, RSTART, RLENGTH); sub(/^[^:]*: ?/, "", m); return m + 0
+  }
+  {
     n = split($0, recs, /"irq_pin"/)
     for (i = 2; i <= n; i++) {
       r = recs[i]; s = f = v = d = -1; q = ""
-      if (match(r, /"slot": [0-9]+/)) s = substr(r, RSTART + 8, RLENGTH - 8) + 0
-      if (match(r, /"function": [0-9]+/)) f = substr(r, RSTART + 12, RLENGTH - 12) + 0
-      if (match(r, /"vendor": [0-9]+/)) v = substr(r, RSTART + 10, RLENGTH - 10) + 0
-      if (match(r, /"device": [0-9]+/)) d = substr(r, RSTART + 10, RLENGTH - 10) + 0
-      if (match(r, /"qdev_id": "[^"]*"/)) q = substr(r, RSTART + 12, RLENGTH - 13)
+      s = num(r, "slot"); f = num(r, "function"); v = num(r, "vendor"); d = num(r, "device")
+      # QEMU writes "key": value, virsh qemu-monitor-command "key":value
+      if (match(r, /"qdev_id": ?"[^"]*"/)) { q = substr(r, RSTART, RLENGTH); sub(/^"qdev_id": ?"/, "", q); sub(/"$/, "", q) }
+      # a bridge with devices behind it: its own fields follow theirs (not listed)
+      if (s < 0) continue
       printf "%02x.%d %04x:%04x %s\n", s, f, v, d, (q == "" ? "-" : q)
     }
   }'

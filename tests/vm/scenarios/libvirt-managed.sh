@@ -42,10 +42,24 @@ if [ "$VR_RC" = 0 ]; then
   _held=0
   for _f in /proc/"$qpid"/fd/*; do [ "$(readlink "$_f")" = "/dev/vfio/$g" ] && _held=1; done
   expect_eq "QEMU (pid $qpid) holds /dev/vfio/$g" $_held 1
-  vr query-pci qemu-monitor-command "$dom" '{"execute":"query-pci"}'
-  vr qom-list qemu-monitor-command "$dom" '{"execute":"qom-list","arguments":{"path":"/machine/peripheral"}}'
+  # libvirt names it hostdev0 and puts it on a root port of its own (pcie-root-port pci.1)
   vr qom-host qemu-monitor-command "$dom" '{"execute":"qom-get","arguments":{"path":"/machine/peripheral/hostdev0","property":"host"}}'
+  expect_has "QEMU's vfio-pci device hostdev0" "$VR_OUT" "\"return\":\"$nic\""
   vr dumpxml-live dumpxml "$dom"
+  # A paused machine's query-pci lists pcie.0 only (no bus numbers behind the root ports yet):
+  # resume it, SeaBIOS numbers the buses, and the card shows with its IDs.
+  vr resume resume "$dom"
+  expect_eq "virsh resume: exit status" "$VR_RC" 0
+  _i=0 _seen=""
+  while [ $_i -lt 60 ] && [ -z "$_seen" ]; do
+    virsh qemu-monitor-command "$dom" '{"execute":"query-pci"}' > /tmp/query-pci 2>&1
+    _seen=$(query_pci_list < /tmp/query-pci | grep ' hostdev0$')
+    [ -n "$_seen" ] || { sleep 0.5; _i=$((_i + 1)); }
+  done
+  cp /tmp/query-pci "$RESULTS/virsh/query-pci.out"
+  query_pci_list < /tmp/query-pci > "$RESULTS/query-pci.list"
+  expect_eq "query-pci: hostdev0" "$(echo "$_seen" | cut -d' ' -f2-)" "8086:10d3 hostdev0"
+  vr suspend suspend "$dom"
   libvirt_save running
   # 3. Destroy: libvirt gives the device back to e1000e.
   vr destroy destroy "$dom"
