@@ -430,6 +430,13 @@ sdboot_entry() {
 #   libvirt_save LABEL        libvirtd's log and every /var/log/libvirt/qemu/*.log into
 #                             $RESULTS/libvirt/LABEL/
 #   libvirt_stop              destroys running domains, stops libvirtd, saves the logs (final)
+#   libvirt_start_fails CASE DOMAIN HOSTDEV-XML-FILE WANT
+#                             defines DOMAIN (domain_xml) with that <hostdev>; `virsh start
+#                             --paused` must fail with WANT in libvirt's error; the evidence for
+#                             `pcipass doctor` into $RESULTS/doctor/CASE.{error,qemu.log,kern.log,
+#                             domain.xml} (virsh's stderr, /var/log/libvirt/qemu/DOMAIN.log, the
+#                             kernel's messages since the start); the domain must be shut off;
+#                             undefines it
 LIBVIRTD_PID=""
 need_libvirt() {
   for _b in libvirtd virsh; do
@@ -511,6 +518,26 @@ libvirt_save() {
   cp /tmp/libvirtd.out "$_d/libvirtd.stdout" 2>/dev/null
   for _l in /var/log/libvirt/qemu/*.log; do [ -f "$_l" ] && cp "$_l" "$_d/"; done
   true
+}
+libvirt_start_fails() {
+  _c=$1 _dm=$2
+  mkdir -p "$RESULTS/doctor"
+  grep -q '<hostdev' "$3" || { fail "$_c: no <hostdev> in $3"; return 1; }
+  domain_xml "$_dm" "$(cat "$3")" > "/tmp/$_dm.xml"
+  cp "/tmp/$_dm.xml" "$RESULTS/doctor/$_c.domain.xml"
+  vr "define-$_c" define "/tmp/$_dm.xml"
+  expect_eq "$_c: virsh define" "$VR_RC" 0
+  _kl=$(dmesg | wc -l)
+  vr "start-$_c" start --paused "$_dm"
+  expect_eq "$_c: virsh start --paused fails" "$VR_RC" 1
+  expect_has "$_c: libvirt's error" "$VR_ERR" "$4"
+  cp "$VR_ERR" "$RESULTS/doctor/$_c.error"
+  cp "/var/log/libvirt/qemu/$_dm.log" "$RESULTS/doctor/$_c.qemu.log" 2>/dev/null ||
+    echo "(libvirt wrote no /var/log/libvirt/qemu/$_dm.log: it failed before starting QEMU)" > "$RESULTS/doctor/$_c.qemu.log"
+  dmesg | tail -n +$((_kl + 1)) > "$RESULTS/doctor/$_c.kern.log"
+  _st=$(virsh -q domstate "$_dm" 2>&1)
+  if [ "$_st" = "shut off" ]; then ok "$_c: $_dm is shut off"; else fail "$_c: $_dm is $_st"; fi
+  vr "undefine-$_c" undefine "$_dm"
 }
 libvirt_stop() {
   [ -n "$LIBVIRTD_PID" ] || return 0

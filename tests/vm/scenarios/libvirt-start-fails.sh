@@ -19,29 +19,6 @@
 need_pcipass
 need_qemu
 need_libvirt
-mkdir -p "$RESULTS/doctor"
-# start_fails CASE DOMAIN HOSTDEV-XML-FILE WANT: defines DOMAIN with the hostdev, `virsh start
-# --paused` must fail with WANT in libvirt's error; saves the evidence, undefines DOMAIN.
-start_fails() {
-  _c=$1 _dm=$2
-  grep -q '<hostdev' "$3" || { fail "$_c: no <hostdev> in $3"; return 1; }
-  domain_xml "$_dm" "$(cat "$3")" > "/tmp/$_dm.xml"
-  cp "/tmp/$_dm.xml" "$RESULTS/doctor/$_c.domain.xml"
-  vr "define-$_c" define "/tmp/$_dm.xml"
-  expect_eq "$_c: virsh define" "$VR_RC" 0
-  dmesg -c > /dev/null
-  vr "start-$_c" start --paused "$_dm"
-  expect_eq "$_c: virsh start --paused fails" "$VR_RC" 1
-  expect_has "$_c: libvirt's error" "$VR_ERR" "$4"
-  cp "$VR_ERR" "$RESULTS/doctor/$_c.error"
-  cp "/var/log/libvirt/qemu/$_dm.log" "$RESULTS/doctor/$_c.qemu.log" 2>/dev/null ||
-    echo "(libvirt wrote no /var/log/libvirt/qemu/$_dm.log: it failed before starting QEMU)" > "$RESULTS/doctor/$_c.qemu.log"
-  dmesg > "$RESULTS/doctor/$_c.kern.log"
-  [ "$(virsh -q domstate "$_dm" 2>/dev/null)" = "shut off" ] && ok "$_c: $_dm is shut off" ||
-    fail "$_c: $_dm is $(virsh -q domstate "$_dm" 2>&1)"
-  vr "undefine-$_c" undefine "$_dm"
-}
-
 # 1. A group that is not viable.
 set -- $(pci_find 0x8086 0x100e)
 [ $# = 2 ] || { fail "want two e1000 (8086:100e) behind the bridge, got: $*"; finish; }
@@ -60,7 +37,7 @@ cat > /tmp/hd-e1.xml <<XML
   </source>
 </hostdev>
 XML
-start_fails group-not-viable pt-notviable /tmp/hd-e1.xml "group $g is not viable"
+libvirt_start_fails group-not-viable pt-notviable /tmp/hd-e1.xml "group $g is not viable"
 expect_dev "$e1" e1000 "(null)"
 expect_dev "$e2" e1000 "(null)"
 
@@ -68,13 +45,13 @@ expect_dev "$e2" e1000 "(null)"
 nic=$(pci_find 0x8086 0x10d3)
 pcipass xml "$nic" --managed no > /tmp/hd-nic.xml 2> /tmp/hd-nic.err || fail "pcipass xml $nic --managed no: $(cat /tmp/hd-nic.err)"
 expect_has "pcipass xml --managed no" /tmp/hd-nic.xml "managed='no'"
-start_fails unmanaged-bound pt-unmanaged /tmp/hd-nic.xml "must be manually detached"
+libvirt_start_fails unmanaged-bound pt-unmanaged /tmp/hd-nic.xml "must be manually detached"
 expect_dev "$nic" e1000e "(null)"
 
 # 3. vfio without its IOMMU backend (nothing holds a container now, so it unloads).
 if rmmod vfio_iommu_type1 2>/tmp/rmmod.err; then
   pcipass xml "$nic" > /tmp/hd-nic2.xml 2>/dev/null
-  start_fails no-iommu-models pt-nomodels /tmp/hd-nic2.xml "No available IOMMU models"
+  libvirt_start_fails no-iommu-models pt-nomodels /tmp/hd-nic2.xml "No available IOMMU models"
   expect_dev "$nic" e1000e "(null)"
   modprobe vfio_iommu_type1
 else
