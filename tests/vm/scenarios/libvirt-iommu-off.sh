@@ -21,5 +21,7 @@ printf "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    <ad
   "$_b" "$_s" "$_f" > /tmp/hd-nic.xml
 libvirt_start_fails iommu-off pt-iommu-off /tmp/hd-nic.xml "host doesn't support passthrough of host PCI devices"
 expect_dev "$nic" e1000e "(null)"
+# the kernel's whole log: what says the IOMMU is off ("DMAR: IOMMU disabled") is from the boot
+dmesg > "$RESULTS/doctor/iommu-off.kern.log"
 libvirt_stop
 finish
