@@ -492,10 +492,12 @@ domain_xml() {
 </domain>
 XML
 }
-# ---- swap point (issue 10): the lead replaces these two bodies with
-#   pcipass attach "$_dom" "$_dev" --config  /  pcipass detach "$_dom" "$_dev" --config
-# when `pcipass attach/detach` (libvirt's C API) are merged. Both return the tool's exit status
-# and leave its output in $RESULTS/virsh (or $RESULTS/pcipass) under the NAME given.
+# ---- swap point (issue 10): when `pcipass attach/detach` (libvirt's C API) are merged, these
+# two bodies become (output in $RESULTS/pcipass/{attach,detach}-DOMAIN.*):
+#   attach_cmd() { _dom=$1 _dev=$2; shift 2; pp "attach-$_dom" attach "$_dom" "$_dev" --config "$@"; return "$PP_RC"; }
+#   detach_cmd() { _dom=$1 _dev=$2; shift 2; pp "detach-$_dom" detach "$_dom" "$_dev" --config "$@"; return "$PP_RC"; }
+# Today: `pcipass xml` and virsh (output in $RESULTS/virsh/{attach,detach}-DOMAIN.*). Both
+# return the tool's exit status.
 attach_cmd() {
   _dom=$1 _dev=$2; shift 2
   pcipass xml "$_dev" "$@" > "/tmp/hostdev-$_dom.xml" 2> "/tmp/hostdev-$_dom.err" ||
