@@ -13,7 +13,7 @@ expect_eq "IOMMU groups" "$(iommu_group_count)" 0
 nic=$(pci_find 0x8086 0x10d3)
 [ -n "$nic" ] || { fail "no e1000e (8086:10d3)"; finish; }
 pp xml xml "$nic"
-[ "$PP_RC" != 0 ] && ok "pcipass xml $nic refuses (exit $PP_RC)" || fail "pcipass xml $nic without an IOMMU: exit 0"
+if [ "$PP_RC" != 0 ]; then ok "pcipass xml $nic refuses (exit $PP_RC)"; else fail "pcipass xml $nic without an IOMMU: exit 0"; fi
 expect_has "pcipass xml" "$PP_ERR" "has no IOMMU group"
 # the <hostdev> a user writes by hand
 _b=${nic#*:}; _s=${_b#*:}; _f=${_s#*.}; _s=${_s%.*}; _b=${_b%%:*}

@@ -65,8 +65,8 @@ if [ "$VR_RC" = 0 ]; then
   vr destroy destroy "$dom"
   expect_eq "virsh destroy: exit status" "$VR_RC" 0
   expect_dev "$nic" e1000e "(null)"
-  [ -n "$(ls /sys/bus/pci/devices/$nic/net 2>/dev/null)" ] && ok "$nic has its network interface again" ||
-    fail "no network interface under $nic after destroy"
+  if [ -n "$(ls "/sys/bus/pci/devices/$nic/net" 2>/dev/null)" ]; then ok "$nic has its network interface again"
+  else fail "no network interface under $nic after destroy"; fi
 else
   libvirt_save start-failed
 fi

@@ -20,11 +20,12 @@ need_pcipass
 need_qemu
 need_libvirt
 # 1. A group that is not viable.
+# shellcheck disable=SC2046
 set -- $(pci_find 0x8086 0x100e)
 [ $# = 2 ] || { fail "want two e1000 (8086:100e) behind the bridge, got: $*"; finish; }
 e1=$1 e2=$2 g=$(pci_group "$1")
 expect_eq "$e1 and $e2 share a group" "$(pci_group "$e2")" "$g"
-log "e1000 $e1 and $e2, group $g: $(ls /sys/kernel/iommu_groups/$g/devices | tr '\n' ' ')"
+log "e1000 $e1 and $e2, group $g: $(ls "/sys/kernel/iommu_groups/$g/devices" | tr '\n' ' ')"
 # pcipass xml refuses it (the group would not be viable): the <hostdev> a user writes by hand.
 pp xml-not-viable xml "$e1"
 expect_rc "pcipass xml $e1 (sibling $e2 not named)" 2
