@@ -6,6 +6,8 @@
 #                     bridge (00:06.0 -> bridge -> two e1000: one IOMMU group);
 #                     libvirt moves that one to vfio-pci, its sibling keeps e1000,
 #                     QEMU refuses the group; libvirt gives the card back
+#   group-not-viable-unmanaged  the same with managed='no' and that e1000 bound
+#                     to vfio-pci by hand: the drivers stay as they were
 #   unmanaged-bound   managed='no' for the e1000e (00:02.0) still on e1000e
 #   no-iommu-models   vfio_iommu_type1 not loaded (a modprobe that skips vfio's
 #                     soft dependency): "No available IOMMU models"
@@ -41,6 +43,20 @@ XML
 libvirt_start_fails group-not-viable pt-notviable /tmp/hd-e1.xml "group $g is not viable"
 expect_dev "$e1" e1000 "(null)"
 expect_dev "$e2" e1000 "(null)"
+# The same group with managed='no': the user bound one e1000 to vfio-pci by hand (sysfs), the
+# sibling keeps e1000; libvirt leaves the drivers alone, QEMU refuses the group.
+sed "s/managed='yes'/managed='no'/" /tmp/hd-e1.xml > /tmp/hd-e1-no.xml
+echo vfio-pci > "/sys/bus/pci/devices/$e1/driver_override"
+echo "$e1" > "/sys/bus/pci/devices/$e1/driver/unbind"
+echo "$e1" > /sys/bus/pci/drivers_probe
+expect_dev "$e1" vfio-pci vfio-pci
+libvirt_start_fails group-not-viable-unmanaged pt-notviable-no /tmp/hd-e1-no.xml "group $g is not viable"
+expect_dev "$e1" vfio-pci vfio-pci
+expect_dev "$e2" e1000 "(null)"
+echo > "/sys/bus/pci/devices/$e1/driver_override"
+echo "$e1" > "/sys/bus/pci/devices/$e1/driver/unbind"
+echo "$e1" > /sys/bus/pci/drivers_probe
+expect_dev "$e1" e1000 "(null)"
 
 # 2. managed='no' for a device its host driver still has.
 nic=$(pci_find 0x8086 0x10d3)
