@@ -226,16 +226,25 @@ qmp() {
   done
   grep -E '^\{"(return|error)"' "$QEMU_DIR/out" | tail -n1
 }
-qemu_pci() {
-  qmp '{"execute":"query-pci"}' | awk '{
+qemu_pci() { qmp '{"execute":"query-pci"}' | query_pci_list; }
+# query_pci_list: query-pci's reply (one line on stdin) as "SLOT.FN VENDOR:DEVICE QDEV_ID" lines,
+# devices behind bridges included (their bus is not printed; a bridge with devices behind it is
+# left out)
+query_pci_list() {
+  awk '
+  function num(r, k,   m) {
+    if (!match(r, "\"" k "\": ?[0-9]+")) return -1
+    m = substr(r, RSTART, RLENGTH); sub(/^[^:]*: ?/, "", m); return m + 0
+  }
+  {
     n = split($0, recs, /"irq_pin"/)
     for (i = 2; i <= n; i++) {
       r = recs[i]; s = f = v = d = -1; q = ""
-      if (match(r, /"slot": [0-9]+/)) s = substr(r, RSTART + 8, RLENGTH - 8) + 0
-      if (match(r, /"function": [0-9]+/)) f = substr(r, RSTART + 12, RLENGTH - 12) + 0
-      if (match(r, /"vendor": [0-9]+/)) v = substr(r, RSTART + 10, RLENGTH - 10) + 0
-      if (match(r, /"device": [0-9]+/)) d = substr(r, RSTART + 10, RLENGTH - 10) + 0
-      if (match(r, /"qdev_id": "[^"]*"/)) q = substr(r, RSTART + 12, RLENGTH - 13)
+      s = num(r, "slot"); f = num(r, "function"); v = num(r, "vendor"); d = num(r, "device")
+      # QEMU writes "key": value, virsh qemu-monitor-command "key":value
+      if (match(r, /"qdev_id": ?"[^"]*"/)) { q = substr(r, RSTART, RLENGTH); sub(/^"qdev_id": ?"/, "", q); sub(/"$/, "", q) }
+      # a bridge with devices behind it: its own fields follow theirs (not listed)
+      if (s < 0) continue
       printf "%02x.%d %04x:%04x %s\n", s, f, v, d, (q == "" ? "-" : q)
     }
   }'
@@ -417,4 +426,139 @@ sdboot_entry() {
     [ -f "$_p" ] && { echo "$_p"; return 0; }
   done
   return 1
+}
+
+# libvirt in the guest (scenarios libvirt-*): build-image puts in the host's libvirtd with its
+# QEMU driver alone, virsh, and a qemu.conf that runs QEMU as root with no cgroups, namespaces,
+# security driver or virtlogd (the busybox guest has none of them). The guest has no KVM:
+# domains are <domain type='qemu'> (TCG).
+#   need_libvirt              exit 77 without libvirtd/virsh; loads vfio-pci, starts libvirtd in
+#                             the background (LIBVIRTD_PID) and waits for `virsh version`
+#   vr NAME ARGS...           virsh ARGS into $RESULTS/virsh/NAME.{cmd,out,err,rc,secs}; then
+#                             VR_RC VR_OUT VR_ERR (paths) as pp does
+#   domain_xml NAME [XML]     a small <domain type='qemu'>: q35, 64 MiB, 1 vCPU, no disk, NIC,
+#                             USB, balloon or graphics; XML goes inside <devices>
+#   attach_cmd DOMAIN DEVICE [XMLOPT...], detach_cmd DOMAIN DEVICE [XMLOPT...]
+#                             add the device to / remove it from DOMAIN's definition (--config);
+#                             XMLOPT: `pcipass xml` options (--managed no, --rom-bar off)
+#   libvirt_save LABEL        libvirtd's log and every /var/log/libvirt/qemu/*.log into
+#                             $RESULTS/libvirt/LABEL/
+#   libvirt_stop              destroys running domains, stops libvirtd, saves the logs (final)
+#   libvirt_start_fails CASE DOMAIN HOSTDEV-XML-FILE WANT
+#                             defines DOMAIN (domain_xml) with that <hostdev>; `virsh start
+#                             --paused` must fail with WANT in libvirt's error; the evidence for
+#                             `pcipass doctor` into $RESULTS/doctor/CASE.{error,qemu.log,kern.log,
+#                             domain.xml} (virsh's stderr, /var/log/libvirt/qemu/DOMAIN.log, the
+#                             kernel's messages since the start); the domain must be shut off;
+#                             undefines it
+LIBVIRTD_PID=""
+need_libvirt() {
+  for _b in libvirtd virsh; do
+    command -v $_b >/dev/null 2>&1 || { echo "SKIP: no $_b in the guest (install libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients on the host, then tests/vm/build-image)"; exit 77; }
+  done
+  # vfio's soft dependency: busybox modprobe does not follow softdeps, and without the type1
+  # backend QEMU fails with "No available IOMMU models" (as a host whose modprobe skips it).
+  modprobe -q -a vfio-pci vfio_iommu_type1
+  mkdir -p /run/libvirt /var/log/libvirt/qemu /var/lib/libvirt /var/cache/libvirt
+  _t0=$(cut -d' ' -f1 /proc/uptime)
+  libvirtd -f /etc/libvirt/libvirtd.conf > /tmp/libvirtd.out 2>&1 &
+  LIBVIRTD_PID=$!
+  _i=0
+  until virsh -q version > /tmp/virsh-version 2>&1; do
+    if ! kill -0 "$LIBVIRTD_PID" 2>/dev/null || [ $_i -gt 600 ]; then
+      echo "need_libvirt: libvirtd did not come up: $(tail -c 800 /tmp/libvirtd.out | tr '\n' ' ') $(tail -c 800 /tmp/virsh-version | tr '\n' ' ')"
+      libvirt_save start-failed
+      fail "libvirtd did not start"; finish
+    fi
+    sleep 0.1; _i=$((_i + 1))
+  done
+  log "libvirtd (pid $LIBVIRTD_PID) answers after $(echo "$_t0 $(cut -d' ' -f1 /proc/uptime)" | awk '{printf "%.1f", $2 - $1}') s: $(grep -i hypervisor /tmp/virsh-version | tr -s ' ')"
+}
+vr() {
+  _n=$1; shift
+  mkdir -p "$RESULTS/virsh"
+  echo "\$ virsh $*" > "$RESULTS/virsh/$_n.cmd"
+  _t0=$(cut -d' ' -f1 /proc/uptime)
+  virsh "$@" > "$RESULTS/virsh/$_n.out" 2> "$RESULTS/virsh/$_n.err" < /dev/null
+  VR_RC=$?
+  echo $VR_RC > "$RESULTS/virsh/$_n.rc"
+  echo "$_t0 $(cut -d' ' -f1 /proc/uptime)" | awk '{printf "%.2f\n", $2 - $1}' > "$RESULTS/virsh/$_n.secs"
+  VR_OUT=$RESULTS/virsh/$_n.out VR_ERR=$RESULTS/virsh/$_n.err
+  log "virsh $* -> $VR_RC ($(cat "$RESULTS/virsh/$_n.secs") s)"
+}
+domain_xml() {
+  cat <<XML
+<domain type='qemu'>
+  <name>$1</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+  <features><acpi/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>$(command -v qemu-system-x86_64)</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+    ${2:-}
+  </devices>
+</domain>
+XML
+}
+# ---- swap point (issue 10): when `pcipass attach/detach` (libvirt's C API) are merged, these
+# two bodies become (output in $RESULTS/pcipass/{attach,detach}-DOMAIN.*):
+#   attach_cmd() { _dom=$1 _dev=$2; shift 2; pp "attach-$_dom" attach "$_dom" "$_dev" --config "$@"; return "$PP_RC"; }
+#   detach_cmd() { _dom=$1 _dev=$2; shift 2; pp "detach-$_dom" detach "$_dom" "$_dev" --config "$@"; return "$PP_RC"; }
+# Today: `pcipass xml` and virsh (output in $RESULTS/virsh/{attach,detach}-DOMAIN.*). Both
+# return the tool's exit status.
+attach_cmd() {
+  _dom=$1 _dev=$2; shift 2
+  pcipass xml "$_dev" "$@" > "/tmp/hostdev-$_dom.xml" 2> "/tmp/hostdev-$_dom.err" ||
+    { fail "pcipass xml $_dev $*: $(tr '\n' ' ' < "/tmp/hostdev-$_dom.err")"; return 1; }
+  cp "/tmp/hostdev-$_dom.xml" "$RESULTS/hostdev-$_dom.xml"
+  vr "attach-$_dom" attach-device "$_dom" "/tmp/hostdev-$_dom.xml" --config
+  return $VR_RC
+}
+detach_cmd() {
+  _dom=$1 _dev=$2; shift 2
+  pcipass xml "$_dev" "$@" > "/tmp/hostdev-$_dom.xml" 2> "/tmp/hostdev-$_dom.err" ||
+    { fail "pcipass xml $_dev $*: $(tr '\n' ' ' < "/tmp/hostdev-$_dom.err")"; return 1; }
+  vr "detach-$_dom" detach-device "$_dom" "/tmp/hostdev-$_dom.xml" --config
+  return $VR_RC
+}
+# ---- end of the swap point
+libvirt_save() {
+  _d=$RESULTS/libvirt/$1; mkdir -p "$_d"
+  cp /var/log/libvirt/libvirtd.log "$_d/" 2>/dev/null
+  cp /tmp/libvirtd.out "$_d/libvirtd.stdout" 2>/dev/null
+  for _l in /var/log/libvirt/qemu/*.log; do [ -f "$_l" ] && cp "$_l" "$_d/"; done
+  true
+}
+libvirt_start_fails() {
+  _c=$1 _dm=$2
+  mkdir -p "$RESULTS/doctor"
+  grep -q '<hostdev' "$3" || { fail "$_c: no <hostdev> in $3"; return 1; }
+  domain_xml "$_dm" "$(cat "$3")" > "/tmp/$_dm.xml"
+  cp "/tmp/$_dm.xml" "$RESULTS/doctor/$_c.domain.xml"
+  vr "define-$_c" define "/tmp/$_dm.xml"
+  expect_eq "$_c: virsh define" "$VR_RC" 0
+  _kl=$(dmesg | wc -l)
+  vr "start-$_c" start --paused "$_dm"
+  expect_eq "$_c: virsh start --paused fails" "$VR_RC" 1
+  expect_has "$_c: libvirt's error" "$VR_ERR" "$4"
+  cp "$VR_ERR" "$RESULTS/doctor/$_c.error"
+  cp "/var/log/libvirt/qemu/$_dm.log" "$RESULTS/doctor/$_c.qemu.log" 2>/dev/null ||
+    echo "(libvirt wrote no /var/log/libvirt/qemu/$_dm.log: it failed before starting QEMU)" > "$RESULTS/doctor/$_c.qemu.log"
+  dmesg | tail -n +$((_kl + 1)) > "$RESULTS/doctor/$_c.kern.log"
+  _st=$(virsh -q domstate "$_dm" 2>&1)
+  if [ "$_st" = "shut off" ]; then ok "$_c: $_dm is shut off"; else fail "$_c: $_dm is $_st"; fi
+  vr "undefine-$_c" undefine "$_dm"
+}
+libvirt_stop() {
+  [ -n "$LIBVIRTD_PID" ] || return 0
+  for _dm in $(virsh -q list --name 2>/dev/null); do virsh -q destroy "$_dm" > /dev/null 2>&1; done
+  kill "$LIBVIRTD_PID" 2>/dev/null; wait "$LIBVIRTD_PID" 2>/dev/null
+  LIBVIRTD_PID=""
+  libvirt_save final
 }
