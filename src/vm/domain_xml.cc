@@ -310,10 +310,11 @@ bool SlotBudget::refused() const {
 }
 
 std::string SlotBudget::describe() const {
-  const char* place = machine == Machine::kQ35 ? "empty hot-pluggable pcie-root-port"
-                                               : "free slot on bus 0 (pci.0)";
-  return fmt::format("{} {}{}, {} needed: {} left", free, place, free == 1 ? "" : "s", needed,
-                     remaining);
+  const char* s = free == 1 ? "" : "s";
+  std::string place = machine == Machine::kQ35
+                          ? fmt::format("empty hot-pluggable pcie-root-port{}", s)
+                          : fmt::format("free slot{} on bus 0 (pci.0)", s);
+  return fmt::format("{} {}, {} needed: {} left", free, place, needed, remaining);
 }
 
 SlotBudget slot_budget(const DomainPci& d, Affect affect, int cards) {

@@ -8,8 +8,13 @@
 #include "vm/libvirt_port.h"
 
 #ifdef PCIPASS_HAVE_LIBVIRT
+#include <link.h>
+
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+
+// Defined by the linker in a dynamically linked executable only.
+#pragma weak _DYNAMIC
 #endif
 
 namespace pcipass::vm {
@@ -49,7 +54,8 @@ struct VirLib {
   X(virDomainAttachDeviceFlags)    \
   X(virDomainDetachDeviceFlags)    \
   X(virGetLastError)               \
-  X(virResetLastError)
+  X(virResetLastError)             \
+  X(virSetErrorFunc)
 #define PCIPASS_VIR_POINTER(name) decltype(&::name) name = nullptr;
   PCIPASS_VIR_FUNCTIONS(PCIPASS_VIR_POINTER)
 #undef PCIPASS_VIR_POINTER
@@ -60,14 +66,31 @@ constexpr LibrarySpec kVirSpec = {"libvirt.so.0", "to talk to libvirt",
                                   "install libvirt: apt install libvirt0 (dnf install "
                                   "libvirt-libs)"};
 
+// glibc's dlopen from a static executable does not set up thread-local storage for what it
+// loads: libvirt.so.0's libssh reads a __thread variable in its constructor and the process dies
+// inside dlopen (seen with Debian 12's libvirt 9.0 / libssh 0.10). Refuse before that.
+bool executable_is_static() {
+  const void* dynamic = _DYNAMIC;
+  return dynamic == nullptr;
+}
+
 Result<const VirLib*> vir_lib() {
   static const Result<VirLib> lib = []() -> Result<VirLib> {
+    if (executable_is_static())
+      return Error::state(
+          "this pcipass is linked statically and cannot load libvirt.so.0: glibc's static "
+          "dlopen gives loaded libraries no thread-local storage, which libvirt's libssh and "
+          "glib use when they load",
+          "build pcipass for attach and detach with -DPCIPASS_STATIC=OFF (scripts/build "
+          "-DPCIPASS_STATIC=OFF)");
     DynamicLib dl = TRY(DynamicLib::open(kVirSpec));
     VirLib v;
 #define PCIPASS_VIR_RESOLVE(name) TRY(dl.resolve(v.name, #name));
     PCIPASS_VIR_FUNCTIONS(PCIPASS_VIR_RESOLVE)
 #undef PCIPASS_VIR_RESOLVE
     TRY(dl.resolve(v.free, "free"));
+    // libvirt's default handler prints every error to stderr; pcipass reports them itself.
+    v.virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
     return v;
   }();
   if (!lib) return lib.error();
@@ -83,7 +106,10 @@ Error last_error(const VirLib& v, const std::string& operation) {
 }
 
 unsigned int affect_bits(AffectFlags f) {
-  return (f.live ? VIR_DOMAIN_AFFECT_LIVE : 0u) | (f.config ? VIR_DOMAIN_AFFECT_CONFIG : 0u);
+  unsigned int bits = 0;
+  if (f.live) bits |= VIR_DOMAIN_AFFECT_LIVE;
+  if (f.config) bits |= VIR_DOMAIN_AFFECT_CONFIG;
+  return bits;
 }
 
 class CDomain final : public LibvirtDomain {
@@ -91,7 +117,8 @@ class CDomain final : public LibvirtDomain {
   CDomain(const VirLib& v, virDomainPtr d, std::string name) : v_(v), d_(d), name_(name) {}
   ~CDomain() override { v_.virDomainFree(d_); }
   Result<std::string> xml(bool inactive) override {
-    char* s = v_.virDomainGetXMLDesc(d_, inactive ? VIR_DOMAIN_XML_INACTIVE : 0u);
+    char* s = v_.virDomainGetXMLDesc(
+        d_, inactive ? static_cast<unsigned int>(VIR_DOMAIN_XML_INACTIVE) : 0u);
     if (!s) return last_error(v_, "reading domain " + name_ + "'s XML");
     std::string out(s);
     v_.free(s);

@@ -144,7 +144,9 @@ TEST(DomainXml, HostileDocumentsAreErrorsNotCrashes) {
   for (const auto& x : bad) {
     auto d = vm::parse_domain_xml(x);
     EXPECT_FALSE(d) << x;
-    if (!d) EXPECT_EQ(d.error().kind, ErrorKind::kInvalid) << x;
+    if (!d) {
+      EXPECT_EQ(d.error().kind, ErrorKind::kInvalid) << x;
+    }
   }
   EXPECT_TRUE(vm::parse_domain_xml("<?xml version='1.0'?>\n<domain>&amp;&#65;&#x42;</domain>"));
 }
