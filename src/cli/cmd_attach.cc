@@ -77,6 +77,7 @@ Result<vm::DomainRequest> domain_request(Context& ctx, const Args& a) {
   req.domain = a.domain;
   req.devices = TRY(resolve_devices(*inv, a));
   req.with_group = a.with_group;
+  req.force = a.force;
   req.flags = {a.live, a.config};
   req.dry_run = a.dry_run;
   req.xml = {a.managed == "yes", a.rom_bar == "off", a.rom_file};
@@ -97,6 +98,7 @@ int finish(Context& ctx, const Result<vm::DomainReport>& r, const char* schema, 
 
 void setup_attach(CLI::App& app, Args& a) {
   add_domain_options(app, a, "Attach to");
+  app.add_flag("--force", a.force, "As bind --force: give the VM a device the host needs");
   app.add_option("--managed", a.managed,
                  "yes (default): libvirt binds the devices to vfio-pci at VM start; no: they are "
                  "bound already (pcipass bind --persist)")

@@ -11,6 +11,11 @@
 namespace pcipass::vm {
 namespace {
 
+Error with_diagnosis(Error e) {
+  if (auto d = diagnose_libvirt_error(e.message)) e.fix = *d;
+  return e;
+}
+
 struct Opened {
   std::unique_ptr<LibvirtConnection> conn;
   std::unique_ptr<LibvirtDomain> dom;
@@ -19,7 +24,9 @@ struct Opened {
 
 Result<Opened> open_domain(Libvirt& lib, const std::string& uri, const std::string& name) {
   Opened o;
-  o.conn = TRY(lib.open(uri));
+  auto conn = lib.open(uri);
+  if (!conn) return with_diagnosis(std::move(conn).error());
+  o.conn = std::move(*conn);
   auto dom = o.conn->domain(name);
   if (!dom) {
     Error e = std::move(dom).error();
@@ -69,11 +76,13 @@ const DomainHostdev* find_hostdev(const DomainPci& d, const PciAddress& a) {
 
 // Refuses what plan refuses: a group left partly with the host, a device the host needs.
 Status check_host_side(const Inventory& inv, const GroupMap& groups, const HostImpact& impact,
-                       const Selection& s) {
+                       const Selection& s, bool force) {
   std::vector<PciAddress> all;
   for (const Card& c : s.cards)
     for (const Device* d : c.functions) all.push_back(d->address);
-  assign::Plan plan = TRY(assign::make_plan(inv, groups, impact, all, {}));
+  assign::PlanOptions options;
+  options.force = force;
+  assign::Plan plan = TRY(assign::make_plan(inv, groups, impact, all, options));
   if (!plan.refusals.empty()) return plan.refusal_error("attach");
   return {};
 }
@@ -121,11 +130,6 @@ std::vector<Hostdev> attach_order(std::vector<Hostdev> hostdevs) {
   return hostdevs;
 }
 
-Error with_diagnosis(Error e) {
-  if (auto d = diagnose_libvirt_error(e.message)) e.fix = *d;
-  return e;
-}
-
 // A failed attach leaves the domain as it was: what this run attached is detached again.
 Error roll_back(LibvirtDomain& dom, DomainReport& r, Error failed) {
   std::vector<std::string> left;
@@ -149,7 +153,7 @@ std::string libvirt_uri(const std::optional<std::string>& option, const ProcessC
 Result<DomainReport> attach(Libvirt& lib, const Inventory& inv, const GroupMap& groups,
                             const HostImpact& impact, const DomainRequest& req) {
   Selection s = TRY(select_for_vm(inv, groups, req.devices, req.with_group));
-  TRY(check_host_side(inv, groups, impact, s));
+  TRY(check_host_side(inv, groups, impact, s, req.force));
   std::vector<Hostdev> hostdevs = TRY(libvirt_hostdevs(s, req.xml));
   Opened o = TRY(open_domain(lib, req.uri, req.domain));
   DomainReport r{req.uri, req.domain, o.state, TRY(effective_flags(req, o.state)), {}, {}, {},

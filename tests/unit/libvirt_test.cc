@@ -242,6 +242,33 @@ TEST_F(Attach, RefusesAGroupThatWouldNotBeViableBeforeTalkingToLibvirt) {
   EXPECT_TRUE(lib.calls.empty());
 }
 
+TEST_F(Attach, RefusesADeviceTheHostNeedsBeforeTalkingToLibvirt) {
+  auto r = run_cli({"--root", source_path("tests/fixtures/hosts/intel-workstation"), "attach",
+                    "vm1", "02:00.0"},
+                   &injected);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "error: refusing to attach: 0000:02:00.0 holds the root filesystem (/ on nvme0n1p2)\n"
+            "  fix: the host needs it; add --force only if the host can do without it\n");
+  EXPECT_TRUE(lib.calls.empty());
+  r = run_cli({"--root", source_path("tests/fixtures/hosts/intel-workstation"), "attach", "vm1",
+               "02:00.0", "--force", "--dry-run"},
+              &injected);
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST_F(Attach, AConnectionFailureIsLibvirtsWordsAndTheDiagnosis) {
+  lib.errors["open"][1] =
+      "Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory";
+  auto r = run({"attach", "vm1", "00:02.0"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "error: connecting to qemu:///system: libvirt: Failed to connect socket to "
+            "'/var/run/libvirt/libvirt-sock': No such file or directory\n"
+            "  fix: libvirtd (or virtqemud) is not running or not reachable: systemctl start "
+            "libvirtd, or pass --connect\n");
+}
+
 TEST_F(Attach, UnknownDeviceAndUnknownDomain) {
   auto r = run({"attach", "vm1", "07:00.0"});
   EXPECT_EQ(r.status, 2);
