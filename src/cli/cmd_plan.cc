@@ -188,10 +188,14 @@ Result<Json> domain_budget(Context& ctx, const Args& a, const std::vector<PciAdd
   if (!ctx.json)
     ctx.out << fmt::format("Domain {} ({}, {}): {}\n", a.domain, vm::affect_name(b.affect),
                            vm::machine_name(b.machine), b.describe());
-  return Json{{"domain", a.domain},   {"uri", uri},
-              {"affect", vm::affect_name(b.affect)}, {"machine", vm::machine_name(b.machine)},
-              {"free", b.free},       {"needed", b.needed},
-              {"remaining", b.remaining}, {"libvirt_adds", b.libvirt_adds}};
+  return Json{{"domain", a.domain},
+              {"uri", uri},
+              {"affect", vm::affect_name(b.affect)},
+              {"machine", vm::machine_name(b.machine)},
+              {"free", b.free},
+              {"needed", b.needed},
+              {"remaining", b.remaining},
+              {"libvirt_adds", b.libvirt_adds}};
 }
 
 }  // namespace

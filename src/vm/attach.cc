@@ -156,17 +156,17 @@ Result<DomainReport> attach(Libvirt& lib, const Inventory& inv, const GroupMap& 
   TRY(check_host_side(inv, groups, impact, s, req.force));
   std::vector<Hostdev> hostdevs = TRY(libvirt_hostdevs(s, req.xml));
   Opened o = TRY(open_domain(lib, req.uri, req.domain));
-  DomainReport r{req.uri, req.domain, o.state, TRY(effective_flags(req, o.state)), {}, {}, {},
-                 req.dry_run};
+  DomainReport r{req.uri, req.domain, o.state, TRY(effective_flags(req, o.state)),
+                 {},      {},         {},      req.dry_run};
   int cards = static_cast<int>(s.cards.size());
   for (Affect a : affected(r.flags)) {
     DomainPci d = TRY(read_definition(*o.dom, a));
     for (const Hostdev& h : hostdevs)
       if (find_hostdev(d, h.host))
-        return Error::refused(fmt::format("{} is already in domain {} ({} definition)",
-                                          h.host.str(), req.domain, affect_name(a)),
-                              fmt::format("pcipass detach {} {} first to attach it anew",
-                                          req.domain, h.host.str()));
+        return Error::refused(
+            fmt::format("{} is already in domain {} ({} definition)", h.host.str(), req.domain,
+                        affect_name(a)),
+            fmt::format("pcipass detach {} {} first to attach it anew", req.domain, h.host.str()));
     SlotBudget b = slot_budget(d, a, cards);
     TRY(check_budget(b, req.domain));
     for (auto& w : budget_warnings(b, req.domain)) r.warnings.push_back(std::move(w));
@@ -192,19 +192,19 @@ Result<DomainReport> detach(Libvirt& lib, const Inventory& inv, const GroupMap& 
         if (const IommuGroup* g = groups.find(*d->iommu_group))
           for (const Device* e : g->endpoints()) wanted.insert(e->address);
   Opened o = TRY(open_domain(lib, req.uri, req.domain));
-  DomainReport r{req.uri, req.domain, o.state, TRY(effective_flags(req, o.state)), {}, {}, {},
-                 req.dry_run};
+  DomainReport r{req.uri, req.domain, o.state, TRY(effective_flags(req, o.state)),
+                 {},      {},         {},      req.dry_run};
   std::vector<Hostdev> found;
   for (Affect a : affected(r.flags)) {
     DomainPci d = TRY(read_definition(*o.dom, a));
     for (const PciAddress& addr : wanted) {
       const DomainHostdev* h = find_hostdev(d, addr);
       if (!h && (!req.with_group || std::count(req.devices.begin(), req.devices.end(), addr)))
-        return Error::not_found(fmt::format("{} is not in domain {} ({} definition)", addr.str(),
-                                            req.domain, affect_name(a)),
-                                fmt::format("see its devices with `virsh -c {} dumpxml {}{}`",
-                                            req.uri, req.domain,
-                                            a == Affect::kConfig ? " --inactive" : ""));
+        return Error::not_found(
+            fmt::format("{} is not in domain {} ({} definition)", addr.str(), req.domain,
+                        affect_name(a)),
+            fmt::format("see its devices with `virsh -c {} dumpxml {}{}`", req.uri, req.domain,
+                        a == Affect::kConfig ? " --inactive" : ""));
       if (h && std::none_of(found.begin(), found.end(),
                             [&](const Hostdev& f) { return f.host == addr; }))
         found.push_back({addr, 0, h->managed, false, {}, h->guest});

@@ -26,7 +26,7 @@ struct DomainRequest {
   std::vector<PciAddress> devices;
   bool with_group = false;
   bool force = false;  // attach: as bind --force, take a device the host needs
-  AffectFlags flags;  // neither: live when the domain runs, else config (libvirt's "current")
+  AffectFlags flags;   // neither: live when the domain runs, else config (libvirt's "current")
   bool dry_run = false;
   XmlOptions xml;  // attach only
 };

@@ -186,10 +186,9 @@ Result<unsigned> field(const XmlElement& a, const char* key, unsigned max, bool 
   if (!s && !required) return 0u;
   auto v = number(s, max);
   if (!v)
-    return Error::invalid(
-        fmt::format("domain XML: <address {}='{}'> is not a number up to {:#x}", key,
-                    s ? *s : std::string(), max),
-        "pass the XML libvirt gives (virsh dumpxml DOMAIN)");
+    return Error::invalid(fmt::format("domain XML: <address {}='{}'> is not a number up to {:#x}",
+                                      key, s ? *s : std::string(), max),
+                          "pass the XML libvirt gives (virsh dumpxml DOMAIN)");
   return *v;
 }
 
@@ -271,16 +270,16 @@ const XmlElement* XmlElement::child(std::string_view key) const {
 
 Result<XmlElement> parse_xml(std::string_view text) {
   if (text.size() > kMaxXml)
-    return Error::invalid(fmt::format("domain XML of {} bytes: more than pcipass reads ({})",
-                                      text.size(), kMaxXml));
+    return Error::invalid(
+        fmt::format("domain XML of {} bytes: more than pcipass reads ({})", text.size(), kMaxXml));
   return Parser(text).document();
 }
 
 Result<DomainPci> parse_domain_xml(std::string_view xml) {
   XmlElement root = TRY(parse_xml(xml));
   if (root.name != "domain")
-    return Error::invalid(fmt::format("domain XML: the root element is <{}>, not <domain>",
-                                      root.name));
+    return Error::invalid(
+        fmt::format("domain XML: the root element is <{}>, not <domain>", root.name));
   DomainPci d;
   if (const XmlElement* n = root.child("name")) d.name = n->text;
   if (const XmlElement* os = root.child("os"))
@@ -353,12 +352,11 @@ Status check_budget(const SlotBudget& b, const std::string& domain) {
 std::vector<std::string> budget_warnings(const SlotBudget& b, const std::string& domain) {
   std::vector<std::string> out;
   if (b.libvirt_adds)
-    out.push_back(fmt::format(
-        "domain {}: {}; libvirt adds {} itself for --config", domain, b.describe(),
-        b.machine == Machine::kQ35 ? "a pcie-root-port per card" : "a pci-bridge"));
+    out.push_back(
+        fmt::format("domain {}: {}; libvirt adds {} itself for --config", domain, b.describe(),
+                    b.machine == Machine::kQ35 ? "a pcie-root-port per card" : "a pci-bridge"));
   else if (b.remaining <= 2)
-    out.push_back(fmt::format("domain {} is running out of PCI places: {}", domain,
-                              b.describe()));
+    out.push_back(fmt::format("domain {} is running out of PCI places: {}", domain, b.describe()));
   return out;
 }
 

@@ -67,10 +67,10 @@ const char* affect_name(Affect a);  // "live", "config"
 struct SlotBudget {
   Machine machine = Machine::kQ35;
   Affect affect = Affect::kConfig;
-  int free = 0;         // q35: empty hot-pluggable root ports; pc: free slots on bus 0
-  int needed = 0;       // one place per card
-  int remaining = 0;    // free - needed, at least 0
-  bool libvirt_adds = false;  // config: libvirt adds root ports (q35) or a pci-bridge (pc)
+  int free = 0;                  // q35: empty hot-pluggable root ports; pc: free slots on bus 0
+  int needed = 0;                // one place per card
+  int remaining = 0;             // free - needed, at least 0
+  bool libvirt_adds = false;     // config: libvirt adds root ports (q35) or a pci-bridge (pc)
   std::vector<int> free_places;  // q35: root port indexes (buses); pc: bus 0 slots, ascending
   bool refused() const;
   std::string describe() const;  // "3 free pcie-root-ports, 1 needed: 2 left"

@@ -44,17 +44,17 @@ namespace {
 // libvirt's strings are freed with the free() of the libc libvirt was loaded with: a static
 // pcipass has its own malloc, and glibc's static dlopen maps a second libc for libvirt.
 struct VirLib {
-#define PCIPASS_VIR_FUNCTIONS(X)   \
-  X(virConnectOpen)                \
-  X(virConnectClose)               \
-  X(virDomainLookupByName)         \
-  X(virDomainFree)                 \
-  X(virDomainGetXMLDesc)           \
-  X(virDomainGetState)             \
-  X(virDomainAttachDeviceFlags)    \
-  X(virDomainDetachDeviceFlags)    \
-  X(virGetLastError)               \
-  X(virResetLastError)             \
+#define PCIPASS_VIR_FUNCTIONS(X) \
+  X(virConnectOpen)              \
+  X(virConnectClose)             \
+  X(virDomainLookupByName)       \
+  X(virDomainFree)               \
+  X(virDomainGetXMLDesc)         \
+  X(virDomainGetState)           \
+  X(virDomainAttachDeviceFlags)  \
+  X(virDomainDetachDeviceFlags)  \
+  X(virGetLastError)             \
+  X(virResetLastError)           \
   X(virSetErrorFunc)
 #define PCIPASS_VIR_POINTER(name) decltype(&::name) name = nullptr;
   PCIPASS_VIR_FUNCTIONS(PCIPASS_VIR_POINTER)

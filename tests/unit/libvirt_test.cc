@@ -26,8 +26,7 @@ std::string q35_xml(bool all_ports_used = false) {
     xml += "    <controller type='pci' index='" + std::to_string(i) +
            "' model='pcie-root-port'>\n      <model name='pcie-root-port'/>\n"
            "      <target chassis='" +
-           std::to_string(i) +
-           "' port='0x1" + std::to_string(i) +
+           std::to_string(i) + "' port='0x1" + std::to_string(i) +
            "'/>\n      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x" +
            std::to_string(i - 1) + "'/>\n    </controller>\n";
   xml +=
@@ -184,8 +183,8 @@ TEST_F(Attach, DryRunReadsTheDomainAndChangesNothing) {
   auto r = run({"attach", "vm1", "00:02.0", "--dry-run"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(lib.changes().empty());
-  EXPECT_EQ(lib.calls, std::vector<std::string>({"open qemu:///system", "lookup vm1",
-                                                 "state vm1", "xml vm1 live"}));
+  EXPECT_EQ(lib.calls, std::vector<std::string>(
+                           {"open qemu:///system", "lookup vm1", "state vm1", "xml vm1 live"}));
   EXPECT_EQ(r.out,
             "dry run: pcipass would call virDomainAttachDeviceFlags on domain vm1 "
             "(qemu:///system, running) with flags live, once per element:\n"
@@ -243,9 +242,9 @@ TEST_F(Attach, RefusesAGroupThatWouldNotBeViableBeforeTalkingToLibvirt) {
 }
 
 TEST_F(Attach, RefusesADeviceTheHostNeedsBeforeTalkingToLibvirt) {
-  auto r = run_cli({"--root", source_path("tests/fixtures/hosts/intel-workstation"), "attach",
-                    "vm1", "02:00.0"},
-                   &injected);
+  auto r = run_cli(
+      {"--root", source_path("tests/fixtures/hosts/intel-workstation"), "attach", "vm1", "02:00.0"},
+      &injected);
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err,
             "error: refusing to attach: 0000:02:00.0 holds the root filesystem (/ on nvme0n1p2)\n"
