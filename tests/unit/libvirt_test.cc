@@ -355,6 +355,30 @@ TEST_F(Attach, DetachFindsTheHostdevInTheDefinition) {
             "error: 0000:00:02.0 is not in domain vm1 (live definition)");
 }
 
+TEST_F(Attach, DetachWithGroupTakesTheWholeCardFunctionZeroLast) {
+  std::string card;
+  for (int f : {0, 1})
+    card +=
+        "    <hostdev mode='subsystem' type='pci' managed='yes'>\n      <source>\n"
+        "        <address domain='0x0000' bus='0x01' slot='0x00' function='0x" +
+        std::to_string(f) +
+        "'/>\n      </source>\n"
+        "      <address type='pci' domain='0x0000' bus='0x03' slot='0x00' function='0x" +
+        std::to_string(f) + "'" + (f == 0 ? " multifunction='on'" : "") + "/>\n    </hostdev>\n";
+  std::string xml = q35_xml();
+  lib.domains["off"].config_xml = xml.insert(xml.find("  </devices>"), card);
+  auto r = run({"detach", "off", "01:00.0", "--with-group"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto changes = lib.changes();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_NE(changes[0].find("function='0x1'"), std::string::npos) << changes[0];
+  EXPECT_NE(changes[1].find("function='0x0'"), std::string::npos) << changes[1];
+  EXPECT_EQ(changes[1].find("multifunction"), std::string::npos);  // found by source alone
+  EXPECT_EQ(r.out,
+            "detached 0000:01:00.1 from domain off (config)\n"
+            "detached 0000:01:00.0 from domain off (config)\n");
+}
+
 TEST_F(Attach, PlanReportsTheDomainsBudget) {
   auto r = run({"plan", "00:02.0", "--domain", "pc1"});
   ASSERT_EQ(r.status, 0) << r.err;
