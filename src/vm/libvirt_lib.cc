@@ -4,6 +4,8 @@
 // libvirt-dev's headers (PCIPASS_LIBVIRT); without them make_libvirt() says how to get them.
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "host/dynamic_lib.h"
 #include "vm/libvirt_port.h"
 
@@ -41,8 +43,6 @@ Error libvirt_error(const std::string& operation, const std::string& verbatim, b
 #ifdef PCIPASS_HAVE_LIBVIRT
 namespace {
 
-// libvirt's strings are freed with the free() of the libc libvirt was loaded with: a static
-// pcipass has its own malloc, and glibc's static dlopen maps a second libc for libvirt.
 struct VirLib {
 #define PCIPASS_VIR_FUNCTIONS(X) \
   X(virConnectOpen)              \
@@ -59,7 +59,6 @@ struct VirLib {
 #define PCIPASS_VIR_POINTER(name) decltype(&::name) name = nullptr;
   PCIPASS_VIR_FUNCTIONS(PCIPASS_VIR_POINTER)
 #undef PCIPASS_VIR_POINTER
-  void (*free)(void*) = nullptr;
 };
 
 constexpr LibrarySpec kVirSpec = {"libvirt.so.0", "to talk to libvirt",
@@ -88,7 +87,6 @@ Result<const VirLib*> vir_lib() {
 #define PCIPASS_VIR_RESOLVE(name) TRY(dl.resolve(v.name, #name));
     PCIPASS_VIR_FUNCTIONS(PCIPASS_VIR_RESOLVE)
 #undef PCIPASS_VIR_RESOLVE
-    TRY(dl.resolve(v.free, "free"));
     // libvirt's default handler prints every error to stderr; pcipass reports them itself.
     v.virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
     return v;
@@ -121,7 +119,7 @@ class CDomain final : public LibvirtDomain {
         d_, inactive ? static_cast<unsigned int>(VIR_DOMAIN_XML_INACTIVE) : 0u);
     if (!s) return last_error(v_, "reading domain " + name_ + "'s XML");
     std::string out(s);
-    v_.free(s);
+    std::free(s);  // the caller frees libvirt's string (the process is dynamic: one libc)
     return out;
   }
   Result<DomainState> state() override {
