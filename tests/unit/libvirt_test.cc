@@ -108,6 +108,20 @@ TEST(DomainXml, PcCountsTheSlotsTheXmlUsesAndTheHostBridge) {
             "left");
 }
 
+TEST(DomainXml, PcConfigGoesAheadWhileLibvirtCanAddABridge) {
+  auto d = vm::parse_domain_xml(pc_xml(28));  // one slot left
+  ASSERT_TRUE(d);
+  auto b = vm::slot_budget(*d, vm::Affect::kConfig, 2);
+  EXPECT_FALSE(b.refused());
+  EXPECT_TRUE(b.libvirt_adds);
+  EXPECT_EQ(vm::budget_warnings(b, "pc1"),
+            std::vector<std::string>({"domain pc1: 1 free slot on bus 0 (pci.0), 2 needed: 0 "
+                                      "left; libvirt adds a pci-bridge itself for --config"}));
+  EXPECT_TRUE(vm::slot_budget(*d, vm::Affect::kLive, 2).refused());
+  auto full = vm::slot_budget(*vm::parse_domain_xml(pc_xml(29)), vm::Affect::kConfig, 1);
+  EXPECT_TRUE(full.refused());  // no slot for libvirt's pci-bridge either
+}
+
 TEST(DomainXml, HostdevsAndTheirGuestAddresses) {
   auto d = vm::parse_domain_xml(with_hostdev(q35_xml()));
   ASSERT_TRUE(d) << d.error().message;
@@ -232,6 +246,22 @@ TEST_F(Attach, AMultifunctionCardSharesOneRootPortFunctionZeroLast) {
   EXPECT_EQ(j["calls"][1]["done"], true);
   EXPECT_EQ(j["budgets"][0]["remaining"], 1);
   EXPECT_EQ(j["flags"]["live"], true);
+}
+
+TEST_F(Attach, OnPcAMultifunctionCardTakesTheHighestFreeSlotOfBusZero) {
+  auto r = run({"attach", "pc1", "01:00.0", "--with-group"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto changes = lib.changes();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_NE(changes[0].find("bus='0x00' slot='0x1f' function='0x1'/>"), std::string::npos)
+      << changes[0];
+  EXPECT_NE(changes[1].find("bus='0x00' slot='0x1f' function='0x0' multifunction='on'/>"),
+            std::string::npos)
+      << changes[1];
+  EXPECT_NE(r.out.find("domain pc1 (live, pc): 26 free slots on bus 0 (pci.0), 1 needed: 25 "
+                       "left\n"),
+            std::string::npos)
+      << r.out;
 }
 
 TEST_F(Attach, RefusesAGroupThatWouldNotBeViableBeforeTalkingToLibvirt) {
