@@ -322,8 +322,11 @@ SlotBudget slot_budget(const DomainPci& d, Affect affect, int cards) {
   b.affect = affect;
   b.needed = cards;
   if (d.machine == Machine::kQ35) {
+    // Ascending and distinct whatever the document's order (attach takes from the top).
+    std::set<int> ports;
     for (const RootPort& p : d.root_ports)
-      if (p.hotplug && !p.occupied) b.free_places.push_back(p.index);
+      if (p.hotplug && !p.occupied) ports.insert(p.index);
+    b.free_places.assign(ports.begin(), ports.end());
   } else {
     for (int s = 0; s < kPcRootSlots; ++s)
       if (!d.root_slots.count(s)) b.free_places.push_back(s);

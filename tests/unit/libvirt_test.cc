@@ -3,6 +3,9 @@
 // against libvirt's own test:///default driver when pcipass is built with libvirt.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include <nlohmann/json.hpp>
 
 #include "cli_harness.h"
@@ -132,6 +135,36 @@ TEST(DomainXml, HostdevsAndTheirGuestAddresses) {
   EXPECT_EQ(d->hostdevs[0].guest->bus, 2);
   EXPECT_TRUE(d->root_ports[1].occupied);  // the source address is the host's, not the guest's
   EXPECT_FALSE(d->root_slots.count(2) && d->root_ports[2].occupied);
+}
+
+std::string fixture(const std::string& name) {
+  std::ifstream in(source_path("tests/fixtures/libvirt/" + name));
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(DomainXml, LibvirtsOwnXmlFromTheFixtures) {
+  auto t = vm::parse_domain_xml(fixture("test-default.xml"));
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->name, "test");
+  EXPECT_EQ(t->machine, vm::Machine::kPc);  // the test driver names no machine type
+  EXPECT_EQ(vm::slot_budget(*t, vm::Affect::kLive, 1).free, 29);
+  auto q = vm::parse_domain_xml(fixture("q35-hostdev.xml"));
+  ASSERT_TRUE(q) << q.error().message;
+  ASSERT_EQ(q->hostdevs.size(), 1u);
+  EXPECT_EQ(q->hostdevs[0].host.str(), "0000:01:00.0");
+  // Port 1 holds the NIC, port 2 is hotplug='off', port 3 holds the host device.
+  auto b = vm::slot_budget(*q, vm::Affect::kLive, 1);
+  EXPECT_EQ(b.free, 0);
+  EXPECT_TRUE(b.refused());
+}
+
+TEST(DomainXml, FreePortsAreAscendingAndDistinctWhateverTheOrder) {
+  std::string xml = "<domain><os><type machine='q35'/></os><devices>";
+  for (int i : {5, 2, 5, 3})
+    xml += "<controller type='pci' model='pcie-root-port' index='" + std::to_string(i) + "'/>";
+  auto d = vm::parse_domain_xml(xml + "</devices></domain>");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(vm::slot_budget(*d, vm::Affect::kLive, 1).free_places, std::vector<int>({2, 3, 5}));
 }
 
 TEST(DomainXml, HostileDocumentsAreErrorsNotCrashes) {
