@@ -92,6 +92,12 @@ const HostImpact& Context::impact() {
   return *impact_;
 }
 
+vm::Libvirt& Context::libvirt() {
+  if (setup_.libvirt) return *setup_.libvirt;
+  if (!libvirt_) libvirt_ = vm::make_libvirt();
+  return *libvirt_;
+}
+
 vm::QmpConnector& Context::qmp() {
   if (setup_.qmp) return *setup_.qmp;
   if (!qmp_) qmp_ = vm::make_unix_connector();
@@ -228,7 +234,10 @@ Setup make_setup(const Injected* injected, bool live, const std::string& pci_ids
   if (!pci_ids.empty()) s.pci_ids_option = std::filesystem::absolute(pci_ids).lexically_normal();
   s.system_pci_ids =
       injected && injected->system_pci_ids ? *injected->system_pci_ids : kSystemPciIds;
-  if (injected) s.qmp = injected->qmp;
+  if (injected) {
+    s.qmp = injected->qmp;
+    s.libvirt = injected->libvirt;
+  }
   return s;
 }
 

@@ -23,6 +23,7 @@
 #include "pci/groups.h"
 #include "pci/ids.h"
 #include "pci/inventory.h"
+#include "vm/libvirt_port.h"
 #include "vm/qmp.h"
 
 namespace CLI {
@@ -59,6 +60,11 @@ struct Args {
 
   std::string qmp;     // hotplug/unplug --qmp SOCKET
   int timeout_s = 30;  // unplug --timeout
+
+  // attach/detach DOMAIN (cmd_attach.cc), plan --domain
+  std::string domain;
+  std::optional<std::string> connect;
+  bool live = false, config = false;
 };
 
 // What a caller may put in place of the real host and process: main() passes the process's
@@ -74,6 +80,8 @@ struct Injected {
   std::optional<std::string> system_pci_ids;
   // How hotplug/unplug reach --qmp SOCKET; unset: a real unix socket.
   vm::QmpConnector* qmp = nullptr;
+  // How attach/detach and plan --domain reach libvirt; unset: its C API (vm::make_libvirt).
+  vm::Libvirt* libvirt = nullptr;
 };
 
 // What run() decided from the command line, beside the host view.
@@ -82,6 +90,7 @@ struct Setup {
   std::optional<std::string> pci_ids_option;  // --pci-ids, made absolute
   std::string system_pci_ids;
   vm::QmpConnector* qmp = nullptr;  // Injected::qmp
+  vm::Libvirt* libvirt = nullptr;   // Injected::libvirt
 };
 
 // What a command run needs, built lazily so `check` on a broken /sys still works.
@@ -104,6 +113,7 @@ class Context {
   const GroupMap& groups();        // requires inventory() to have succeeded
   const HostImpact& impact();      // likewise
   vm::QmpConnector& qmp();         // the injected one, or a unix socket connector
+  vm::Libvirt& libvirt();          // the injected one, or libvirt's C API
 
   Term term;
   bool json;
@@ -124,6 +134,7 @@ class Context {
   std::optional<GroupMap> groups_;
   std::optional<HostImpact> impact_;
   std::unique_ptr<vm::QmpConnector> qmp_;
+  std::unique_ptr<vm::Libvirt> libvirt_;
 };
 
 struct Command {

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 #include <variant>
 
 #include "assign/assign.h"
 #include "cli/commands.h"
+#include "vm/attach.h"
 
 namespace pcipass::cli {
 
@@ -160,7 +162,43 @@ void setup_plan(CLI::App& app, Args& a) {
   add_driver_option(app, a);
   app.add_flag("--with-group", a.with_group, "Bring every endpoint of the devices' IOMMU groups");
   app.add_flag("--force", a.force, "Plan as if host-critical devices may be taken");
+  app.add_option("--domain", a.domain,
+                 "Also the libvirt domain's PCI slot budget: how many places are left after "
+                 "these devices");
+  app.add_option_function<std::string>(
+         "--connect,-c", [&a](const std::string& v) { a.connect = v; },
+         "libvirt URI for --domain (default: LIBVIRT_DEFAULT_URI, else qemu:///system)")
+      ->option_text("URI");
 }
+
+namespace {
+
+// One guest place per host slot the devices are in (a whole card shares one).
+int cards_of(const std::vector<PciAddress>& devices) {
+  std::set<std::tuple<uint16_t, uint8_t, uint8_t>> slots;
+  for (const auto& d : devices) slots.insert({d.domain, d.bus, d.slot});
+  return static_cast<int>(slots.size());
+}
+
+Result<Json> domain_budget(Context& ctx, const Args& a, const std::vector<PciAddress>& devices) {
+  if (a.domain.empty()) return Json(nullptr);
+  std::string uri = vm::libvirt_uri(a.connect, ctx.process());
+  vm::SlotBudget b = TRY(vm::domain_budget(ctx.libvirt(), uri, a.domain, cards_of(devices)));
+  for (const auto& w : vm::budget_warnings(b, a.domain)) print_warning(ctx.err, ctx.term, w);
+  if (!ctx.json)
+    ctx.out << fmt::format("Domain {} ({}, {}): {}\n", a.domain, vm::affect_name(b.affect),
+                           vm::machine_name(b.machine), b.describe());
+  return Json{{"domain", a.domain},
+              {"uri", uri},
+              {"affect", vm::affect_name(b.affect)},
+              {"machine", vm::machine_name(b.machine)},
+              {"free", b.free},
+              {"needed", b.needed},
+              {"remaining", b.remaining},
+              {"libvirt_adds", b.libvirt_adds}};
+}
+
+}  // namespace
 
 int run_plan(Context& ctx, const Args& a) {
   HostFs& fs = ctx.fs();
@@ -190,9 +228,13 @@ int run_plan(Context& ctx, const Args& a) {
     }
     j["reset"] = rj;
     j["pci_ids"] = pci_ids_json(ctx);
+    auto budget = domain_budget(ctx, a, *devices);
+    if (!budget) return fail(ctx, budget.error());
+    if (!a.domain.empty()) j["domain_budget"] = *budget;
     ctx.out << dump_json(j) << '\n';
   } else {
     print_plan(ctx, *plan, resets);
+    if (auto budget = domain_budget(ctx, a, *devices); !budget) return fail(ctx, budget.error());
   }
   return plan->refusals.empty() ? kExitOk : kExitFailure;
 }

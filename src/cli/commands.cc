@@ -133,6 +133,16 @@ const std::vector<Command>& commands() {
        "Hot-unplug a device from a running QEMU over QMP and wait for the guest to release it",
        setup_unplug,
        run_unplug},
+      {"attach",
+       {},
+       "Give devices to a libvirt domain (its C API), after plan's checks and its slot budget",
+       setup_attach,
+       run_attach},
+      {"detach",
+       {},
+       "Take devices out of a libvirt domain's running guest or definition",
+       setup_detach,
+       run_detach},
   };
   return table;
 }

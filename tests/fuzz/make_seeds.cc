@@ -226,6 +226,10 @@ int main(int argc, char** argv) {
       if (auto text = read(e.path()))
         for (char piece : {'\0', '\6', '?'})
           seed("qmp", e.path().stem().string() + "-" + std::to_string(int(piece)), piece + *text);
+  // Domain XML as libvirt writes it (tests/fixtures/libvirt).
+  for (const auto& e : fs::directory_iterator(PCIPASS_SOURCE_DIR "/tests/fixtures/libvirt"))
+    if (e.path().extension() == ".xml")
+      if (auto text = read(e.path())) seed("domain_xml", e.path().stem().string(), *text);
   // The fixtures have no accounts: the sample host's, as bind --owner reads them.
   seed("accounts", "sample",
        "root:x:0:0:root:/root:/bin/bash\nlibvirt-qemu:x:64055:108::/var/lib/libvirt:/usr/sbin/"
