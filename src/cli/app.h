@@ -59,6 +59,9 @@ struct Args {
 
   std::string qmp;     // hotplug/unplug --qmp SOCKET
   int timeout_s = 30;  // unplug --timeout
+  // doctor (cmd_doctor.cc)
+  std::vector<std::string> message;
+  std::optional<std::string> domain, log;
 };
 
 // What a caller may put in place of the real host and process: main() passes the process's

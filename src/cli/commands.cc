@@ -133,6 +133,11 @@ const std::vector<Command>& commands() {
        "Hot-unplug a device from a running QEMU over QMP and wait for the guest to release it",
        setup_unplug,
        run_unplug},
+      {"doctor",
+       {},
+       "Explain a failed VM start: the cause on this host, its evidence and the fix",
+       setup_doctor,
+       run_doctor},
   };
   return table;
 }

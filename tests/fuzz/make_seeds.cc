@@ -226,6 +226,13 @@ int main(int argc, char** argv) {
       if (auto text = read(e.path()))
         for (char piece : {'\0', '\6', '?'})
           seed("qmp", e.path().stem().string() + "-" + std::to_string(int(piece)), piece + *text);
+  // Failed VM starts (tests/fixtures/doctor): each log alone, and each with itself as the kernel
+  // log (fuzz/doctor_log.cc).
+  for (const auto& e : fs::directory_iterator(PCIPASS_SOURCE_DIR "/tests/fixtures/doctor"))
+    if (auto text = read(e.path())) {
+      seed("doctor_log", e.path().stem().string(), std::string(1, '\0') + *text);
+      seed("doctor_log", e.path().stem().string() + "-kernel", "\2" + *text + "\x1e" + *text);
+    }
   // The fixtures have no accounts: the sample host's, as bind --owner reads them.
   seed("accounts", "sample",
        "root:x:0:0:root:/root:/bin/bash\nlibvirt-qemu:x:64055:108::/var/lib/libvirt:/usr/sbin/"
