@@ -384,7 +384,7 @@ std::string quoted_after(std::string_view line, std::string_view word) {
 }
 
 void examine_romfile(const Probe& p, Finding& f) {
-  std::string name = quoted_after(p.line, "romfile");
+  std::string name = quoted_after(p.line, "failed to find romfile");
   std::vector<std::string> tried;
   if (!name.empty() && name.front() == '/') tried.push_back(name);
   if (!name.empty() && name.find('/') == std::string::npos) tried.push_back("/usr/share/qemu/" + name);

@@ -43,9 +43,11 @@ bool address_shape(std::string_view s, size_t at, bool with_domain) {
          s[at + 5] == '.' && s[at + 6] >= '0' && s[at + 6] <= '7';
 }
 
+// Not inside a longer run of hex digits and colons; a colon may follow ("vfio 0000:01:00.0: ").
 bool boundary(std::string_view s, size_t before, size_t after) {
-  auto word = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':'; };
-  return (before == 0 || !word(s[before - 1])) && (after >= s.size() || !word(s[after]));
+  auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  return (before == 0 || (!hex(s[before - 1]) && s[before - 1] != ':')) &&
+         (after >= s.size() || (!hex(s[after]) && s[after] != '.'));
 }
 
 std::string shown(std::string_view line) {
@@ -102,10 +104,12 @@ struct Collector {
   std::vector<Finding> findings;
   std::set<std::pair<Cause, std::optional<PciAddress>>> seen;
 
+  // Once per cause and device; an examiner may change the cause (a refusal that was an RMRR).
   void add(Finding f, std::string_view line) {
-    if (!seen.insert({f.cause, f.device}).second) return;
+    if (seen.count({f.cause, f.device})) return;
     Probe p{fs, kernel, section, line.substr(0, kMaxMatchedLine)};
     examiner(f.cause)(p, f);
+    if (!seen.insert({f.cause, f.device}).second) return;
     findings.push_back(std::move(f));
   }
 };

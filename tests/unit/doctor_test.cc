@@ -35,7 +35,7 @@ void gpu_host(TempTree& t) {
 
 struct Diagnosed {
   doctor::Report report;
-  const doctor::Finding& only() const {
+  doctor::Finding only() const {
     EXPECT_EQ(report.findings.size(), 1u);
     return report.findings.at(0);
   }
@@ -61,7 +61,7 @@ TEST(Doctor, GroupNotViableNamesTheMemberOnAHostDriverInTheLastStart) {
   const auto& f = d.only();
   EXPECT_EQ(doctor::cause_id(f.cause), std::string("group_not_viable"));
   EXPECT_TRUE(f.confirmed);
-  EXPECT_EQ(f.where, "/var/log/libvirt/qemu/win10.log:21");
+  EXPECT_EQ(f.where, "/var/log/libvirt/qemu/win10.log:22");
   EXPECT_EQ(f.device->str(), "0000:01:00.0");
   has_evidence(f, "/sys/kernel/iommu_groups/3/devices/0000:01:00.1",
                "driver snd_hda_intel: keeps the group from the VM");
@@ -310,13 +310,17 @@ TEST(Doctor, KmsgRecordsBecomeLines) {
 TEST(Doctor, HostileLogsNeitherCrashNorStall) {
   TempTree t;
   gpu_host(t);
-  std::string text(3 << 20, 'a');  // one 3 MiB line
-  text += std::string("\0\xff\xfe group 3 is not viable\n", 25);
+  std::string text(3 << 20, 'a');  // one 3 MiB line, then the message past its first 64 KiB
+  text += " group 3 is not viable\n";
+  text += std::string("\0\xff\xfe group 3 is not viable\n", 26);
   text += "vfio 0000:01:00.0: group 99999999999999999999 is not viable\n";
+  text += std::string(1 << 20, 'b') + "\n";
   auto d = diagnose(t, text);
-  ASSERT_EQ(d.report.findings.size(), 1u);
-  EXPECT_EQ(d.report.findings[0].line.size(), 25u);
-  EXPECT_LE(d.report.findings[0].line.size(), 300u);
+  ASSERT_EQ(d.report.findings.size(), 2u);
+  EXPECT_EQ(d.report.findings[0].line, std::string("\0\xff\xfe group 3 is not viable", 25));
+  EXPECT_EQ(d.report.findings[0].where, "/x.log:2");
+  // The group number out of range: the device's own group link instead.
+  EXPECT_EQ(d.report.findings[1].explanation.substr(0, 28), "IOMMU group 3 is not viable:");
 }
 
 TEST(Doctor, OnlyALogsTailIsRead) {
