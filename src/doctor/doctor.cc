@@ -74,13 +74,37 @@ std::string where(const Text& t, size_t line) {
   return fmt::format("{}:{}", t.source, line);
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// matches() on a line already lowered: each line is lowered once for the whole catalog.
+bool matches_lowered(std::string_view lower, std::string_view pattern) {
+  size_t pos = 0;
+  while (!pattern.empty()) {
+    size_t star = pattern.find('*');
+    std::string part = ascii_lower(pattern.substr(0, star));
+    if (!part.empty()) {
+      pos = lower.find(part, pos);
+      if (pos == std::string_view::npos) return false;
+      pos += part.size();
+    }
+    if (star == std::string_view::npos) break;
+    pattern.remove_prefix(star + 1);
+  }
+  return true;
+}
+
 // A finding for `line` from the first catalog row that matches it; nullopt when none does.
 std::optional<Finding> match_line(std::string_view line, const std::vector<Cause>* only) {
   std::string_view head = line.substr(0, kMaxMatchedLine);
+  std::string lower = ascii_lower(head);
   for (const Entry& e : catalog()) {
     if (only && std::find(only->begin(), only->end(), e.cause) == only->end()) continue;
     for (auto pattern : e.patterns)
-      if (matches(head, pattern)) {
+      if (matches_lowered(lower, pattern)) {
         Finding f;
         f.cause = e.cause;
         f.line = shown(line);
@@ -227,19 +251,7 @@ const char* cause_id(Cause c) {
 }
 
 bool matches(std::string_view line, std::string_view pattern) {
-  size_t pos = 0;
-  while (!pattern.empty()) {
-    size_t star = pattern.find('*');
-    std::string_view part = pattern.substr(0, star);
-    if (!part.empty()) {
-      pos = find_nocase(line, part, pos);
-      if (pos == std::string_view::npos) return false;
-      pos += part.size();
-    }
-    if (star == std::string_view::npos) break;
-    pattern.remove_prefix(star + 1);
-  }
-  return true;
+  return matches_lowered(ascii_lower(line), pattern);
 }
 
 std::optional<PciAddress> address_in(std::string_view line) {
