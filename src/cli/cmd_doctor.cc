@@ -30,7 +30,8 @@ Result<doctor::Request> request(const Args& a) {
   if (a.domain) r = {doctor::Mode::kDomain, {}, {}, *a.domain};
   if (a.log) {
     // A relative path is the user's, from where they stand; the library takes host paths.
-    std::string path = a.log->empty() ? *a.log : std::filesystem::absolute(*a.log).lexically_normal().string();
+    std::string path =
+        a.log->empty() ? *a.log : std::filesystem::absolute(*a.log).lexically_normal().string();
     r = {doctor::Mode::kLog, {}, path, {}};
   }
   return r;
@@ -64,9 +65,9 @@ Json report_json(const doctor::Report& r) {
 }
 
 void print_finding(Context& ctx, const doctor::Finding& f) {
-  print_line(ctx.out, fmt::format("{}{}: {}", doctor::cause_id(f.cause),
-                                  f.confirmed ? "" : " (not shown by this host now)",
-                                  f.explanation));
+  print_line(ctx.out,
+             fmt::format("{}{}: {}", doctor::cause_id(f.cause),
+                         f.confirmed ? "" : " (not shown by this host now)", f.explanation));
   print_line(ctx.out, fmt::format("  message   {}: {}", f.where, f.line));
   if (f.device) print_line(ctx.out, "  device    " + f.device->str());
   for (const auto& e : f.evidence)

@@ -23,8 +23,8 @@ std::vector<Evidence> kernel_lines(const Probe& p, std::initializer_list<std::st
                                    const std::optional<PciAddress>& device = std::nullopt) {
   std::vector<Evidence> out;
   for (const auto& l : p.kernel.lines) {
-    bool all = std::all_of(words.begin(), words.end(),
-                           [&](std::string_view w) { return matches(l, w); });
+    bool all =
+        std::all_of(words.begin(), words.end(), [&](std::string_view w) { return matches(l, w); });
     if (all && (!device || l.find(device->str()) != std::string::npos))
       out.push_back({p.kernel.source, l.substr(0, 300)});
   }
@@ -67,8 +67,9 @@ std::optional<size_t> iommu_group_count(const HostFs& fs, Finding& f) {
     return std::nullopt;
   }
   f.evidence.push_back({"/sys/kernel/iommu_groups",
-                        groups->empty() ? "empty: the kernel runs without an IOMMU"
-                                        : fmt::format("{} groups: the IOMMU is on", groups->size())});
+                        groups->empty()
+                            ? "empty: the kernel runs without an IOMMU"
+                            : fmt::format("{} groups: the IOMMU is on", groups->size())});
   return groups->size();
 }
 
@@ -79,8 +80,9 @@ void cmdline_evidence(const HostFs& fs, Finding& f) {
   for (const auto& w : split_words(*cmdline))
     if (w.starts_with("intel_iommu=") || w.starts_with("amd_iommu=") || w.starts_with("iommu="))
       iommu.push_back(w);
-  f.evidence.push_back({"/proc/cmdline", iommu.empty() ? "no intel_iommu= or amd_iommu= parameter"
-                                                       : "has " + fmt::format("{}", fmt::join(iommu, " "))});
+  f.evidence.push_back({"/proc/cmdline", iommu.empty()
+                                             ? "no intel_iommu= or amd_iommu= parameter"
+                                             : "has " + fmt::format("{}", fmt::join(iommu, " "))});
 }
 
 void examine_iommu_off(const Probe& p, Finding& f) {
@@ -89,25 +91,29 @@ void examine_iommu_off(const Probe& p, Finding& f) {
   auto dmar = kernel_lines(p, {"DMAR"});
   append(dmar, kernel_lines(p, {"AMD-Vi"}));
   if (dmar.empty())
-    f.evidence.push_back({kernel_log_name(p), "no DMAR or AMD-Vi line: the firmware described "
-                                              "no IOMMU to the kernel, or it is switched off"});
+    f.evidence.push_back({kernel_log_name(p),
+                          "no DMAR or AMD-Vi line: the firmware described "
+                          "no IOMMU to the kernel, or it is switched off"});
   append(f.evidence, std::move(dmar));
   f.confirmed = !groups || *groups == 0;
   f.explanation = f.confirmed
                       ? "the kernel runs without an IOMMU, so no device can be given to a VM"
                       : "this host has IOMMU groups now: the message is from another boot";
-  f.fix = "turn on VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup, then run "
-          "`pcipass setup --iommu` and reboot; `pcipass check` shows what is still missing";
+  f.fix =
+      "turn on VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup, then run "
+      "`pcipass setup --iommu` and reboot; `pcipass check` shows what is still missing";
 }
 
 // --- QEMU died under libvirt -------------------------------------------------------------
 
 void examine_monitor(const Probe&, Finding& f) {
   f.confirmed = true;
-  f.explanation = "QEMU exited while libvirt was talking to it; this message is libvirt's, the "
-                  "reason is what QEMU wrote before it died";
-  f.fix = "read QEMU's own message: `pcipass doctor --domain DOMAIN` reads "
-          "/var/log/libvirt/qemu/DOMAIN.log and explains it";
+  f.explanation =
+      "QEMU exited while libvirt was talking to it; this message is libvirt's, the "
+      "reason is what QEMU wrote before it died";
+  f.fix =
+      "read QEMU's own message: `pcipass doctor --domain DOMAIN` reads "
+      "/var/log/libvirt/qemu/DOMAIN.log and explains it";
 }
 
 // --- VFIO not available ------------------------------------------------------------------
@@ -126,11 +132,13 @@ void examine_vfio_unsupported(const Probe& p, Finding& f) {
   f.confirmed = no_iommu || !missing.empty() || !node;
   if (no_iommu) {
     f.explanation = "the kernel runs without an IOMMU, so VFIO has nothing to assign with";
-    f.fix = "turn on VT-d or AMD-Vi in the firmware setup, then `pcipass setup --iommu --vfio` "
-            "and reboot";
+    f.fix =
+        "turn on VT-d or AMD-Vi in the firmware setup, then `pcipass setup --iommu --vfio` "
+        "and reboot";
   } else if (!missing.empty() || !node) {
-    f.explanation = fmt::format("the VFIO modules are not loaded ({})",
-                                missing.empty() ? "no /dev/vfio/vfio" : fmt::format("{}", fmt::join(missing, ", ")));
+    f.explanation = fmt::format(
+        "the VFIO modules are not loaded ({})",
+        missing.empty() ? "no /dev/vfio/vfio" : fmt::format("{}", fmt::join(missing, ", ")));
     f.fix = "`modprobe vfio-pci` now, and `pcipass setup --vfio` to load VFIO at every boot";
   } else {
     f.explanation = "VFIO is loaded and the IOMMU is on now: the message is from another boot";
@@ -179,16 +187,19 @@ void examine_group(const Probe& p, Finding& f) {
   f.confirmed = !blocking.empty();
   std::string device = f.device ? f.device->str() : blocking.empty() ? "DEVICE" : blocking[0];
   f.explanation = blocking.empty()
-                      ? fmt::format("every member of IOMMU group {} is on vfio-pci, pci-stub or "
-                                    "no driver now: the group was not viable when the VM started",
-                                    *group)
-                      : fmt::format("IOMMU group {} is not viable: {} still on a host driver; VFIO "
-                                    "gives a VM a whole group or nothing",
-                                    *group, fmt::join(blocking, ", "));
+                      ? fmt::format(
+                            "every member of IOMMU group {} is on vfio-pci, pci-stub or "
+                            "no driver now: the group was not viable when the VM started",
+                            *group)
+                      : fmt::format(
+                            "IOMMU group {} is not viable: {} still on a host driver; VFIO "
+                            "gives a VM a whole group or nothing",
+                            *group, fmt::join(blocking, ", "));
   f.fix = blocking.empty() ? "start the VM again"
-                           : fmt::format("`pcipass bind --with-group {}` (or `pcipass bind {}`), "
-                                         "after `pcipass plan` shows what the host loses",
-                                         device, fmt::join(blocking, " "));
+                           : fmt::format(
+                                 "`pcipass bind --with-group {}` (or `pcipass bind {}`), "
+                                 "after `pcipass plan` shows what the host loses",
+                                 device, fmt::join(blocking, " "));
 }
 
 // --- container refused: RMRR or interrupt remapping -------------------------------------
@@ -199,11 +210,13 @@ void examine_rmrr(const Probe& p, Finding& f) {
   if (lines.empty())
     f.evidence.push_back({kernel_log_name(p), "no RMRR line for the device in this boot"});
   append(f.evidence, std::move(lines));
-  f.explanation = "the firmware reserves memory for this device (an RMRR) and the kernel refuses "
-                  "to attach it to any VM's IOMMU domain";
-  f.fix = "move the card to another slot (RMRRs usually cover onboard devices and the first "
-          "slot), update the firmware or turn off its feature that uses the device (HP: \"HP "
-          "Shared Memory features\"); no kernel option lifts this";
+  f.explanation =
+      "the firmware reserves memory for this device (an RMRR) and the kernel refuses "
+      "to attach it to any VM's IOMMU domain";
+  f.fix =
+      "move the card to another slot (RMRRs usually cover onboard devices and the first "
+      "slot), update the firmware or turn off its feature that uses the device (HP: \"HP "
+      "Shared Memory features\"); no kernel option lifts this";
 }
 
 void examine_container(const Probe& p, Finding& f) {
@@ -216,7 +229,8 @@ void examine_container(const Probe& p, Finding& f) {
   auto unsafe = p.fs.read_trimmed(param);
   f.evidence.push_back({param, unsafe ? *unsafe : "unreadable (vfio_iommu_type1 not loaded)"});
   bool enabled = std::any_of(lines.begin(), lines.end(), [](const Evidence& e) {
-    return matches(e.detail, "Enabled IRQ remapping") || matches(e.detail, "Interrupt remapping enabled");
+    return matches(e.detail, "Enabled IRQ remapping") ||
+           matches(e.detail, "Interrupt remapping enabled");
   });
   if (lines.empty()) f.evidence.push_back({kernel_log_name(p), "no interrupt remapping line"});
   append(f.evidence, std::move(lines));
@@ -225,10 +239,11 @@ void examine_container(const Probe& p, Finding& f) {
                             "for another reason (the kernel log has it)"
                           : "the platform has no interrupt remapping, and vfio_iommu_type1 "
                             "refuses to assign devices without it";
-  f.fix = "turn on interrupt remapping in the firmware (VT-d or AMD-Vi with x2APIC); only if that "
-          "is impossible, `options vfio_iommu_type1 allow_unsafe_interrupts=1` in "
-          "/etc/modprobe.d/ — risk: a guest can then send the host forged interrupts (MSI "
-          "injection) and may take it over";
+  f.fix =
+      "turn on interrupt remapping in the firmware (VT-d or AMD-Vi with x2APIC); only if that "
+      "is impossible, `options vfio_iommu_type1 allow_unsafe_interrupts=1` in "
+      "/etc/modprobe.d/ — risk: a guest can then send the host forged interrupts (MSI "
+      "injection) and may take it over";
 }
 
 // --- memlock -----------------------------------------------------------------------------
@@ -250,12 +265,14 @@ void examine_memlock(const Probe& p, Finding& f) {
   if (auto m = guest_memory(p)) f.evidence.push_back({"QEMU command line", "-m " + *m});
   if (lines.empty()) f.evidence.push_back({kernel_log_name(p), "no RLIMIT_MEMLOCK line"});
   append(f.evidence, std::move(lines));
-  f.explanation = "VFIO pins all of the guest's memory, and QEMU's locked-memory limit "
-                  "(RLIMIT_MEMLOCK) is smaller than the guest's RAM";
-  f.fix = "libvirt sets the limit itself unless the domain has <memtune><hard_limit>: remove it "
-          "or make it the guest's memory plus 1 GiB; QEMU started by hand: `ulimit -l "
-          "unlimited` (or the guest's RAM plus 1 GiB in KiB) in its shell, or a memlock line in "
-          "/etc/security/limits.d/ for its user";
+  f.explanation =
+      "VFIO pins all of the guest's memory, and QEMU's locked-memory limit "
+      "(RLIMIT_MEMLOCK) is smaller than the guest's RAM";
+  f.fix =
+      "libvirt sets the limit itself unless the domain has <memtune><hard_limit>: remove it "
+      "or make it the guest's memory plus 1 GiB; QEMU started by hand: `ulimit -l "
+      "unlimited` (or the guest's RAM plus 1 GiB in KiB) in its shell, or a memlock line in "
+      "/etc/security/limits.d/ for its user";
 }
 
 // --- boot framebuffer on the GPU's BAR ---------------------------------------------------
@@ -318,8 +335,8 @@ void examine_framebuffer(const Probe& p, Finding& f) {
       zeros = zeros && r->start == 0 && r->end == 0;
       if (!framebuffer_name(line.substr(colon + 3))) continue;
       bool inside = dev_bars.empty() || std::any_of(dev_bars.begin(), dev_bars.end(), [&](auto& b) {
-        return r->start <= b.second.end && b.second.start <= r->end;
-      });
+                      return r->start <= b.second.end && b.second.start <= r->end;
+                    });
       if (inside) {
         f.evidence.push_back({"/proc/iomem", trim(line)});
         f.confirmed = true;
@@ -331,8 +348,9 @@ void examine_framebuffer(const Probe& p, Finding& f) {
                                 "(BAR), so vfio-pci cannot reserve or map it"
                               : "vfio-pci could not reserve the GPU's BAR; no boot framebuffer "
                                 "holds it in /proc/iomem now";
-  f.fix = "`pcipass setup --hide-boot-framebuffer` (initcall_blacklist=sysfb_init, or "
-          "video=efifb:off on older kernels) and reboot; the host then has no console on that GPU";
+  f.fix =
+      "`pcipass setup --hide-boot-framebuffer` (initcall_blacklist=sysfb_init, or "
+      "video=efifb:off on older kernels) and reboot; the host then has no console on that GPU";
 }
 
 // --- D3cold ------------------------------------------------------------------------------
@@ -346,14 +364,16 @@ void examine_power(const Probe& p, Finding& f) {
       if (v && *v == "D3cold") f.confirmed = true;
     }
   }
-  append(f.evidence, kernel_lines(p, {"D3cold"}, f.device));
-  f.confirmed = f.confirmed || f.evidence.size() > 2;
+  auto lines = kernel_lines(p, {"D3cold"}, f.device);
+  f.confirmed = f.confirmed || !lines.empty();
+  append(f.evidence, std::move(lines));
   std::string dev = f.device ? f.device->str() : "DEVICE";
   f.explanation = "the device went to D3cold (powered off) while idle and did not come back";
-  f.fix = fmt::format("`echo 0 > /sys/bus/pci/devices/{}/d3cold_allowed` before starting the VM, "
-                      "and `options vfio-pci disable_idle_d3=1` in /etc/modprobe.d/ for every "
-                      "boot; a device that stays in D3cold needs a power cycle of the host",
-                      dev);
+  f.fix = fmt::format(
+      "`echo 0 > /sys/bus/pci/devices/{}/d3cold_allowed` before starting the VM, "
+      "and `options vfio-pci disable_idle_d3=1` in /etc/modprobe.d/ for every "
+      "boot; a device that stays in D3cold needs a power cycle of the host",
+      dev);
 }
 
 // --- unmanaged device --------------------------------------------------------------------
@@ -365,11 +385,13 @@ void examine_unmanaged(const Probe& p, Finding& f) {
     f.evidence.push_back({device_dir(*f.device) + "/driver", driver ? *driver : "no driver"});
     f.confirmed = driver != "vfio-pci";
   }
-  f.explanation = "the domain says managed='no', so libvirt expects the device on vfio-pci "
-                  "before the VM starts, and it is not";
-  f.fix = fmt::format("`pcipass bind {}` before starting (`pcipass bind --persist {}` for every "
-                      "boot), or managed='yes' to let libvirt move it",
-                      dev, dev);
+  f.explanation =
+      "the domain says managed='no', so libvirt expects the device on vfio-pci "
+      "before the VM starts, and it is not";
+  f.fix = fmt::format(
+      "`pcipass bind {}` before starting (`pcipass bind --persist {}` for every "
+      "boot), or managed='yes' to let libvirt move it",
+      dev, dev);
 }
 
 // --- romfile -----------------------------------------------------------------------------
@@ -387,7 +409,8 @@ void examine_romfile(const Probe& p, Finding& f) {
   std::string name = quoted_after(p.line, "failed to find romfile");
   std::vector<std::string> tried;
   if (!name.empty() && name.front() == '/') tried.push_back(name);
-  if (!name.empty() && name.find('/') == std::string::npos) tried.push_back("/usr/share/qemu/" + name);
+  if (!name.empty() && name.find('/') == std::string::npos)
+    tried.push_back("/usr/share/qemu/" + name);
   for (const auto& path : tried) {
     bool there = p.fs.type(path) == FileType::kFile;
     f.evidence.push_back({path, there ? "exists" : "missing"});
@@ -395,9 +418,10 @@ void examine_romfile(const Probe& p, Finding& f) {
   }
   f.explanation = name.empty() ? "QEMU did not find the ROM image given with romfile="
                                : fmt::format("QEMU did not find the ROM image \"{}\"", name);
-  f.fix = "give romfile= (libvirt: <rom file=...>) an absolute path that exists and the QEMU "
-          "user can read, e.g. in /usr/share/qemu/ (a relative name is looked up there); under "
-          "AppArmor or SELinux, other places may be hidden from QEMU";
+  f.fix =
+      "give romfile= (libvirt: <rom file=...>) an absolute path that exists and the QEMU "
+      "user can read, e.g. in /usr/share/qemu/ (a relative name is looked up there); under "
+      "AppArmor or SELinux, other places may be hidden from QEMU";
 }
 
 }  // namespace
@@ -418,13 +442,18 @@ const std::vector<Entry>& catalog() {
       {Cause::kMemlock,
        {"VFIO_MAP_DMA*Cannot allocate memory", "RLIMIT_MEMLOCK", "vfio_dma_map*Cannot allocate"},
        examine_memlock},
-      {Cause::kBootFramebuffer, {"BAR * can't reserve", "Failed to mmap * BAR"}, examine_framebuffer},
+      {Cause::kBootFramebuffer,
+       {"BAR * can't reserve", "Failed to mmap * BAR"},
+       examine_framebuffer},
       {Cause::kPowerState, {"Unable to change power state from D3cold"}, examine_power},
       {Cause::kRmrr, {"ineligible for IOMMU domain attach due to platform RMRR"}, examine_rmrr},
-      {Cause::kUnmanagedDevice, {"Unmanaged PCI device * must be manually detached"}, examine_unmanaged},
+      {Cause::kUnmanagedDevice,
+       {"Unmanaged PCI device * must be manually detached"},
+       examine_unmanaged},
       {Cause::kRomFile, {"failed to find romfile"}, examine_romfile},
       {Cause::kMonitorReset,
-       {"Unable to read from monitor*Connection reset by peer", "qemu unexpectedly closed the monitor"},
+       {"Unable to read from monitor*Connection reset by peer",
+        "qemu unexpectedly closed the monitor"},
        examine_monitor},
   };
   return table;

@@ -31,5 +31,4 @@ struct Entry {
 
 const std::vector<Entry>& catalog();
 
-
 }  // namespace pcipass::doctor

@@ -70,7 +70,8 @@ std::vector<std::string_view> view_lines(std::string_view text) {
 
 std::string where(const Text& t, size_t line) {
   if (t.source == "command line") return t.source;
-  if (t.truncated) return fmt::format("{}: line {} of its last {} bytes", t.source, line, kTailBytes);
+  if (t.truncated)
+    return fmt::format("{}: line {} of its last {} bytes", t.source, line, kTailBytes);
   return fmt::format("{}:{}", t.source, line);
 }
 
@@ -159,8 +160,8 @@ void link_monitor(std::vector<Finding>& findings) {
   if (real.empty()) return;
   for (auto& f : findings)
     if (f.cause == Cause::kMonitorReset) {
-      f.explanation += fmt::format("; here QEMU's reason is {}, explained below",
-                                   fmt::join(real, ", "));
+      f.explanation +=
+          fmt::format("; here QEMU's reason is {}, explained below", fmt::join(real, ", "));
       f.fix = "see below";
     }
 }
@@ -186,9 +187,10 @@ Result<Text> read_log(const HostFs& fs, const std::string& path, std::string& st
                           "give the log's full path, e.g. /var/log/libvirt/qemu/DOMAIN.log");
   auto tail = fs.read_tail(path, kTailBytes);
   if (!tail)
-    return Error(tail.error()).with_fix(
-        "name a readable QEMU or libvirt log (libvirt's are in /var/log/libvirt/qemu, root's "
-        "to read)");
+    return Error(tail.error())
+        .with_fix(
+            "name a readable QEMU or libvirt log (libvirt's are in /var/log/libvirt/qemu, root's "
+            "to read)");
   bool truncated = tail->size() >= kTailBytes;
   storage = std::string(whole_lines(*tail, truncated));
   return Text{storage, path, truncated};
@@ -213,7 +215,8 @@ std::string last_start_stamp(std::string_view log) {
 
 Result<std::string> newest_log(const HostFs& fs) {
   auto names = fs.list(kLibvirtLogDir);
-  if (!names) return Error(names.error()).with_fix("name the log with --log FILE, or give the message");
+  if (!names)
+    return Error(names.error()).with_fix("name the log with --log FILE, or give the message");
   std::string best, best_stamp;
   for (const auto& n : *names) {
     if (!n.ends_with(".log")) continue;
@@ -234,18 +237,30 @@ Result<std::string> newest_log(const HostFs& fs) {
 
 const char* cause_id(Cause c) {
   switch (c) {
-    case Cause::kIommuOff: return "iommu_off";
-    case Cause::kMonitorReset: return "monitor_reset";
-    case Cause::kVfioUnsupported: return "vfio_unsupported";
-    case Cause::kGroupNotViable: return "group_not_viable";
-    case Cause::kInterruptRemapping: return "interrupt_remapping";
-    case Cause::kMemlock: return "memlock";
-    case Cause::kBootFramebuffer: return "boot_framebuffer";
-    case Cause::kPowerState: return "power_state";
-    case Cause::kRmrr: return "rmrr";
-    case Cause::kUnmanagedDevice: return "unmanaged_device";
-    case Cause::kRomFile: return "romfile";
-    case Cause::kUnknown: return "unknown";
+    case Cause::kIommuOff:
+      return "iommu_off";
+    case Cause::kMonitorReset:
+      return "monitor_reset";
+    case Cause::kVfioUnsupported:
+      return "vfio_unsupported";
+    case Cause::kGroupNotViable:
+      return "group_not_viable";
+    case Cause::kInterruptRemapping:
+      return "interrupt_remapping";
+    case Cause::kMemlock:
+      return "memlock";
+    case Cause::kBootFramebuffer:
+      return "boot_framebuffer";
+    case Cause::kPowerState:
+      return "power_state";
+    case Cause::kRmrr:
+      return "rmrr";
+    case Cause::kUnmanagedDevice:
+      return "unmanaged_device";
+    case Cause::kRomFile:
+      return "romfile";
+    case Cause::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }

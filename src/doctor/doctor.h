@@ -65,10 +65,10 @@ struct KernelLog {
 };
 
 struct Report {
-  std::string source;     // the log's path, or "command line"
-  size_t first_line = 1;  // line number of the section's first line in what was read
-  bool truncated = false; // only the log's tail was read: line numbers count from its start
-  std::string kernel_log; // KernelLog::source
+  std::string source;             // the log's path, or "command line"
+  size_t first_line = 1;          // line number of the section's first line in what was read
+  bool truncated = false;         // only the log's tail was read: line numbers count from its start
+  std::string kernel_log;         // KernelLog::source
   std::vector<Finding> findings;  // empty: nothing known matched
   std::vector<std::string> looked_at;  // the section's last lines, when nothing matched
   bool explained() const { return !findings.empty(); }

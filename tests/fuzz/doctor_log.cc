@@ -18,12 +18,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view all(reinterpret_cast<const char*>(data) + 1, size - 1);
   size_t sep = all.find('\x1e');
   std::string_view log = all.substr(0, sep);
-  std::string_view kernel = sep == std::string_view::npos ? std::string_view() : all.substr(sep + 1);
+  std::string_view kernel =
+      sep == std::string_view::npos ? std::string_view() : all.substr(sep + 1);
   doctor::KernelLog k{"/dev/kmsg", kmsg ? doctor::kmsg_lines(kernel) : doctor::split_lines(kernel)};
   const HostFs& fs = fuzz::base_host();
   doctor::Report r = doctor::diagnose_text(fs, {log, "/fuzz.log", bool(data[0] & 2)}, k);
   for (const auto& f : r.findings) {
-    if (f.explanation.empty() || f.fix.empty()) fuzz::violated("a finding without explanation or fix");
+    if (f.explanation.empty() || f.fix.empty())
+      fuzz::violated("a finding without explanation or fix");
     if (f.line.size() > 300) fuzz::violated("a quoted line longer than 300 bytes");
     if (f.cause == doctor::Cause::kUnknown) fuzz::violated("a finding of no known cause");
   }

@@ -126,7 +126,8 @@ TEST(Doctor, VfioUnsupportedNamesTheMissingModules) {
   has_evidence(f, "/sys/module/vfio_pci", "not loaded");
   has_evidence(f, "/dev/vfio/vfio", "missing");
   EXPECT_EQ(f.explanation, "the VFIO modules are not loaded (vfio_iommu_type1, vfio_pci)");
-  EXPECT_EQ(f.fix, "`modprobe vfio-pci` now, and `pcipass setup --vfio` to load VFIO at every boot");
+  EXPECT_EQ(f.fix,
+            "`modprobe vfio-pci` now, and `pcipass setup --vfio` to load VFIO at every boot");
 }
 
 TEST(Doctor, ContainerRefusedWithoutInterruptRemapping) {
@@ -264,8 +265,9 @@ TEST(Doctor, RomfileByNameIsLookedUpInQemusDirectory) {
   TempTree t;
   t.file("/usr/share/qemu/gtx1080.rom", "rom");
   const auto& f =
-      diagnose(t, "qemu-system-x86_64: -device vfio-pci,host=01:00.0,romfile=gtx1080.rom: failed "
-                  "to find romfile \"gtx1080.rom\"")
+      diagnose(t,
+               "qemu-system-x86_64: -device vfio-pci,host=01:00.0,romfile=gtx1080.rom: failed "
+               "to find romfile \"gtx1080.rom\"")
           .only();
   has_evidence(f, "/usr/share/qemu/gtx1080.rom", "exists");
   EXPECT_FALSE(f.confirmed);
