@@ -78,7 +78,8 @@ void print_finding(Context& ctx, const doctor::Finding& f) {
 void print_report(Context& ctx, const doctor::Report& r) {
   std::string from = r.first_line > 1 ? fmt::format(", from line {} (the last start)", r.first_line)
                                       : std::string();
-  print_line(ctx.out, fmt::format("read {}{}; kernel log: {}", r.source, from,
+  std::string source = r.source == "command line" ? "the message given" : r.source;
+  print_line(ctx.out, fmt::format("read {}{}; kernel log: {}", source, from,
                                   r.kernel_log.empty() ? "none readable" : r.kernel_log));
   for (const auto& f : r.findings) {
     ctx.out << '\n';

@@ -309,6 +309,20 @@ TEST(Doctor, KmsgRecordsBecomeLines) {
             (std::vector<std::string>{"vfio-pci 0000:01:00.0: enabling device", "DMAR: no RMRR"}));
 }
 
+// A captured tree's /dev/kmsg is never read as the kernel's: only character device 1:11 is.
+TEST(Doctor, AKmsgFileInATreeIsNotTheKernelLog) {
+  TempTree t;
+  t.file("/dev/kmsg", "6,1,1,-;DMAR: from the tree\n");
+  t.file("/var/log/kern.log", "Nov 22 18:00:00 ws kernel: DMAR: from kern.log\n");
+  auto fs = make_real_host_fs(t.root());
+  auto kmsg = fs->read_kmsg(4096);
+  ASSERT_FALSE(kmsg.ok());
+  EXPECT_EQ(kmsg.error().err, ENOTSUP);
+  auto k = doctor::read_kernel_log(*fs);
+  EXPECT_EQ(k.source, "/var/log/kern.log");
+  EXPECT_EQ(k.lines, std::vector<std::string>{"Nov 22 18:00:00 ws kernel: DMAR: from kern.log"});
+}
+
 TEST(Doctor, HostileLogsNeitherCrashNorStall) {
   TempTree t;
   gpu_host(t);
