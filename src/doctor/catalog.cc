@@ -158,12 +158,13 @@ std::optional<int> group_of(const Probe& p, const Finding& f) {
   return v;
 }
 
-std::vector<std::string> blocking_members(const Probe& p, int group, Finding& f) {
+// The members of `group` on a host driver; nullopt when this host has no such group.
+std::optional<std::vector<std::string>> blocking_members(const Probe& p, int group, Finding& f) {
   std::string dir = fmt::format("/sys/kernel/iommu_groups/{}/devices", group);
   auto members = p.fs.list(dir);
   if (!members) {
     f.evidence.push_back({dir, "missing: no such IOMMU group on this host now"});
-    return {};
+    return std::nullopt;
   }
   std::vector<std::string> blocking;
   for (const auto& m : *members) {
@@ -176,30 +177,39 @@ std::vector<std::string> blocking_members(const Probe& p, int group, Finding& f)
   return blocking;
 }
 
+void group_unknown(Finding& f, std::string what) {
+  f.explanation = fmt::format(
+      "a member of {} was still on a host driver when the VM started; "
+      "this host does not show which",
+      what);
+  f.fix =
+      "`pcipass groups` shows this host's groups; `pcipass bind --with-group DEVICE` moves "
+      "one whole";
+}
+
 void examine_group(const Probe& p, Finding& f) {
   auto group = group_of(p, f);
-  if (!group) {
-    f.explanation = "a member of the device's IOMMU group is still on a host driver";
-    f.fix = "`pcipass groups` shows the group; `pcipass bind --with-group DEVICE` moves it whole";
+  if (!group) return group_unknown(f, "the device's IOMMU group");
+  auto blocking = blocking_members(p, *group, f);
+  if (!blocking) return group_unknown(f, fmt::format("IOMMU group {}", *group));
+  f.confirmed = !blocking->empty();
+  std::string device = f.device ? f.device->str() : blocking->empty() ? "DEVICE" : (*blocking)[0];
+  if (blocking->empty()) {
+    f.explanation = fmt::format(
+        "every member of IOMMU group {} is on vfio-pci, pci-stub or no driver now: the group "
+        "was not viable when the VM started",
+        *group);
+    f.fix = "start the VM again";
     return;
   }
-  auto blocking = blocking_members(p, *group, f);
-  f.confirmed = !blocking.empty();
-  std::string device = f.device ? f.device->str() : blocking.empty() ? "DEVICE" : blocking[0];
-  f.explanation = blocking.empty()
-                      ? fmt::format(
-                            "every member of IOMMU group {} is on vfio-pci, pci-stub or "
-                            "no driver now: the group was not viable when the VM started",
-                            *group)
-                      : fmt::format(
-                            "IOMMU group {} is not viable: {} still on a host driver; VFIO "
-                            "gives a VM a whole group or nothing",
-                            *group, fmt::join(blocking, ", "));
-  f.fix = blocking.empty() ? "start the VM again"
-                           : fmt::format(
-                                 "`pcipass bind --with-group {}` (or `pcipass bind {}`), "
-                                 "after `pcipass plan` shows what the host loses",
-                                 device, fmt::join(blocking, " "));
+  f.explanation = fmt::format(
+      "IOMMU group {} is not viable: {} still on a host driver; VFIO gives a VM a whole group or "
+      "nothing",
+      *group, fmt::join(*blocking, ", "));
+  f.fix = fmt::format(
+      "`pcipass bind --with-group {}` (or `pcipass bind {}`), after `pcipass plan` shows what "
+      "the host loses",
+      device, fmt::join(*blocking, " "));
 }
 
 // --- container refused: RMRR or interrupt remapping -------------------------------------
