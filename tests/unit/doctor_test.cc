@@ -75,6 +75,34 @@ TEST(Doctor, GroupNotViableNamesTheMemberOnAHostDriverInTheLastStart) {
             "`pcipass plan` shows what the host loses");
 }
 
+// QEMU's own stderr, as QEMU 7.2 wrote it in the tests/vm guest (scenario doctor-vfio).
+TEST(Doctor, GroupNotViableFromQemusStderr) {
+  TempTree t;
+  t.pci_device(kBus, "0000:00:04.0", 0x1b36, 0x000c, 0x060400, "pcieport", 5);
+  const std::string port = kBus + "/0000:00:04.0";
+  t.pci_device(port, "0000:02:00.0", 0x1234, 0x1111, 0x030000, "vfio-pci", 6);
+  t.pci_device(port, "0000:02:00.1", 0x8086, 0x293e, 0x040300, "snd_hda_intel", 6);
+  auto d = diagnose(t, fixture("group-not-viable-qemu.log"), "/tmp/qemu-doctor/err");
+  EXPECT_EQ(d.report.first_line, 1u);
+  const auto& f = d.only();
+  EXPECT_EQ(f.where, "/tmp/qemu-doctor/err:1");
+  EXPECT_EQ(f.explanation,
+            "IOMMU group 6 is not viable: 0000:02:00.1 still on a host driver; VFIO gives a VM a "
+            "whole group or nothing");
+  EXPECT_EQ(f.evidence.size(), 2u);
+}
+
+TEST(Doctor, AGroupThisHostLacksIsSaidSo) {
+  TempTree t;
+  const auto& f = diagnose(t, fixture("group-not-viable-qemu.log")).only();
+  EXPECT_FALSE(f.confirmed);
+  has_evidence(f, "/sys/kernel/iommu_groups/6/devices",
+               "missing: no such IOMMU group on this host now");
+  EXPECT_EQ(f.explanation,
+            "a member of IOMMU group 6 was still on a host driver when the VM started; this host "
+            "does not show which");
+}
+
 TEST(Doctor, AViableGroupNowIsNotConfirmed) {
   TempTree t;
   gpu_host(t);
