@@ -73,35 +73,51 @@ std::optional<size_t> iommu_group_count(const HostFs& fs, Finding& f) {
   return groups->size();
 }
 
-void cmdline_evidence(const HostFs& fs, Finding& f) {
+// The IOMMU parameters of /proc/cmdline, as evidence; true when one turns it off.
+bool cmdline_evidence(const HostFs& fs, Finding& f) {
   auto cmdline = fs.read_trimmed("/proc/cmdline");
-  if (!cmdline) return;
+  if (!cmdline) return false;
   std::vector<std::string> iommu;
+  bool off = false;
   for (const auto& w : split_words(*cmdline))
-    if (w.starts_with("intel_iommu=") || w.starts_with("amd_iommu=") || w.starts_with("iommu="))
+    if (w.starts_with("intel_iommu=") || w.starts_with("amd_iommu=") || w.starts_with("iommu=")) {
       iommu.push_back(w);
+      off = off || w == "intel_iommu=off" || w == "amd_iommu=off";
+    }
   f.evidence.push_back({"/proc/cmdline", iommu.empty()
                                              ? "no intel_iommu= or amd_iommu= parameter"
-                                             : "has " + fmt::format("{}", fmt::join(iommu, " "))});
+                                             : fmt::format("has {}", fmt::join(iommu, " "))});
+  return off;
 }
 
 void examine_iommu_off(const Probe& p, Finding& f) {
   auto groups = iommu_group_count(p.fs, f);
-  cmdline_evidence(p.fs, f);
+  bool cmdline_off = cmdline_evidence(p.fs, f);
   auto dmar = kernel_lines(p, {"DMAR"});
   append(dmar, kernel_lines(p, {"AMD-Vi"}));
-  if (dmar.empty())
+  bool firmware = !dmar.empty();
+  if (!firmware)
     f.evidence.push_back({kernel_log_name(p),
-                          "no DMAR or AMD-Vi line: the firmware described "
-                          "no IOMMU to the kernel, or it is switched off"});
+                          "no DMAR or AMD-Vi line: the firmware described no IOMMU to the kernel, "
+                          "or it is switched off"});
   append(f.evidence, std::move(dmar));
   f.confirmed = !groups || *groups == 0;
-  f.explanation = f.confirmed
-                      ? "the kernel runs without an IOMMU, so no device can be given to a VM"
-                      : "this host has IOMMU groups now: the message is from another boot";
-  f.fix =
-      "turn on VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup, then run "
-      "`pcipass setup --iommu` and reboot; `pcipass check` shows what is still missing";
+  f.explanation = !f.confirmed ? "this host has IOMMU groups now: the message is from another boot"
+                  : cmdline_off
+                      ? "the kernel runs without an IOMMU: its command line turns it off"
+                      : "the kernel runs without an IOMMU, so no device can be given to a VM";
+  if (cmdline_off)
+    f.fix =
+        "`pcipass setup --iommu` (it replaces the parameter that turns the IOMMU off) and "
+        "reboot";
+  else if (firmware && f.confirmed)
+    f.fix =
+        "`pcipass setup --iommu` and reboot: the firmware describes an IOMMU (the DMAR or "
+        "AMD-Vi lines) that the kernel did not turn on";
+  else
+    f.fix =
+        "turn on VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup, then run "
+        "`pcipass setup --iommu` and reboot; `pcipass check` shows what is still missing";
 }
 
 // --- QEMU died under libvirt -------------------------------------------------------------

@@ -130,8 +130,39 @@ TEST(Doctor, IommuOffShowsTheEmptyGroupsTheCmdlineAndTheKernelLog) {
   has_evidence(f, "/var/log/kern.log",
                "Nov 22 18:00:00 ws kernel: [    0.012000] ACPI: DMAR 0x000000007A3F5000 0000A8");
   EXPECT_EQ(f.fix,
+            "`pcipass setup --iommu` and reboot: the firmware describes an IOMMU (the DMAR or "
+            "AMD-Vi lines) that the kernel did not turn on");
+}
+
+TEST(Doctor, IommuOffWithoutFirmwareLinesIsTheFirmwares) {
+  TempTree t;
+  t.dir("/sys/kernel/iommu_groups");
+  t.file("/var/log/kern.log", "Nov 22 18:00:00 ws kernel: [    0.0] Linux version 6.1.0\n");
+  const auto& f = diagnose(t, fixture("iommu-off-virsh.log")).only();
+  EXPECT_TRUE(f.confirmed);
+  has_evidence(f, "/var/log/kern.log",
+               "no DMAR or AMD-Vi line: the firmware described no IOMMU to the kernel, or it is "
+               "switched off");
+  EXPECT_EQ(f.fix,
             "turn on VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup, then run "
             "`pcipass setup --iommu` and reboot; `pcipass check` shows what is still missing");
+}
+
+// QEMU's own stderr on a kernel booted with intel_iommu=off (scenario doctor-iommu-off).
+TEST(Doctor, NoIommuGroupFromQemuWithTheIommuOffOnTheCommandLine) {
+  TempTree t;
+  t.dir("/sys/kernel/iommu_groups");
+  t.file("/proc/cmdline", "console=ttyS0 panic=-1 intel_iommu=off\n");
+  t.file("/var/log/kern.log", "Nov 22 21:40:00 guest kernel: DMAR: Host address width 39\n");
+  const auto& f = diagnose(t, fixture("iommu-off-qemu.log")).only();
+  EXPECT_EQ(doctor::cause_id(f.cause), std::string("iommu_off"));
+  EXPECT_EQ(f.device->str(), "0000:00:02.0");
+  EXPECT_TRUE(f.confirmed);
+  has_evidence(f, "/proc/cmdline", "has intel_iommu=off");
+  EXPECT_EQ(f.explanation, "the kernel runs without an IOMMU: its command line turns it off");
+  EXPECT_EQ(f.fix,
+            "`pcipass setup --iommu` (it replaces the parameter that turns the IOMMU off) and "
+            "reboot");
 }
 
 TEST(Doctor, IommuOnNowSaysTheMessageIsFromAnotherBoot) {

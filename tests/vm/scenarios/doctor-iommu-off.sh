@@ -19,7 +19,7 @@ cp "$QEMU_DIR/err" "$RESULTS/qemu-iommu-off.err"
 log "QEMU said: $(cat "$QEMU_DIR/err")"
 pp doctor-log doctor --log "$QEMU_DIR/err"
 expect_rc "doctor --log" 0
-expect_has "doctor" "$PP_OUT" "iommu_off: the kernel runs without an IOMMU"
+expect_has "doctor" "$PP_OUT" "iommu_off: the kernel runs without an IOMMU: its command line turns it off"
 expect_has "doctor" "$PP_OUT" "/proc/cmdline: has intel_iommu=off"
 expect_has "doctor" "$PP_OUT" "pcipass setup --iommu"
 pp doctor-virsh doctor "error: unsupported configuration: host doesn't support passthrough of host PCI devices"
