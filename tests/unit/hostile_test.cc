@@ -368,8 +368,8 @@ TEST_F(Hostile, UnknownCommandIsNamed) {
   EXPECT_EQ(r.err,
             "error: unknown command 'frobnicate'\n"
             "  fix: use one of: check, list, groups, show, tree, snapshot, plan, bind, release, "
-            "status, recover, setup, undo, apply, xml, qemu-args, hotplug, unplug (`pcipass --help` "
-            "says what each does)\n");
+            "status, recover, setup, undo, apply, xml, qemu-args, hotplug, unplug, doctor "
+            "(`pcipass --help` says what each does)\n");
 }
 
 TEST_F(Hostile, CommandLineErrorsUnderJsonAreJson) {
