@@ -55,7 +55,8 @@ std::optional<int> number_after(std::string_view line, std::string_view word) {
 }
 
 std::string kernel_log_name(const Probe& p) {
-  return p.kernel.source.empty() ? "the kernel log (unreadable: run as root)" : p.kernel.source;
+  return p.kernel.source.empty() ? "no kernel log (/dev/kmsg is root's; no /var/log/kern.log)"
+                                 : p.kernel.source;
 }
 
 // --- IOMMU off ---------------------------------------------------------------------------

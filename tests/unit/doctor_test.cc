@@ -453,6 +453,18 @@ TEST(DoctorCli, BadInputIsAClearUsageError) {
   EXPECT_EQ(bad.err,
             "error: '../../etc/shadow' is not a libvirt domain name\n"
             "  fix: give the name `virsh list --all` shows, e.g. --domain win10\n");
+  auto empty = run_cli({"--root", t.root(), "doctor", " "});
+  EXPECT_EQ(empty.status, 2);
+  EXPECT_EQ(empty.err,
+            "error: the message to explain is empty\n"
+            "  fix: give the error as the VM manager printed it, in quotes, or use --domain "
+            "DOMAIN or --log FILE\n");
+  auto missing = run_cli({"--root", t.root(), "doctor", "--log", "/qemu.log"});
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_EQ(missing.err,
+            "error: open /qemu.log: No such file or directory\n"
+            "  fix: name a readable QEMU or libvirt log (libvirt's are in /var/log/libvirt/qemu, "
+            "root's to read)\n");
   auto none = run_cli({"--root", t.root(), "doctor"});
   EXPECT_EQ(none.status, 1);
   EXPECT_NE(none.err.find("/var/log/libvirt/qemu"), std::string::npos) << none.err;
