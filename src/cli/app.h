@@ -65,6 +65,9 @@ struct Args {
   std::string domain;
   std::optional<std::string> connect;
   bool live = false, config = false;
+  // doctor (cmd_doctor.cc)
+  std::vector<std::string> message;
+  std::optional<std::string> doctor_domain, log;  // --domain, --log
 };
 
 // What a caller may put in place of the real host and process: main() passes the process's

@@ -143,6 +143,11 @@ const std::vector<Command>& commands() {
        "Take devices out of a libvirt domain's running guest or definition",
        setup_detach,
        run_detach},
+      {"doctor",
+       {},
+       "Explain a failed VM start: the cause on this host, its evidence and the fix",
+       setup_doctor,
+       run_doctor},
   };
   return table;
 }

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,6 +70,16 @@ std::vector<Result<std::string>> HostFs::read_each(const std::string& dir,
   out.reserve(names.size());
   for (const auto& n : names) out.push_back(read(join_path(dir, n), limit));
   return out;
+}
+
+Result<std::string> HostFs::read_tail(const std::string& path, size_t limit) const {
+  auto all = TRY(read(path, size_t{64} << 20));
+  if (all.size() > limit) all.erase(0, all.size() - limit);
+  return all;
+}
+
+Result<std::string> HostFs::read_kmsg(size_t) const {
+  return Error::io("read", "/dev/kmsg", ENOTSUP);
 }
 
 Status HostFs::replace(const std::string& path, std::string_view data,
@@ -312,6 +323,48 @@ class RealHostFs : public HostFs {
     FdCloser fd(open_in_root(path, kReadFlags));
     if (fd.get() < 0) return Error::io("open", path, errno);
     return read_regular(fd.get(), path, limit);
+  }
+
+  Result<std::string> read_tail(const std::string& path, size_t limit) const override {
+    FdCloser fd(open_in_root(path, kReadFlags));
+    if (fd.get() < 0) return Error::io("open", path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return Error::io("stat", path, errno);
+    if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
+    auto size = static_cast<size_t>(st.st_size);
+    if (size > limit && ::lseek(fd.get(), static_cast<off_t>(size - limit), SEEK_SET) < 0)
+      return Error::io("seek", path, errno);
+    std::string out;
+    if (!read_open(fd.get(), limit, out)) return Error::io("read", path, errno);
+    return out;
+  }
+
+  // Each read(2) of /dev/kmsg returns one record; EAGAIN is the end of what is there, EPIPE a
+  // record overwritten while reading (skipped).
+  Result<std::string> read_kmsg(size_t limit) const override {
+    const std::string path = "/dev/kmsg";
+    {
+      FdCloser probe(open_in_root(path, O_PATH));
+      struct stat st {};
+      if (probe.get() < 0 || ::fstat(probe.get(), &st) != 0) return Error::io("open", path, errno);
+      if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 11))
+        return Error::io("open", path, ENOTSUP);
+    }
+    FdCloser fd(open_in_root(path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
+    if (fd.get() < 0) return Error::io("open", path, errno);
+    std::string out;
+    char record[8192];
+    for (;;) {
+      ssize_t n = ::read(fd.get(), record, sizeof record);
+      if (n < 0 && (errno == EINTR || errno == EPIPE)) continue;
+      if (n < 0 && errno == EAGAIN) break;
+      if (n < 0) return Error::io("read", path, errno);
+      if (n == 0) break;
+      out.append(record, static_cast<size_t>(n));
+      if (out.size() > 2 * limit) out.erase(0, out.size() - limit);
+    }
+    if (out.size() > limit) out.erase(0, out.size() - limit);
+    return out;
   }
 
   Result<std::string> read_link(const std::string& path) const override {

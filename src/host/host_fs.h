@@ -33,6 +33,14 @@ class HostFs {
   virtual std::vector<Result<std::string>> read_each(const std::string& dir,
                                                      const std::vector<std::string>& names,
                                                      size_t limit = 4096) const;
+  // The last `limit` bytes of a regular file (a log that grows without bound), with read()'s
+  // refusals. The default, for doubles: read() of at most 64 MiB, cut to its tail.
+  virtual Result<std::string> read_tail(const std::string& path, size_t limit) const;
+  // The kernel's log as /dev/kmsg gives it: one record per line ("6,1024,5301,-;text"), the last
+  // `limit` bytes of the records present when it was opened, read without blocking. Only the
+  // kernel's own node (character device 1:11) is opened, never whatever a captured tree holds
+  // there. The default, for doubles: ENOTSUP; callers fall back to a log file.
+  virtual Result<std::string> read_kmsg(size_t limit) const;
   // Target of a symbolic link, as stored.
   virtual Result<std::string> read_link(const std::string& path) const = 0;
   // Canonical host path with every symbolic link followed.

@@ -230,6 +230,16 @@ int main(int argc, char** argv) {
   for (const auto& e : fs::directory_iterator(PCIPASS_SOURCE_DIR "/tests/fixtures/libvirt"))
     if (e.path().extension() == ".xml")
       if (auto text = read(e.path())) seed("domain_xml", e.path().stem().string(), *text);
+  // Failed VM starts (tests/fixtures/doctor): each log alone, and each with itself as the kernel
+  // log (fuzz/doctor_log.cc); vm/ holds the tests/vm guest's real ones.
+  for (const auto& e :
+       fs::recursive_directory_iterator(PCIPASS_SOURCE_DIR "/tests/fixtures/doctor"))
+    if (auto text = e.is_regular_file() ? read(e.path()) : std::nullopt) {
+      std::string name = e.path().parent_path().filename().string() + "-" +
+                         e.path().filename().string();  // vm/x.log and x.log both
+      seed("doctor_log", name, std::string(1, '\0') + *text);
+      seed("doctor_log", name + "-kernel", "\2" + *text + "\x1e" + *text);
+    }
   // The fixtures have no accounts: the sample host's, as bind --owner reads them.
   seed("accounts", "sample",
        "root:x:0:0:root:/root:/bin/bash\nlibvirt-qemu:x:64055:108::/var/lib/libvirt:/usr/sbin/"
