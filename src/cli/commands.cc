@@ -133,6 +133,11 @@ const std::vector<Command>& commands() {
        "Hot-unplug a device from a running QEMU over QMP and wait for the guest to release it",
        setup_unplug,
        run_unplug},
+      {"vf",
+       {},
+       "SR-IOV virtual functions: list, create (optionally bound to vfio-pci), remove",
+       setup_vf,
+       run_vf},
   };
   return table;
 }

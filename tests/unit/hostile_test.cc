@@ -365,11 +365,12 @@ TEST_F(Hostile, UnknownCommandIsNamed) {
   auto r = run({"frobnicate"});
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err,
-            "error: unknown command 'frobnicate'\n"
-            "  fix: use one of: check, list, groups, show, tree, snapshot, plan, bind, release, "
-            "status, recover, setup, undo, apply, xml, qemu-args, hotplug, unplug (`pcipass --help` "
-            "says what each does)\n");
+  EXPECT_EQ(
+      r.err,
+      "error: unknown command 'frobnicate'\n"
+      "  fix: use one of: check, list, groups, show, tree, snapshot, plan, bind, release, "
+      "status, recover, setup, undo, apply, xml, qemu-args, hotplug, unplug, vf (`pcipass --help` "
+      "says what each does)\n");
 }
 
 TEST_F(Hostile, CommandLineErrorsUnderJsonAreJson) {
