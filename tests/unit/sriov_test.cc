@@ -319,3 +319,47 @@ TEST_F(Sriov, CliCreateAndRemove) {
 
 }  // namespace
 }  // namespace pcipass::test
+
+namespace pcipass::test {
+namespace {
+
+// The netlink port: what a NIC PF's driver reports per VF lands on the VF of that index, and a
+// failure to ask is a problem of the PF, not an error of the listing.
+class FakeLinks : public sriov::VfLinkSource {
+ public:
+  Result<std::vector<sriov::VfLink>> vfs(const std::string& ifname) const override {
+    asked.push_back(ifname);
+    if (fail) return Error::io("RTM_GETLINK", ifname, EOPNOTSUPP);
+    return std::vector<sriov::VfLink>{{1, "52:54:00:00:00:02", 100, 0, true, false}};
+  }
+  mutable std::vector<std::string> asked;
+  bool fail = false;
+};
+
+TEST_F(Sriov, VfLinksComeFromThePfsInterface) {
+  t.file(kBus + "/0000:00:04.0/net/enp0s4/operstate", "up\n");
+  ASSERT_TRUE(create(2).ok());
+  auto inv = Inventory::scan(*k, nullptr);
+  ASSERT_TRUE(inv.ok());
+  GroupMap groups = GroupMap::build(*inv);
+  HostImpact impact = HostImpact::scan(*k, *inv);
+  FakeLinks links;
+  auto pfs = sriov::list(*k, *inv, groups, impact, addr("0000:00:04.0"), &links);
+  ASSERT_TRUE(pfs.ok()) << pfs.error().message;
+  ASSERT_EQ(pfs->size(), 1u);
+  const auto& pf = pfs->front();
+  EXPECT_EQ(links.asked, std::vector<std::string>{"enp0s4"});
+  ASSERT_EQ(pf.vfs.size(), 2u);
+  EXPECT_FALSE(pf.vfs[0].link);
+  ASSERT_TRUE(pf.vfs[1].link);
+  EXPECT_EQ(pf.vfs[1].link->mac, "52:54:00:00:00:02");
+  EXPECT_EQ(pf.vfs[1].link->vlan, 100);
+  links.fail = true;
+  auto failed = sriov::list(*k, *inv, groups, impact, addr("0000:00:04.0"), &links);
+  ASSERT_TRUE(failed.ok());
+  ASSERT_EQ(failed->front().problems.size(), 1u);
+  EXPECT_FALSE(failed->front().vfs[1].link);
+}
+
+}  // namespace
+}  // namespace pcipass::test
