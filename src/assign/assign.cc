@@ -75,6 +75,10 @@ Status apply_to_state(HostFs& fs, const Journal& j) {
   StateFile state = TRY(load_state(fs));
   for (const auto& d : j.devices) {
     if (j.operation == "bind") {
+      if (d.after.driver != j.driver) {  // a VF moved off before its PF's VFs were remade
+        state.erase(d.address);
+        continue;
+      }
       if (const Binding* old = state.find(d.address); old && old->driver == j.driver) continue;
       state.put({d.address, d.group, j.driver, d.before, j.owner});
     } else {
@@ -405,17 +409,33 @@ std::optional<int> group_of(const HostFs& fs, const PciAddress& a) {
 }  // namespace
 
 Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<Change>& plan,
-                                        const Environment& env, bool dry_run) {
+                                        const Environment& env, bool dry_run,
+                                        const RuntimeRecord& kind) {
   auto lock = TRY(begin(fs, dry_run));
   std::unique_ptr<ModuleLoader> own_loader;
   change::Executor ex(fs, ports(env, loader_for(fs, plan, dry_run, env, own_loader)), dry_run);
   TRY(ex.capture(plan));
   Journal j;
-  j.operation = "write";
+  j.operation = kind.operation;
+  j.driver = kind.driver;
   j.pid = static_cast<int>(::getpid());
   j.add(plan, [&](const PciAddress& a) { return group_of(fs, a); });
   JournalRecord record(fs, j);
   TRY(ex.run(plan, &record));
+  if (kind.operation != "write" && ex.began()) {
+    for (auto& d : j.devices)
+      if (!dry_run) d.group = group_of(fs, d.address);
+    Status c = commit(fs, j, ex.steps, dry_run);
+    if (!c) {
+      auto on_disk = load_journal(fs);
+      if (on_disk.ok() && on_disk->has_value() && (*on_disk)->phase != "committed")
+        return ex.fail(plan, record, std::move(c).error());
+      Error e = std::move(c).error();
+      e.fix = "the changes are made; run `pcipass recover` to finish recording them";
+      return e;
+    }
+    return std::move(ex.steps);
+  }
   if (ex.began()) {
     ex.steps.push_back({"journal", kJournalPath, "removed", {}});
     if (!dry_run) {

@@ -102,8 +102,17 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
 // before-state journaled (operation "write") before the first write, rolled back after a failure,
 // and rolled back by `recover` after a crash. bind and release are this plus their state file.
 // Returns the steps made (or, with dry_run, that would be made).
+// `record`: what the journal says the plan is. "write" (the default) leaves the state file alone;
+// "bind" (with its driver: vf create --bind) records every device the plan moved to that driver,
+// with its IOMMU group as it is once the plan ran (a VF has none before it exists), and drops
+// the ones it moved elsewhere; "release" drops every device it moved (vf remove).
+struct RuntimeRecord {
+  std::string operation = "write";
+  std::string driver;
+};
 Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<change::Change>& plan,
-                                        const Environment& env, bool dry_run);
+                                        const Environment& env, bool dry_run,
+                                        const RuntimeRecord& record = {});
 
 struct RecoverReport {
   bool pending = false;   // false: there was nothing to recover

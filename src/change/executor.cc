@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <time.h>
 
+#include <map>
+
 #include "pci/groups.h"
 #include "util/diff.h"
 
@@ -47,14 +49,29 @@ std::string octal(mode_t m) {
 }  // namespace
 
 Status Executor::capture(std::vector<Change>& plan) const {
+  // An attribute the plan writes twice (sriov_numvfs: 0, then the new count) is, before the
+  // second write, what the first wrote: undoing it must go there, not to the value on disk now
+  // (the kernel refuses one non-zero VF count over another).
+  std::map<std::string, std::string> written;
+  std::map<PciAddress, DeviceState> moved;
   for (auto& c : plan) {
     auto& b = c.before;
     switch (c.kind) {
       case Kind::kAttribute:
-        b.attribute = fs_.read_trimmed(c.path);
+        if (auto w = written.find(c.path); w != written.end())
+          b.attribute = w->second;
+        else
+          b.attribute = fs_.read_trimmed(c.path);
+        written[c.path] = c.data;
         break;
       case Kind::kDeviceMove:
-        b.device = read_device_state(fs_, c.address);
+        // Likewise a device the plan already moved (a VF moved off before its PF's VFs are
+        // remade): undoing the later move goes back to where the earlier one left it.
+        if (auto m = moved.find(c.address); m != moved.end())
+          b.device = m->second;
+        else
+          b.device = read_device_state(fs_, c.address);
+        moved[c.address] = c.target;
         break;
       case Kind::kFileWrite:
       case Kind::kFileRemove:

@@ -58,6 +58,12 @@ struct Args {
   std::optional<std::string> node;
   bool x_vga = false, pci_assign = false;
 
+  // vf (cmd_vf.cc): list, create or remove; create's N, --bind DRIVER, --no-autoprobe
+  std::string vf_action;
+  int vf_count = 0;
+  std::string vf_bind;
+  bool no_autoprobe = false;
+
   std::string qmp;     // hotplug/unplug --qmp SOCKET
   int timeout_s = 30;  // unplug --timeout
 

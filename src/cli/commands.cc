@@ -148,6 +148,11 @@ const std::vector<Command>& commands() {
        "Explain a failed VM start: the cause on this host, its evidence and the fix",
        setup_doctor,
        run_doctor},
+      {"vf",
+       {},
+       "SR-IOV virtual functions: list, create (optionally bound to vfio-pci), remove",
+       setup_vf,
+       run_vf},
   };
   return table;
 }

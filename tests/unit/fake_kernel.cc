@@ -1,11 +1,22 @@
 #include "fake_kernel.h"
 
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
 namespace pcipass::test {
 
 namespace fs = std::filesystem;
+
+namespace {
+std::string fmt_hex(uint16_t v) {
+  char out[8];
+  std::snprintf(out, sizeof out, "%04x", v);
+  return out;
+}
+}  // namespace
 
 FakeKernel::FakeKernel(TempTree& tree) : tree_(tree), real_(make_real_host_fs(tree.root())) {
   tree_.dir("/sys/bus/pci/drivers");
@@ -130,6 +141,12 @@ Status FakeKernel::apply(const std::string& path, const std::string& data) {
     if (file == "new_id" || file == "remove_id")
       return errno_error(EPERM);  // pcipass never uses them
   }
+  if (base_name(r) == "sriov_numvfs" || base_name(r) == "sriov_drivers_autoprobe") {
+    std::string pf = base_name(r.substr(0, r.rfind('/')));
+    if (sriov_.count(pf))
+      return base_name(r) == "sriov_numvfs" ? write_numvfs(pf, value, path)
+                                            : write_autoprobe(pf, value, path);
+  }
   // Any other attribute of a device shows what was last written to it (sriov_numvfs,
   // reset_method), not the old bytes overwritten in place.
   if (r.starts_with("/sys/devices/") && real_->type(r, false) == FileType::kFile) {
@@ -137,6 +154,127 @@ Status FakeKernel::apply(const std::string& path, const std::string& data) {
     return {};
   }
   return real_->write(path, data);
+}
+
+void FakeKernel::sriov(const std::string& pf, Sriov s) {
+  std::string dir = dev_dir(pf);
+  // A tree that already has them (a second double over it, after a "crash") keeps its values.
+  auto init = [&](const char* name, const std::string& v) {
+    if (!real_->exists(dir + "/" + name)) tree_.file(dir + "/" + name, v + "\n");
+  };
+  init("sriov_totalvfs", std::to_string(s.total));
+  init("sriov_numvfs", "0");
+  init("sriov_drivers_autoprobe", "1");
+  init("sriov_offset", std::to_string(s.offset));
+  init("sriov_stride", std::to_string(s.stride));
+  init("sriov_vf_device", fmt_hex(s.vf_device));
+  if (!s.vf_driver.empty())
+    for (const auto& e : real_->list(dir).value_or({}))
+      if (e.starts_with("virtfn"))
+        native_[real_->link_basename(dir + "/" + e).value_or("")] = s.vf_driver;
+  sriov_[pf] = std::move(s);
+}
+
+namespace {
+
+// A number as the kernel's kstrtou16(buf, 0, ...) takes it: decimal, 0x hex or 0 octal.
+std::optional<unsigned long> kstrtou16(const std::string& v) {
+  if (v.empty() || v[0] == '-' || v[0] == '+' || std::isspace(static_cast<unsigned char>(v[0])))
+    return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long n = std::strtoul(v.c_str(), &end, 0);
+  if (errno || *end || n > 0xffff) return std::nullopt;
+  return n;
+}
+
+std::string vf_address(const std::string& pf, int offset) {
+  unsigned domain = 0, bus = 0, dev = 0, fn = 0;
+  std::sscanf(pf.c_str(), "%x:%x:%x.%x", &domain, &bus, &dev, &fn);
+  unsigned devfn = (dev << 3 | fn) + static_cast<unsigned>(offset);
+  char out[16];
+  std::snprintf(out, sizeof out, "%04x:%02x:%02x.%x", domain, (bus + (devfn >> 8)) & 0xff,
+                (devfn & 0xff) >> 3, devfn & 7);
+  return out;
+}
+
+}  // namespace
+
+// drivers/pci/iov.c, sriov_numvfs_store() (torvalds/linux): a value kstrtou16 rejects is EINVAL;
+// above sriov_totalvfs ERANGE; the current value changes nothing; a PF without a driver ENOENT;
+// 0 removes the VFs; another non-zero value while VFs exist EBUSY ("Disable before enabling").
+Status FakeKernel::write_numvfs(const std::string& pf, const std::string& value,
+                                const std::string& path) {
+  auto n = kstrtou16(value);
+  if (!n) return Error::io("write", path, EINVAL);
+  if (static_cast<int>(*n) > sriov_[pf].total) return Error::io("write", path, ERANGE);
+  int now = std::stoi(real_->read_trimmed(dev_dir(pf) + "/sriov_numvfs").value_or("0"));
+  if (static_cast<int>(*n) == now) return {};
+  if (!driver_of(pf)) return Error::io("write", path, ENOENT);
+  if (*n == 0) {
+    remove_vfs(pf);
+  } else {
+    if (now) return Error::io("write", path, EBUSY);
+    create_vfs(pf, static_cast<int>(*n));
+  }
+  tree_.file(dev_dir(pf) + "/sriov_numvfs", std::to_string(*n) + "\n");
+  // The VFs' directories were replaced behind the real HostFs, which keeps recent directories
+  // open: a fresh one sees the new ones (the kernel's sysfs has no such cache to go stale).
+  real_ = make_real_host_fs(tree_.root());
+  return {};
+}
+
+// sriov_drivers_autoprobe_store(): kstrtobool, else EINVAL.
+Status FakeKernel::write_autoprobe(const std::string& pf, const std::string& value,
+                                   const std::string& path) {
+  static const std::map<std::string, std::string> kBool = {{"1", "1"},  {"y", "1"},  {"Y", "1"},
+                                                           {"on", "1"}, {"0", "0"},  {"n", "0"},
+                                                           {"N", "0"},  {"off", "0"}};
+  auto b = kBool.find(value);
+  if (b == kBool.end()) return Error::io("write", path, EINVAL);
+  tree_.file(dev_dir(pf) + "/sriov_drivers_autoprobe", b->second + "\n");
+  return {};
+}
+
+void FakeKernel::create_vfs(const std::string& pf, int n) {
+  const Sriov& s = sriov_[pf];
+  std::string pf_dir = dev_dir(pf), parent = pf_dir.substr(0, pf_dir.rfind('/'));
+  std::string cfg = real_->read(pf_dir + "/config", 256).value_or(std::string(256, '\0'));
+  auto u16 = [&](size_t o) {
+    return static_cast<uint16_t>(uint8_t(cfg[o]) | uint8_t(cfg[o + 1]) << 8);
+  };
+  uint32_t cls =
+      uint32_t(uint8_t(cfg[11])) << 16 | uint32_t(uint8_t(cfg[10])) << 8 | uint8_t(cfg[9]);
+  bool probe = real_->read_trimmed(pf_dir + "/sriov_drivers_autoprobe") == "1";
+  int group = 0;
+  for (const auto& g : real_->list("/sys/kernel/iommu_groups").value_or({}))
+    group = std::max(group, std::stoi(g) + 1);
+  for (int i = 0; i < n; ++i) {
+    std::string vf = vf_address(pf, s.offset + s.stride * i), dir = parent + "/" + vf;
+    tree_.pci_device(parent, vf, u16(0), s.vf_device, cls, "", group + i);
+    tree_.link(dir + "/physfn", pf_dir);
+    tree_.link(pf_dir + "/virtfn" + std::to_string(i), dir);
+    if (s.vf_driver.empty()) continue;
+    native_[vf] = s.vf_driver;
+    if (probe && real_->is_dir("/sys/bus/pci/drivers/" + s.vf_driver))
+      (void)bind_device(vf, s.vf_driver);
+  }
+}
+
+void FakeKernel::remove_vfs(const std::string& pf) {
+  std::string pf_dir = dev_dir(pf);
+  for (const auto& e : real_->list(pf_dir).value_or({})) {
+    if (!e.starts_with("virtfn")) continue;
+    std::string vf = real_->link_basename(pf_dir + "/" + e).value_or("");
+    auto group = group_of(vf);
+    std::string dir = dev_dir(vf);
+    (void)unbind_device(vf);
+    if (group) tree_.remove("/sys/kernel/iommu_groups/" + *group);
+    tree_.remove("/sys/bus/pci/devices/" + vf);
+    tree_.remove(dir);
+    tree_.remove(pf_dir + "/" + e);
+    native_.erase(vf);
+  }
 }
 
 Status FakeKernel::write(const std::string& path, std::string_view data) {

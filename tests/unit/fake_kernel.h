@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
@@ -33,6 +34,17 @@ class FakeKernel : public HostFs {
     declines_.insert(addr + "/" + driver);
   }
   void udev(bool creates_nodes) { udev_ = creates_nodes; }
+  // Makes the device at `pf` (already in the tree) an SR-IOV physical function: sriov_totalvfs,
+  // sriov_numvfs 0, sriov_drivers_autoprobe 1, sriov_offset/stride/vf_device. Writing
+  // sriov_numvfs creates VFs next to it (each in a new IOMMU group), with physfn and virtfnN
+  // links; `vf_driver` is what probes them (at creation when autoprobe is 1, and drivers_probe).
+  struct Sriov {
+    int total = 7;
+    int offset = 1, stride = 1;
+    uint16_t vf_device = 0;
+    std::string vf_driver;
+  };
+  void sriov(const std::string& pf, Sriov s);
 
   // --- faults
   struct Fault {
@@ -105,6 +117,10 @@ class FakeKernel : public HostFs {
   std::optional<std::string> override_of(const std::string& addr) const;
   std::optional<std::string> group_of(const std::string& addr) const;
   void update_node(const std::string& group);
+  Status write_numvfs(const std::string& pf, const std::string& value, const std::string& path);
+  Status write_autoprobe(const std::string& pf, const std::string& value, const std::string& path);
+  void create_vfs(const std::string& pf, int n);
+  void remove_vfs(const std::string& pf);
 
   TempTree& tree_;
   std::unique_ptr<HostFs> real_;
@@ -117,6 +133,7 @@ class FakeKernel : public HostFs {
   int fail_file_ = -1, file_count_ = 0;
   std::vector<std::string> log_;
   std::map<std::string, std::pair<uid_t, gid_t>> chowns_;
+  std::map<std::string, Sriov> sriov_;  // by PF address
 };
 
 // Loads a "module" by registering its driver in the double.

@@ -1,0 +1,209 @@
+// pcipass vf list|create|remove: SR-IOV virtual functions (docs/sriov.md).
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "cli/format.h"
+#include "sriov/sriov.h"
+
+namespace pcipass::cli {
+
+namespace {
+
+Json opt_json(const std::optional<int>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
+Json link_json(const std::optional<sriov::VfLink>& l) {
+  if (!l) return nullptr;
+  auto flag = [](const std::optional<bool>& b) { return b ? Json(*b) : Json(nullptr); };
+  return {{"mac", l->mac},
+          {"vlan", l->vlan},
+          {"qos", l->qos},
+          {"spoofchk", flag(l->spoofchk)},
+          {"trust", flag(l->trust)}};
+}
+
+Json pf_json(const sriov::PhysicalFunction& p) {
+  Json vfs = Json::array();
+  for (const auto& v : p.vfs) {
+    const Device* d = v.device;
+    vfs.push_back({{"address", v.address.str()},
+                   {"index", v.index},
+                   {"driver", d && d->driver ? Json(*d->driver) : Json(nullptr)},
+                   {"iommu_group", d ? opt_json(d->iommu_group) : Json(nullptr)},
+                   {"passthrough", d ? assessment_json(v.assessment) : Json(nullptr)},
+                   {"net", link_json(v.link)}});
+  }
+  const Device& d = *p.device;
+  return {{"address", d.address.str()},
+          {"title", device_title(d)},
+          {"driver", d.driver ? Json(*d.driver) : Json(nullptr)},
+          {"total_vfs", opt_json(p.total_vfs)},
+          {"num_vfs", opt_json(p.num_vfs)},
+          {"drivers_autoprobe", p.drivers_autoprobe ? Json(*p.drivers_autoprobe) : Json(nullptr)},
+          {"interfaces", p.interfaces},
+          {"vfs", vfs},
+          {"problems", p.problems}};
+}
+
+int run_vf_list(Context& ctx, const Args& a) {
+  auto inv = ctx.inventory();
+  if (!inv) return fail(ctx, inv.error());
+  std::optional<PciAddress> pf;
+  if (!a.devices.empty()) {
+    auto sel = resolve_devices(**inv, a);
+    if (!sel) return fail(ctx, sel.error());
+    pf = sel->front();
+  }
+  auto pfs = sriov::list(ctx.fs(), **inv, ctx.groups(), ctx.impact(), pf, nullptr);
+  if (!pfs) return fail(ctx, pfs.error());
+  if (ctx.json) {
+    Json out = Json::array();
+    for (const auto& p : *pfs) out.push_back(pf_json(p));
+    ctx.out << dump_json({{"schema", "pcipass.vf-list/1"}, {"pfs", out}}) << '\n';
+    return kExitOk;
+  }
+  if (pfs->empty()) {
+    print_line(ctx.out, "no SR-IOV physical functions on this host");
+    return kExitOk;
+  }
+  for (const auto& p : *pfs) {
+    const Device& d = *p.device;
+    print_line(ctx.out,
+               fmt::format("{} {} (driver {}): {} of {} VFs, drivers_autoprobe {}", d.address.str(),
+                           device_title(d), d.driver.value_or("none"),
+                           p.num_vfs ? std::to_string(*p.num_vfs) : "?",
+                           p.total_vfs ? std::to_string(*p.total_vfs) : "?",
+                           p.drivers_autoprobe ? (*p.drivers_autoprobe ? "on" : "off") : "?"));
+    for (const auto& w : p.problems) print_warning(ctx.err, ctx.term, w);
+    if (p.vfs.empty()) continue;
+    Table table({"VF", "ADDRESS", "DRIVER", "GROUP", "VERDICT"});
+    for (const auto& v : p.vfs) {
+      const Device* x = v.device;
+      table.add({{std::to_string(v.index)},
+                 {v.address.str()},
+                 {x && x->driver ? *x->driver : "-"},
+                 {x && x->iommu_group ? std::to_string(*x->iommu_group) : "-"},
+                 {x ? verdict_label(v.assessment.verdict) : "gone"}});
+    }
+    table.print(ctx.out, ctx.term);
+  }
+  return kExitOk;
+}
+
+Json addresses_json(const std::vector<PciAddress>& v) {
+  Json out = Json::array();
+  for (const auto& a : v) out.push_back(a.str());
+  return out;
+}
+
+int report(Context& ctx, const sriov::Report& r, const char* schema) {
+  if (ctx.json) {
+    ctx.out << dump_json({{"schema", schema},
+                          {"dry_run", r.dry_run},
+                          {"pf", r.pf.str()},
+                          {"num_vfs_before", r.num_vfs_before},
+                          {"num_vfs", r.num_vfs},
+                          {"drivers_autoprobe",
+                           r.drivers_autoprobe ? Json(*r.drivers_autoprobe) : Json(nullptr)},
+                          {"removed", addresses_json(r.removed)},
+                          {"created", addresses_json(r.created)},
+                          {"bound", addresses_json(r.bound)},
+                          {"driver", r.driver.empty() ? Json(nullptr) : Json(r.driver)},
+                          {"steps", steps_json(r.steps)}})
+            << '\n';
+    return kExitOk;
+  }
+  if (r.dry_run && !r.steps.empty()) {
+    print_steps(ctx, r.steps);
+    return kExitOk;
+  }
+  if (r.steps.empty()) {
+    print_line(ctx.out, fmt::format("{} already has {} VFs as asked: nothing to change", r.pf.str(),
+                                    r.num_vfs_before));
+    return kExitOk;
+  }
+  print_line(ctx.out, fmt::format("{}: {} VFs (was {})", r.pf.str(), r.num_vfs, r.num_vfs_before));
+  for (const auto& a : r.created) print_line(ctx.out, "created " + a.str());
+  for (const auto& a : r.bound)
+    print_line(ctx.out, fmt::format("bound {} to {}", a.str(), r.driver));
+  return kExitOk;
+}
+
+Result<PciAddress> the_pf(Context& ctx, const Args& a, Inventory*& inv) {
+  inv = TRY(ctx.inventory());
+  auto sel = TRY(resolve_devices(*inv, a));
+  if (sel.size() != 1)
+    return Error::invalid(
+        fmt::format("'{}' names {} devices, not one PF", a.devices.front(), sel.size()),
+        "name the PF by its address (see `pcipass vf list`)");
+  return sel.front();
+}
+
+int run_vf_create(Context& ctx, const Args& a) {
+  Inventory* inv = nullptr;
+  auto pf = the_pf(ctx, a, inv);
+  if (!pf) return fail(ctx, pf.error());
+  sriov::CreateRequest req;
+  req.pf = *pf;
+  req.count = a.vf_count;
+  if (!a.vf_bind.empty()) req.bind = a.vf_bind;
+  req.no_autoprobe = a.no_autoprobe;
+  req.dry_run = a.dry_run;
+  req.inventory = inv;
+  auto r = sriov::create(ctx.fs(), req, ctx.env());
+  if (!r) return fail(ctx, r.error());
+  return report(ctx, *r, "pcipass.vf-create/1");
+}
+
+int run_vf_remove(Context& ctx, const Args& a) {
+  Inventory* inv = nullptr;
+  auto pf = the_pf(ctx, a, inv);
+  if (!pf) return fail(ctx, pf.error());
+  auto r = sriov::remove(ctx.fs(), {*pf, a.dry_run, inv}, ctx.env());
+  if (!r) return fail(ctx, r.error());
+  if (!ctx.json && !r->dry_run && r->num_vfs_before == 0) {
+    print_line(ctx.out, fmt::format("{} has no VFs: nothing to remove", pf->str()));
+    return kExitOk;
+  }
+  if (!ctx.json && !r->dry_run) {
+    for (const auto& v : r->removed) print_line(ctx.out, "removed " + v.str());
+    return kExitOk;
+  }
+  return report(ctx, *r, "pcipass.vf-remove/1");
+}
+
+}  // namespace
+
+void setup_vf(CLI::App& app, Args& a) {
+  app.require_subcommand(1);
+  auto* list = app.add_subcommand("list", "SR-IOV physical functions and their VFs");
+  auto pf = [&a](const std::string& v) { a.devices = {v}; };
+  list->add_option_function<std::string>("PF", pf, "Only this physical function");
+  auto* create = app.add_subcommand(
+      "create", "Make N VFs on PF (through 0 when it has others), optionally bound to vfio-pci");
+  create->add_option_function<std::string>("PF", pf, "The physical function")->required();
+  create->add_option("N", a.vf_count, "How many VFs")->required();
+  create->add_option("--bind", a.vf_bind, "Bind every new VF to this driver (vfio-pci, pci-stub)")
+      ->check(CLI::IsMember({"vfio-pci", "pci-stub"}));
+  create->add_flag("--no-autoprobe", a.no_autoprobe,
+                   "Set sriov_drivers_autoprobe=0: new VFs get no host driver");
+  create->add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
+  auto* remove = app.add_subcommand("remove", "Remove every VF of PF (sriov_numvfs=0)");
+  remove->add_option_function<std::string>("PF", pf, "The physical function")->required();
+  remove->add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
+  using Sub = std::pair<CLI::App*, const char*>;
+  for (auto [sub, name] : {Sub{list, "list"}, Sub{create, "create"}, Sub{remove, "remove"}}) {
+    sub->fallthrough();
+    sub->preparse_callback([&a, name = std::string(name)](size_t) { a.vf_action = name; });
+  }
+}
+
+int run_vf(Context& ctx, const Args& a) {
+  if (a.vf_action == "create") return run_vf_create(ctx, a);
+  if (a.vf_action == "remove") return run_vf_remove(ctx, a);
+  return run_vf_list(ctx, a);
+}
+
+}  // namespace pcipass::cli
