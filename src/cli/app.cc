@@ -319,6 +319,16 @@ int usage_error(bool json, std::ostream& out, std::ostream& err, const Error& e)
 
 }  // namespace
 
+bool needs_libvirt(int argc, char** argv) {
+  auto word = command_word(argc, argv);
+  if (!word) return false;
+  if (*word == "attach" || *word == "detach") return true;
+  if (*word != "plan") return false;
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view a = argv[i]; a == "--domain" || a.starts_with("--domain=")) return true;
+  return false;
+}
+
 static int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream& err,
                          const Injected* injected) {
   bool wanted_json = wants_json(argc, argv);

@@ -156,6 +156,10 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+// Whether the command typed reaches libvirt (attach, detach, plan --domain): the static executable
+// hands those to its dynamically linked twin (main.cc, docs/vm.md).
+bool needs_libvirt(int argc, char** argv);
+
 // Entry point: parses argv, runs one command, returns the exit status. Never calls exit().
 int run(int argc, char** argv, std::ostream& out, std::ostream& err,
         const Injected* injected = nullptr);

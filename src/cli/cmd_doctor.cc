@@ -61,7 +61,7 @@ Json report_json(const doctor::Report& r) {
           {"explained", r.explained()},
           {"findings", findings},
           {"looked_at", r.looked_at},
-          {"fix", r.explained() ? Json(nullptr) : Json(doctor::kUnknownFix)}};
+          {"fix", r.explained() ? Json(nullptr) : Json(r.fix)}};
 }
 
 void print_finding(Context& ctx, const doctor::Finding& f) {
@@ -88,7 +88,7 @@ void print_report(Context& ctx, const doctor::Report& r) {
   if (r.explained()) return;
   print_line(ctx.out, "no known cause; the lines looked at:");
   for (const auto& l : r.looked_at) print_line(ctx.out, "  " + l);
-  print_line(ctx.out, std::string("fix: ") + doctor::kUnknownFix);
+  print_line(ctx.out, "fix: " + r.fix);
 }
 
 }  // namespace

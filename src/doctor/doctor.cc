@@ -338,7 +338,12 @@ Report diagnose_text(const HostFs& fs, const Text& text, const KernelLog& kernel
   add_kernel_side(c, devices);
   r.findings = std::move(c.findings);
   link_monitor(r.findings);
-  if (r.findings.empty()) r.looked_at = looked_at(section);
+  if (r.findings.empty()) {
+    r.looked_at = looked_at(section);
+    bool qemu_ran = section_text.find("starting up") != std::string_view::npos;
+    bool failed = section_text.find("shutting down, reason=failed") != std::string_view::npos;
+    r.fix = failed && !qemu_ran ? kBeforeQemuFix : kUnknownFix;
+  }
   return r;
 }
 

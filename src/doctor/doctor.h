@@ -71,6 +71,7 @@ struct Report {
   std::string kernel_log;         // KernelLog::source
   std::vector<Finding> findings;  // empty: nothing known matched
   std::vector<std::string> looked_at;  // the section's last lines, when nothing matched
+  std::string fix;                     // when nothing matched: kUnknownFix or kBeforeQemuFix
   bool explained() const { return !findings.empty(); }
 };
 
@@ -90,6 +91,14 @@ inline constexpr const char* kLibvirtLogDir = "/var/log/libvirt/qemu";
 inline constexpr const char* kUnknownFix =
     "pcipass knows no cause for these lines: `pcipass check` shows what the host lacks; with "
     "libvirt, its full log is /var/log/libvirt/qemu/DOMAIN.log";
+
+// libvirt refused the start before it ran QEMU (seen in tests/vm: an unmanaged device on its
+// host driver, a host without an IOMMU): the domain's log then holds only "shutting down,
+// reason=failed", and libvirt's error went to the caller and libvirtd's own log.
+inline constexpr const char* kBeforeQemuFix =
+    "libvirt stopped this start before it ran QEMU, so the domain's log holds no reason: give "
+    "pcipass doctor the error virsh or virt-manager printed (pcipass doctor 'MESSAGE', or --log "
+    "FILE), or libvirtd's own log (journalctl -u libvirtd)";
 
 // Reads what the request names and the kernel log, then diagnose_text().
 Result<Report> diagnose(const HostFs& fs, const Request& r);

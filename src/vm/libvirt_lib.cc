@@ -80,8 +80,9 @@ Result<const VirLib*> vir_lib() {
           "this pcipass is linked statically and cannot load libvirt.so.0: glibc's static "
           "dlopen gives loaded libraries no thread-local storage, which libvirt's libssh and "
           "glib use when they load",
-          "build pcipass for attach and detach with -DPCIPASS_STATIC=OFF (scripts/build "
-          "-DPCIPASS_STATIC=OFF)");
+          "install pcipass-libvirt, the dynamically linked twin that a static pcipass hands "
+          "these commands to, beside pcipass or in ../libexec/pcipass/ (built with libvirt-dev "
+          "installed), or build pcipass with -DPCIPASS_STATIC=OFF");
     DynamicLib dl = TRY(DynamicLib::open(kVirSpec));
     VirLib v;
 #define PCIPASS_VIR_RESOLVE(name) TRY(dl.resolve(v.name, #name));

@@ -490,5 +490,26 @@ TEST(LibvirtCApi, TestDriverLooksUpReadsAndAttaches) {
   }
 }
 
+// The static executable hands exactly the commands that reach libvirt to pcipass-libvirt
+// (src/cli/main.cc); every other command stays in the static one.
+bool needs(std::vector<std::string> words) {
+  words.insert(words.begin(), "pcipass");
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  return cli::needs_libvirt(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(LibvirtTwin, OnlyCommandsThatReachLibvirtGoToTheTwin) {
+  EXPECT_TRUE(needs({"attach", "vm1", "01:00.0"}));
+  EXPECT_TRUE(needs({"--root", "/t", "detach", "vm1", "01:00.0", "--json"}));
+  EXPECT_TRUE(needs({"plan", "01:00.0", "--domain", "vm1"}));
+  EXPECT_TRUE(needs({"plan", "01:00.0", "--domain=vm1"}));
+  EXPECT_FALSE(needs({"plan", "01:00.0"}));
+  EXPECT_FALSE(needs({"doctor", "--domain", "vm1"}));  // reads libvirt's log, not libvirt
+  EXPECT_FALSE(needs({"--root", "attach", "list"}));   // "attach" is --root's value here
+  EXPECT_FALSE(needs({"xml", "01:00.0"}));
+  EXPECT_FALSE(needs({}));
+}
+
 }  // namespace
 }  // namespace pcipass::test

@@ -450,6 +450,9 @@ sdboot_entry() {
 #                             `pcipass doctor` into $RESULTS/doctor/CASE.{error,qemu.log,kern.log,
 #                             domain.xml} (virsh's stderr, /var/log/libvirt/qemu/DOMAIN.log, the
 #                             kernel's messages since the start); the domain must be shut off;
+#                             [CAUSE [TEXT]]: `pcipass doctor --log` of libvirt's error names
+#                             CAUSE (and TEXT), so does `--domain DOMAIN` when QEMU ran (else
+#                             it exits 3 saying the reason is in libvirt's error);
 #                             undefines it
 LIBVIRTD_PID=""
 need_libvirt() {
@@ -506,28 +509,14 @@ domain_xml() {
 </domain>
 XML
 }
-# ---- swap point (issue 10): when `pcipass attach/detach` (libvirt's C API) are merged, these
-# two bodies become (output in $RESULTS/pcipass/{attach,detach}-DOMAIN.*):
-#   attach_cmd() { _dom=$1 _dev=$2; shift 2; pp "attach-$_dom" attach "$_dom" "$_dev" --config "$@"; return "$PP_RC"; }
-#   detach_cmd() { _dom=$1 _dev=$2; shift 2; pp "detach-$_dom" detach "$_dom" "$_dev" --config "$@"; return "$PP_RC"; }
-# Today: `pcipass xml` and virsh (output in $RESULTS/virsh/{attach,detach}-DOMAIN.*). Both
-# return the tool's exit status.
-attach_cmd() {
-  _dom=$1 _dev=$2; shift 2
-  pcipass xml "$_dev" "$@" > "/tmp/hostdev-$_dom.xml" 2> "/tmp/hostdev-$_dom.err" ||
-    { fail "pcipass xml $_dev $*: $(tr '\n' ' ' < "/tmp/hostdev-$_dom.err")"; return 1; }
-  cp "/tmp/hostdev-$_dom.xml" "$RESULTS/hostdev-$_dom.xml"
-  vr "attach-$_dom" attach-device "$_dom" "/tmp/hostdev-$_dom.xml" --config
-  return $VR_RC
-}
-detach_cmd() {
-  _dom=$1 _dev=$2; shift 2
-  pcipass xml "$_dev" "$@" > "/tmp/hostdev-$_dom.xml" 2> "/tmp/hostdev-$_dom.err" ||
-    { fail "pcipass xml $_dev $*: $(tr '\n' ' ' < "/tmp/hostdev-$_dom.err")"; return 1; }
-  vr "detach-$_dom" detach-device "$_dom" "/tmp/hostdev-$_dom.xml" --config
-  return $VR_RC
-}
-# ---- end of the swap point
+# ---- attach_cmd, detach_cmd (issue 10): the
+# bodies were `pcipass xml` + `virsh attach-device/detach-device --config`; now pcipass's own
+# attach/detach over libvirt's C API (output in $RESULTS/pcipass/{attach,detach}-DOMAIN.*). The
+# static pcipass runs them in its twin pcipass-libvirt (src/cli/main.cc). Both return the
+# exit status; ARGS: more pcipass options (--force, --managed no).
+attach_cmd() { _dom=$1 _dev=$2; shift 2; pp "attach-$_dom" attach "$_dom" "$_dev" --config "$@"; return "$PP_RC"; }
+detach_cmd() { _dom=$1 _dev=$2; shift 2; pp "detach-$_dom" detach "$_dom" "$_dev" --config "$@"; return "$PP_RC"; }
+# ----
 libvirt_save() {
   _d=$RESULTS/libvirt/$1; mkdir -p "$_d"
   cp /var/log/libvirt/libvirtd.log "$_d/" 2>/dev/null
@@ -553,6 +542,20 @@ libvirt_start_fails() {
   dmesg | tail -n +$((_kl + 1)) > "$RESULTS/doctor/$_c.kern.log"
   _st=$(virsh -q domstate "$_dm" 2>&1)
   if [ "$_st" = "shut off" ]; then ok "$_c: $_dm is shut off"; else fail "$_c: $_dm is $_st"; fi
+  if [ -n "${5:-}" ]; then  # pcipass doctor on this real failure, while the host is as it failed
+    pp "doctor-$_c-domain" doctor --domain "$_dm" --json
+    if grep -q "starting up" "$RESULTS/doctor/$_c.qemu.log"; then
+      expect_rc "doctor --domain $_dm ($_c)" 0
+      expect_has "doctor --domain $_dm" "$PP_OUT" "\"cause\": \"$5\""
+    else  # libvirt refused before QEMU ran: its log has no reason, doctor says where it is
+      expect_rc "doctor --domain $_dm ($_c, no QEMU)" 3
+      expect_has "doctor --domain $_dm" "$PP_OUT" "stopped this start before it ran QEMU"
+    fi
+    pp "doctor-$_c-error" doctor --log "$RESULTS/doctor/$_c.error" --json
+    expect_rc "doctor --log $_c.error" 0
+    expect_has "doctor --log $_c.error" "$PP_OUT" "\"cause\": \"$5\""
+    [ -z "${6:-}" ] || expect_has "doctor --log $_c.error" "$PP_OUT" "$6"
+  fi
   vr "undefine-$_c" undefine "$_dm"
 }
 libvirt_stop() {

@@ -19,7 +19,7 @@ expect_has "pcipass xml" "$PP_ERR" "has no IOMMU group"
 _b=${nic#*:}; _s=${_b#*:}; _f=${_s#*.}; _s=${_s%.*}; _b=${_b%%:*}
 printf "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    <address domain='0x0000' bus='0x%s' slot='0x%s' function='0x%s'/>\n  </source>\n</hostdev>\n" \
   "$_b" "$_s" "$_f" > /tmp/hd-nic.xml
-libvirt_start_fails iommu-off pt-iommu-off /tmp/hd-nic.xml "host doesn't support passthrough of host PCI devices"
+libvirt_start_fails iommu-off pt-iommu-off /tmp/hd-nic.xml "host doesn't support passthrough of host PCI devices" iommu_off
 expect_dev "$nic" e1000e "(null)"
 # the kernel's whole log: what says the IOMMU is off ("DMAR: IOMMU disabled") is from the boot
 dmesg > "$RESULTS/doctor/iommu-off.kern.log"

@@ -1,9 +1,10 @@
 # libvirt's QEMU driver in the guest (libvirtd + virsh from the host, TCG: a
 # <domain type='qemu'>) with the e1000e on the root bus (00:02.0, its own group)
-# as a managed <hostdev>: attach_cmd puts it into the definition (--config),
+# as a managed <hostdev>: `pcipass attach` (libvirt's C API) refuses it without
+# --force (it carries the default route), puts it into the definition (--config),
 # `virsh start --paused` makes libvirt move it to vfio-pci and QEMU opens it
 # (query-pci, QEMU holding /dev/vfio/G), `virsh destroy` gives it back to
-# e1000e, detach_cmd takes it out of the definition again.
+# e1000e, `pcipass detach` takes it out of the definition again.
 # topology: nic-root+pci-bridge
 # iommu: on
 # needs: pcipass
@@ -23,8 +24,16 @@ domain_xml "$dom" > /tmp/$dom.xml
 cp /tmp/$dom.xml "$RESULTS/domain-$dom.xml"
 vr define define /tmp/$dom.xml
 expect_eq "virsh define: exit status" "$VR_RC" 0
+# The e1000e carries the guest's default route: refused without --force, nothing sent.
 attach_cmd "$dom" "$nic"
-expect_eq "attach_cmd $dom $nic: exit status" "$?" 0
+expect_eq "pcipass attach $dom $nic (default route): exit status" "$?" 1
+expect_has "pcipass attach refusal" "$PP_ERR" "default route"
+vr dumpxml-refused dumpxml --inactive "$dom"
+expect_not "the definition after a refused attach" "$VR_OUT" "<hostdev"
+pp plan-domain plan "$nic" --domain "$dom" --json
+expect_has "plan --domain" "$PP_OUT" '"domain_budget"'
+attach_cmd "$dom" "$nic" --force
+expect_eq "pcipass attach $dom $nic --force: exit status" "$?" 0
 vr dumpxml-attached dumpxml --inactive "$dom"
 _bus=$(printf '0x%s' "$(echo "$nic" | cut -d: -f2)")
 _slot=$(printf '0x%s' "$(echo "$nic" | cut -d: -f3 | cut -d. -f1)")
@@ -73,7 +82,7 @@ fi
 
 # 4. Take it out of the definition.
 detach_cmd "$dom" "$nic"
-expect_eq "detach_cmd $dom $nic: exit status" "$?" 0
+expect_eq "pcipass detach $dom $nic: exit status" "$?" 0
 vr dumpxml-detached dumpxml --inactive "$dom"
 if grep -q '<hostdev' "$VR_OUT"; then fail "the definition still has a hostdev: $(tr '\n' ' ' < "$VR_OUT" | head -c 1500)"
 else ok "the definition has no hostdev"; fi

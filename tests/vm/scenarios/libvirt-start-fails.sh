@@ -40,7 +40,7 @@ cat > /tmp/hd-e1.xml <<XML
   </source>
 </hostdev>
 XML
-libvirt_start_fails group-not-viable pt-notviable /tmp/hd-e1.xml "group $g is not viable"
+libvirt_start_fails group-not-viable pt-notviable /tmp/hd-e1.xml "group $g is not viable" group_not_viable "$e2"
 expect_dev "$e1" e1000 "(null)"
 expect_dev "$e2" e1000 "(null)"
 # The same group with managed='no': the user bound one e1000 to vfio-pci by hand (sysfs), the
@@ -50,7 +50,7 @@ echo vfio-pci > "/sys/bus/pci/devices/$e1/driver_override"
 echo "$e1" > "/sys/bus/pci/devices/$e1/driver/unbind"
 echo "$e1" > /sys/bus/pci/drivers_probe
 expect_dev "$e1" vfio-pci vfio-pci
-libvirt_start_fails group-not-viable-unmanaged pt-notviable-no /tmp/hd-e1-no.xml "group $g is not viable"
+libvirt_start_fails group-not-viable-unmanaged pt-notviable-no /tmp/hd-e1-no.xml "group $g is not viable" group_not_viable "$e2"
 expect_dev "$e1" vfio-pci vfio-pci
 expect_dev "$e2" e1000 "(null)"
 echo > "/sys/bus/pci/devices/$e1/driver_override"
@@ -62,7 +62,7 @@ expect_dev "$e1" e1000 "(null)"
 nic=$(pci_find 0x8086 0x10d3)
 pcipass xml "$nic" --managed no > /tmp/hd-nic.xml 2> /tmp/hd-nic.err || fail "pcipass xml $nic --managed no: $(cat /tmp/hd-nic.err)"
 expect_has "pcipass xml --managed no" /tmp/hd-nic.xml "managed='no'"
-libvirt_start_fails unmanaged-bound pt-unmanaged /tmp/hd-nic.xml "must be manually detached"
+libvirt_start_fails unmanaged-bound pt-unmanaged /tmp/hd-nic.xml "must be manually detached" unmanaged_device "$nic"
 expect_dev "$nic" e1000e "(null)"
 
 # 3. vfio without its IOMMU backend (nothing holds a container now, so it unloads).
