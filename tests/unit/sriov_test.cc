@@ -163,23 +163,30 @@ TEST_F(Sriov, DryRunWritesNothing) {
   EXPECT_TRUE(probe);
 }
 
+// The SR-IOV host with `vfs` VFs of its PF 00:04.0 created and bound to vfio-pci (none: 0).
+struct SriovRig {
+  TempTree tree;
+  FakeKernel kern;
+  sriov::CreateRequest r;
+  SriovRig(int vfs, const assign::Environment& env)
+      : kern((sriov_host(tree), tree)),
+        r{addr("0000:00:04.0"), vfs, std::string("vfio-pci"), false, false, nullptr} {
+    sriov_kernel(kern);
+    if (vfs) {
+      EXPECT_TRUE(sriov::create(kern, r, env).ok());
+    }
+  }
+};
+
 // Writes of `create` from `vfs` existing VFs (bound, or none) to `n`, with a fault at each.
 void fault_every_write(int vfs, int n, const assign::Environment& env) {
   int writes = 0;
   {
-    TempTree tree;
-    sriov_host(tree);
-    FakeKernel kern(tree);
-    sriov_kernel(kern);
-    sriov::CreateRequest r{
-        addr("0000:00:04.0"), vfs, std::string("vfio-pci"), false, false, nullptr};
-    if (vfs) {
-      ASSERT_TRUE(sriov::create(kern, r, env).ok());
-    }
-    int before = kern.write_count();
-    r.count = n;
-    ASSERT_TRUE(sriov::create(kern, r, env).ok());
-    writes = kern.write_count() - before;
+    SriovRig rig(vfs, env);
+    int before = rig.kern.write_count();
+    rig.r.count = n;
+    ASSERT_TRUE(sriov::create(rig.kern, rig.r, env).ok());
+    writes = rig.kern.write_count() - before;
   }
   ASSERT_GT(writes, 3);
   std::vector<std::pair<std::string, FakeKernel::Fault>> faults = {
@@ -190,15 +197,8 @@ void fault_every_write(int vfs, int n, const assign::Environment& env) {
   for (const auto& [name, fault] : faults)
     for (int i = 1; i <= writes; ++i) {
       SCOPED_TRACE(name + " at write " + std::to_string(i) + " of " + std::to_string(writes));
-      TempTree tree;
-      sriov_host(tree);
-      FakeKernel kern(tree);
-      sriov_kernel(kern);
-      sriov::CreateRequest r{
-          addr("0000:00:04.0"), vfs, std::string("vfio-pci"), false, false, nullptr};
-      if (vfs) {
-        ASSERT_TRUE(sriov::create(kern, r, env).ok());
-      }
+      SriovRig rig(vfs, env);
+      auto& [tree, kern, r] = rig;
       std::string before = host_state(tree), state = tree.read("/run/pcipass/state.json");
       kern.fail_write(kern.write_count() + i, fault);
       r.count = n;
