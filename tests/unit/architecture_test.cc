@@ -72,7 +72,9 @@ TEST(Architecture, OnlyTheRunnerStartsPrograms) {
   std::regex start_program(
       R"((^|[^A-Za-z0-9_.>])(system|popen|fork|vfork|clone|execl|execlp|execle|execv|execvp|)"
       R"(execvpe|execve|execveat|fexecve|posix_spawn\w*)\s*\()");
-  auto found = calls(start_program, {"src/host/runner.cc"});
+  // main.cc is the process, not the library: it replaces itself (execv) with its dynamically
+  // linked twin for the commands that reach libvirt, before anything is read (docs/vm.md).
+  auto found = calls(start_program, {"src/host/runner.cc", "src/cli/main.cc"});
   EXPECT_TRUE(found.empty()) << "programs are run through CommandRunner (src/host/runner.h):"
                              << joined(found);
 }
