@@ -32,8 +32,10 @@ CmdlineFile CmdlineFile::parse(std::string text) {
     while (w.space_after < t.size() && (t[w.space_after] == ' ' || t[w.space_after] == '\t'))
       ++w.space_after;
     // After `--` the words are init's arguments, not the kernel's: none is edited, and a new
-    // parameter goes just before the separator.
-    if (w.text == "--") {
+    // parameter goes just before the separator. The kernel strips a word's quotes before it
+    // compares (lib/cmdline.c next_arg), so `"--"` ends its parameters too (found by
+    // fuzz/kernel_cmdline_file: the new parameter went after it, to init).
+    if (KernelCmdline::parse(w.text).has_init_separator()) {
       f.value.insert_at = w.begin;
       f.value.insert_prefix = "";
       f.value.insert_suffix = " ";

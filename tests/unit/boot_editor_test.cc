@@ -173,6 +173,10 @@ TEST(CmdlineFile, EditsKeepEveryOtherByte) {
   EXPECT_EQ(edit("quiet -- single intel_iommu=off\n", kIntelOn),
             "quiet intel_iommu=on -- single intel_iommu=off\n");
   EXPECT_EQ(edit("-- single\n", kIntelOn), "intel_iommu=on -- single\n");
+  // The kernel strips the quotes first: `"--"` is the separator too, `"-- x"` is not
+  // (fuzz: regressions/kernel_cmdline_file/quoted-separator).
+  EXPECT_EQ(edit("quiet \"--\" single\n", kIntelOn), "quiet intel_iommu=on \"--\" single\n");
+  EXPECT_EQ(edit("quiet \"-- x\"\n", kIntelOn), "quiet \"-- x\" intel_iommu=on\n");
   EXPECT_EQ(
       cmdline_from_proc("BOOT_IMAGE=/vmlinuz-6.1 root=/dev/sda1 ro initrd=\\x\\initrd quiet\n"),
       "root=/dev/sda1 ro quiet\n");
