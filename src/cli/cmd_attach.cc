@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "doctor/doctor.h"
 #include "vm/attach.h"
 
 namespace pcipass::cli {
@@ -84,9 +85,18 @@ Result<vm::DomainRequest> domain_request(Context& ctx, const Args& a) {
   return req;
 }
 
+// libvirt's refusal, when the doctor's catalog knows it (IOMMU off, group not viable, managed='no'
+// on a host driver, ...), gets the doctor's fix: checked on this host and kept in one place.
+Error with_doctors_fix(Context& ctx, Error e) {
+  doctor::Report d = doctor::diagnose_text(ctx.fs(), {e.message, "libvirt's error"},
+                                           doctor::read_kernel_log(ctx.fs()));
+  if (d.explained() && !d.findings.front().fix.empty()) e.fix = d.findings.front().fix;
+  return e;
+}
+
 int finish(Context& ctx, const Result<vm::DomainReport>& r, const char* schema, const char* call,
            const char* done) {
-  if (!r) return fail(ctx, r.error());
+  if (!r) return fail(ctx, with_doctors_fix(ctx, r.error()));
   if (ctx.json)
     ctx.out << dump_json(report_json(schema, *r)) << '\n';
   else

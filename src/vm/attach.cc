@@ -236,15 +236,6 @@ std::optional<std::string> diagnose_libvirt_error(std::string_view m) {
     std::string_view needle, diagnosis;
   };
   static const Known known[] = {
-      {"host doesn't support passthrough of host PCI devices",
-       "the IOMMU is off on this host: run `pcipass check`, then `pcipass setup --iommu` and "
-       "reboot"},
-      {"is not viable",
-       "the device's IOMMU group holds a device still on a host driver: see `pcipass plan "
-       "DEVICE` and attach with --with-group"},
-      {"must be manually detached",
-       "managed='no' needs the device on vfio-pci first: `pcipass bind DEVICE`, or attach "
-       "without --managed no"},
       {"cannot hot unplug multifunction PCI device",
        "libvirt does not hot-unplug a multifunction card: detach with --config and restart the "
        "guest"},

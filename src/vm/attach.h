@@ -66,8 +66,9 @@ Result<DomainReport> detach(Libvirt& lib, const Inventory& inv, const GroupMap& 
 Result<SlotBudget> domain_budget(Libvirt& lib, const std::string& uri, const std::string& domain,
                                  int cards);
 
-// pcipass's one-line diagnosis of a libvirt error message, when it knows the message. The
-// `doctor` catalog joins here.
+// pcipass's one-line diagnosis of libvirt's connection and hot-unplug errors. Errors about the
+// device or the host (IOMMU off, group not viable, managed='no' on a host driver) are the doctor's
+// catalog's (src/doctor/catalog.cc): the CLI asks it, so each message is known in one place.
 std::optional<std::string> diagnose_libvirt_error(std::string_view message);
 
 }  // namespace pcipass::vm

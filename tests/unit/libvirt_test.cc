@@ -199,9 +199,9 @@ TEST(DomainXml, HostileDocumentsAreErrorsNotCrashes) {
 
 TEST(LibvirtDiagnosis, KnownMessagesGetOneLine) {
   EXPECT_TRUE(vm::diagnose_libvirt_error(
-      "unsupported configuration: host doesn't support passthrough of host PCI devices"));
+      "Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory"));
   EXPECT_TRUE(vm::diagnose_libvirt_error(
-      "internal error: qemu unexpectedly closed the monitor: vfio: group 3 is not viable"));
+      "Operation not supported: cannot hot unplug multifunction PCI device: 0000:00:03.0"));
   EXPECT_FALSE(vm::diagnose_libvirt_error("something pcipass has never seen"));
 }
 
@@ -350,9 +350,23 @@ TEST_F(Attach, LibvirtsErrorVerbatimThenTheDiagnosis) {
   EXPECT_EQ(r.err,
             "error: attaching to domain vm1: libvirt: unsupported configuration: host doesn't "
             "support passthrough of host PCI devices\n"
-            "  fix: the IOMMU is off on this host: run `pcipass check`, then `pcipass setup "
-            "--iommu` and reboot\n");
+            "  fix: turn on VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup, then run "
+            "`pcipass setup --iommu` and reboot; `pcipass check` shows what is still missing\n");
   EXPECT_EQ(lib.changes().size(), 1u);  // the failed one; nothing to roll back
+}
+
+// The doctor's catalog explains libvirt's refusal with this host's evidence: the GPU's group 3
+// holds its audio function, still on snd_hda_intel (TempTree::gpu_workstation).
+TEST_F(Attach, AGroupNotViableGetsTheDoctorsFixForThisHost) {
+  lib.errors["attach"][1] =
+      "internal error: qemu unexpectedly closed the monitor: qemu-system-x86_64: -device "
+      "vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: group 3 is not viable";
+  auto r = run({"attach", "vm1", "00:02.0"});  // libvirt names the GPU: it is the one checked
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("  fix: `pcipass bind --with-group 0000:01:00.0` (or `pcipass bind "
+                       "0000:01:00.0 0000:01:00.1`), after `pcipass plan` shows what the host loses\n"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(Attach, AFailedCallDetachesWhatThisRunAttached) {
