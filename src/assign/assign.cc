@@ -427,7 +427,7 @@ Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<Change>& plan,
   if (kind.files) {
     DurableFiles files{nullptr, kind.run};
     runtime = std::any_of(plan.begin() + static_cast<std::ptrdiff_t>(kind.files), plan.end(),
-                               [](const Change& c) { return c.recorded(); });
+                          [](const Change& c) { return c.recorded(); });
     part = durable_part(fs, &files, plan, kind.files, dry_run, runtime, record);
   }
   TRY(ex.run(plan, part.record));

@@ -88,7 +88,9 @@ int run_mdev_types(Context& ctx, const Args& a) {
 Json list_mdevctl(const std::vector<mdev::Mdev>& mdevs) {
   Json by_parent = Json::object();
   for (const auto& m : mdevs) {
-    Json one{{"mdev_type", m.type}, {"start", mdev::start_name(m.start)}, {"attrs", attrs_json(m.attrs)}};
+    Json one{{"mdev_type", m.type},
+             {"start", mdev::start_name(m.start)},
+             {"attrs", attrs_json(m.attrs)}};
     if (!by_parent.contains(m.parent)) by_parent[m.parent] = Json::array();
     by_parent[m.parent].push_back(Json{{m.uuid, one}});
   }
@@ -173,7 +175,8 @@ int report(Context& ctx, const mdev::Report& r, const char* schema, bool created
 std::string command_line(const Args& a) {
   std::string out = "mdev " + a.mdev_action;
   if (a.mdev_action == "create") out += fmt::format(" {} {}", a.mdev_parent, a.mdev_type);
-  if (!a.mdev_uuid.empty()) out += " " + std::string(a.mdev_action == "create" ? "--uuid " : "") + a.mdev_uuid;
+  if (!a.mdev_uuid.empty())
+    out += " " + std::string(a.mdev_action == "create" ? "--uuid " : "") + a.mdev_uuid;
   if (a.persist) out += " --persist";
   if (a.mdev_auto) out += " --auto";
   return out;

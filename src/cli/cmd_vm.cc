@@ -74,11 +74,11 @@ Result<std::optional<std::vector<mdev::Mdev>>> mdev_arguments(Context& ctx, cons
   if (n != a.devices.size())
     return Error::invalid("PCI devices and mdev UUIDs in one command",
                           "name the PCI devices and the mdevs in two commands");
-  if (a.with_group || a.x_vga || !a.rom_file.empty() || a.rom_bar == "off" ||
-      a.format != "qemu")
-    return Error::invalid("--with-group, --x-vga, --rom-bar, --rom-file and --format apply to "
-                          "PCI cards, not to mediated devices",
-                          "leave them out for mdev UUIDs");
+  if (a.with_group || a.x_vga || !a.rom_file.empty() || a.rom_bar == "off" || a.format != "qemu")
+    return Error::invalid(
+        "--with-group, --x-vga, --rom-bar, --rom-file and --format apply to "
+        "PCI cards, not to mediated devices",
+        "leave them out for mdev UUIDs");
   std::vector<mdev::Mdev> out;
   for (const auto& d : a.devices) {
     std::string uuid = TRY(mdev::parse_uuid(d, "DEVICE"));

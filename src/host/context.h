@@ -39,7 +39,8 @@ struct ProcessContext {
   void sleep(int ms) const;
 };
 
-// The real process: environ, getuid(), getpid(), time(), nanosleep, getrandom(). Only main() calls this.
+// The real process: environ, getuid(), getpid(), time(), nanosleep, getrandom(). Only main() calls
+// this.
 ProcessContext make_process_context(char** envp, bool live);
 
 }  // namespace pcipass

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <tuple>
 
 #include "change/change.h"
 #include "change/validate.h"
@@ -91,7 +92,8 @@ std::optional<Mdev> read_active(const HostFs& fs, const std::string& uuid) {
   m.parent = base_name(parent_dir);
   m.type = *type;
   m.active = true;
-  if (fs.type(dir + "/driver", false) == FileType::kLink) m.driver = fs.link_basename(dir + "/driver");
+  if (fs.type(dir + "/driver", false) == FileType::kLink)
+    m.driver = fs.link_basename(dir + "/driver");
   m.iommu_group = group_number(fs, dir);
   return m;
 }
@@ -335,22 +337,23 @@ Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Enviro
     return Error::invalid(fmt::format("invalid mdev type '{}'", req.type.substr(0, 64)), kTypesFix);
   auto parents = TRY(types(fs, parent));
   const auto& offered = parents.front().types;
-  auto t = std::find_if(offered.begin(), offered.end(),
-                        [&](const Type& x) { return x.id == req.type; });
+  auto t =
+      std::find_if(offered.begin(), offered.end(), [&](const Type& x) { return x.id == req.type; });
   if (t == offered.end()) {
     std::vector<std::string> ids;
     for (const auto& x : offered) ids.push_back(x.id);
-    return Error::invalid(fmt::format("{} offers no mdev type '{}' (it offers: {})", parent,
-                                      req.type, ids.empty() ? "none" : fmt::format("{}", fmt::join(ids, ", "))),
-                          kTypesFix);
+    return Error::invalid(
+        fmt::format("{} offers no mdev type '{}' (it offers: {})", parent, req.type,
+                    ids.empty() ? "none" : fmt::format("{}", fmt::join(ids, ", "))),
+        kTypesFix);
   }
   if (!t->available)
     return Error::state(parents.front().problems.front(),
                         "the parent driver's sysfs attributes must be readable");
   if (*t->available == 0)
     return Error::refused(
-        fmt::format("no instance of {} left on {} (available_instances is 0; {} in use)",
-                    req.type, parent, t->devices.size()),
+        fmt::format("no instance of {} left on {} (available_instances is 0; {} in use)", req.type,
+                    parent, t->devices.size()),
         "remove one (`pcipass mdev list`) or choose another type (`pcipass mdev types`)");
   Report rep;
   rep.uuid = req.uuid ? TRY(parse_uuid(*req.uuid, "--uuid")) : TRY(random_uuid(env.process));

@@ -20,10 +20,10 @@ inline constexpr const char* kDevicesDir = "/sys/bus/mdev/devices";
 inline constexpr const char* kConfigDir = "/etc/mdevctl.d";
 
 struct Type {
-  std::string id;                              // "mtty-2": its directory, what create takes
-  std::string name, description, device_api;   // "" when the driver shows none
-  std::optional<int> available;                // available_instances; nullopt: unreadable
-  std::vector<std::string> devices;            // the UUIDs of its instances
+  std::string id;                             // "mtty-2": its directory, what create takes
+  std::string name, description, device_api;  // "" when the driver shows none
+  std::optional<int> available;               // available_instances; nullopt: unreadable
+  std::vector<std::string> devices;           // the UUIDs of its instances
 };
 
 struct Parent {

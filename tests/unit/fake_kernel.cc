@@ -365,8 +365,8 @@ Status FakeKernel::write_mdev_create(const std::string& type_dir, const std::str
 // mdev_sysfs.c, remove_store(): kstrtoul(buf, 0) else EINVAL; non-zero removes the device.
 Status FakeKernel::write_mdev_remove(const std::string& uuid, const std::string& value,
                                      const std::string& path) {
-  if (value.empty() || value[0] == '-' || value.find_first_not_of("0123456789xXabcdefABCDEF") !=
-                                               std::string::npos)
+  if (value.empty() || value[0] == '-' ||
+      value.find_first_not_of("0123456789xXabcdefABCDEF") != std::string::npos)
     return Error::io("write", path, EINVAL);
   char* end = nullptr;
   unsigned long v = std::strtoul(value.c_str(), &end, 0);

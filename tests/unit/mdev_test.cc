@@ -151,8 +151,8 @@ TEST_F(Mdev, ARandomUuidComesFromTheProcessPort) {
 
 TEST_F(Mdev, DryRunShowsTheWriteAndMakesNone) {
   std::string before = host_state(t);
-  auto r = cli({"mdev", "create", "mtty", "mtty-1", "--uuid", kU1, "--persist", "--dry-run",
-                "--json"});
+  auto r =
+      cli({"mdev", "create", "mtty", "mtty-1", "--uuid", kU1, "--persist", "--dry-run", "--json"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(k->write_count(), 0);
   EXPECT_EQ(host_state(t), before);
@@ -206,11 +206,13 @@ TEST_F(Mdev, ADefinitionAloneIsRemovedWithPersistOnly) {
 
 TEST_F(Mdev, DamagedDefinitionsAreProblemsNotCrashes) {
   const std::vector<std::string> bad = {
-      "not json", "{\"mdev_type\": \"../x\", \"start\": \"auto\", \"attrs\": []}",
+      "not json",
+      "{\"mdev_type\": \"../x\", \"start\": \"auto\", \"attrs\": []}",
       "{\"mdev_type\": \"mtty-1\", \"start\": \"sometimes\", \"attrs\": []}",
       "{\"mdev_type\": \"mtty-1\", \"start\": \"auto\", \"attrs\": [1]}",
       "{\"mdev_type\": \"mtty-1\", \"start\": \"auto\", \"attrs\": [{\"a\": 1}]}",
-      "{\"mdev_type\": \"mtty-1\", \"start\": \"auto\", \"attrs\": [{\"a\": \"1\", \"b\": \"2\"}]}"};
+      "{\"mdev_type\": \"mtty-1\", \"start\": \"auto\", \"attrs\": [{\"a\": \"1\", \"b\": "
+      "\"2\"}]}"};
   for (const auto& text : bad) {
     SCOPED_TRACE(text);
     EXPECT_FALSE(mdev::parse_config(text, "mtty", kU1).ok());
@@ -384,7 +386,8 @@ TEST_F(MdevVm, XmlAndQemuArgsTakeAnMdevUuid) {
   ASSERT_EQ(xml.status, 0) << xml.err;
   EXPECT_EQ(xml.out,
             "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>\n  <source>\n    <address "
-            "uuid='" + kU1 + "'/>\n  </source>\n</hostdev>\n");
+            "uuid='" +
+                kU1 + "'/>\n  </source>\n</hostdev>\n");
   auto args = cli({"qemu-args", kU1});
   ASSERT_EQ(args.status, 0) << args.err;
   EXPECT_EQ(args.out, "-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/" + kU1 + "\n");

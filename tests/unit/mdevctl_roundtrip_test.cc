@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <map>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "host/runner.h"
@@ -58,13 +61,21 @@ TEST(MdevctlRoundTrip, EachReadsTheOthersDefinitions) {
       "mount -t tmpfs pcipass-test /etc/mdevctl.d\n"
       "mkdir -p /etc/mdevctl.d/scripts.d/callouts /etc/mdevctl.d/scripts.d/notifiers "
       "/etc/mdevctl.d/mtty\n"
-      "cat > /etc/mdevctl.d/mtty/" + kOurs + "\n"
+      "cat > /etc/mdevctl.d/mtty/" +
+      kOurs +
+      "\n"
       "echo '--- list'\n"
       "mdevctl list --defined --dumpjson\n"
-      "mdevctl define --parent mtty --type mtty-1 --uuid " + kTheirs + "\n"
-      "mdevctl modify --uuid " + kTheirs + " --addattr=assign_irq --value=1\n"
+      "mdevctl define --parent mtty --type mtty-1 --uuid " +
+      kTheirs +
+      "\n"
+      "mdevctl modify --uuid " +
+      kTheirs +
+      " --addattr=assign_irq --value=1\n"
       "echo '--- theirs'\n"
-      "cat /etc/mdevctl.d/mtty/" + kTheirs + "\n"
+      "cat /etc/mdevctl.d/mtty/" +
+      kTheirs +
+      "\n"
       "echo\n";
   Invocation inv;
   inv.argv = {"/usr/bin/unshare", "-m", "/bin/sh", "-c", script};
@@ -73,8 +84,8 @@ TEST(MdevctlRoundTrip, EachReadsTheOthersDefinitions) {
   inv.timeout_ms = 30000;
   auto r = make_real_runner()->run(inv);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  if (!r->ok()) GTEST_SKIP() << "unshare/mount not possible here: " << r->stderr_text;
-  auto s = sections(r->stdout_text);
+  if (!r->ok()) GTEST_SKIP() << "unshare/mount not possible here: " << r->err;
+  auto s = sections(r->out);
 
   // mdevctl reads pcipass's file: its list is what pcipass's list says mdevctl would print.
   auto mine = d.cli({"mdev", "list", "--defined", "--json"});
