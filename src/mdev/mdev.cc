@@ -296,8 +296,10 @@ Result<std::string> parse_uuid(const std::string& text, const std::string& field
   if (!looks_like_uuid(text))
     return Error::invalid(
         fmt::format("invalid UUID '{}' for {}", text.substr(0, 64), field),
-        "give 8-4-4-4-12 hexadecimal digits, e.g. 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001, or "
-        "leave it out for a random one");
+        fmt::format(
+            "give 8-4-4-4-12 hexadecimal digits, e.g. 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001{}",
+            field == "--uuid" ? ", or leave it out for a random one"
+                              : " (`pcipass mdev list` shows them)"));
   std::string s = text;
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
