@@ -110,9 +110,18 @@ struct RuntimeRecord {
   std::string operation = "write";
   std::string driver;
 };
+// The plan's first `count` changes are files (mdev create --persist's definition), made as one
+// durable change set (`run`) begun before the journal, rolled back with the rest and left for
+// `pcipass undo`; what became of it goes to `outcome`.
+struct RuntimeFiles {
+  size_t count = 0;
+  change::DurableRun run;
+  DurableOutcome* outcome = nullptr;
+};
 Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<change::Change>& plan,
                                         const Environment& env, bool dry_run,
-                                        const RuntimeRecord& record = {});
+                                        const RuntimeRecord& record = {},
+                                        const RuntimeFiles* files = nullptr);
 
 struct RecoverReport {
   bool pending = false;   // false: there was nothing to recover

@@ -368,8 +368,9 @@ TEST_F(Hostile, UnknownCommandIsNamed) {
   EXPECT_EQ(r.err,
             "error: unknown command 'frobnicate'\n"
             "  fix: use one of: check, list, groups, show, tree, snapshot, plan, bind, release, "
-            "status, recover, setup, undo, apply, xml, qemu-args, hotplug, unplug, attach, detach, doctor, vf "
-            "(`pcipass --help` says what each does)\n");
+            "status, recover, setup, undo, apply, xml, qemu-args, hotplug, unplug, attach, detach, "
+            "doctor, vf, "
+            "mdev (`pcipass --help` says what each does)\n");
 }
 
 TEST_F(Hostile, CommandLineErrorsUnderJsonAreJson) {
