@@ -421,7 +421,18 @@ Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<Change>& plan,
   j.pid = static_cast<int>(::getpid());
   j.add(plan, [&](const PciAddress& a) { return group_of(fs, a); });
   JournalRecord record(fs, j);
-  TRY(ex.run(plan, &record));
+  DurablePart part;
+  part.record = &record;
+  bool runtime = true;  // the plan has changes for the journal, not only files
+  if (kind.files) {
+    DurableFiles files{nullptr, kind.run};
+    runtime = std::any_of(plan.begin() + static_cast<std::ptrdiff_t>(kind.files), plan.end(),
+                          [](const Change& c) { return c.recorded(); });
+    part = durable_part(fs, &files, plan, kind.files, dry_run, runtime, record);
+  }
+  TRY(ex.run(plan, part.record));
+  DurableOutcome ignored;
+  TRY(finish_durable(part, ex, plan, kind.outcome ? *kind.outcome : ignored));
   if (kind.operation != "write" && ex.began()) {
     for (auto& d : j.devices)
       if (!dry_run) d.group = group_of(fs, d.address);
@@ -436,11 +447,11 @@ Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<Change>& plan,
     }
     return std::move(ex.steps);
   }
-  if (ex.began()) {
+  if (ex.began() && (runtime || !part.set)) {
     ex.steps.push_back({"journal", kJournalPath, "removed", {}});
     if (!dry_run) {
       Status done = fs.remove(kJournalPath);
-      if (!done) return ex.fail(plan, record, std::move(done).error());
+      if (!done) return ex.fail(plan, *part.record, std::move(done).error());
     }
   }
   return std::move(ex.steps);

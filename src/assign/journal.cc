@@ -110,6 +110,22 @@ Result<AttributeEntry> attribute_from(const Checker& c, const Json& d, int seq) 
   return e;
 }
 
+Result<MdevEntry> mdev_from(const Checker& c, const Json& d, int seq) {
+  MdevEntry e;
+  e.seq = seq;
+  std::string action = TRY(c.string(d, "action"));
+  if (action != "create" && action != "remove")
+    return c.bad("action", fmt::format("'{}' is not create or remove", action));
+  e.remove = action == "remove";
+  e.type_dir = TRY(c.string(d, "type_dir"));
+  if (!change::mdev_type_dir(e.type_dir))
+    return c.bad("type_dir", "is not /sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE");
+  e.uuid = TRY(c.string(d, "uuid"));
+  if (!change::canonical_uuid(e.uuid)) return c.bad("uuid", "is not a lowercase UUID");
+  e.existed = TRY(c.boolean(d, "existed"));
+  return e;
+}
+
 Status ensure_dir(HostFs& fs) {
   return fs.make_dirs(kRunDir, 0700);
 }
@@ -151,8 +167,10 @@ Result<Journal> parse_journal(const std::string& text) {
       out.devices.push_back(TRY(device_from(c, e, seq++)));
     else if (kind == "attribute")
       out.attributes.push_back(TRY(attribute_from(c, e, seq++)));
+    else if (kind == "mdev")
+      out.mdevs.push_back(TRY(mdev_from(c, e, seq++)));
     else
-      return c.bad("kind", fmt::format("'{}' is not device or attribute", kind));
+      return c.bad("kind", fmt::format("'{}' is not device, attribute or mdev", kind));
   }
   return out;
 }
@@ -172,10 +190,14 @@ std::string Journal::summary() const {
   auto count = [](size_t n, const char* what) {
     return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s");
   };
-  std::string s = operation + " of ";
-  if (!devices.empty() || attributes.empty()) s += count(devices.size(), "device");
-  if (!devices.empty() && !attributes.empty()) s += " and ";
-  if (!attributes.empty()) s += count(attributes.size(), "attribute");
+  std::vector<std::string> parts;
+  if (!devices.empty() || (attributes.empty() && mdevs.empty()))
+    parts.push_back(count(devices.size(), "device"));
+  if (!attributes.empty()) parts.push_back(count(attributes.size(), "attribute"));
+  if (!mdevs.empty()) parts.push_back(count(mdevs.size(), "mdev"));
+  std::string s = operation + " of " + parts[0];
+  for (size_t i = 1; i < parts.size(); ++i)
+    s += (i + 1 == parts.size() ? " and " : ", ") + parts[i];
   return s;
 }
 
@@ -191,6 +213,12 @@ std::vector<change::Change> Journal::changes() const {
     c.before.attribute = a.before;
     out.emplace_back(a.seq, std::move(c));
   }
+  for (const auto& m : mdevs) {
+    auto c = m.remove ? change::Change::mdev_remove(m.type_dir, m.uuid)
+                      : change::Change::mdev_create(m.type_dir, m.uuid);
+    c.before.existed = m.existed;
+    out.emplace_back(m.seq, std::move(c));
+  }
   std::stable_sort(out.begin(), out.end(),
                    [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<change::Change> plan;
@@ -204,12 +232,15 @@ std::vector<change::Change> Journal::changes() const {
 
 void Journal::add(const std::vector<change::Change>& plan,
                   const std::function<std::optional<int>(const PciAddress&)>& group) {
-  int seq = static_cast<int>(devices.size() + attributes.size());
+  int seq = static_cast<int>(devices.size() + attributes.size() + mdevs.size());
   for (const auto& c : plan) {
     if (c.kind == change::Kind::kDeviceMove)
       devices.push_back({c.address, group(c.address), c.before.device, c.target, seq++});
     else if (c.kind == change::Kind::kAttribute)
       attributes.push_back({c.path, c.before.attribute, c.data, seq++});
+    else if (c.kind == change::Kind::kMdevCreate || c.kind == change::Kind::kMdevRemove)
+      mdevs.push_back(
+          {c.kind == change::Kind::kMdevRemove, c.path, c.data, c.before.existed, seq++});
   }
 }
 
@@ -233,6 +264,12 @@ Status save_journal(HostFs& fs, const Journal& j) {
                                      {"path", a.path},
                                      {"before", opt(a.before)},
                                      {"after", a.after}});
+  for (const auto& m : j.mdevs)
+    entries.emplace_back(m.seq, Json{{"kind", "mdev"},
+                                     {"action", m.remove ? "remove" : "create"},
+                                     {"type_dir", m.type_dir},
+                                     {"uuid", m.uuid},
+                                     {"existed", m.existed}});
   std::stable_sort(entries.begin(), entries.end(),
                    [](const auto& x, const auto& y) { return x.first < y.first; });
   Json changes = Json::array();

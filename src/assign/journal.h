@@ -42,6 +42,15 @@ struct AttributeEntry {
   int seq = 0;
 };
 
+// A mediated device made or removed: the UUID written to TYPE_DIR/create, or 1 to its remove.
+struct MdevEntry {
+  bool remove = false;   // false: created
+  std::string type_dir;  // /sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE
+  std::string uuid;
+  bool existed = false;  // before the change
+  int seq = 0;
+};
+
 struct Journal {
   std::string operation;  // "bind" or "release"
   std::string driver;     // bind: the target driver
@@ -51,13 +60,14 @@ struct Journal {
       "writing";  // "writing": roll back; "committed": only the state file is left to update
   std::vector<JournalEntry> devices;
   std::vector<AttributeEntry> attributes;
+  std::vector<MdevEntry> mdevs;
 
-  // "bind of 2 devices", "write of 1 device and 2 attributes".
+  // "bind of 2 devices", "write of 1 device and 2 attributes", "write of 1 mdev".
   std::string summary() const;
   // Every journaled change as an applied change with its before-state, in the order they were
   // made: what a rollback after a crash undoes (last first).
   std::vector<change::Change> changes() const;
-  // Appends the plan's runtime changes (device moves, attribute writes) with their captured
+  // Appends the plan's runtime changes (device moves, attribute writes, mdevs) with their captured
   // before-states; `group` gives a device's IOMMU group.
   void add(const std::vector<change::Change>& plan,
            const std::function<std::optional<int>(const PciAddress&)>& group);

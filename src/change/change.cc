@@ -14,6 +14,10 @@ std::string device_dir(const PciAddress& a) {
   return "/sys/bus/pci/devices/" + a.str();
 }
 
+std::string mdev_dir(const std::string& uuid) {
+  return "/sys/bus/mdev/devices/" + uuid;
+}
+
 DeviceState read_device_state(const HostFs& fs, const PciAddress& a) {
   DeviceState s;
   std::string dir = device_dir(a);
@@ -153,6 +157,20 @@ Change Change::file_guard(std::string path) {
   return c;
 }
 
+Change Change::mdev_create(std::string type_dir, std::string uuid) {
+  Change c(Kind::kMdevCreate);
+  c.path = std::move(type_dir);
+  c.data = std::move(uuid);
+  return c;
+}
+
+Change Change::mdev_remove(std::string type_dir, std::string uuid) {
+  Change c(Kind::kMdevRemove);
+  c.path = std::move(type_dir);
+  c.data = std::move(uuid);
+  return c;
+}
+
 bool Change::recorded() const {
   switch (kind) {
     case Kind::kAttribute:
@@ -164,6 +182,8 @@ bool Change::recorded() const {
     case Kind::kProgram:
     case Kind::kLink:
     case Kind::kFileGuard:
+    case Kind::kMdevCreate:
+    case Kind::kMdevRemove:
       return true;
     case Kind::kOwner:  // the nodes it changes are the kernel's and vanish with the binding
     case Kind::kModuleLoad:

@@ -35,6 +35,10 @@ enum class Kind {
   kFileGuard,   // a file a later program of the plan rewrites (grubby, kernelstub): nothing is
                 // written; its before-state is kept as kFileWrite's is, and what the program
                 // left is recorded once the plan ran, so rollback and undo put the bytes back
+  kMdevCreate,  // a UUID written to a mediated device type's `create`; undone through the new
+                // device's `remove`
+  kMdevRemove,  // 1 written to a mediated device's `remove`; undone by creating it again with
+                // the same UUID and type
 };
 
 // The two things binding changes on a device.
@@ -49,6 +53,7 @@ struct DeviceState {
 };
 
 std::string device_dir(const PciAddress& a);  // /sys/bus/pci/devices/ADDR
+std::string mdev_dir(const std::string& uuid);  // /sys/bus/mdev/devices/UUID
 DeviceState read_device_state(const HostFs& fs, const PciAddress& a);
 
 // A file as it was: absent, or its bytes and metadata.
@@ -77,8 +82,9 @@ enum class Procedure { kBind, kRestore };
 struct Change {
   explicit Change(Kind k) : kind(k) {}
   Kind kind;
-  std::string path;  // attribute, file, directory, node; the module's name for kModuleLoad
-  std::string data;  // attribute value, file bytes
+  std::string path;  // attribute, file, directory, node; the module's name for kModuleLoad;
+                     // the mdev type's directory for kMdevCreate and kMdevRemove
+  std::string data;  // attribute value, file bytes; the mdev's UUID
   mode_t mode = 0644;
   std::optional<uid_t> uid;  // kOwner; kFileWrite: forced owner (undo puts it back)
   std::optional<gid_t> gid;
@@ -103,7 +109,7 @@ struct Change {
     FileState file;                        // kFileWrite, kFileRemove, kFileGuard, kOwner
     std::optional<std::string> attribute;  // kAttribute: trimmed old value
     DeviceState device;                    // kDeviceMove
-    bool existed = false;                  // kDirCreate, kDirRemove, kOwner
+    bool existed = false;                  // kDirCreate, kDirRemove, kOwner, kMdev*: the mdev
     std::vector<std::string> created;      // kDirCreate: the missing ones, outermost first
     std::optional<std::string> link;       // kLink: the target it had; nullopt: no entry
   } before;
@@ -135,6 +141,10 @@ struct Change {
   // `path` (a file, or nothing yet) kept as it is now, for a program of the plan that rewrites
   // it: the program's own undo is then these bytes, not an inverse command.
   static Change file_guard(std::string path);
+  // A mediated device of the type at `type_dir` (/sys/class/mdev_bus/PARENT/
+  // mdev_supported_types/TYPE) made or removed, by its UUID.
+  static Change mdev_create(std::string type_dir, std::string uuid);
+  static Change mdev_remove(std::string type_dir, std::string uuid);
 
   // Whether undoing it needs a record (journal or change set) before it is applied.
   bool recorded() const;

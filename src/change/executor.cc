@@ -95,6 +95,10 @@ Status Executor::capture(std::vector<Change>& plan) const {
       case Kind::kLink:
         b.link = TRY(read_link_state(fs_, c.path));
         break;
+      case Kind::kMdevCreate:
+      case Kind::kMdevRemove:
+        b.existed = fs_.exists(mdev_dir(c.data));
+        break;
       case Kind::kModuleLoad:
       case Kind::kProgram:
       case Kind::kWaitFor:
@@ -237,6 +241,11 @@ Status Executor::apply(Change& c) {
       if (!c.remove_link) want = c.data;
       return put_link(c.path, c.before.link, want);
     }
+    case Kind::kMdevCreate:
+      return write(c.path + "/create", c.data);
+    case Kind::kMdevRemove:
+      if (!c.before.existed) return {};
+      return write(mdev_dir(c.data) + "/remove", "1");
   }
   return {};
 }
@@ -285,6 +294,13 @@ Status Executor::undo(const Change& c) {
       auto now = TRY(read_link_state(fs_, c.path));
       return put_link(c.path, now, c.before.link);
     }
+    // Each only when the mdev is not already as it was (undo may run twice).
+    case Kind::kMdevCreate:
+      if (c.before.existed || !fs_.exists(mdev_dir(c.data))) return {};
+      return write(mdev_dir(c.data) + "/remove", "1");
+    case Kind::kMdevRemove:
+      if (!c.before.existed || fs_.exists(mdev_dir(c.data))) return {};
+      return write(c.path + "/create", c.data);
     case Kind::kModuleLoad:
     case Kind::kWaitFor:
     case Kind::kVerify:

@@ -1,5 +1,7 @@
 #include "change/validate.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace pcipass::change {
@@ -85,6 +87,28 @@ bool plain_driver_name(const std::string& s) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
       return false;
   return true;
+}
+
+bool canonical_uuid(const std::string& s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    char c = s[i];
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool mdev_type_dir(const std::string& s) {
+  const std::string prefix = "/sys/class/mdev_bus/", mid = "/mdev_supported_types/";
+  if (!s.starts_with(prefix)) return false;
+  std::string rest = s.substr(prefix.size());
+  auto m = rest.find(mid);
+  if (m == std::string::npos) return false;
+  std::string parent = rest.substr(0, m), type = rest.substr(m + mid.size());
+  std::string p = parent;
+  std::replace(p.begin(), p.end(), ':', '_');
+  return plain_driver_name(p) && plain_driver_name(type);
 }
 
 bool plain_id(const std::string& s) {

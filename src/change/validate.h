@@ -38,6 +38,11 @@ class Checker {
 
 // A kernel driver's name: 1-64 bytes of [A-Za-z0-9_.-], not "." or "..".
 bool plain_driver_name(const std::string& s);
+// A UUID as the kernel shows an mdev's: 8-4-4-4-12 lowercase hex digits.
+bool canonical_uuid(const std::string& s);
+// /sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE with plain PARENT and TYPE (as
+// plain_driver_name, also ':' for a PCI address): the only mdev type a journal may name.
+bool mdev_type_dir(const std::string& s);
 // A change set id: digits and dashes, starting with a digit, at most 32 bytes.
 bool plain_id(const std::string& s);
 // An absolute path without "", "." or ".." components, under one of `roots` ("/etc/").

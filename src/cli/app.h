@@ -64,6 +64,11 @@ struct Args {
   std::string vf_bind;
   bool no_autoprobe = false;
 
+  // mdev (cmd_mdev.cc): types, list, create or remove; PARENT, TYPE, --uuid or UUID, --auto,
+  // list --defined
+  std::string mdev_action, mdev_parent, mdev_type, mdev_uuid;
+  bool mdev_auto = false, mdev_defined = false;
+
   std::string qmp;     // hotplug/unplug --qmp SOCKET
   int timeout_s = 30;  // unplug --timeout
 

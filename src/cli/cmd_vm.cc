@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "mdev/mdev.h"
 #include "vm/libvirt_xml.h"
 #include "vm/qemu_args.h"
 
@@ -64,6 +65,87 @@ Json warn_host_critical(Context& ctx, const vm::Selection& s) {
   return list;
 }
 
+// Mediated devices named by UUID instead of PCI devices: every DEVICE argument a UUID (nullopt:
+// none is), each active or defined; one not active yet is a warning, the VM start would fail.
+Result<std::optional<std::vector<mdev::Mdev>>> mdev_arguments(Context& ctx, const Args& a) {
+  size_t n = 0;
+  for (const auto& d : a.devices) n += mdev::looks_like_uuid(d);
+  if (n == 0) return std::optional<std::vector<mdev::Mdev>>();
+  if (n != a.devices.size())
+    return Error::invalid("PCI devices and mdev UUIDs in one command",
+                          "name the PCI devices and the mdevs in two commands");
+  if (a.with_group || a.x_vga || !a.rom_file.empty() || a.rom_bar == "off" || a.format != "qemu")
+    return Error::invalid(
+        "--with-group, --x-vga, --rom-bar, --rom-file and --format apply to "
+        "PCI cards, not to mediated devices",
+        "leave them out for mdev UUIDs");
+  std::vector<mdev::Mdev> out;
+  for (const auto& d : a.devices) {
+    std::string uuid = TRY(mdev::parse_uuid(d, "DEVICE"));
+    auto m = TRY(mdev::find(ctx.fs(), uuid));
+    if (!m)
+      return Error::not_found(fmt::format("no mdev {} (active or defined)", uuid),
+                              "create it first: pcipass mdev create PARENT TYPE --uuid " + uuid);
+    if (!m->active)
+      print_warning(ctx.err, ctx.term,
+                    fmt::format("mdev {} is defined but not active: the VM will not start "
+                                "until it is (pcipass mdev create {} {} --uuid {})",
+                                uuid, m->parent, m->type, uuid));
+    out.push_back(std::move(*m));
+  }
+  return std::optional<std::vector<mdev::Mdev>>(std::move(out));
+}
+
+Json mdevs_json(const std::vector<mdev::Mdev>& mdevs) {
+  Json out = Json::array();
+  for (const auto& m : mdevs)
+    out.push_back({{"uuid", m.uuid},
+                   {"parent", m.parent},
+                   {"type", m.type},
+                   {"active", m.active},
+                   {"sysfsdev", "/sys/bus/mdev/devices/" + m.uuid}});
+  return out;
+}
+
+std::vector<std::string> uuids(const std::vector<mdev::Mdev>& mdevs) {
+  std::vector<std::string> out;
+  for (const auto& m : mdevs) out.push_back(m.uuid);
+  return out;
+}
+
+int run_mdev_xml(Context& ctx, const std::vector<mdev::Mdev>& mdevs) {
+  std::string xml = vm::libvirt_mdev_xml(uuids(mdevs));
+  if (!ctx.json) {
+    ctx.out << xml;
+    return kExitOk;
+  }
+  ctx.out << dump_json({{"schema", "pcipass.xml/1"},
+                        {"xml", xml},
+                        {"hostdevs", Json::array()},
+                        {"mdevs", mdevs_json(mdevs)},
+                        {"cards", Json::array()},
+                        {"host_critical", Json::array()}})
+          << '\n';
+  return kExitOk;
+}
+
+int run_mdev_qemu_args(Context& ctx, const Args& a, const std::vector<mdev::Mdev>& mdevs) {
+  auto argv = vm::qemu_mdev_argv(uuids(mdevs));
+  if (!ctx.json) {
+    ctx.out << vm::shell_lines(argv);
+    return kExitOk;
+  }
+  ctx.out << dump_json({{"schema", "pcipass.qemu-args/1"},
+                        {"format", a.format},
+                        {"machine", a.machine},
+                        {"argv", argv},
+                        {"mdevs", mdevs_json(mdevs)},
+                        {"cards", Json::array()},
+                        {"host_critical", Json::array()}})
+          << '\n';
+  return kExitOk;
+}
+
 void print_config_lines(Context& ctx, const std::vector<vm::ConfigLine>& lines) {
   for (const auto& l : lines) ctx.out << l.key << ": " << l.value << '\n';
 }
@@ -89,6 +171,9 @@ void setup_xml(CLI::App& app, Args& a) {
 }
 
 int run_xml(Context& ctx, const Args& a) {
+  auto mdevs = mdev_arguments(ctx, a);
+  if (!mdevs) return fail(ctx, mdevs.error());
+  if (*mdevs) return run_mdev_xml(ctx, **mdevs);
   auto sel = vm_selection(ctx, a);
   if (!sel) return fail(ctx, sel.error());
   if (!a.rom_file.empty())
@@ -208,6 +293,9 @@ int run_qemu_args(Context& ctx, const Args& a) {
   if (a.devices.empty())
     return fail(ctx, Error::invalid("qemu-args needs at least one DEVICE",
                                     "name the device, e.g. `pcipass qemu-args 01:00.0`"));
+  auto mdevs = mdev_arguments(ctx, a);
+  if (!mdevs) return fail(ctx, mdevs.error());
+  if (*mdevs) return run_mdev_qemu_args(ctx, a, **mdevs);
   auto sel = vm_selection(ctx, a);
   if (!sel) return fail(ctx, sel.error());
   auto o = qemu_options(ctx, a, *sel);

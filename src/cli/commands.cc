@@ -153,6 +153,11 @@ const std::vector<Command>& commands() {
        "SR-IOV virtual functions: list, create (optionally bound to vfio-pci), remove",
        setup_vf,
        run_vf},
+      {"mdev",
+       {},
+       "Mediated devices: types, list, create, remove; definitions in mdevctl's format",
+       setup_mdev,
+       run_mdev},
   };
   return table;
 }

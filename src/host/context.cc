@@ -1,8 +1,10 @@
 #include "host/context.h"
 
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace pcipass {
@@ -29,6 +31,15 @@ ProcessContext make_process_context(char** envp, bool live) {
   p.uid = ::getuid();
   p.pid = ::getpid();
   p.live = live;
+  p.random = [](unsigned char* out, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::getrandom(out + got, n - got, 0);
+      if (r < 0 && errno != EINTR) return false;
+      if (r > 0) got += static_cast<size_t>(r);
+    }
+    return true;
+  };
   return p;
 }
 

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -25,6 +26,9 @@ struct ProcessContext {
   // Wall clock (seconds since the epoch) and a sleep; null means the real ones.
   std::function<int64_t()> now;
   std::function<void(int ms)> sleep_ms;
+  // Fills `n` bytes with randomness (a new mdev's UUID); false when none could be had. Null:
+  // this process has no source, and what needs one asks the user instead.
+  std::function<bool(unsigned char* out, size_t n)> random;
 
   std::optional<std::string> env(const std::string& name) const {
     auto it = environment.find(name);
@@ -35,7 +39,8 @@ struct ProcessContext {
   void sleep(int ms) const;
 };
 
-// The real process: environ, getuid(), getpid(), time(), nanosleep. Only main() calls this.
+// The real process: environ, getuid(), getpid(), time(), nanosleep, getrandom(). Only main() calls
+// this.
 ProcessContext make_process_context(char** envp, bool live);
 
 }  // namespace pcipass

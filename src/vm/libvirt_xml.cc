@@ -91,4 +91,14 @@ std::string libvirt_xml(const std::vector<Hostdev>& hostdevs) {
   return out;
 }
 
+std::string libvirt_mdev_xml(const std::vector<std::string>& uuids) {
+  std::string out;
+  for (const auto& u : uuids)
+    out += fmt::format(
+        "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>\n  <source>\n    <address "
+        "uuid='{}'/>\n  </source>\n</hostdev>\n",
+        u);
+  return out;
+}
+
 }  // namespace pcipass::vm

@@ -41,5 +41,7 @@ inline constexpr uint8_t kFirstGuestSlot = 0x10;
 Result<std::vector<Hostdev>> libvirt_hostdevs(const Selection& s, const XmlOptions& o);
 // The elements, each a complete <hostdev>...</hostdev> block, concatenated.
 std::string libvirt_xml(const std::vector<Hostdev>& hostdevs);
+// A <hostdev type='mdev' model='vfio-pci'> element per mediated device, by its (validated) UUID.
+std::string libvirt_mdev_xml(const std::vector<std::string>& uuids);
 
 }  // namespace pcipass::vm

@@ -186,4 +186,13 @@ Result<std::string> proxmox_node(const HostFs& fs, const std::optional<std::stri
   return node;
 }
 
+std::vector<std::string> qemu_mdev_argv(const std::vector<std::string>& uuids) {
+  std::vector<std::string> argv;
+  for (const auto& u : uuids) {
+    argv.push_back("-device");
+    argv.push_back("vfio-pci,sysfsdev=/sys/bus/mdev/devices/" + u);
+  }
+  return argv;
+}
+
 }  // namespace pcipass::vm

@@ -27,6 +27,9 @@ Status check_x_vga(const Selection& s);
 // root bus pci.0 from slot 0x10 up (kFirstGuestSlot). x-vga=on on VGA functions, rombar and
 // romfile on each card's first function.
 Result<std::vector<std::string>> qemu_argv(const Selection& s, const QemuOptions& o);
+// -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/UUID for each mediated device (validated UUIDs):
+// QEMU opens an mdev by its sysfs directory, not by a host PCI address.
+std::vector<std::string> qemu_mdev_argv(const std::vector<std::string>& uuids);
 // One "-device VALUE" per line, joined with " \" as a shell reads a continued command; values
 // with characters a shell would interpret are single-quoted.
 std::string shell_lines(const std::vector<std::string>& argv);

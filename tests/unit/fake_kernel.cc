@@ -147,6 +147,12 @@ Status FakeKernel::apply(const std::string& path, const std::string& data) {
       return base_name(r) == "sriov_numvfs" ? write_numvfs(pf, value, path)
                                             : write_autoprobe(pf, value, path);
   }
+  if (base_name(r) == "create" && mdev_types_.count(r.substr(0, r.rfind('/'))))
+    return write_mdev_create(r.substr(0, r.rfind('/')), data, path);
+  if (base_name(r) == "remove") {
+    std::string uuid = base_name(r.substr(0, r.rfind('/')));
+    if (mdevs_.count(uuid)) return write_mdev_remove(uuid, value, path);
+  }
   // Any other attribute of a device shows what was last written to it (sriov_numvfs,
   // reset_method), not the old bytes overwritten in place.
   if (r.starts_with("/sys/devices/") && real_->type(r, false) == FileType::kFile) {
@@ -275,6 +281,110 @@ void FakeKernel::remove_vfs(const std::string& pf) {
     tree_.remove(pf_dir + "/" + e);
     native_.erase(vf);
   }
+}
+
+void FakeKernel::mdev_parent(const std::string& name, const std::string& device,
+                             std::vector<MdevType> types) {
+  tree_.dir(device);
+  if (!real_->exists(std::string("/sys/class/mdev_bus/") + name))
+    tree_.link("/sys/class/mdev_bus/" + name, device);
+  for (auto& t : types) {
+    std::string dir = device + "/mdev_supported_types/" + t.id;
+    auto init = [&](const char* file, const std::string& v) {
+      if (!real_->exists(dir + "/" + file)) tree_.file(dir + "/" + file, v + "\n");
+    };
+    init("name", t.name);
+    init("description", t.description);
+    init("device_api", t.device_api);
+    init("available_instances", std::to_string(t.instances));
+    if (!real_->exists(dir + "/create")) tree_.file(dir + "/create", "");
+    tree_.dir(dir + "/devices");
+    mdev_types_[dir] = t;
+  }
+  // A double over a tree that has mdevs already (after a "crash") knows them.
+  tree_.dir("/sys/bus/mdev/devices");
+  for (const auto& uuid : real_->list("/sys/bus/mdev/devices").value_or({})) {
+    std::string dir = "/sys/bus/mdev/devices/" + uuid;
+    if (auto type = real_->resolve(dir + "/mdev_type")) mdevs_[uuid] = *type;
+    if (auto g = real_->link_basename(dir + "/iommu_group")) mdev_groups_[uuid] = std::stoi(*g);
+  }
+  real_ = make_real_host_fs(tree_.root());
+}
+
+void FakeKernel::set_available(const std::string& type_dir, int delta) {
+  int n = std::stoi(real_->read_trimmed(type_dir + "/available_instances").value_or("0"));
+  tree_.file(type_dir + "/available_instances", std::to_string(n + delta) + "\n");
+}
+
+// linux 6.1 drivers/vfio/mdev/mdev_sysfs.c, create_store(): 36 or 37 bytes (a newline) else
+// EINVAL, guid_parse() (hex digits of either case, dashes at 8-4-4-4-12) else EINVAL; then
+// mdev_core.c, mdev_device_create(): a UUID in use EEXIST, none available the driver's error.
+Status FakeKernel::write_mdev_create(const std::string& type_dir, const std::string& value,
+                                     const std::string& path) {
+  if (value.size() < 36 || value.size() > 37) return Error::io("write", path, EINVAL);
+  std::string uuid = value.substr(0, 36);
+  for (size_t i = 0; i < uuid.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    char& c = uuid[i];
+    if (dash ? c != '-' : !std::isxdigit(static_cast<unsigned char>(c)))
+      return Error::io("write", path, EINVAL);
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (mdevs_.count(uuid)) return Error::io("write", path, EEXIST);
+  if (real_->read_trimmed(type_dir + "/available_instances") == "0")
+    return Error::io("write", path, mdev_types_[type_dir].full_err);
+  std::string parent = type_dir.substr(0, type_dir.find("/mdev_supported_types/"));
+  std::string dir = parent + "/" + uuid;
+  int group = 0;
+  if (auto g = mdev_groups_.find(uuid); g != mdev_groups_.end()) {
+    group = g->second;
+  } else {
+    for (const auto& e : real_->list("/sys/kernel/iommu_groups").value_or({}))
+      group = std::max(group, std::stoi(e) + 1);
+    for (const auto& [u, g2] : mdev_groups_) group = std::max(group, g2 + 1);
+    mdev_groups_[uuid] = group;
+  }
+  std::string gdir = "/sys/kernel/iommu_groups/" + std::to_string(group);
+  tree_.file(dir + "/remove", "");
+  tree_.link(dir + "/mdev_type", type_dir);
+  tree_.link(dir + "/iommu_group", gdir);
+  tree_.link(gdir + "/devices/" + uuid, dir);
+  tree_.link("/sys/bus/mdev/devices/" + uuid, dir);
+  tree_.link(type_dir + "/devices/" + uuid, dir);
+  if (real_->is_dir("/sys/bus/mdev/drivers/vfio_mdev")) {
+    tree_.link(dir + "/driver", "/sys/bus/mdev/drivers/vfio_mdev");
+    tree_.link("/sys/bus/mdev/drivers/vfio_mdev/" + uuid, dir);
+    if (udev_) tree_.file("/dev/vfio/" + std::to_string(group), "");
+  }
+  mdevs_[uuid] = type_dir;
+  set_available(type_dir, -1);
+  real_ = make_real_host_fs(tree_.root());
+  return {};
+}
+
+// mdev_sysfs.c, remove_store(): kstrtoul(buf, 0) else EINVAL; non-zero removes the device.
+Status FakeKernel::write_mdev_remove(const std::string& uuid, const std::string& value,
+                                     const std::string& path) {
+  if (value.empty() || value[0] == '-' ||
+      value.find_first_not_of("0123456789xXabcdefABCDEF") != std::string::npos)
+    return Error::io("write", path, EINVAL);
+  char* end = nullptr;
+  unsigned long v = std::strtoul(value.c_str(), &end, 0);
+  if (*end) return Error::io("write", path, EINVAL);
+  if (!v) return {};
+  std::string type_dir = mdevs_[uuid];
+  std::string dir = real_->resolve("/sys/bus/mdev/devices/" + uuid).value_or("");
+  int group = mdev_groups_[uuid];
+  tree_.remove("/dev/vfio/" + std::to_string(group));
+  tree_.remove("/sys/kernel/iommu_groups/" + std::to_string(group));
+  tree_.remove("/sys/bus/mdev/drivers/vfio_mdev/" + uuid);
+  tree_.remove("/sys/bus/mdev/devices/" + uuid);
+  tree_.remove(type_dir + "/devices/" + uuid);
+  if (!dir.empty()) tree_.remove(dir);
+  mdevs_.erase(uuid);
+  set_available(type_dir, +1);
+  real_ = make_real_host_fs(tree_.root());
+  return {};
 }
 
 Status FakeKernel::write(const std::string& path, std::string_view data) {

@@ -45,6 +45,20 @@ class FakeKernel : public HostFs {
     std::string vf_driver;
   };
   void sriov(const std::string& pf, Sriov s);
+  // Makes `device` (a directory under /sys/devices, created when missing) a parent of mediated
+  // devices named `name` in /sys/class/mdev_bus, offering `types`. Writing a UUID to a type's
+  // `create` makes /sys/bus/mdev/devices/UUID (mdev_type link, `remove`, its own IOMMU group,
+  // bound to vfio_mdev when that driver is registered in /sys/bus/mdev/drivers); writing 1 to
+  // `remove` takes it away. available_instances follows.
+  struct MdevType {
+    std::string id, name, description, device_api = "vfio-pci";
+    int instances = 2;
+    // What a create beyond available_instances fails with: EUSERS from the mdev core for a
+    // driver that counts in the core (linux 6.1 mdev_core.c, mdev_device_create), ENOSPC from
+    // mtty's own count (samples/vfio-mdev/mtty.c).
+    int full_err = ENOSPC;
+  };
+  void mdev_parent(const std::string& name, const std::string& device, std::vector<MdevType> types);
 
   // --- faults
   struct Fault {
@@ -121,6 +135,11 @@ class FakeKernel : public HostFs {
   Status write_autoprobe(const std::string& pf, const std::string& value, const std::string& path);
   void create_vfs(const std::string& pf, int n);
   void remove_vfs(const std::string& pf);
+  Status write_mdev_create(const std::string& type_dir, const std::string& value,
+                           const std::string& path);
+  Status write_mdev_remove(const std::string& uuid, const std::string& value,
+                           const std::string& path);
+  void set_available(const std::string& type_dir, int delta);
 
   TempTree& tree_;
   std::unique_ptr<HostFs> real_;
@@ -134,6 +153,9 @@ class FakeKernel : public HostFs {
   std::vector<std::string> log_;
   std::map<std::string, std::pair<uid_t, gid_t>> chowns_;
   std::map<std::string, Sriov> sriov_;  // by PF address
+  std::map<std::string, MdevType> mdev_types_;  // by the type's real directory
+  std::map<std::string, std::string> mdevs_;    // UUID -> the type's real directory
+  std::map<std::string, int> mdev_groups_;      // UUID -> its IOMMU group, kept for a re-create
 };
 
 // Loads a "module" by registering its driver in the double.
