@@ -36,10 +36,11 @@ D=/sys/bus/mdev/devices/$U
 avail() { cat "$TYPES/$1/available_instances"; }
 mdevs() { ls /sys/bus/mdev/devices 2>/dev/null | wc -l; }
 # same_json WHAT PCIPASS_JSON MDEVCTL_JSON: pcipass's `mdevctl` key and mdevctl's
-# --dumpjson, both flattened (json_flat), are the same lines
+# --dumpjson, both flattened (json_flat: array indexes in the paths) and sorted (the order of
+# an object's keys is no part of JSON), are the same lines
 same_json() {
-  json_flat "$2" | sed -n 's/^mdevctl\.//p; s/^mdevctl=/=/p' > "$2.mdevctl.flat"
-  json_flat "$3" > "$3.flat"
+  json_flat "$2" | sed -n 's/^mdevctl\.//p; s/^mdevctl=/=/p' | sort > "$2.mdevctl.flat"
+  json_flat "$3" | sort > "$3.flat"
   if cmp -s "$2.mdevctl.flat" "$3.flat"; then ok "$1: pcipass's mdevctl key = mdevctl --dumpjson"
   else fail "$1: pcipass's mdevctl key differs from mdevctl --dumpjson: $(diff "$2.mdevctl.flat" "$3.flat" | tr '\n' '|')"; fi
 }
