@@ -128,7 +128,7 @@ std::vector<Definition> definitions(const HostFs& fs, std::vector<std::string>& 
   std::vector<Definition> out;
   for (const auto& parent : fs.list(kConfigDir).value_or({})) {
     std::string dir = std::string(kConfigDir) + "/" + parent;
-    if (parent == "scripts.d" || fs.type(dir, false) != FileType::kDirectory) continue;
+    if (parent == "scripts.d" || fs.type(dir, false) != FileType::kDir) continue;
     if (!plain_name(parent)) {
       problems.push_back(fmt::format("{}: not a parent's name, skipped", dir));
       continue;
