@@ -410,7 +410,7 @@ std::optional<int> group_of(const HostFs& fs, const PciAddress& a) {
 
 Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<Change>& plan,
                                         const Environment& env, bool dry_run,
-                                        const RuntimeRecord& kind) {
+                                        const RuntimeRecord& kind, const RuntimeFiles* files) {
   auto lock = TRY(begin(fs, dry_run));
   std::unique_ptr<ModuleLoader> own_loader;
   change::Executor ex(fs, ports(env, loader_for(fs, plan, dry_run, env, own_loader)), dry_run);
@@ -424,15 +424,15 @@ Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<Change>& plan,
   DurablePart part;
   part.record = &record;
   bool runtime = true;  // the plan has changes for the journal, not only files
-  if (kind.files) {
-    DurableFiles files{nullptr, kind.run};
-    runtime = std::any_of(plan.begin() + static_cast<std::ptrdiff_t>(kind.files), plan.end(),
+  if (files && files->count) {
+    DurableFiles durable{nullptr, files->run};
+    runtime = std::any_of(plan.begin() + static_cast<std::ptrdiff_t>(files->count), plan.end(),
                           [](const Change& c) { return c.recorded(); });
-    part = durable_part(fs, &files, plan, kind.files, dry_run, runtime, record);
+    part = durable_part(fs, &durable, plan, files->count, dry_run, runtime, record);
   }
   TRY(ex.run(plan, part.record));
   DurableOutcome ignored;
-  TRY(finish_durable(part, ex, plan, kind.outcome ? *kind.outcome : ignored));
+  TRY(finish_durable(part, ex, plan, files && files->outcome ? *files->outcome : ignored));
   if (kind.operation != "write" && ex.began()) {
     for (auto& d : j.devices)
       if (!dry_run) d.group = group_of(fs, d.address);

@@ -106,19 +106,22 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
 // "bind" (with its driver: vf create --bind) records every device the plan moved to that driver,
 // with its IOMMU group as it is once the plan ran (a VF has none before it exists), and drops
 // the ones it moved elsewhere; "release" drops every device it moved (vf remove).
-// `files`: the plan's first changes that are files (mdev create --persist's definition), made as
-// one durable change set (`run`) begun before the journal, rolled back with the rest, and left for
-// `pcipass undo`; what became of it goes to `outcome`.
 struct RuntimeRecord {
   std::string operation = "write";
   std::string driver;
-  size_t files = 0;
+};
+// The plan's first `count` changes are files (mdev create --persist's definition), made as one
+// durable change set (`run`) begun before the journal, rolled back with the rest and left for
+// `pcipass undo`; what became of it goes to `outcome`.
+struct RuntimeFiles {
+  size_t count = 0;
   change::DurableRun run;
   DurableOutcome* outcome = nullptr;
 };
 Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<change::Change>& plan,
                                         const Environment& env, bool dry_run,
-                                        const RuntimeRecord& record = {});
+                                        const RuntimeRecord& record = {},
+                                        const RuntimeFiles* files = nullptr);
 
 struct RecoverReport {
   bool pending = false;   // false: there was nothing to recover

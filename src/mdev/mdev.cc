@@ -128,7 +128,7 @@ std::vector<Definition> definitions(const HostFs& fs, std::vector<std::string>& 
   std::vector<Definition> out;
   for (const auto& parent : fs.list(kConfigDir).value_or({})) {
     std::string dir = std::string(kConfigDir) + "/" + parent;
-    if (parent == "scripts.d" || fs.type(dir, false) != FileType::kDir) continue;
+    if (parent == "scripts.d" || !fs.is_dir(dir)) continue;
     if (!plain_name(parent)) {
       problems.push_back(fmt::format("{}: not a parent's name, skipped", dir));
       continue;
@@ -169,11 +169,11 @@ Status check_unused(const HostFs& fs, const Mdev& m) {
 
 Result<Report> run(HostFs& fs, std::vector<Change>& plan, size_t files, Report rep,
                    const std::string& command, const assign::Environment& env) {
-  assign::RuntimeRecord record;
-  record.files = files;
-  record.run = {command, env.process.time_now(), rep.dry_run};
-  record.outcome = &rep.durable;
-  rep.steps = TRY(assign::apply_runtime(fs, plan, env, rep.dry_run, record));
+  assign::RuntimeFiles durable;
+  durable.count = files;
+  durable.run = {command, env.process.time_now(), rep.dry_run};
+  durable.outcome = &rep.durable;
+  rep.steps = TRY(assign::apply_runtime(fs, plan, env, rep.dry_run, {}, &durable));
   return rep;
 }
 
@@ -385,8 +385,13 @@ Result<Report> remove(HostFs& fs, const RemoveRequest& req, const assign::Enviro
   std::optional<Mdev> defined;
   if (req.persist) {
     for (auto& d : definitions(fs, problems))
-      if (d.uuid == uuid) defined = Mdev{d.uuid, d.parent, d.type, false, true, d.start, d.attrs};
+      if (d.uuid == uuid) {
+        defined = Mdev{};
+        defined->uuid = d.uuid, defined->parent = d.parent, defined->type = d.type;
+        take_definition(*defined, d);
+      }
   }
+
   if (!active && !defined)
     return Error::not_found(
         fmt::format("no mdev {}{}", uuid, req.persist ? " is active or defined" : " is active"),

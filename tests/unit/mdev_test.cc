@@ -2,7 +2,11 @@
 // create, UUIDs validated or drawn from the process's randomness port, the writes the kernel
 // takes, refusals while a VM holds the mdev's group, mdevctl's definition files, and a fault at
 // every write (and a crash after it) of create and remove leaving the host as it was.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -26,16 +30,34 @@ void mtty(FakeKernel& k, TempTree& t) {
                  {"mtty-2", "Dual port serial", "", "vfio-pci", 1, ENOSPC}});
 }
 
-// Everything but the lock file: two equal states mean the host is as it was.
+// The whole tree but pcipass's own records (change sets, the lock): every entry, one line each,
+// a file with its mode and bytes, a link with its target. Equal states: the host is as it was.
 std::string host_state(const TempTree& t) {
-  std::string out, all = t.state();
-  size_t pos = 0;
-  while (pos < all.size()) {
-    size_t nl = all.find('\n', pos);
-    std::string line = all.substr(pos, nl - pos + 1);
-    if (!line.starts_with("/run/pcipass")) out += line;
-    pos = nl + 1;
+  namespace fs = std::filesystem;
+  std::vector<std::string> lines;
+  for (auto it = fs::recursive_directory_iterator(t.root());
+       it != fs::recursive_directory_iterator(); ++it) {
+    std::string rel = it->path().string().substr(t.root().size());
+    if (rel == "/var" || rel == "/run/pcipass/lock") {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (rel == "/run/pcipass") continue;  // the lock's directory
+    auto st = it->symlink_status();
+    std::string content = fs::is_regular_file(st) ? t.read(rel) : std::string();
+    for (auto& ch : content)
+      if (ch == '\n') ch = '|';
+    if (fs::is_symlink(st))
+      lines.push_back(rel + " -> " + fs::read_symlink(it->path()).string());
+    else if (fs::is_directory(st))
+      lines.push_back(rel + "/");
+    else
+      lines.push_back(rel + " " + std::to_string(static_cast<int>(st.permissions())) + " [" +
+                      content + "]");
   }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
   return out;
 }
 
@@ -310,7 +332,9 @@ TEST_F(Mdev, RecoverAfterACrashAtTheWriteOfCreateOrRemove) {
     {
       FakeKernel kern(tree);
       mtty(kern, tree);
-      if (removing) ASSERT_TRUE(create("mtty-1", kU1, false, &kern).ok());
+      if (removing) {
+        ASSERT_TRUE(create("mtty-1", kU1, false, &kern).ok());
+      }
       before = host_state(tree);
       // The write is made, then the process dies before it could say so.
       kern.fail_write(kern.write_count() + 1, FakeKernel::Fault{EIO, false, true});

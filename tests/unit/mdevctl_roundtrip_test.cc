@@ -43,7 +43,7 @@ std::map<std::string, std::string> sections(const std::string& out) {
 }
 
 TEST(MdevctlRoundTrip, EachReadsTheOthersDefinitions) {
-  if (::access("/usr/sbin/mdevctl", X_OK) != 0)
+  if (::access("/usr/bin/mdevctl", X_OK) != 0)
     GTEST_SKIP() << "mdevctl is not installed (apt-get install mdevctl; scripts/install-deps)";
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private mount namespace (unshare -m)";
   // pcipass writes its definition through the double, as `mdev create --persist --auto` does.
