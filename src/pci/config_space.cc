@@ -252,6 +252,10 @@ std::string capability_name(bool extended, uint16_t id) {
   switch (id) {
     case 0x0001:
       return "Advanced Error Reporting";
+    case 0x0000:
+      // The spec's Null Capability: hypervisors (Firecracker, tests/fixtures/hosts/
+      // firecracker-h100) overwrite the IDs of capabilities they hide from a guest with it.
+      return "Null (hidden by the hypervisor or firmware)";
     case 0x0002:
       return "Virtual Channel";
     case 0x0003:

@@ -1,5 +1,6 @@
 // Golden outputs: every command, human and JSON, on every host tree in tests/fixtures/hosts.
 // PCIPASS_UPDATE_GOLDEN=1 rewrites tests/golden/ (review the diff before committing it).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -49,6 +50,13 @@ std::vector<std::string> vm_devices(const std::string& root) {
   for (const auto& name : names) {
     fs::path dir = root + "/sys/bus/pci/devices/" + name;
     std::string cls = read_all(dir / "class").substr(0, 6);
+    // A snapshot keeps only what pcipass read: the class then lives in uevent (PCI_CLASS=60000).
+    if (cls.empty()) {
+      std::string uevent = read_all(dir / "uevent");
+      size_t at = uevent.find("PCI_CLASS=");
+      if (at != std::string::npos)
+        cls = fmt::format("0x{:04x}", std::stoul(uevent.substr(at + 10), nullptr, 16) >> 8);
+    }
     if (cls == "0x0600" || cls == "0x0604" || cls == "0x0607") continue;  // host bridge, bridges
     all.push_back(name);
     if (!fs::is_symlink(dir / "iommu_group")) continue;
