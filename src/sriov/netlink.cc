@@ -5,7 +5,6 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <cerrno>
 #include <cstring>
@@ -296,7 +295,8 @@ nlmsghdr* link_request(const MnlLib& lib, std::vector<char>& buf, uint16_t type,
   nlmsghdr* nlh = lib.mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = type;
   nlh->nlmsg_flags = flags;
-  nlh->nlmsg_seq = static_cast<uint32_t>(::time(nullptr));
+  static uint32_t seq = 0;  // one request per socket: any number tells the replies apart
+  nlh->nlmsg_seq = ++seq;
   auto* ifm = static_cast<ifinfomsg*>(lib.mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
   ifm->ifi_family = AF_UNSPEC;
   lib.mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname.c_str());

@@ -2,11 +2,13 @@
 // reported", each truncation and each lying length), and `vf set` as a plan of the change
 // engine against a double of the PF's driver: a fault at every setting restores the ones made
 // before it, a failed rollback is left for `recover`, and bad input is refused byte for byte.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include <array>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -247,12 +249,18 @@ const std::string kBus = "/sys/devices/pci0000:00";
 class VfSet : public ::testing::Test, public SampleDouble {
  protected:
   void SetUp() override {
-    start();
-    k->native("0000:00:04.0", "igb");
     t.pci_device(kBus, "0000:00:04.0", 0x8086, 0x10c9, 0x020000, "igb", 5);
     t.file(kBus + "/0000:00:04.0/sriov_totalvfs", "7\n");
     t.file(kBus + "/0000:00:04.0/sriov_numvfs", "2\n");
     t.file(kBus + "/0000:00:04.0/net/enp0s4/operstate", "up\n");
+    for (int i : {0, 1}) {
+      std::string vf = "0000:00:04." + std::to_string(i + 1);
+      t.pci_device(kBus, vf, 0x8086, 0x10ca, 0x020000, "", 6 + i);
+      t.link(kBus + "/0000:00:04.0/virtfn" + std::to_string(i), kBus + "/" + vf);
+      t.link(kBus + "/" + vf + "/physfn", kBus + "/0000:00:04.0");
+    }
+    start();
+    k->native("0000:00:04.0", "igb");
     env.vf_links = &driver;
     use_env();
   }
@@ -345,6 +353,18 @@ TEST_F(VfSet, CliSetsAndListShowsTheColumns) {
   ASSERT_EQ(list.status, 0) << list.err;
   auto l = nlohmann::json::parse(list.out);
   EXPECT_EQ(l["pfs"][0]["interfaces"], nlohmann::json::array({"enp0s4"}));
+  ASSERT_EQ(l["pfs"][0]["vfs"].size(), 2u) << list.out;
+  EXPECT_EQ(l["pfs"][0]["vfs"][1]["net"], (nlohmann::json{{"mac", "02:00:00:00:00:aa"},
+                                                          {"vlan", 7},
+                                                          {"qos", 2},
+                                                          {"spoofchk", false},
+                                                          {"trust", false}}));
+  EXPECT_EQ(l["pfs"][0]["vfs"][0]["net"]["vlan"], 12);
+  auto human = cli({"vf", "list", "00:04.0"});
+  ASSERT_EQ(human.status, 0) << human.err;
+  EXPECT_NE(human.out.find("SPOOFCHK"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("02:00:00:00:00:aa"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("7 qos 2"), std::string::npos) << human.out;
 }
 
 TEST_F(VfSet, CliRefusesBadInputByteForByte) {
@@ -363,9 +383,9 @@ TEST_F(VfSet, CliRefusesBadInputByteForByte) {
   EXPECT_EQ(vlan.err,
             "error: --vlan '4096' is not a VLAN ID\n"
             "  fix: give a number from 1 to 4095, or 0 for no VLAN\n");
-  auto index = cli({"vf", "set", "00:04.0", "-1", "--trust", "on"});
+  auto index = cli({"vf", "set", "00:04.0", "1x", "--trust", "on"});
   EXPECT_EQ(index.err,
-            "error: VF index '-1' is not a number from 0 to 65535\n"
+            "error: VF index '1x' is not a number from 0 to 65535\n"
             "  fix: give the VF's index as `pcipass vf list` shows it (column VF)\n");
   auto range = cli({"vf", "set", "00:04.0", "5", "--trust", "on"});
   EXPECT_EQ(range.err,

@@ -71,7 +71,7 @@ expect_has "bad MAC" "$PP_ERR" "--mac '02:11:22:33:44' is not a MAC address"
 pp bad-vlan vf set x 2 --ifname "$IF" --vlan 4096
 expect_rc "bad VLAN" 2
 pp bad-index vf set x 9 --ifname "$IF" --trust on
-expect_rc "VF 9 of 4" 1
+expect_rc "VF 9 of 4" 2
 expect_has "VF 9 of 4" "$PP_ERR" "$IF has no VF 9 (4 VFs)"
 iplink refused > /dev/null
 cmp -s "$RESULTS/ip-link-after" "$RESULTS/ip-link-refused" && ok "ip link unchanged by the refusals" ||
