@@ -41,7 +41,6 @@ expect_eq "VFs listed" "$(json_flat "$PP_OUT" | grep -c '^pfs\.0\.vfs\.[0-9]*\.i
 pp set-dry vf set x 1 --ifname "$IF" --mac 02:11:22:33:44:55 --vlan 42 --dry-run
 expect_rc "vf set --dry-run" 0
 expect_has "dry run" "$PP_OUT" "set $IF vf 1 mac 02:11:22:33:44:55"
-expect_not "ip link after a dry run" "$RESULTS/ip-link-before" "02:11:22:33:44:55"
 iplink dry > /dev/null
 expect_not "ip link after a dry run" "$RESULTS/ip-link-dry" "02:11:22:33:44:55"
 
