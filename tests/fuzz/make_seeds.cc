@@ -1,5 +1,6 @@
 // Writes every target's seed corpus from the fixtures: make_seeds FIXTURES_DIR OUT_DIR makes
 // OUT_DIR/TARGET/NAME files. Run by the fuzz build (target fuzz_seeds) and scripts/fuzz.
+#include <arpa/inet.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
