@@ -43,7 +43,8 @@ class JournalRecord : public change::Record {
 };
 
 change::Ports ports(const Environment& env, ModuleLoader* loader) {
-  return {loader, env.runner, env.sleep_ms, [&env] { return env.process.time_now(); }};
+  return {loader, env.runner, env.sleep_ms, [&env] { return env.process.time_now(); },
+          env.vf_links};
 }
 
 // The inventory the caller scanned, or one scanned here.

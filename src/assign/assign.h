@@ -21,12 +21,13 @@ namespace pcipass::assign {
 
 // What the operations need besides HostFs; tests replace all of it.
 struct Environment {
-  ModuleLoader* loader = nullptr;        // null: libkmod on the live host (make_kmod_loader)
-  std::function<void(int ms)> sleep_ms;  // null: nanosleep
-  int node_wait_ms = 5000;               // how long to wait for udev to create /dev/vfio/GROUP
-  ImpactOptions impact;                  // SSH session override, process scan
-  CommandRunner* runner = nullptr;       // programs a plan runs (none yet for bind/release)
-  ProcessContext process;                // live host or tree; the clock for change set ids
+  ModuleLoader* loader = nullptr;          // null: libkmod on the live host (make_kmod_loader)
+  std::function<void(int ms)> sleep_ms;    // null: nanosleep
+  int node_wait_ms = 5000;                 // how long to wait for udev to create /dev/vfio/GROUP
+  ImpactOptions impact;                    // SSH session override, process scan
+  CommandRunner* runner = nullptr;         // programs a plan runs (none yet for bind/release)
+  ProcessContext process;                  // live host or tree; the clock for change set ids
+  change::VfLinkPort* vf_links = nullptr;  // VF settings (netlink); null: none here
 };
 
 using change::Step;  // one change made (or, with --dry-run, that would be), in order

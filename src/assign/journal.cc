@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "change/validate.h"
 
@@ -126,6 +127,74 @@ Result<MdevEntry> mdev_from(const Checker& c, const Json& d, int seq) {
   return e;
 }
 
+// What the kernel takes as an interface name (IFNAMSIZ, no '/', blank or control byte).
+bool interface_name(const std::string& s) {
+  if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;
+  for (unsigned char ch : s)
+    if (ch <= 0x20 || ch == '/' || ch == ':' || ch >= 0x7f) return false;
+  return true;
+}
+
+bool mac_text(const std::string& s) {
+  if (s.size() != 17) return false;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (i % 3 == 2 ? s[i] != ':' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  return true;
+}
+
+Json setting_json(const change::VfSetting& s) {
+  switch (s.field) {
+    case change::VfField::kMac:
+      return {{"mac", s.mac}};
+    case change::VfField::kVlan:
+      return {{"vlan", s.vlan}, {"qos", s.qos}};
+    case change::VfField::kSpoofchk:
+    case change::VfField::kTrust:
+      break;
+  }
+  return {{"on", s.on}};
+}
+
+Result<change::VfSetting> setting_from(const Checker& c, const Json& parent, const char* key,
+                                       change::VfField field) {
+  const Json& j = *TRY(c.object(parent, key));
+  change::VfSetting s;
+  s.field = field;
+  switch (field) {
+    case change::VfField::kMac:
+      s.mac = TRY(c.string(j, "mac"));
+      if (!mac_text(s.mac)) return c.bad("mac", fmt::format("'{}' is not a MAC address", s.mac));
+      break;
+    case change::VfField::kVlan:
+      s.vlan = static_cast<int>(TRY(c.integer(j, "vlan", 0, 4095)));
+      s.qos = static_cast<int>(TRY(c.integer(j, "qos", 0, 7)));
+      break;
+    case change::VfField::kSpoofchk:
+    case change::VfField::kTrust:
+      s.on = TRY(c.boolean(j, "on"));
+      break;
+  }
+  return s;
+}
+
+Result<VfLinkEntry> vf_link_from(const Checker& c, const Json& d, int seq) {
+  VfLinkEntry e;
+  e.seq = seq;
+  e.ifname = TRY(c.string(d, "ifname"));
+  if (!interface_name(e.ifname))
+    return c.bad("ifname", fmt::format("'{}' is not an interface name", e.ifname));
+  e.vf = static_cast<int>(TRY(c.integer(d, "vf", 0, 65535)));
+  std::string name = TRY(c.string(d, "field"));
+  std::optional<change::VfField> field;
+  for (auto f : {change::VfField::kMac, change::VfField::kVlan, change::VfField::kSpoofchk,
+                 change::VfField::kTrust})
+    if (name == change::vf_field_name(f)) field = f;
+  if (!field) return c.bad("field", fmt::format("'{}' is not mac, vlan, spoofchk or trust", name));
+  e.before = TRY(setting_from(c, d, "before", *field));
+  e.after = TRY(setting_from(c, d, "after", *field));
+  return e;
+}
+
 Status ensure_dir(HostFs& fs) {
   return fs.make_dirs(kRunDir, 0700);
 }
@@ -169,8 +238,10 @@ Result<Journal> parse_journal(const std::string& text) {
       out.attributes.push_back(TRY(attribute_from(c, e, seq++)));
     else if (kind == "mdev")
       out.mdevs.push_back(TRY(mdev_from(c, e, seq++)));
+    else if (kind == "vf")
+      out.vf_links.push_back(TRY(vf_link_from(c, e, seq++)));
     else
-      return c.bad("kind", fmt::format("'{}' is not device, attribute or mdev", kind));
+      return c.bad("kind", fmt::format("'{}' is not device, attribute, mdev or vf", kind));
   }
   return out;
 }
@@ -191,10 +262,11 @@ std::string Journal::summary() const {
     return fmt::format("{} {}{}", n, what, n == 1 ? "" : "s");
   };
   std::vector<std::string> parts;
-  if (!devices.empty() || (attributes.empty() && mdevs.empty()))
+  if (!devices.empty() || (attributes.empty() && mdevs.empty() && vf_links.empty()))
     parts.push_back(count(devices.size(), "device"));
   if (!attributes.empty()) parts.push_back(count(attributes.size(), "attribute"));
   if (!mdevs.empty()) parts.push_back(count(mdevs.size(), "mdev"));
+  if (!vf_links.empty()) parts.push_back(count(vf_links.size(), "VF setting"));
   std::string s = operation + " of " + parts[0];
   for (size_t i = 1; i < parts.size(); ++i)
     s += (i + 1 == parts.size() ? " and " : ", ") + parts[i];
@@ -219,6 +291,11 @@ std::vector<change::Change> Journal::changes() const {
     c.before.existed = m.existed;
     out.emplace_back(m.seq, std::move(c));
   }
+  for (const auto& v : vf_links) {
+    auto c = change::Change::vf_link(v.ifname, v.vf, v.after);
+    c.before.setting = v.before;
+    out.emplace_back(v.seq, std::move(c));
+  }
   std::stable_sort(out.begin(), out.end(),
                    [](const auto& x, const auto& y) { return x.first < y.first; });
   std::vector<change::Change> plan;
@@ -232,7 +309,7 @@ std::vector<change::Change> Journal::changes() const {
 
 void Journal::add(const std::vector<change::Change>& plan,
                   const std::function<std::optional<int>(const PciAddress&)>& group) {
-  int seq = static_cast<int>(devices.size() + attributes.size() + mdevs.size());
+  int seq = static_cast<int>(devices.size() + attributes.size() + mdevs.size() + vf_links.size());
   for (const auto& c : plan) {
     if (c.kind == change::Kind::kDeviceMove)
       devices.push_back({c.address, group(c.address), c.before.device, c.target, seq++});
@@ -241,6 +318,8 @@ void Journal::add(const std::vector<change::Change>& plan,
     else if (c.kind == change::Kind::kMdevCreate || c.kind == change::Kind::kMdevRemove)
       mdevs.push_back(
           {c.kind == change::Kind::kMdevRemove, c.path, c.data, c.before.existed, seq++});
+    else if (c.kind == change::Kind::kVfLink && c.before.setting)
+      vf_links.push_back({c.path, c.vf, *c.before.setting, c.setting, seq++});
   }
 }
 
@@ -270,6 +349,13 @@ Status save_journal(HostFs& fs, const Journal& j) {
                                      {"type_dir", m.type_dir},
                                      {"uuid", m.uuid},
                                      {"existed", m.existed}});
+  for (const auto& v : j.vf_links)
+    entries.emplace_back(v.seq, Json{{"kind", "vf"},
+                                     {"ifname", v.ifname},
+                                     {"vf", v.vf},
+                                     {"field", change::vf_field_name(v.after.field)},
+                                     {"before", setting_json(v.before)},
+                                     {"after", setting_json(v.after)}});
   std::stable_sort(entries.begin(), entries.end(),
                    [](const auto& x, const auto& y) { return x.first < y.first; });
   Json changes = Json::array();

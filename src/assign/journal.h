@@ -51,6 +51,14 @@ struct MdevEntry {
   int seq = 0;
 };
 
+// One setting of an SR-IOV VF made through its PF's network interface (netlink).
+struct VfLinkEntry {
+  std::string ifname;  // the PF's interface
+  int vf = 0;
+  change::VfSetting before, after;  // the same field
+  int seq = 0;
+};
+
 struct Journal {
   std::string operation;  // "bind" or "release"
   std::string driver;     // bind: the target driver
@@ -61,6 +69,7 @@ struct Journal {
   std::vector<JournalEntry> devices;
   std::vector<AttributeEntry> attributes;
   std::vector<MdevEntry> mdevs;
+  std::vector<VfLinkEntry> vf_links;
 
   // "bind of 2 devices", "write of 1 device and 2 attributes", "write of 1 mdev".
   std::string summary() const;

@@ -171,6 +171,41 @@ Change Change::mdev_remove(std::string type_dir, std::string uuid) {
   return c;
 }
 
+Change Change::vf_link(std::string ifname, int vf, VfSetting s) {
+  Change c(Kind::kVfLink);
+  c.path = std::move(ifname);
+  c.vf = vf;
+  c.setting = std::move(s);
+  return c;
+}
+
+const char* vf_field_name(VfField f) {
+  switch (f) {
+    case VfField::kMac:
+      return "mac";
+    case VfField::kVlan:
+      return "vlan";
+    case VfField::kSpoofchk:
+      return "spoofchk";
+    case VfField::kTrust:
+      return "trust";
+  }
+  return "?";
+}
+
+std::string VfSetting::value() const {
+  switch (field) {
+    case VfField::kMac:
+      return mac;
+    case VfField::kVlan:
+      return qos ? fmt::format("{} qos {}", vlan, qos) : std::to_string(vlan);
+    case VfField::kSpoofchk:
+    case VfField::kTrust:
+      break;
+  }
+  return on ? "on" : "off";
+}
+
 bool Change::recorded() const {
   switch (kind) {
     case Kind::kAttribute:
@@ -184,6 +219,7 @@ bool Change::recorded() const {
     case Kind::kFileGuard:
     case Kind::kMdevCreate:
     case Kind::kMdevRemove:
+    case Kind::kVfLink:
       return true;
     case Kind::kOwner:  // the nodes it changes are the kernel's and vanish with the binding
     case Kind::kModuleLoad:
@@ -209,6 +245,7 @@ std::string Step::text() const {
   if (kind == "guard")
     return data == "absent" ? fmt::format("guard {} (absent now: undo removes it if created)", path)
                             : fmt::format("guard {} (undo puts its bytes back)", path);
+  if (kind == "vf") return fmt::format("set {} {}", path, data);
   if (kind == "link")
     return data.empty() ? "remove link " + path : fmt::format("link {} -> {}", path, data);
   std::string shown = data == "\n" ? std::string("\\n") : data;

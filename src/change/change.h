@@ -39,6 +39,31 @@ enum class Kind {
                 // device's `remove`
   kMdevRemove,  // 1 written to a mediated device's `remove`; undone by creating it again with
                 // the same UUID and type
+  kVfLink,      // one setting of an SR-IOV VF that its PF's network driver keeps (netlink, through
+                // Ports::vf_links); undone by setting the value read before
+};
+
+// The settings of a NIC's VF that `vf set` changes, one change each (a fault at the second
+// restores the first).
+enum class VfField { kMac, kVlan, kSpoofchk, kTrust };
+const char* vf_field_name(VfField f);  // "mac", "vlan", "spoofchk", "trust"
+
+struct VfSetting {
+  VfField field = VfField::kMac;
+  std::string mac;        // kMac: "52:54:00:12:34:56"
+  int vlan = 0, qos = 0;  // kVlan: 0 is none
+  bool on = false;        // kSpoofchk, kTrust
+  bool operator==(const VfSetting&) const = default;
+  std::string value() const;  // "52:54:00:12:34:56", "100", "100 qos 3", "on"
+};
+
+// How kVfLink reaches a PF's driver: netlink on a live host (src/sriov/netlink.h), a double in
+// tests. `ifname` is the PF's network interface, `vf` the VF's index.
+class VfLinkPort {
+ public:
+  virtual ~VfLinkPort() = default;
+  virtual Result<VfSetting> get(const std::string& ifname, int vf, VfField field) const = 0;
+  virtual Status set(const std::string& ifname, int vf, const VfSetting& s) = 0;
 };
 
 // The two things binding changes on a device.
@@ -52,7 +77,7 @@ struct DeviceState {
   std::string describe() const;  // "e1000e", "no driver", "vfio-pci (driver_override vfio-pci)"
 };
 
-std::string device_dir(const PciAddress& a);  // /sys/bus/pci/devices/ADDR
+std::string device_dir(const PciAddress& a);    // /sys/bus/pci/devices/ADDR
 std::string mdev_dir(const std::string& uuid);  // /sys/bus/mdev/devices/UUID
 DeviceState read_device_state(const HostFs& fs, const PciAddress& a);
 
@@ -102,6 +127,8 @@ struct Change {
   // run with the plan's HostFs and command runner (null in a dry run, where it is not run).
   std::function<Status(const HostFs&, CommandRunner*)> verify;
   bool remove_link = false;  // kLink: remove the link instead of making it
+  int vf = 0;                // kVfLink: the VF's index; `path` is the PF's interface
+  VfSetting setting;         // kVfLink: what is set
 
   // Captured before the plan's first write.
   struct Before {
@@ -112,6 +139,7 @@ struct Change {
     bool existed = false;                  // kDirCreate, kDirRemove, kOwner, kMdev*: the mdev
     std::vector<std::string> created;      // kDirCreate: the missing ones, outermost first
     std::optional<std::string> link;       // kLink: the target it had; nullopt: no entry
+    std::optional<VfSetting> setting;      // kVfLink: as the driver reported it
   } before;
   bool applied = false;
   // kProgram, once run: how it ended and when (a change set's manifest records it).
@@ -145,6 +173,8 @@ struct Change {
   // mdev_supported_types/TYPE) made or removed, by its UUID.
   static Change mdev_create(std::string type_dir, std::string uuid);
   static Change mdev_remove(std::string type_dir, std::string uuid);
+  // One setting of VF `vf` of the PF whose interface is `ifname`.
+  static Change vf_link(std::string ifname, int vf, VfSetting s);
 
   // Whether undoing it needs a record (journal or change set) before it is applied.
   bool recorded() const;
@@ -153,7 +183,7 @@ struct Change {
 // One write pcipass makes (or, with --dry-run, would make), in order; what --json calls steps.
 struct Step {
   std::string kind;  // "module", "write", "journal", "chown", "state", "file", "remove", "mkdir",
-                     // "rmdir", "run", "change-set", "verify", "link", "guard"
+                     // "rmdir", "run", "change-set", "verify", "link", "guard", "vf"
   std::string path;  // the file written; the module name for "module"; argv[0] for "run"
   std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown; a
                      // link's target ("" when it is removed); "present" or "absent" for guard

@@ -42,6 +42,12 @@ std::vector<std::string> missing_dirs(const HostFs& fs, const std::string& path)
   return out;
 }
 
+Error no_vf_links(const Change& c) {
+  return Error::state(
+      fmt::format("no way to reach {}'s driver here to set its VF {}", c.path, c.vf),
+      "run pcipass on the host itself (not on a --root tree)");
+}
+
 std::string octal(mode_t m) {
   return fmt::format("{:04o}", m & 07777);
 }
@@ -98,6 +104,11 @@ Status Executor::capture(std::vector<Change>& plan) const {
       case Kind::kMdevCreate:
       case Kind::kMdevRemove:
         b.existed = fs_.exists(mdev_dir(c.data));
+        break;
+      case Kind::kVfLink:
+        // Read even in a dry run: a setting the driver does not report could not be undone.
+        if (!ports_.vf_links) return no_vf_links(c);
+        b.setting = TRY(ports_.vf_links->get(c.path, c.vf, c.setting.field));
         break;
       case Kind::kModuleLoad:
       case Kind::kProgram:
@@ -246,8 +257,19 @@ Status Executor::apply(Change& c) {
     case Kind::kMdevRemove:
       if (!c.before.existed) return {};
       return write(mdev_dir(c.data) + "/remove", "1");
+    case Kind::kVfLink:
+      return set_vf(c, c.setting);
   }
   return {};
+}
+
+// One VF setting through the port, as a step first (so a dry run shows it).
+Status Executor::set_vf(const Change& c, const VfSetting& s) {
+  steps.push_back(
+      {"vf", c.path, fmt::format("vf {} {} {}", c.vf, vf_field_name(s.field), s.value()), {}});
+  if (dry_) return {};
+  if (!ports_.vf_links) return no_vf_links(c);
+  return ports_.vf_links->set(c.path, c.vf, s);
 }
 
 Status Executor::undo(const Change& c) {
@@ -301,6 +323,15 @@ Status Executor::undo(const Change& c) {
     case Kind::kMdevRemove:
       if (!c.before.existed || fs_.exists(mdev_dir(c.data))) return {};
       return write(c.path + "/create", c.data);
+    case Kind::kVfLink: {
+      // Only when it is not already back (undo may run twice; the driver may have refused).
+      if (!c.before.setting) return {};
+      if (ports_.vf_links) {
+        auto now = ports_.vf_links->get(c.path, c.vf, c.setting.field);
+        if (now && *now == *c.before.setting) return {};
+      }
+      return set_vf(c, *c.before.setting);
+    }
     case Kind::kModuleLoad:
     case Kind::kWaitFor:
     case Kind::kVerify:

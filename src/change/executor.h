@@ -20,6 +20,7 @@ struct Ports {
   CommandRunner* runner = nullptr;       // kProgram
   std::function<void(int ms)> sleep_ms;  // kWaitFor; null: nanosleep
   std::function<int64_t()> now;          // when a program ran (ProcessContext's clock); null: 0
+  VfLinkPort* vf_links = nullptr;        // kVfLink
 };
 
 // Where a plan's progress is kept so that a crash can be undone: the runtime journal under
@@ -72,6 +73,7 @@ class Executor {
   Status put_back_file(const std::string& path, const FileState& s);
   Status wait_for(const Change& c);
   Status run_program(Change& c);
+  Status set_vf(const Change& c, const VfSetting& s);
   Status put_link(const std::string& path, const std::optional<std::string>& now,
                   const std::optional<std::string>& want);
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "sriov/netlink.h"
 
 namespace pcipass::cli {
 
@@ -30,6 +31,11 @@ Context::Context(std::unique_ptr<HostFs> owned, HostFs* fs, assign::Environment 
   if (!env_.loader) {
     loader_ = make_kmod_loader(setup_.process, *fs_);
     env_.loader = loader_.get();
+  }
+  // VF settings are the running kernel's: a --root tree has none.
+  if (!env_.vf_links && setup_.process.live) {
+    vf_links_ = std::make_unique<sriov::NetlinkVfLinks>();
+    env_.vf_links = vf_links_.get();
   }
   if (!env_.sleep_ms) env_.sleep_ms = [p = setup_.process](int ms) { p.sleep(ms); };
   if (!env_.impact.ssh_connection)

@@ -61,6 +61,10 @@ struct Args {
   // vf (cmd_vf.cc): list, create or remove; create's N, --bind DRIVER, --no-autoprobe
   std::string vf_action;
   int vf_count = 0;
+  // vf set: INDEX as typed (sriov::parse_vf_index checks it), each setting as typed, and the
+  // hidden --ifname (netdevsim's VFs are no PCI devices).
+  std::string vf_index;
+  std::optional<std::string> vf_mac, vf_vlan, vf_spoofchk, vf_trust, vf_ifname;
   std::string vf_bind;
   bool no_autoprobe = false;
 
@@ -149,6 +153,7 @@ class Context {
   std::optional<HostImpact> impact_;
   std::unique_ptr<vm::QmpConnector> qmp_;
   std::unique_ptr<vm::Libvirt> libvirt_;
+  std::unique_ptr<change::VfLinkPort> vf_links_;  // netlink, on a live host
 };
 
 struct Command {

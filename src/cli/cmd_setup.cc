@@ -308,7 +308,7 @@ int run_setup(Context& ctx, const Args& a) {
     host.emplace(setup::HostView{**ctx.inventory(), ctx.groups(), ctx.impact(), ctx.modules()});
   const auto& env = ctx.env();
   change::Ports ports{env.loader, env.runner, env.sleep_ms,
-                      [&env] { return env.process.time_now(); }};
+                      [&env] { return env.process.time_now(); }, env.vf_links};
   auto r = setup::run_setup(ctx.fs(), req, host ? &*host : nullptr, ports,
                             {command_text(a, req), env.process.time_now(), a.dry_run});
   if (!r) return fail(ctx, r.error());

@@ -144,7 +144,7 @@ int run_undo(Context& ctx, const Args& a) {
   if (a.list) return run_list(ctx);
   const auto& env = ctx.env();
   change::Ports ports{env.loader, env.runner, env.sleep_ms,
-                      [&env] { return env.process.time_now(); }};
+                      [&env] { return env.process.time_now(); }, env.vf_links};
   std::optional<std::string> id;
   if (!a.id.empty()) id = a.id;
   auto r = change::undo_change_set(ctx.fs(), id, ports, a.dry_run);

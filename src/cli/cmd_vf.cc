@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "sriov/sriov.h"
+#include "sriov/vf_set.h"
 
 namespace pcipass::cli {
 
@@ -47,7 +48,76 @@ Json pf_json(const sriov::PhysicalFunction& p) {
           {"problems", p.problems}};
 }
 
+std::string on_off(const std::optional<bool>& b) {
+  return b ? (*b ? "on" : "off") : "-";
+}
+
+// A NIC PF's VFs get the columns of what its driver reports (MAC, VLAN, spoof check, trust).
+void print_vfs(Context& ctx, const sriov::PhysicalFunction& p) {
+  bool net = std::any_of(p.vfs.begin(), p.vfs.end(), [](const auto& v) { return v.link; });
+  bool pci = p.device != nullptr;  // false: an interface's VFs (--ifname)
+  std::vector<std::string> heads{"VF", "ADDRESS", "DRIVER", "GROUP", "VERDICT"};
+  if (net) heads.insert(heads.end(), {"MAC", "VLAN", "SPOOFCHK", "TRUST"});
+  Table table(heads);
+  for (const auto& v : p.vfs) {
+    const Device* x = v.device;
+    std::vector<Table::Cell> row{{std::to_string(v.index)},
+                                 {pci ? v.address.str() : "-"},
+                                 {x && x->driver ? *x->driver : "-"},
+                                 {x && x->iommu_group ? std::to_string(*x->iommu_group) : "-"},
+                                 {x     ? verdict_label(v.assessment.verdict)
+                                  : pci ? "gone"
+                                        : "-"}};
+    if (net) {
+      const auto& l = v.link;
+      std::string vlan = !l || !l->vlan ? "-"
+                         : l->qos       ? fmt::format("{} qos {}", l->vlan, l->qos)
+                                        : std::to_string(l->vlan);
+      row.insert(row.end(), {{l ? l->mac : "-"},
+                             {vlan},
+                             {l ? on_off(l->spoofchk) : "-"},
+                             {l ? on_off(l->trust) : "-"}});
+    }
+    table.add(row);
+  }
+  table.print(ctx.out, ctx.term);
+}
+
+// vf list --ifname IF (hidden, for tests): the VFs a network interface reports, with no PCI
+// device behind them (netdevsim). The same schema, with null addresses.
+int run_vf_list_ifname(Context& ctx, const sriov::VfLinkSource* links, const std::string& ifname) {
+  if (!links)
+    return fail(ctx, Error::state("no netlink here to read " + ifname + "'s VFs",
+                                  "run pcipass on the host itself (not on a --root tree)"));
+  auto vfs = links->vfs(ifname);
+  if (!vfs) return fail(ctx, vfs.error());
+  if (ctx.json) {
+    Json list = Json::array();
+    for (const auto& l : *vfs)
+      list.push_back({{"address", nullptr}, {"index", l.index}, {"net", link_json(l)}});
+    Json pf{{"address", nullptr},
+            {"title", nullptr},
+            {"driver", nullptr},
+            {"total_vfs", nullptr},
+            {"num_vfs", static_cast<int>(vfs->size())},
+            {"drivers_autoprobe", nullptr},
+            {"interfaces", Json::array({ifname})},
+            {"vfs", list},
+            {"problems", Json::array()}};
+    ctx.out << dump_json({{"schema", "pcipass.vf-list/1"}, {"pfs", Json::array({pf})}}) << '\n';
+    return kExitOk;
+  }
+  sriov::PhysicalFunction p;
+  for (const auto& l : *vfs) p.vfs.push_back({{}, l.index, nullptr, {}, l});
+  print_line(ctx.out, fmt::format("{}: {} VFs", ifname, vfs->size()));
+  if (!p.vfs.empty()) print_vfs(ctx, p);
+  return kExitOk;
+}
+
 int run_vf_list(Context& ctx, const Args& a) {
+  // The netlink port is both the change engine's and list's source (a test's double is too).
+  auto* links = dynamic_cast<const sriov::VfLinkSource*>(ctx.env().vf_links);
+  if (a.vf_ifname) return run_vf_list_ifname(ctx, links, *a.vf_ifname);
   auto inv = ctx.inventory();
   if (!inv) return fail(ctx, inv.error());
   std::optional<PciAddress> pf;
@@ -56,7 +126,7 @@ int run_vf_list(Context& ctx, const Args& a) {
     if (!sel) return fail(ctx, sel.error());
     pf = sel->front();
   }
-  auto pfs = sriov::list(ctx.fs(), **inv, ctx.groups(), ctx.impact(), pf, nullptr);
+  auto pfs = sriov::list(ctx.fs(), **inv, ctx.groups(), ctx.impact(), pf, links);
   if (!pfs) return fail(ctx, pfs.error());
   if (ctx.json) {
     Json out = Json::array();
@@ -78,16 +148,7 @@ int run_vf_list(Context& ctx, const Args& a) {
                            p.drivers_autoprobe ? (*p.drivers_autoprobe ? "on" : "off") : "?"));
     for (const auto& w : p.problems) print_warning(ctx.err, ctx.term, w);
     if (p.vfs.empty()) continue;
-    Table table({"VF", "ADDRESS", "DRIVER", "GROUP", "VERDICT"});
-    for (const auto& v : p.vfs) {
-      const Device* x = v.device;
-      table.add({{std::to_string(v.index)},
-                 {v.address.str()},
-                 {x && x->driver ? *x->driver : "-"},
-                 {x && x->iommu_group ? std::to_string(*x->iommu_group) : "-"},
-                 {x ? verdict_label(v.assessment.verdict) : "gone"}});
-    }
-    table.print(ctx.out, ctx.term);
+    print_vfs(ctx, p);
   }
   return kExitOk;
 }
@@ -174,6 +235,80 @@ int run_vf_remove(Context& ctx, const Args& a) {
   return report(ctx, *r, "pcipass.vf-remove/1");
 }
 
+// The settings asked for, in a fixed order (mac, vlan, spoofchk, trust), each checked.
+Result<std::vector<change::VfSetting>> wanted_settings(const Args& a) {
+  std::vector<change::VfSetting> out;
+  using change::VfField;
+  if (a.vf_mac) out.push_back({VfField::kMac, TRY(sriov::parse_mac(*a.vf_mac)), 0, 0, false});
+  if (a.vf_vlan) out.push_back({VfField::kVlan, {}, TRY(sriov::parse_vlan(*a.vf_vlan)), 0, false});
+  if (a.vf_spoofchk) out.push_back({VfField::kSpoofchk, {}, 0, 0, *a.vf_spoofchk == "on"});
+  if (a.vf_trust) out.push_back({VfField::kTrust, {}, 0, 0, *a.vf_trust == "on"});
+  return out;
+}
+
+Json setting_json(const change::VfSetting& s) {
+  switch (s.field) {
+    case change::VfField::kMac:
+      return s.mac;
+    case change::VfField::kVlan:
+      return {{"vlan", s.vlan}, {"qos", s.qos}};
+    case change::VfField::kSpoofchk:
+    case change::VfField::kTrust:
+      break;
+  }
+  return s.on;
+}
+
+int set_report(Context& ctx, const sriov::SetReport& r) {
+  if (ctx.json) {
+    Json settings = Json::array();
+    for (const auto& s : r.settings)
+      settings.push_back({{"field", change::vf_field_name(s.after.field)},
+                          {"before", setting_json(s.before)},
+                          {"after", setting_json(s.after)}});
+    ctx.out << dump_json({{"schema", "pcipass.vf-set/1"},
+                          {"dry_run", r.dry_run},
+                          {"ifname", r.ifname},
+                          {"vf", r.index},
+                          {"settings", settings},
+                          {"steps", steps_json(r.steps)}})
+            << '\n';
+    return kExitOk;
+  }
+  if (r.dry_run) {
+    print_steps(ctx, r.steps);
+    return kExitOk;
+  }
+  for (const auto& s : r.settings)
+    print_line(ctx.out, fmt::format("{} VF {}: {} {} (was {})", r.ifname, r.index,
+                                    change::vf_field_name(s.after.field), s.after.value(),
+                                    s.before.value()));
+  return kExitOk;
+}
+
+int run_vf_set(Context& ctx, const Args& a) {
+  sriov::SetRequest req;
+  auto index = sriov::parse_vf_index(a.vf_index);
+  if (!index) return fail(ctx, index.error());
+  req.index = *index;
+  auto settings = wanted_settings(a);
+  if (!settings) return fail(ctx, settings.error());
+  req.settings = std::move(*settings);
+  req.dry_run = a.dry_run;
+  if (a.vf_ifname) {
+    req.ifname = *a.vf_ifname;
+  } else {
+    Inventory* inv = nullptr;
+    auto pf = the_pf(ctx, a, inv);
+    if (!pf) return fail(ctx, pf.error());
+    req.pf = *pf;
+    req.inventory = inv;
+  }
+  auto r = sriov::set(ctx.fs(), req, ctx.env());
+  if (!r) return fail(ctx, r.error());
+  return set_report(ctx, *r);
+}
+
 }  // namespace
 
 void setup_vf(CLI::App& app, Args& a) {
@@ -181,6 +316,8 @@ void setup_vf(CLI::App& app, Args& a) {
   auto* list = app.add_subcommand("list", "SR-IOV physical functions and their VFs");
   auto pf = [&a](const std::string& v) { a.devices = {v}; };
   list->add_option_function<std::string>("PF", pf, "Only this physical function");
+  list->add_option("--ifname", a.vf_ifname)
+      ->group("");  // tests: netdevsim's VFs (run_vf_list_ifname)
   auto* create = app.add_subcommand(
       "create", "Make N VFs on PF (through 0 when it has others), optionally bound to vfio-pci");
   create->add_option_function<std::string>("PF", pf, "The physical function")->required();
@@ -193,8 +330,22 @@ void setup_vf(CLI::App& app, Args& a) {
   auto* remove = app.add_subcommand("remove", "Remove every VF of PF (sriov_numvfs=0)");
   remove->add_option_function<std::string>("PF", pf, "The physical function")->required();
   remove->add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
+  auto* set = app.add_subcommand(
+      "set", "Set a NIC VF's MAC, VLAN, spoof check or trust through its PF's interface");
+  set->add_option_function<std::string>("PF", pf, "The physical function")->required();
+  set->add_option("INDEX", a.vf_index, "The VF's index (`pcipass vf list`, column VF)")->required();
+  set->add_option("--mac", a.vf_mac, "The VF's MAC address, e.g. 52:54:00:12:34:56");
+  set->add_option("--vlan", a.vf_vlan, "Its VLAN ID, 1-4095 (0: none)");
+  set->add_option("--spoofchk", a.vf_spoofchk, "MAC spoof checking")
+      ->check(CLI::IsMember({"on", "off"}));
+  set->add_option("--trust", a.vf_trust, "Trusted (may change its MAC, see all multicast)")
+      ->check(CLI::IsMember({"on", "off"}));
+  // For tests: an interface whose VFs are no PCI devices (netdevsim); PF is then not looked up.
+  set->add_option("--ifname", a.vf_ifname)->group("");
+  set->add_flag("--dry-run", a.dry_run, "Print every setting, in order, and change nothing");
   using Sub = std::pair<CLI::App*, const char*>;
-  for (auto [sub, name] : {Sub{list, "list"}, Sub{create, "create"}, Sub{remove, "remove"}}) {
+  for (auto [sub, name] :
+       {Sub{list, "list"}, Sub{create, "create"}, Sub{remove, "remove"}, Sub{set, "set"}}) {
     sub->fallthrough();
     sub->preparse_callback([&a, name = std::string(name)](size_t) { a.vf_action = name; });
   }
@@ -203,6 +354,7 @@ void setup_vf(CLI::App& app, Args& a) {
 int run_vf(Context& ctx, const Args& a) {
   if (a.vf_action == "create") return run_vf_create(ctx, a);
   if (a.vf_action == "remove") return run_vf_remove(ctx, a);
+  if (a.vf_action == "set") return run_vf_set(ctx, a);
   return run_vf_list(ctx, a);
 }
 

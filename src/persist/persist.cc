@@ -148,7 +148,7 @@ Result<PersistReport> release_persist(HostFs& fs, const assign::ReleaseRequest& 
     // Nothing on the host to release: only the store changes.
     std::vector<Change> plan = TRY(files.plan({}, Inventory()));
     change::Ports ports{env.loader, env.runner, env.sleep_ms,
-                        [&env] { return env.process.time_now(); }};
+                        [&env] { return env.process.time_now(); }, env.vf_links};
     auto done = TRY(change::apply_durable(fs, plan, ports, files.run));
     report.dry_run = req.dry_run;
     report.steps = std::move(done.steps);

@@ -1,5 +1,11 @@
 // Writes every target's seed corpus from the fixtures: make_seeds FIXTURES_DIR OUT_DIR makes
 // OUT_DIR/TARGET/NAME files. Run by the fuzz build (target fuzz_seeds) and scripts/fuzz.
+#include <arpa/inet.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -193,6 +199,50 @@ void boot_seeds() {
        "amd_iommu=off\" # c\nexport X=${Y}'a b'\\\n\"c\"");
 }
 
+// Netlink: an attribute (header, payload, padding) and a message around a payload.
+std::string nl_attr(uint16_t type, const std::string& payload) {
+  nlattr h{static_cast<uint16_t>(NLA_HDRLEN + payload.size()), type};
+  std::string out(reinterpret_cast<const char*>(&h), sizeof h);
+  out += payload;
+  out.resize(NLA_ALIGN(out.size()), '\0');
+  return out;
+}
+
+template <typename T>
+std::string raw(const T& v) {
+  return std::string(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+std::string nl_message(uint16_t type, const std::string& payload) {
+  nlmsghdr h{};
+  h.nlmsg_len = static_cast<uint32_t>(NLMSG_HDRLEN + payload.size());
+  h.nlmsg_type = type;
+  return raw(h) + payload;
+}
+
+// Replies to RTM_GETLINK as the kernel shapes them (fuzz/vf_netlink.cc), and an ack.
+void netlink_seeds() {
+  std::string vfs;
+  for (uint32_t vf : {0u, 1u}) {
+    ifla_vf_mac mac{};
+    mac.vf = vf;
+    mac.mac[0] = 0x52, mac.mac[5] = static_cast<uint8_t>(vf);
+    ifla_vf_vlan_info info{vf, 100, 0, htons(0x8100)};
+    vfs += nl_attr(
+        IFLA_VF_INFO | NLA_F_NESTED,
+        nl_attr(IFLA_VF_MAC, raw(mac)) + nl_attr(IFLA_VF_VLAN, raw(ifla_vf_vlan{vf, 100, vf})) +
+            nl_attr(IFLA_VF_VLAN_LIST | NLA_F_NESTED, nl_attr(IFLA_VF_VLAN_INFO, raw(info))) +
+            nl_attr(IFLA_VF_SPOOFCHK, raw(ifla_vf_spoofchk{vf, 1})) +
+            nl_attr(IFLA_VF_TRUST, raw(ifla_vf_trust{vf, UINT32_MAX})));
+  }
+  std::string attrs = nl_attr(IFLA_IFNAME, std::string("eni0np1", 8)) +
+                      nl_attr(IFLA_ADDRESS, std::string("\x52\x54\0\0\0\1", 6)) +
+                      nl_attr(IFLA_VFINFO_LIST | NLA_F_NESTED, vfs);
+  seed("vf_netlink", "two-vfs", nl_message(RTM_NEWLINK, raw(ifinfomsg{}) + attrs));
+  seed("vf_netlink", "error", nl_message(NLMSG_ERROR, raw(nlmsgerr{-EPERM, {}})));
+  seed("vf_netlink", "ack", nl_message(NLMSG_ERROR, raw(nlmsgerr{0, {}})));
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: make_seeds FIXTURES_DIR OUT_DIR\n";
@@ -219,6 +269,7 @@ int main(int argc, char** argv) {
   seed("mkinitcpio_conf", "multi-line",
        "MODULES=(\n  'ext4' # root\n  \"crc32c-intel\" \\\n)\nFILES=(\"/x (y)\")\n");
   boot_seeds();
+  netlink_seeds();
   // QMP sessions captured from QEMU (tests/fixtures/qmp), replayed in pieces of 1, 7 and 64
   // bytes (the first byte picks the size: fuzz/qmp.cc).
   for (const auto& e : fs::directory_iterator(PCIPASS_SOURCE_DIR "/tests/fixtures/qmp"))

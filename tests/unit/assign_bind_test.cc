@@ -374,7 +374,8 @@ TEST_F(Assign, RecoverFinishesACommittedRun) {
       "bind",      "vfio-pci",
       "",          1,
       "committed", {{addr("0000:00:03.0"), 4, {"e1000e", std::nullopt}, {"vfio-pci", "vfio-pci"}}},
-      {},          {}};
+      {},          {},
+      {}};
   ASSERT_TRUE(k->remove("/run/pcipass/state.json").ok());
   ASSERT_TRUE(assign::save_journal(*k, j).ok());
   int writes = k->write_count();

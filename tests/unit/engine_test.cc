@@ -230,7 +230,7 @@ std::vector<Damaged> damaged_journals_v2() {
       {"v2 address zz", damage(v, "\"0000:00:03.0\", \"iommu", "\"zz\", \"iommu"),
        "'zz' is not a PCI address"},
       {"v2 unknown kind", damage(v, R"("kind": "attribute")", R"("kind": "file")"),
-       "kind 'file' is not device, attribute or mdev"},
+       "kind 'file' is not device, attribute, mdev or vf"},
       {"v2 kind missing", damage(v, R"("kind": "attribute", )", ""), "kind is missing"},
       {"v2 changes not a list", damage(v, R"("changes": [)", R"("changes": 5, "x": [)"),
        "changes is not a list"},
