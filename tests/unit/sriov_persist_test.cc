@@ -113,7 +113,7 @@ struct Host {
     next->t.file(kAssignmentsPath, t.read(kAssignmentsPath));
     return next;
   }
-  std::string numvfs() const { return k->read_trimmed(kPf + "/sriov_numvfs"); }
+  std::string numvfs() const { return k->read_trimmed(kPf + "/sriov_numvfs").value_or("?"); }
   std::optional<std::string> driver(const std::string& a) const {
     return k->link_basename("/sys/bus/pci/devices/" + a + "/driver");
   }
@@ -216,29 +216,45 @@ TEST(SriovPersist, AFaultAtEveryWriteOfCreatePersistRestoresThePfAndEtc) {
       {"EBUSY after acting", {EBUSY, false, true}},
   };
   int runs = 0;
-  auto check = [&](Host& h, const std::string& before) {
+  // vfio-pci loaded before: a module load is not undone (bind's rule), the rest must be.
+  auto host = [] {
+    auto h = std::make_unique<Host>();
+    h->k->register_driver("vfio-pci");
+    return h;
+  };
+  auto check = [&](Host& h, const std::string& before, bool sysfs) {
     auto r = h.cli(kCreate);
     ++runs;
     EXPECT_NE(r.status, 0);
-    EXPECT_NE(r.err.find("rolled back"), std::string::npos) << r.err;
+    if (r.err.find("run `pcipass recover` to finish") != std::string::npos) {
+      // Only the journal's removal failed: every change is made and recorded; recover ends it.
+      h.attach();
+      EXPECT_EQ(h.cli({"recover"}).status, 0);
+      EXPECT_EQ(h.numvfs(), "7");
+      EXPECT_TRUE(h.k->exists(kAssignmentsPath));
+      return;
+    }
+    if (sysfs) {
+      EXPECT_NE(r.err.find("rolled back"), std::string::npos) << r.err;
+    }
     EXPECT_EQ(changed_lines(before, host_state(h.t)), "") << r.err;
-    EXPECT_EQ(applied_sets(*h.k), 0u);
+    EXPECT_EQ(applied_sets(*h.k), 0u) << r.err;
     EXPECT_FALSE(h.k->exists(kAssignmentsPath));
   };
   for (const auto& [name, fault] : faults)
     for (int n = 1; n <= sysfs_writes; ++n) {
       SCOPED_TRACE(name + " at sysfs write " + std::to_string(n));
-      Host h;
-      std::string before = host_state(h.t);
-      h.k->fail_write(n, fault);
-      check(h, before);
+      auto h = host();
+      std::string before = host_state(h->t);
+      h->k->fail_write(n, fault);
+      check(*h, before, true);
     }
   for (int n = 1; n <= file_changes; ++n) {
     SCOPED_TRACE("file change " + std::to_string(n));
-    Host h;
-    std::string before = host_state(h.t);
-    h.k->fail_file_change(n);
-    check(h, before);
+    auto h = host();
+    std::string before = host_state(h->t);
+    h->k->fail_file_change(n);
+    check(*h, before, false);
   }
   EXPECT_EQ(runs, 3 * sysfs_writes + file_changes);
 }
