@@ -440,8 +440,9 @@ Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<Change>& plan,
     Status c = commit(fs, j, ex.steps, dry_run);
     if (!c) {
       auto on_disk = load_journal(fs);
+      // The pair's record: a durable set marked applied is discarded with the rest.
       if (on_disk.ok() && on_disk->has_value() && (*on_disk)->phase != "committed")
-        return ex.fail(plan, record, std::move(c).error());
+        return ex.fail(plan, *part.record, std::move(c).error());
       Error e = std::move(c).error();
       e.fix = "the changes are made; run `pcipass recover` to finish recording them";
       return e;

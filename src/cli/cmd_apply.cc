@@ -24,6 +24,66 @@ Json ids_json(const std::optional<persist::Ids>& ids) {
           {"subsystem_device", fmt::format("{:04x}", ids->subsystem_device)}};
 }
 
+namespace {
+
+Json sriov_json(const persist::SriovApplied& s) {
+  const auto& e = s.desired;
+  Json vfs = Json::array(), bound = Json::array();
+  for (const auto& v : e.vfs) vfs.push_back(v.str());
+  for (const auto& v : s.bound) bound.push_back(v.str());
+  Json actual = nullptr;
+  if (s.actual)
+    actual = {{"vendor", fmt::format("{:04x}", s.actual->first)},
+              {"device", fmt::format("{:04x}", s.actual->second)}};
+  auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
+  return {
+      {"pf", e.pf.str()},
+      {"desired_ids",
+       {{"vendor", fmt::format("{:04x}", e.vendor)}, {"device", fmt::format("{:04x}", e.device)}}},
+      {"actual_ids", actual},
+      {"num_vfs", e.num_vfs},
+      {"drivers_autoprobe", e.drivers_autoprobe},
+      {"driver", e.driver.empty() ? Json(nullptr) : Json(e.driver)},
+      {"vfs", vfs},
+      {"pf_driver_before", opt(s.pf_driver)},
+      {"module_loaded", opt(s.module)},
+      {"num_vfs_before", s.num_vfs_before},
+      {"bound", bound},
+      {"result", persist::outcome_id(s.outcome)},
+      {"message", s.message.empty() ? Json(nullptr) : Json(s.message)},
+      {"fix", s.fix.empty() ? Json(nullptr) : Json(s.fix)}};
+}
+
+void print_fix(Context& ctx, const std::string& fix) {
+  if (fix.empty()) return;
+  ctx.out << "      " << ctx.term.paint(Style::kBold, "fix:") << ' ' << printable(fix) << '\n';
+}
+
+void print_sriov(Context& ctx, const persist::SriovApplied& s, bool dry) {
+  const auto& e = s.desired;
+  std::string pf = e.pf.str();
+  switch (s.outcome) {
+    case persist::Outcome::kConfigured: {
+      std::string line =
+          fmt::format("{} {}: {} VFs (was {})", dry ? "would configure" : "configured", pf,
+                      e.num_vfs, s.num_vfs_before);
+      if (!s.bound.empty()) line += fmt::format(", {} bound to {}", s.bound.size(), e.driver);
+      print_line(ctx.out, line);
+      break;
+    }
+    case persist::Outcome::kAlreadyConfigured:
+      print_line(ctx.out, fmt::format("{} already has its {} VFs as persisted", pf, e.num_vfs));
+      break;
+    default:
+      ctx.out << ctx.term.paint(Style::kBad,
+                                printable(fmt::format("{} not configured: {}", pf, s.message)))
+              << '\n';
+      print_fix(ctx, s.fix);
+  }
+}
+
+}  // namespace
+
 int run_apply(Context& ctx, const Args& a) {
   auto r = persist::apply(ctx.fs(), ctx.env(), a.dry_run);
   if (!r) return fail(ctx, r.error());
@@ -42,11 +102,14 @@ int run_apply(Context& ctx, const Args& a) {
                          {"message", d.message.empty() ? Json(nullptr) : Json(d.message)},
                          {"fix", d.fix.empty() ? Json(nullptr) : Json(d.fix)}});
     }
+    Json sriov = Json::array();
+    for (const auto& s : r->sriov) sriov.push_back(sriov_json(s));
     ctx.out << dump_json(Json{{"schema", "pcipass.apply/1"},
                               {"dry_run", a.dry_run},
                               {"boot", a.boot},
                               {"store", persist::kAssignmentsPath},
                               {"store_present", r->store_present},
+                              {"sriov", sriov},
                               {"devices", devices},
                               {"steps", steps_json(r->steps)},
                               {"warnings", r->warnings},
@@ -54,12 +117,13 @@ int run_apply(Context& ctx, const Args& a) {
             << '\n';
     return status;
   }
-  if (r->devices.empty()) {
+  if (r->devices.empty() && r->sriov.empty()) {
     print_line(ctx.out, fmt::format("nothing persisted ({} {})", persist::kAssignmentsPath,
                                     r->store_present ? "lists no device" : "does not exist"));
     return status;
   }
   if (a.dry_run && !r->steps.empty()) print_steps(ctx, r->steps);
+  for (const auto& s : r->sriov) print_sriov(ctx, s, a.dry_run);
   for (const auto& d : r->devices) {
     const auto& c = d.before;
     std::string addr = c.desired.address.str();
@@ -75,9 +139,7 @@ int run_apply(Context& ctx, const Args& a) {
         ctx.out << ctx.term.paint(Style::kBad,
                                   printable(fmt::format("{} not bound: {}", addr, d.message)))
                 << '\n';
-        if (!d.fix.empty())
-          ctx.out << "      " << ctx.term.paint(Style::kBold, "fix:") << ' ' << printable(d.fix)
-                  << '\n';
+        print_fix(ctx, d.fix);
     }
   }
   return status;

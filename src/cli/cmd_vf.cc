@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "persist/persist.h"
 #include "sriov/sriov.h"
 #include "sriov/vf_set.h"
 
@@ -159,37 +160,53 @@ Json addresses_json(const std::vector<PciAddress>& v) {
   return out;
 }
 
-int report(Context& ctx, const sriov::Report& r, const char* schema) {
+int report(Context& ctx, const sriov::Report& r, const char* schema,
+           const std::optional<persist::PersistReport>& persisted = std::nullopt) {
+  if (persisted)
+    for (const auto& w : persisted->warnings) print_warning(ctx.err, ctx.term, w);
   if (ctx.json) {
-    ctx.out << dump_json({{"schema", schema},
-                          {"dry_run", r.dry_run},
-                          {"pf", r.pf.str()},
-                          {"num_vfs_before", r.num_vfs_before},
-                          {"num_vfs", r.num_vfs},
-                          {"drivers_autoprobe",
-                           r.drivers_autoprobe ? Json(*r.drivers_autoprobe) : Json(nullptr)},
-                          {"removed", addresses_json(r.removed)},
-                          {"created", addresses_json(r.created)},
-                          {"bound", addresses_json(r.bound)},
-                          {"driver", r.driver.empty() ? Json(nullptr) : Json(r.driver)},
-                          {"steps", steps_json(r.steps)}})
-            << '\n';
+    Json doc{
+        {"schema", schema},
+        {"dry_run", r.dry_run},
+        {"pf", r.pf.str()},
+        {"num_vfs_before", r.num_vfs_before},
+        {"num_vfs", r.num_vfs},
+        {"drivers_autoprobe", r.drivers_autoprobe ? Json(*r.drivers_autoprobe) : Json(nullptr)},
+        {"removed", addresses_json(r.removed)},
+        {"created", addresses_json(r.created)},
+        {"bound", addresses_json(r.bound)},
+        {"driver", r.driver.empty() ? Json(nullptr) : Json(r.driver)},
+        {"steps", steps_json(r.steps)}};
+    // Only with --persist, as bind's "persist" key (docs/json.md).
+    if (persisted) doc["persist"] = persist_json(*persisted, r.durable);
+    ctx.out << dump_json(doc) << '\n';
     return kExitOk;
   }
   if (r.dry_run && !r.steps.empty()) {
     print_steps(ctx, r.steps);
     return kExitOk;
   }
-  if (r.steps.empty()) {
+  if (r.steps.empty() || (persisted && r.bound.empty() && r.num_vfs == r.num_vfs_before)) {
     print_line(ctx.out, fmt::format("{} already has {} VFs as asked: nothing to change", r.pf.str(),
                                     r.num_vfs_before));
-    return kExitOk;
+  } else {
+    print_line(ctx.out,
+               fmt::format("{}: {} VFs (was {})", r.pf.str(), r.num_vfs, r.num_vfs_before));
+    for (const auto& a : r.created) print_line(ctx.out, "created " + a.str());
+    for (const auto& a : r.bound)
+      print_line(ctx.out, fmt::format("bound {} to {}", a.str(), r.driver));
   }
-  print_line(ctx.out, fmt::format("{}: {} VFs (was {})", r.pf.str(), r.num_vfs, r.num_vfs_before));
-  for (const auto& a : r.created) print_line(ctx.out, "created " + a.str());
-  for (const auto& a : r.bound)
-    print_line(ctx.out, fmt::format("bound {} to {}", a.str(), r.driver));
+  if (persisted) print_persist(ctx, *persisted, r.durable, "persisted");
   return kExitOk;
+}
+
+// `vf create|remove --persist ...` as the change set's command.
+std::string vf_command(const std::string& verb, const Args& a, const PciAddress& pf) {
+  std::string out = fmt::format("vf {} --persist {}", verb, pf.str());
+  if (verb == "create") out += " " + std::to_string(a.vf_count);
+  if (!a.vf_bind.empty()) out += " --bind " + a.vf_bind;
+  if (a.no_autoprobe) out += " --no-autoprobe";
+  return out;
 }
 
 Result<PciAddress> the_pf(Context& ctx, const Args& a, Inventory*& inv) {
@@ -213,6 +230,12 @@ int run_vf_create(Context& ctx, const Args& a) {
   req.no_autoprobe = a.no_autoprobe;
   req.dry_run = a.dry_run;
   req.inventory = inv;
+  if (a.persist) {
+    sriov::Report r;
+    auto p = persist::vf_create_persist(ctx.fs(), req, ctx.env(), vf_command("create", a, *pf), r);
+    if (!p) return fail(ctx, p.error());
+    return report(ctx, r, "pcipass.vf-create/1", *p);
+  }
   auto r = sriov::create(ctx.fs(), req, ctx.env());
   if (!r) return fail(ctx, r.error());
   return report(ctx, *r, "pcipass.vf-create/1");
@@ -222,17 +245,23 @@ int run_vf_remove(Context& ctx, const Args& a) {
   Inventory* inv = nullptr;
   auto pf = the_pf(ctx, a, inv);
   if (!pf) return fail(ctx, pf.error());
-  auto r = sriov::remove(ctx.fs(), {*pf, a.dry_run, inv}, ctx.env());
+  Result<sriov::Report> r = sriov::Report{};
+  std::optional<persist::PersistReport> persisted;
+  if (a.persist) {
+    auto p = persist::vf_remove_persist(ctx.fs(), {*pf, a.dry_run, inv}, ctx.env(),
+                                        vf_command("remove", a, *pf), *r);
+    if (!p) return fail(ctx, p.error());
+    persisted = std::move(*p);
+  } else {
+    r = sriov::remove(ctx.fs(), {*pf, a.dry_run, inv}, ctx.env());
+  }
   if (!r) return fail(ctx, r.error());
-  if (!ctx.json && !r->dry_run && r->num_vfs_before == 0) {
+  if (ctx.json || r->dry_run) return report(ctx, *r, "pcipass.vf-remove/1", persisted);
+  if (r->num_vfs_before == 0)
     print_line(ctx.out, fmt::format("{} has no VFs: nothing to remove", pf->str()));
-    return kExitOk;
-  }
-  if (!ctx.json && !r->dry_run) {
-    for (const auto& v : r->removed) print_line(ctx.out, "removed " + v.str());
-    return kExitOk;
-  }
-  return report(ctx, *r, "pcipass.vf-remove/1");
+  for (const auto& v : r->removed) print_line(ctx.out, "removed " + v.str());
+  if (persisted) print_persist(ctx, *persisted, r->durable, "removed");
+  return kExitOk;
 }
 
 // The settings asked for, in a fixed order (mac, vlan, spoofchk, trust), each checked.
@@ -327,9 +356,14 @@ void setup_vf(CLI::App& app, Args& a) {
   create->add_flag("--no-autoprobe", a.no_autoprobe,
                    "Set sriov_drivers_autoprobe=0: new VFs get no host driver");
   create->add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
+  create->add_flag("--persist", a.persist,
+                   "Also make them at every boot: record the count, autoprobe and bindings in "
+                   "/etc/pcipass/assignments.json and enable pcipass-apply.service");
   auto* remove = app.add_subcommand("remove", "Remove every VF of PF (sriov_numvfs=0)");
   remove->add_option_function<std::string>("PF", pf, "The physical function")->required();
   remove->add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
+  remove->add_flag("--persist", a.persist,
+                   "Also forget the PF's VFs in /etc/pcipass/assignments.json (none at boot)");
   auto* set = app.add_subcommand(
       "set", "Set a NIC VF's MAC, VLAN, spoof check or trust through its PF's interface");
   set->add_option_function<std::string>("PF", pf, "The physical function")->required();

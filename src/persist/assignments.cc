@@ -14,24 +14,52 @@ namespace {
 constexpr const char* kKnown[] = {"address",          "vendor",           "device",
                                   "subsystem_vendor", "subsystem_device", "driver"};
 
+constexpr const char* kKnownSriov[] = {"pf",     "vendor", "device", "num_vfs", "drivers_autoprobe",
+                                       "driver", "vfs"};
+
+// Which list an entry is in: how it is named and what removing it means.
+struct EntryKind {
+  const char* key;      // the field naming the entry
+  const char* prefix;   // "entry" / "sriov entry"
+  const char* removed;  // what removing it means, and how to record it again
+};
+constexpr EntryKind kDeviceEntry{
+    "address", "entry",
+    "(the device is then not bound at boot) and run `pcipass bind --persist` for it again"};
+constexpr EntryKind kSriovEntry{
+    "pf", "sriov entry",
+    "(its VFs are then not made at boot) and run `pcipass vf create --persist` for it again"};
+
 // An entry's field, checked, with the error naming the file, the entry and the fix.
 class EntryChecker {
  public:
-  EntryChecker(const std::string& path, size_t index, const Json& entry)
-      : path_(path), entry_(entry) {
-    if (entry.is_object() && entry.contains("address") && entry["address"].is_string())
-      shown_ = fmt::format("entry {} ({})", index, entry["address"].get<std::string>());
+  EntryChecker(const std::string& path, size_t index, const Json& entry,
+               const EntryKind& kind = kDeviceEntry)
+      : path_(path), entry_(entry), kind_(kind) {
+    if (entry.is_object() && entry.contains(kind.key) && entry[kind.key].is_string())
+      shown_ = fmt::format("{} {} ({})", kind.prefix, index, entry[kind.key].get<std::string>());
     else
-      shown_ = fmt::format("entry {}", index);
+      shown_ = fmt::format("{} {}", kind.prefix, index);
   }
   Error bad(const std::string& field, const std::string& why, const std::string& fix) const {
-    Error e = Error::state(
-        fmt::format("{} is damaged: {}: {} {}", path_, shown_, field, why),
-        fmt::format("{}; or remove the entry from {} (the device is then not bound at boot) and "
-                    "run `pcipass bind --persist` for it again",
-                    fix, path_));
+    Error e =
+        Error::state(fmt::format("{} is damaged: {}: {} {}", path_, shown_, field, why),
+                     fmt::format("{}; or remove the entry from {} {}", fix, path_, kind_.removed));
     e.path = path_;
     return e;
+  }
+  // An address in the kernel's form (0000:01:00.0).
+  Result<PciAddress> address(const char* key) const {
+    std::string s =
+        TRY(string(key, "write the address in the kernel's form, e.g. \"0000:01:00.0\""));
+    return address_of(key, s);
+  }
+  Result<PciAddress> address_of(const char* key, const std::string& s) const {
+    auto parsed = parse_address(s);
+    if (!parsed || parsed->str() != s)
+      return bad(key, "is not a PCI address in the kernel's form (0000:01:00.0)",
+                 "write the address as `pcipass list` shows it, with its domain");
+    return *parsed;
   }
   Result<std::string> string(const char* key, const std::string& fix) const {
     if (!entry_.contains(key)) return bad(key, "is missing", fix);
@@ -41,7 +69,7 @@ class EntryChecker {
   Result<uint16_t> id(const char* key) const {
     const std::string fix = fmt::format(
         "write {} as four lowercase hex digits without 0x, as `pcipass show {}` prints it", key,
-        entry_.value("address", std::string("ADDRESS")));
+        entry_.value(kind_.key, std::string("ADDRESS")));
     std::string s = TRY(string(key, fix));
     auto v = parse_hex(s, 4);
     bool lower = std::none_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'F'; });
@@ -60,6 +88,7 @@ class EntryChecker {
   }
   std::string path_;
   const Json& entry_;
+  const EntryKind& kind_;
   std::string shown_;
 };
 
@@ -69,13 +98,7 @@ Result<Assignment> parse_entry(const std::string& path, size_t i, const Json& e)
     return c.bad("the entry", "is not an object",
                  "each entry is {\"address\": ..., \"vendor\": ..., ...}");
   Assignment a;
-  std::string addr =
-      TRY(c.string("address", "write the address in the kernel's form, e.g. \"0000:01:00.0\""));
-  auto parsed = parse_address(addr);
-  if (!parsed || parsed->str() != addr)
-    return c.bad("address", "is not a PCI address in the kernel's form (0000:01:00.0)",
-                 "write the address as `pcipass list` shows it, with its domain");
-  a.address = *parsed;
+  a.address = TRY(c.address("address"));
   a.ids.vendor = TRY(c.id("vendor"));
   a.ids.device = TRY(c.id("device"));
   a.ids.subsystem_vendor = TRY(c.id("subsystem_vendor"));
@@ -89,11 +112,84 @@ Result<Assignment> parse_entry(const std::string& path, size_t i, const Json& e)
   return a;
 }
 
+Result<SriovEntry> parse_sriov_entry(const std::string& path, size_t i, const Json& e) {
+  EntryChecker c(path, i, e, kSriovEntry);
+  if (!e.is_object())
+    return c.bad("the entry", "is not an object", "each entry is {\"pf\": ..., \"num_vfs\": ...}");
+  SriovEntry s;
+  s.pf = TRY(c.address("pf"));
+  s.vendor = TRY(c.id("vendor"));
+  s.device = TRY(c.id("device"));
+  const char* count_fix = "write the number of VFs as a number from 1 to 65535";
+  if (!e.contains("num_vfs") || !e["num_vfs"].is_number_unsigned())
+    return c.bad("num_vfs", "is missing or not a whole number", count_fix);
+  uint64_t n = e["num_vfs"].get<uint64_t>();
+  if (n < 1 || n > 0xffff) return c.bad("num_vfs", fmt::format("is {}", n), count_fix);
+  s.num_vfs = static_cast<int>(n);
+  if (!e.contains("drivers_autoprobe") || !e["drivers_autoprobe"].is_boolean())
+    return c.bad("drivers_autoprobe", "is missing or not true/false", "write true or false");
+  s.drivers_autoprobe = e["drivers_autoprobe"].get<bool>();
+  const char* driver_fix = "write \"vfio-pci\", \"pci-stub\" or null (no binding)";
+  if (!e.contains("driver")) return c.bad("driver", "is missing", driver_fix);
+  if (!e["driver"].is_null()) {
+    s.driver = TRY(c.string("driver", driver_fix));
+    if (s.driver != "vfio-pci" && s.driver != "pci-stub")
+      return c.bad("driver", "is not vfio-pci, pci-stub or null", driver_fix);
+  }
+  const char* vfs_fix = "list the VFs' addresses, as `pcipass vf list` shows them";
+  if (!e.contains("vfs") || !e["vfs"].is_array())
+    return c.bad("vfs", "is missing or not a list", vfs_fix);
+  for (const auto& v : e["vfs"]) {
+    if (!v.is_string()) return c.bad("vfs", "holds something other than an address", vfs_fix);
+    s.vfs.push_back(TRY(c.address_of("vfs", v.get<std::string>())));
+  }
+  if (s.vfs.size() > static_cast<size_t>(s.num_vfs)) return c.bad("vfs", "lists more VFs than num_vfs", vfs_fix);
+  if (s.driver.empty() != s.vfs.empty())
+    return c.bad("vfs", "and driver disagree: VFs are listed only with a driver",
+                 "give both a driver and its VFs, or neither");
+  for (const auto& [k, v] : e.items())
+    if (std::find(std::begin(kKnownSriov), std::end(kKnownSriov), k) == std::end(kKnownSriov))
+      s.extra[k] = v;
+  return s;
+}
+
 std::string hex4(uint16_t v) {
   return fmt::format("{:04x}", v);
 }
 
 }  // namespace
+
+bool SriovEntry::same(const SriovEntry& o) const {
+  return pf == o.pf && vendor == o.vendor && device == o.device && num_vfs == o.num_vfs &&
+         drivers_autoprobe == o.drivers_autoprobe && driver == o.driver && vfs == o.vfs;
+}
+
+std::string SriovEntry::ids() const {
+  return fmt::format("{:04x}:{:04x}", vendor, device);
+}
+
+const SriovEntry* Assignments::find_sriov(const PciAddress& pf) const {
+  for (const auto& e : sriov)
+    if (e.pf == pf) return &e;
+  return nullptr;
+}
+
+bool Assignments::put_sriov(SriovEntry e) {
+  auto it = std::lower_bound(sriov.begin(), sriov.end(), e.pf,
+                             [](const SriovEntry& s, const PciAddress& x) { return s.pf < x; });
+  if (it != sriov.end() && it->pf == e.pf) {
+    if (it->same(e)) return false;
+    e.extra = it->extra;  // what others wrote beside the entry stays
+    *it = std::move(e);
+    return true;
+  }
+  sriov.insert(it, std::move(e));
+  return true;
+}
+
+bool Assignments::erase_sriov(const PciAddress& pf) {
+  return std::erase_if(sriov, [&](const SriovEntry& s) { return s.pf == pf; }) > 0;
+}
 
 std::string Ids::str() const {
   return fmt::format("{:04x}:{:04x} (subsystem {:04x}:{:04x})", vendor, device, subsystem_vendor,
@@ -150,8 +246,20 @@ Result<Assignments> parse_assignments(const std::string& text, const std::string
   }
   std::sort(out.devices.begin(), out.devices.end(),
             [](const Assignment& a, const Assignment& b) { return a.address < b.address; });
+  if (j.contains("sriov")) {
+    const Json& sriov = *TRY(c.array(j, "sriov"));
+    for (size_t i = 0; i < sriov.size(); ++i) {
+      SriovEntry e = TRY(parse_sriov_entry(path, i, sriov[i]));
+      if (out.find_sriov(e.pf))
+        return EntryChecker(path, i, sriov[i], kSriovEntry)
+            .bad("pf", "is listed twice", "keep one entry per PF");
+      out.sriov.push_back(std::move(e));
+    }
+    std::sort(out.sriov.begin(), out.sriov.end(),
+              [](const SriovEntry& a, const SriovEntry& b) { return a.pf < b.pf; });
+  }
   for (const auto& [k, v] : j.items())
-    if (k != "schema" && k != "devices") out.extra[k] = v;
+    if (k != "schema" && k != "devices" && k != "sriov") out.extra[k] = v;
   return out;
 }
 
@@ -174,6 +282,23 @@ std::string render_assignments(const Assignments& a) {
     devices.push_back(std::move(e));
   }
   Json j{{"schema", kAssignmentsSchema}, {"devices", devices}};
+  if (!a.sriov.empty()) {
+    Json sriov = Json::array();
+    for (const auto& s : a.sriov) {
+      Json vfs = Json::array();
+      for (const auto& v : s.vfs) vfs.push_back(v.str());
+      Json e{{"pf", s.pf.str()},
+             {"vendor", hex4(s.vendor)},
+             {"device", hex4(s.device)},
+             {"num_vfs", s.num_vfs},
+             {"drivers_autoprobe", s.drivers_autoprobe},
+             {"driver", s.driver.empty() ? Json(nullptr) : Json(s.driver)},
+             {"vfs", vfs}};
+      for (const auto& [k, v] : s.extra.items()) e[k] = v;
+      sriov.push_back(std::move(e));
+    }
+    j["sriov"] = std::move(sriov);
+  }
   for (const auto& [k, v] : a.extra.items()) j[k] = v;
   return j.dump(2) + "\n";
 }

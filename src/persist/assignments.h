@@ -4,7 +4,11 @@
 // so its shape is fixed (docs/persist.md):
 //   {"schema": "pcipass.assignments/1", "devices": [{"address": "0000:01:00.0",
 //    "vendor": "10de", "device": "1b80", "subsystem_vendor": "1043", "subsystem_device": "8591",
-//    "driver": "vfio-pci"}]}
+//    "driver": "vfio-pci"}],
+//   "sriov": [{"pf": "0000:00:04.0", "vendor": "1b36", "device": "0010", "num_vfs": 7,
+//    "drivers_autoprobe": false, "driver": "vfio-pci", "vfs": ["0000:00:04.1", ...]}]}
+// ("sriov", from `vf create --persist`, is left out while it is empty, so older readers see the
+// file they know.)
 // It is untrusted input when read back: every field is checked, and a bad one is an error naming
 // the file, the entry and the fix. Keys pcipass does not know are kept when it rewrites the file.
 #pragma once
@@ -43,14 +47,34 @@ struct Assignment {
   Json extra = Json::object();  // keys pcipass does not know, kept as they were
 };
 
+// An SR-IOV PF's VFs as `vf create --persist` recorded them: the PF by address and
+// vendor:device (a changed card is reported, not configured), the VF count, and the driver every
+// VF is bound to (with their addresses) when it was created with --bind.
+struct SriovEntry {
+  PciAddress pf;
+  uint16_t vendor = 0, device = 0;  // the PF's
+  int num_vfs = 0;
+  bool drivers_autoprobe = true;         // false: sriov_drivers_autoprobe=0 before sriov_numvfs
+  std::string driver;                    // "" (the VFs are left to the host) or vfio-pci / pci-stub
+  std::vector<PciAddress> vfs;           // bound to `driver`, by VF index; empty without a driver
+  Json extra = Json::object();           // keys pcipass does not know, kept as they were
+  bool same(const SriovEntry& o) const;  // every recorded field equal (not `extra`)
+  std::string ids() const;               // "1b36:0010"
+};
+
 struct Assignments {
   std::vector<Assignment> devices;  // by address, one entry per address
+  std::vector<SriovEntry> sriov;    // by PF address, one entry per PF
   Json extra = Json::object();      // top-level keys pcipass does not know
   const Assignment* find(const PciAddress& a) const;
   // Adds or replaces the entry for a.address; false when it was already exactly so.
   bool put(Assignment a);
   // Removes the entry for `a`; false when there was none.
   bool erase(const PciAddress& a);
+  const SriovEntry* find_sriov(const PciAddress& pf) const;
+  bool put_sriov(SriovEntry e);  // false when it was already exactly so
+  bool erase_sriov(const PciAddress& pf);
+  bool empty() const { return devices.empty() && sriov.empty(); }
 };
 
 // The entry bind --persist records for a device.

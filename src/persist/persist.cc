@@ -6,6 +6,7 @@
 #include <map>
 
 #include "change/store.h"
+#include "host/module_loader.h"
 #include "persist/unit_text.h"
 
 namespace pcipass::persist {
@@ -27,7 +28,7 @@ std::vector<std::string> unit_dirs() {
 // stays empty).
 std::vector<Change> store_plan(const HostFs& fs, const Assignments& now, bool existed) {
   std::vector<Change> out;
-  if (!existed && now.devices.empty()) return out;
+  if (!existed && now.empty()) return out;
   if (!fs.is_dir(kAssignmentsDir)) out.push_back(Change::dir_create(kAssignmentsDir, 0755));
   out.push_back(Change::file_write(kAssignmentsPath, render_assignments(now), 0644));
   return out;
@@ -105,7 +106,68 @@ Result<std::vector<Change>> persist_plan(const HostFs& fs, const std::vector<Pci
   return plan;
 }
 
+// The store with the PF's "sriov" entry put (`entry`) or dropped (null), as a plan with the
+// unit's when it is put.
+Result<std::vector<Change>> sriov_plan(const HostFs& fs, const PciAddress& pf,
+                                       const SriovEntry* entry, PersistReport& report) {
+  Assignments store = TRY(load_assignments(fs));
+  bool existed = fs.type(kAssignmentsPath, false) != FileType::kMissing;
+  report.devices.clear();
+  bool changed = entry ? store.put_sriov(*entry) : store.erase_sriov(pf);
+  if (!entry && !changed) return std::vector<Change>{};
+  report.devices.push_back(pf);
+  std::vector<Change> plan = store_plan(fs, store, existed);
+  if (!entry) return plan;
+  auto unit = enable_plan(fs);
+  report.enabled_unit = !unit.empty();
+  plan.insert(plan.end(), unit.begin(), unit.end());
+  return plan;
+}
+
 }  // namespace
+
+Result<PersistReport> vf_create_persist(HostFs& fs, const sriov::CreateRequest& req,
+                                        const assign::Environment& env, const std::string& command,
+                                        sriov::Report& report) {
+  PersistReport out;
+  assign::DurableFiles files;
+  files.plan = [&](const std::vector<PciAddress>& vfs,
+                   const Inventory& inv) -> Result<std::vector<Change>> {
+    const Device* pf = inv.find(req.pf);
+    if (!pf) return Error::not_found(fmt::format("no PCI device {}", req.pf.str()), "");
+    SriovEntry e;
+    e.pf = req.pf;
+    e.vendor = pf->vendor;
+    e.device = pf->device;
+    e.num_vfs = req.count;
+    e.drivers_autoprobe = !req.bind && !req.no_autoprobe;
+    e.driver = req.bind.value_or("");
+    e.vfs = vfs;
+    return sriov_plan(fs, req.pf, &e, out);
+  };
+  files.run = {command, env.process.time_now(), req.dry_run};
+  sriov::CreateRequest r = req;
+  r.durable = &files;
+  report = TRY(sriov::create(fs, r, env));
+  if (!report.durable.changed) out.enabled_unit = false;
+  out.warnings = unit_warnings(fs);
+  return out;
+}
+
+Result<PersistReport> vf_remove_persist(HostFs& fs, const sriov::RemoveRequest& req,
+                                        const assign::Environment& env, const std::string& command,
+                                        sriov::Report& report) {
+  PersistReport out;
+  assign::DurableFiles files;
+  files.plan = [&](const std::vector<PciAddress>&, const Inventory&) {
+    return sriov_plan(fs, req.pf, nullptr, out);
+  };
+  files.run = {command, env.process.time_now(), req.dry_run};
+  sriov::RemoveRequest r = req;
+  r.durable = &files;
+  report = TRY(sriov::remove(fs, r, env));
+  return out;
+}
 
 Result<PersistReport> bind_persist(HostFs& fs, const assign::BindRequest& req,
                                    const assign::Environment& env, const std::string& command,
@@ -175,14 +237,22 @@ const char* outcome_id(Outcome o) {
       return "refused";
     case Outcome::kFailed:
       return "failed";
+    case Outcome::kConfigured:
+      return "configured";
+    case Outcome::kAlreadyConfigured:
+      return "already-configured";
   }
   return "?";
 }
 
 bool ApplyReport::ok() const {
-  return std::all_of(devices.begin(), devices.end(), [](const Applied& a) {
-    return a.outcome == Outcome::kBound || a.outcome == Outcome::kAlreadyBound;
-  });
+  return std::all_of(devices.begin(), devices.end(),
+                     [](const Applied& a) {
+                       return a.outcome == Outcome::kBound || a.outcome == Outcome::kAlreadyBound;
+                     }) &&
+         std::all_of(sriov.begin(), sriov.end(), [](const SriovApplied& a) {
+           return a.outcome == Outcome::kConfigured || a.outcome == Outcome::kAlreadyConfigured;
+         });
 }
 
 namespace {
@@ -217,12 +287,133 @@ void apply_group(HostFs& fs, const assign::Environment& env, const Inventory& in
       report.warnings.push_back(std::move(w));
 }
 
+void failed(SriovApplied& a, Outcome o, std::string message, std::string fix) {
+  a.outcome = o;
+  a.message = std::move(message);
+  a.fix = std::move(fix);
+}
+
+// A PF with no driver at boot (its module not loaded yet, so no sriov_configure): its driver is
+// loaded by the PF's modalias, as udev's coldplug would, and the kernel probes the PF. True when
+// the PF has a driver afterwards; otherwise `a` says why not.
+bool load_pf_driver(HostFs& fs, const assign::Environment& env, bool dry, SriovApplied& a,
+                    ApplyReport& report) {
+  std::string pf = a.desired.pf.str();
+  std::string path = change::device_dir(a.desired.pf) + "/modalias";
+  auto alias = fs.read(path, 256);
+  std::string fix = fmt::format(
+      "load the PF's driver (`modprobe` its module; `pcipass show {}` names it), then run "
+      "`pcipass apply`",
+      pf);
+  if (!alias) {
+    failed(a, Outcome::kFailed,
+           fmt::format("{} has no driver and its modalias is unreadable ({}): its VFs cannot be "
+                       "made",
+                       pf, alias.error().message),
+           fix);
+    return false;
+  }
+  std::string m = *alias;
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  a.module = m;
+  if (dry) {
+    failed(a, Outcome::kFailed,
+           fmt::format("{} has no driver: apply loads the module for its modalias {} first; a "
+                       "dry run loads nothing, so the VF changes that follow are not shown",
+                       pf, m),
+           "run `pcipass apply` without --dry-run");
+    return false;
+  }
+  std::unique_ptr<ModuleLoader> own;
+  ModuleLoader* loader = env.loader;
+  if (!loader) loader = (own = make_kmod_loader(env.process, fs)).get();
+  Status loaded = loader->load(m);
+  if (!loaded) {
+    failed(a, Outcome::kFailed,
+           fmt::format("{} has no driver, and loading the module for its modalias {} failed: {}",
+                       pf, m, loaded.error().message),
+           fix);
+    return false;
+  }
+  report.steps.push_back({"module", m, {}, {}});
+  if (fs.exists(change::device_dir(a.desired.pf) + "/driver")) return true;
+  failed(a, Outcome::kFailed,
+         fmt::format("{} still has no driver after the module for its modalias {} was loaded: "
+                     "the kernel makes a PF's VFs only through its driver",
+                     pf, m),
+         fmt::format("bind the PF to its driver (`echo {} > /sys/bus/pci/drivers_probe`), then "
+                     "run `pcipass apply`",
+                     pf));
+  return false;
+}
+
+// One recorded PF: the card checked, its driver loaded if need be, then vf create's
+// transaction (autoprobe off, sriov_numvfs through 0, each VF bound by address).
+void apply_sriov_entry(HostFs& fs, const assign::Environment& env, bool dry, SriovApplied& a,
+                       ApplyReport& report) {
+  const SriovEntry& want = a.desired;
+  std::string pf = want.pf.str();
+  auto inv = Inventory::scan(fs, nullptr);
+  if (!inv) return failed(a, Outcome::kFailed, inv.error().message, inv.error().fix);
+  const Device* d = inv->find(want.pf);
+  std::string forget = fmt::format(
+      "if the card was taken out or changed, drop the PF's entry from the \"sriov\" list of {} "
+      "(or run `pcipass vf remove --persist {}` while it is there)",
+      kAssignmentsPath, pf);
+  if (!d)
+    return failed(
+        a, Outcome::kAbsent,
+        fmt::format("{} is persisted with {} VFs but no device is there", pf, want.num_vfs),
+        forget);
+  a.actual = std::pair{d->vendor, d->device};
+  a.pf_driver = d->driver;
+  if (d->vendor != want.vendor || d->device != want.device)
+    return failed(
+        a, Outcome::kIdsDiffer,
+        fmt::format("{} is persisted with {} VFs as {}, but the device there is {:04x}:{:04x}: "
+                    "the card was moved or swapped, so pcipass does not configure it",
+                    pf, want.num_vfs, want.ids(), d->vendor, d->device),
+        forget);
+  if (!d->driver) {
+    if (!load_pf_driver(fs, env, dry, a, report)) return;
+    inv = Inventory::scan(fs, nullptr);
+    if (!inv) return failed(a, Outcome::kFailed, inv.error().message, inv.error().fix);
+  }
+  sriov::CreateRequest req;
+  req.pf = want.pf;
+  req.count = want.num_vfs;
+  if (!want.driver.empty()) req.bind = want.driver;
+  req.no_autoprobe = !want.drivers_autoprobe;
+  req.dry_run = dry;
+  req.inventory = &*inv;
+  auto r = sriov::create(fs, req, env);
+  if (!r) {
+    const Error& e = r.error();
+    return failed(a, e.kind == ErrorKind::kRefused ? Outcome::kRefused : Outcome::kFailed,
+                  e.message, e.fix);
+  }
+  a.num_vfs_before = r->num_vfs_before;
+  a.bound = r->bound;
+  a.outcome = r->steps.empty() ? Outcome::kAlreadyConfigured : Outcome::kConfigured;
+  if (!want.driver.empty() && r->num_vfs_before != r->num_vfs && r->created != want.vfs)
+    report.warnings.push_back(fmt::format(
+        "{}'s VFs appeared at other addresses than recorded; they are bound to {} where they are",
+        pf, want.driver));
+  for (auto& s : r->steps) report.steps.push_back(std::move(s));
+}
+
 }  // namespace
 
 Result<ApplyReport> apply(HostFs& fs, const assign::Environment& env, bool dry_run) {
   ApplyReport report;
   report.store_present = fs.type(kAssignmentsPath, false) != FileType::kMissing;
   Assignments store = TRY(load_assignments(fs));
+  // The PFs first: the VFs they make may be what the devices list names.
+  for (const auto& e : store.sriov) {
+    SriovApplied& a = report.sriov.emplace_back();
+    a.desired = e;
+    apply_sriov_entry(fs, env, dry_run, a, report);
+  }
   if (store.devices.empty()) return report;
   Inventory inv = TRY(scan_assigned(fs, store));
   std::map<std::pair<std::string, int>, std::vector<Applied*>> groups;

@@ -11,6 +11,7 @@
 #include "assign/assign.h"
 #include "check/check.h"
 #include "persist/assignments.h"
+#include "sriov/sriov.h"
 
 namespace pcipass::persist {
 
@@ -50,8 +51,40 @@ Result<PersistReport> release_persist(HostFs& fs, const assign::ReleaseRequest& 
                                       assign::ReleaseReport& report,
                                       const std::vector<PciAddress>& gone = {});
 
-enum class Outcome { kBound, kAlreadyBound, kIdsDiffer, kAbsent, kRefused, kFailed };
+// vf create, and the PF's VF count, autoprobe choice and VF bindings recorded in the store's
+// "sriov" list, the boot applier enabled; one transaction (runtime and durable), so a failure at
+// any write leaves the PF and /etc as they were. `report.devices` is {the PF}.
+Result<PersistReport> vf_create_persist(HostFs& fs, const sriov::CreateRequest& req,
+                                        const assign::Environment& env, const std::string& command,
+                                        sriov::Report& report);
+// vf remove, and the PF's entry dropped from the store; one transaction.
+Result<PersistReport> vf_remove_persist(HostFs& fs, const sriov::RemoveRequest& req,
+                                        const assign::Environment& env, const std::string& command,
+                                        sriov::Report& report);
+
+enum class Outcome {
+  kBound,
+  kAlreadyBound,
+  kIdsDiffer,
+  kAbsent,
+  kRefused,
+  kFailed,
+  kConfigured,         // an SR-IOV PF: its VFs made and bound as recorded
+  kAlreadyConfigured,  // an SR-IOV PF already as recorded: nothing written
+};
 const char* outcome_id(Outcome o);  // "bound", "already-bound", "ids-differ", ...
+
+// One "sriov" entry at apply.
+struct SriovApplied {
+  SriovEntry desired;
+  Outcome outcome = Outcome::kConfigured;
+  std::optional<std::pair<uint16_t, uint16_t>> actual;  // the PF's vendor:device; nullopt: absent
+  std::optional<std::string> pf_driver;                 // before apply
+  std::optional<std::string> module;  // loaded (by the PF's modalias) because it had no driver
+  int num_vfs_before = 0;
+  std::vector<PciAddress> bound;  // VFs moved to the recorded driver
+  std::string message, fix;       // for every outcome but configured and already-configured
+};
 
 struct Applied {
   Comparison before;  // desired against actual before apply
@@ -61,13 +94,16 @@ struct Applied {
 
 struct ApplyReport {
   bool store_present = false;
-  std::vector<Applied> devices;  // by address
+  std::vector<SriovApplied> sriov;  // by PF address, applied before `devices`
+  std::vector<Applied> devices;     // by address
   std::vector<change::Step> steps;
   std::vector<std::string> warnings;
-  bool ok() const;  // every device bound or already bound
+  bool ok() const;  // every device bound or already bound, every PF configured
 };
 
-// Binds every device of the store whose IDs still match, one transaction per IOMMU group (a
+// First the store's SR-IOV PFs (each checked for its recorded vendor:device, its driver loaded
+// by modalias when it has none, its VFs made and bound through vf create's transaction), then
+// binds every device of the store whose IDs still match, one transaction per IOMMU group (a
 // failure in one group leaves the others bound); a moved or swapped card is reported, never
 // bound.
 Result<ApplyReport> apply(HostFs& fs, const assign::Environment& env, bool dry_run);

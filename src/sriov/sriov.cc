@@ -204,6 +204,25 @@ void move_off(const HostFs& fs, const std::vector<std::pair<int, PciAddress>>& v
   }
 }
 
+// The plan run as one transaction; the durable files (planned for `vfs`) go first, as
+// apply_runtime wants them. A plan with only files records nothing in the runtime journal.
+Result<std::vector<assign::Step>> run_plan(HostFs& fs, std::vector<Change>& plan,
+                                           const assign::DurableFiles* durable,
+                                           const std::vector<PciAddress>& vfs, const Inventory& inv,
+                                           const assign::Environment& env, bool dry_run,
+                                           assign::RuntimeRecord record, Report& rep) {
+  assign::RuntimeFiles files;
+  if (durable) {
+    std::vector<Change> changes = TRY(durable->plan(vfs, inv));
+    if (plan.empty()) record = {};
+    files = {changes.size(), durable->run, &rep.durable};
+    files.run.dry_run = dry_run;
+    plan.insert(plan.begin(), changes.begin(), changes.end());
+  }
+  if (plan.empty()) return std::vector<assign::Step>{};
+  return assign::apply_runtime(fs, plan, env, dry_run, record, files.count ? &files : nullptr);
+}
+
 std::vector<PciAddress> addresses(const std::vector<std::pair<int, PciAddress>>& vfs) {
   std::vector<PciAddress> out;
   for (const auto& v : vfs) out.push_back(v.second);
@@ -302,10 +321,10 @@ Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Enviro
     if (*req.bind == "vfio-pci" && !rep.bound.empty()) plan.push_back(check_nodes(rep.bound, env));
   }
   if (resize) rep.created = vfs;
-  if (plan.empty()) return rep;
   assign::RuntimeRecord record;
   if (req.bind) record = {"bind", *req.bind};
-  rep.steps = TRY(assign::apply_runtime(fs, plan, env, req.dry_run, record));
+  rep.steps = TRY(run_plan(fs, plan, req.durable, req.bind ? vfs : std::vector<PciAddress>{}, inv,
+                           env, req.dry_run, record, rep));
   if (resize && !req.dry_run) rep.created = addresses(virtfns(fs, req.pf));
   return rep;
 }
@@ -318,12 +337,13 @@ Result<Report> remove(HostFs& fs, const RemoveRequest& req, const assign::Enviro
   Report rep;
   rep.pf = req.pf, rep.num_vfs_before = f.num, rep.dry_run = req.dry_run;
   rep.drivers_autoprobe = f.autoprobe;
-  if (f.num == 0) return rep;
-  TRY(check_removable(fs, inv, f.vfs, env, fmt::format("remove {}'s VFs", req.pf.str())));
   std::vector<Change> plan;
-  move_off(fs, f.vfs, plan, rep);
-  plan.push_back(Change::attribute(attr(req.pf, "sriov_numvfs"), "0"));
-  rep.steps = TRY(assign::apply_runtime(fs, plan, env, req.dry_run, {"release", ""}));
+  if (f.num) {
+    TRY(check_removable(fs, inv, f.vfs, env, fmt::format("remove {}'s VFs", req.pf.str())));
+    move_off(fs, f.vfs, plan, rep);
+    plan.push_back(Change::attribute(attr(req.pf, "sriov_numvfs"), "0"));
+  }
+  rep.steps = TRY(run_plan(fs, plan, req.durable, {}, inv, env, req.dry_run, {"release", ""}, rep));
   return rep;
 }
 

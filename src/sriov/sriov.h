@@ -60,12 +60,16 @@ struct CreateRequest {
   bool no_autoprobe = false;        // sriov_drivers_autoprobe=0 (implied by bind)
   bool dry_run = false;
   const Inventory* inventory = nullptr;  // the caller's scan (null: scan here)
+  // Files changed in the same transaction (vf create --persist): planned for the VFs bound
+  // (their addresses, predicted when they are yet to be made; none without --bind).
+  const assign::DurableFiles* durable = nullptr;
 };
 
 struct RemoveRequest {
   PciAddress pf;
   bool dry_run = false;
   const Inventory* inventory = nullptr;
+  const assign::DurableFiles* durable = nullptr;  // vf remove --persist: planned for no VFs
 };
 
 struct Report {
@@ -78,6 +82,7 @@ struct Report {
   std::optional<bool> drivers_autoprobe;  // after
   std::vector<assign::Step> steps;
   bool dry_run = false;
+  assign::DurableOutcome durable;  // the request's files
 };
 
 Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Environment& env);
