@@ -145,7 +145,7 @@ void state_seeds() {
   test::MemFs host = fuzz::base_host();
   fuzz::NoLoader loader;
   test::FakeRunner runner;
-  change::Ports ports{&loader, &runner, [](int) {}, {}};  // no clock: programs ran at 0
+  change::Ports ports{&loader, &runner, [](int) {}, {}, nullptr};  // no clock: programs ran at 0; no netlink
   auto r = setup::setup_vfio(host, ports, {"setup --vfio", 1795000000, false});
   if (!r || !r->applied.id) {
     std::cerr << "make_seeds: setup --vfio wrote no change set\n";
