@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "assign/journal.h"
+#include "host_state.h"
 #include "mdev/mdev.h"
 #include "sample_double.h"
 
@@ -28,37 +29,6 @@ void mtty(FakeKernel& k, TempTree& t) {
   k.mdev_parent("mtty", kParentDev,
                 {{"mtty-1", "Single port serial", "", "vfio-pci", 2, ENOSPC},
                  {"mtty-2", "Dual port serial", "", "vfio-pci", 1, ENOSPC}});
-}
-
-// The whole tree but pcipass's own records (change sets, the lock): every entry, one line each,
-// a file with its mode and bytes, a link with its target. Equal states: the host is as it was.
-std::string host_state(const TempTree& t) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> lines;
-  for (auto it = fs::recursive_directory_iterator(t.root());
-       it != fs::recursive_directory_iterator(); ++it) {
-    std::string rel = it->path().string().substr(t.root().size());
-    if (rel == "/var" || rel == "/run/pcipass/lock") {
-      if (it->is_directory()) it.disable_recursion_pending();
-      continue;
-    }
-    if (rel == "/run/pcipass") continue;  // the lock's directory
-    auto st = it->symlink_status();
-    std::string content = fs::is_regular_file(st) ? t.read(rel) : std::string();
-    for (auto& ch : content)
-      if (ch == '\n') ch = '|';
-    if (fs::is_symlink(st))
-      lines.push_back(rel + " -> " + fs::read_symlink(it->path()).string());
-    else if (fs::is_directory(st))
-      lines.push_back(rel + "/");
-    else
-      lines.push_back(rel + " " + std::to_string(static_cast<int>(st.permissions())) + " [" +
-                      content + "]");
-  }
-  std::sort(lines.begin(), lines.end());
-  std::string out;
-  for (const auto& l : lines) out += l + "\n";
-  return out;
 }
 
 class Mdev : public ::testing::Test, public SampleDouble {

@@ -13,6 +13,7 @@
 #include "change/store.h"
 #include "cli_harness.h"
 #include "fake_kernel.h"
+#include "host_state.h"
 #include "persist/persist.h"
 
 namespace pcipass::test {
@@ -25,54 +26,6 @@ const std::string kBus = "/sys/devices/pci0000:00";
 const std::string kPf = "/sys/bus/pci/devices/0000:00:04.0";
 const std::vector<std::string> kCreate = {"vf",     "create",   "00:04.0",  "7",
                                           "--bind", "vfio-pci", "--persist"};
-
-// The whole tree but pcipass's own records (change sets, the lock): every entry, one line each,
-// a file with its mode and bytes, a link with its target.
-std::string host_state(const TempTree& t) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> lines;
-  for (auto it = fs::recursive_directory_iterator(t.root());
-       it != fs::recursive_directory_iterator(); ++it) {
-    std::string rel = it->path().string().substr(t.root().size());
-    if (rel == "/var" || rel == "/run/pcipass/lock") {
-      if (it->is_directory()) it.disable_recursion_pending();
-      continue;
-    }
-    if (rel == "/run/pcipass") continue;  // the lock's directory
-    auto st = it->symlink_status();
-    std::string content = fs::is_regular_file(st) ? t.read(rel) : std::string();
-    for (auto& ch : content)
-      if (ch == '\n') ch = '|';
-    if (fs::is_symlink(st))
-      lines.push_back(rel + " -> " + fs::read_symlink(it->path()).string());
-    else if (fs::is_directory(st))
-      lines.push_back(rel + "/");
-    else
-      lines.push_back(rel + " " + std::to_string(static_cast<int>(st.permissions())) + " [" +
-                      content + "]");
-  }
-  std::sort(lines.begin(), lines.end());
-  std::string out;
-  for (const auto& l : lines) out += l + "\n";
-  return out;
-}
-
-// The lines only one of two states has ("" when they are equal), for short failure messages.
-std::string changed_lines(const std::string& before, const std::string& after) {
-  auto lines = [](const std::string& s) {
-    std::set<std::string> out;
-    std::istringstream in(s);
-    for (std::string l; std::getline(in, l);) out.insert(l.substr(0, 160));
-    return out;
-  };
-  auto a = lines(before), b = lines(after);
-  std::string out;
-  for (const auto& l : a)
-    if (!b.count(l)) out += "- " + l + "\n";
-  for (const auto& l : b)
-    if (!a.count(l)) out += "+ " + l + "\n";
-  return out;
-}
 
 // A freshly booted host: sample_host plus the SR-IOV NVMe PF 00:04.0 (nvme, group 5, 7 VFs
 // possible at 00:04.1..00:04.7, which nvme would drive), no VFs, vfio-pci not loaded.
