@@ -160,7 +160,13 @@ Result<std::vector<std::vector<Splice>>> plan_splices(const std::vector<Value>& 
     return Error::refused(
         fmt::format("cannot add {} to {}: the value is not a plain quoted string", text, where),
         fmt::format("add {} to {} by hand, then run pcipass again", text, where));
-  out[target].push_back({t.insert_at, t.insert_at, t.insert_prefix + text + t.insert_suffix});
+  // A removal may reach past the insertion point (the last word removed with the blanks after
+  // it): insert where that removal starts, the same place once it is applied (a fuzz finding:
+  // an insertion inside a removal lost bytes of the new text).
+  size_t at = t.insert_at;
+  for (const Splice& s : out[target])
+    if (s.begin < at && at < s.end) at = s.begin;
+  out[target].push_back({at, at, t.insert_prefix + text + t.insert_suffix});
   return out;
 }
 

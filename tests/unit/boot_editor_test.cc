@@ -247,5 +247,17 @@ TEST(GrubDefaults, RandomTextsKeepTheirBytesAndEditsReadBack) {
   EXPECT_GT(edits, 1000);
 }
 
+// Found by fuzz/kernel_cmdline_file on the 16-core campaign: "\r" splits words (the kernel's
+// isspace) but is not eaten with a removed word, so removing the last word took the blanks
+// after it, and the new parameters' insertion point (that word's end) fell inside the removal:
+// the result lost two bytes of the new text ("ntel_iommu=on").
+TEST(CmdlineFile, InsertionAfterARemovedLastWordIsWhole) {
+  const Edit e{{{"intel_iommu", "on"}, {"iommu", "pt"}}, {{"iommu", "off"}}, {}};
+  auto r = CmdlineFile::parse("iommu\riommu\t\t").edit(e, "x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "iommu=pt\r intel_iommu=on");
+  EXPECT_TRUE(satisfied(e, CmdlineFile::parse(*r).cmdline()));
+}
+
 }  // namespace
 }  // namespace pcipass::boot
