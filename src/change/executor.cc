@@ -252,8 +252,17 @@ Status Executor::apply(Change& c) {
       if (!c.remove_link) want = c.data;
       return put_link(c.path, c.before.link, want);
     }
-    case Kind::kMdevCreate:
-      return write(c.path + "/create", c.data);
+    case Kind::kMdevCreate: {
+      // The type's `create` is one file for all its instances: the error names which one.
+      Status made = write(c.path + "/create", c.data);
+      if (made) return made;
+      Error e = std::move(made).error();
+      e.message =
+          fmt::format("cannot create mdev {} of type {}: {}", c.data, base_name(c.path), e.message);
+      if (e.fix.empty())
+        e.fix = "see `pcipass mdev types` (available_instances) and the kernel log (dmesg)";
+      return e;
+    }
     case Kind::kMdevRemove:
       if (!c.before.existed) return {};
       return write(mdev_dir(c.data) + "/remove", "1");

@@ -1,4 +1,4 @@
-// pcipass mdev types|list|create|remove: mediated devices (docs/mdev.md).
+// pcipass mdev types|list|create|remove|start-parent: mediated devices (docs/mdev.md).
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -203,6 +203,62 @@ int run_mdev_remove(Context& ctx, const Args& a) {
   return report(ctx, *r, "pcipass.mdev-remove/1", false);
 }
 
+Json start_parent_json(const mdev::StartParentReport& r) {
+  Json mdevs = Json::array();
+  for (const auto& m : r.mdevs)
+    mdevs.push_back({{"uuid", m.uuid},
+                     {"type", m.type},
+                     {"result", mdev::start_result_id(m.result)},
+                     {"message", m.message.empty() ? Json(nullptr) : Json(m.message)},
+                     {"fix", m.fix.empty() ? Json(nullptr) : Json(m.fix)}});
+  return {{"schema", "pcipass.mdev-start-parent/1"},
+          {"dry_run", r.dry_run},
+          {"parent", r.parent},
+          {"definitions", r.dir},
+          {"mdevs", mdevs},
+          {"manual", r.manual},
+          {"started", r.started()},
+          {"changed", !r.dry_run && r.started() > 0},
+          {"steps", steps_json(r.steps)},
+          {"problems", r.problems},
+          {"ok", r.ok()}};
+}
+
+int run_mdev_start_parent(Context& ctx, const Args& a) {
+  auto r = mdev::start_parent(ctx.fs(), a.mdev_parent, a.dry_run, ctx.env());
+  if (!r) return fail(ctx, r.error());
+  for (const auto& w : r->problems) print_warning(ctx.err, ctx.term, w);
+  int status = r->ok() ? kExitOk : kExitFailure;
+  if (ctx.json) {
+    ctx.out << dump_json(start_parent_json(*r)) << '\n';
+    return status;
+  }
+  if (r->dry_run) print_steps(ctx, r->steps);
+  for (const auto& m : r->mdevs) {
+    switch (m.result) {
+      case mdev::StartResult::kStarted:
+        print_line(ctx.out,
+                   fmt::format("{} mdev {} ({} on {})", r->dry_run ? "would start" : "started",
+                               m.uuid, m.type, r->parent));
+        break;
+      case mdev::StartResult::kAlreadyActive:
+        print_line(ctx.out,
+                   fmt::format("mdev {} ({} on {}) is already active", m.uuid, m.type, r->parent));
+        break;
+      case mdev::StartResult::kConflict:
+        ctx.out << ctx.term.paint(Style::kBad, printable(m.message)) << '\n';
+        ctx.out << "      " << ctx.term.paint(Style::kBold, "fix:") << ' ' << printable(m.fix)
+                << '\n';
+    }
+  }
+  if (r->started() == 0)
+    print_line(ctx.out, r->mdevs.empty()
+                            ? fmt::format("nothing to start: no auto definitions in {}", r->dir)
+                            : fmt::format("nothing to start: every auto definition in {} is {}",
+                                          r->dir, r->ok() ? "active" : "active or in conflict"));
+  return status;
+}
+
 }  // namespace
 
 void setup_mdev(CLI::App& app, Args& a) {
@@ -222,9 +278,16 @@ void setup_mdev(CLI::App& app, Args& a) {
   remove->add_option("UUID", a.mdev_uuid, "The mdev's UUID")->required();
   remove->add_flag("--persist", a.persist, "Also delete its definition in /etc/mdevctl.d");
   remove->add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
+  auto* start = app.add_subcommand(
+      "start-parent", "Create PARENT's auto definitions that are not active (udev runs it)");
+  start->add_option("PARENT", a.mdev_parent, "The parent, as udev names it (%k)")->required();
+  start->add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
+  start->footer(
+      "What mdevctl's start-parent-mdevs does, as one transaction: a failed create removes the "
+      "ones made by this run. pcipass's udev rule runs it when PARENT registers (docs/mdev.md).");
   using Sub = std::pair<CLI::App*, const char*>;
-  for (auto [sub, name] :
-       {Sub{types, "types"}, Sub{list, "list"}, Sub{create, "create"}, Sub{remove, "remove"}}) {
+  for (auto [sub, name] : {Sub{types, "types"}, Sub{list, "list"}, Sub{create, "create"},
+                           Sub{remove, "remove"}, Sub{start, "start-parent"}}) {
     sub->fallthrough();
     sub->preparse_callback([&a, name = std::string(name)](size_t) { a.mdev_action = name; });
   }
@@ -233,6 +296,7 @@ void setup_mdev(CLI::App& app, Args& a) {
 int run_mdev(Context& ctx, const Args& a) {
   if (a.mdev_action == "create") return run_mdev_create(ctx, a);
   if (a.mdev_action == "remove") return run_mdev_remove(ctx, a);
+  if (a.mdev_action == "start-parent") return run_mdev_start_parent(ctx, a);
   if (a.mdev_action == "types") return run_mdev_types(ctx, a);
   return run_mdev_list(ctx, a);
 }

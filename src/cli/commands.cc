@@ -155,7 +155,7 @@ const std::vector<Command>& commands() {
        run_vf},
       {"mdev",
        {},
-       "Mediated devices: types, list, create, remove; definitions in mdevctl's format",
+       "Mediated devices: types, list, create, remove, start-parent; mdevctl's definitions",
        setup_mdev,
        run_mdev},
   };

@@ -123,6 +123,28 @@ void take_definition(Mdev& m, const Definition& d) {
   m.attrs = d.attrs;
 }
 
+// The definitions of one parent, by UUID: /etc/mdevctl.d/PARENT/UUID.
+std::vector<Definition> parent_definitions(const HostFs& fs, const std::string& parent,
+                                           std::vector<std::string>& problems) {
+  std::vector<Definition> out;
+  std::string dir = std::string(kConfigDir) + "/" + parent;
+  auto files = fs.list(dir).value_or({});
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    if (fs.type(dir + "/" + file, false) != FileType::kFile) continue;
+    auto uuid = parse_uuid(file, "file name");
+    if (!uuid) {
+      problems.push_back(fmt::format("{}/{}: the name is not a UUID, skipped", dir, file));
+      continue;
+    }
+    if (auto d = read_definition(fs, parent, file, problems)) {
+      d->uuid = *uuid;
+      out.push_back(std::move(*d));
+    }
+  }
+  return out;
+}
+
 // Every definition: /etc/mdevctl.d/PARENT/UUID (scripts.d is mdevctl's, not a parent).
 std::vector<Definition> definitions(const HostFs& fs, std::vector<std::string>& problems) {
   std::vector<Definition> out;
@@ -133,18 +155,7 @@ std::vector<Definition> definitions(const HostFs& fs, std::vector<std::string>& 
       problems.push_back(fmt::format("{}: not a parent's name, skipped", dir));
       continue;
     }
-    for (const auto& file : fs.list(dir).value_or({})) {
-      if (fs.type(dir + "/" + file, false) != FileType::kFile) continue;
-      auto uuid = parse_uuid(file, "file name");
-      if (!uuid) {
-        problems.push_back(fmt::format("{}/{}: the name is not a UUID, skipped", dir, file));
-        continue;
-      }
-      if (auto d = read_definition(fs, parent, file, problems)) {
-        d->uuid = *uuid;
-        out.push_back(std::move(*d));
-      }
-    }
+    for (auto& d : parent_definitions(fs, parent, problems)) out.push_back(std::move(d));
   }
   return out;
 }
@@ -417,6 +428,120 @@ Result<Report> remove(HostFs& fs, const RemoveRequest& req, const assign::Enviro
     plan.push_back(Change::mdev_remove(type_dir(active->parent, active->type), uuid));
   }
   return run(fs, plan, files, std::move(rep), req.command, env);
+}
+
+const char* start_result_id(StartResult r) {
+  switch (r) {
+    case StartResult::kStarted:
+      return "started";
+    case StartResult::kAlreadyActive:
+      return "already-active";
+    case StartResult::kConflict:
+      return "conflict";
+  }
+  return "started";
+}
+
+size_t StartParentReport::started() const {
+  return static_cast<size_t>(std::count_if(mdevs.begin(), mdevs.end(), [](const AutoStart& m) {
+    return m.result == StartResult::kStarted;
+  }));
+}
+
+bool StartParentReport::ok() const {
+  return std::none_of(mdevs.begin(), mdevs.end(),
+                      [](const AutoStart& m) { return m.result == StartResult::kConflict; });
+}
+
+namespace {
+
+// What is active under a definition's UUID decides whether start-parent creates it.
+AutoStart classify(const HostFs& fs, const Definition& d) {
+  AutoStart a{d.uuid, d.type, StartResult::kStarted, {}, {}};
+  auto active = read_active(fs, d.uuid);
+  if (!active && !fs.exists(change::mdev_dir(d.uuid))) return a;
+  if (active && active->parent == d.parent && active->type == d.type) {
+    a.result = StartResult::kAlreadyActive;
+    return a;
+  }
+  a.result = StartResult::kConflict;
+  a.message = active
+                  ? fmt::format("mdev {} is active as {} on {}, not as its definition's {} on {}",
+                                d.uuid, active->type, active->parent, d.type, d.parent)
+                  : fmt::format("mdev {} exists but its type cannot be read", d.uuid);
+  a.fix = fmt::format(
+      "remove it (`pcipass mdev remove {}`) and run `pcipass mdev start-parent {}` again, or "
+      "correct {}",
+      d.uuid, d.parent, config_path(d.parent, d.uuid));
+  return a;
+}
+
+// Every type to create offered by the parent, with an instance left for each new mdev: checked
+// before any write, so that a short parent refuses the whole start, naming the first that does
+// not fit.
+Status check_capacity(const Parent& parent, const std::vector<AutoStart>& todo) {
+  std::map<std::string, int> wanted;
+  for (const auto& m : todo) {
+    if (m.result != StartResult::kStarted) continue;
+    auto t = std::find_if(parent.types.begin(), parent.types.end(),
+                          [&](const Type& x) { return x.id == m.type; });
+    std::string fix = fmt::format(
+        "correct {} or make it manual (`mdevctl modify --uuid {} --manual`); `pcipass mdev "
+        "types {}` shows what the parent offers",
+        config_path(parent.name, m.uuid), m.uuid, parent.name);
+    if (t == parent.types.end())
+      return Error::invalid(fmt::format("cannot start mdev {}: {} offers no mdev type '{}'", m.uuid,
+                                        parent.name, m.type),
+                            fix);
+    if (!t->available)
+      return Error::state(
+          fmt::format(
+              "cannot start mdev {} ({} on {}): {}", m.uuid, m.type, parent.name,
+              parent.problems.empty() ? "available_instances unreadable" : parent.problems.front()),
+          "the parent driver's sysfs attributes must be readable");
+    if (++wanted[m.type] > *t->available)
+      return Error::refused(
+          fmt::format("cannot start mdev {} ({} on {}): available_instances is {} and {} "
+                      "auto definitions of {} are not active",
+                      m.uuid, m.type, parent.name, *t->available,
+                      std::count_if(todo.begin(), todo.end(),
+                                    [&](const AutoStart& x) {
+                                      return x.result == StartResult::kStarted && x.type == m.type;
+                                    }),
+                      m.type),
+          fmt::format("remove an mdev of {} (`pcipass mdev list`), or {}", m.type, fix));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<StartParentReport> start_parent(HostFs& fs, const std::string& parent_text, bool dry_run,
+                                       const assign::Environment& env) {
+  std::string parent = TRY(parse_parent(parent_text));
+  if (!fs.is_dir(std::string(kParentsDir) + "/" + parent))
+    return Error::not_found(
+        fmt::format("{} is not a registered parent of mediated devices (no {}/{})", parent,
+                    kParentsDir, parent),
+        "`pcipass mdev types` lists the parents; load the parent's driver first");
+  StartParentReport rep;
+  rep.parent = parent, rep.dir = std::string(kConfigDir) + "/" + parent, rep.dry_run = dry_run;
+  for (const auto& d : parent_definitions(fs, parent, rep.problems)) {
+    if (d.start == Start::kManual) {
+      ++rep.manual;
+      continue;
+    }
+    rep.mdevs.push_back(classify(fs, d));
+  }
+  if (rep.started() == 0) return rep;
+  auto parents = TRY(types(fs, parent));
+  TRY(check_capacity(parents.front(), rep.mdevs));
+  std::vector<Change> plan;
+  for (const auto& m : rep.mdevs)
+    if (m.result == StartResult::kStarted)
+      plan.push_back(Change::mdev_create(type_dir(parent, m.type), m.uuid));
+  rep.steps = TRY(assign::apply_runtime(fs, plan, env, dry_run));
+  return rep;
 }
 
 }  // namespace pcipass::mdev

@@ -115,4 +115,38 @@ struct Report {
 Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Environment& env);
 Result<Report> remove(HostFs& fs, const RemoveRequest& req, const assign::Environment& env);
 
+// start-parent: what mdevctl's `start-parent-mdevs PARENT` does when udev sees PARENT register
+// (data/udev/61-pcipass-mdev.rules), as one transaction of the change engine.
+enum class StartResult {
+  kStarted,        // created by this call (or, in a dry run, would be)
+  kAlreadyActive,  // an mdev with its UUID and type is active on the parent: nothing to do
+  kConflict,       // its UUID is active as another type or on another parent: left as it is
+};
+const char* start_result_id(StartResult r);  // "started", "already-active", "conflict"
+
+struct AutoStart {
+  std::string uuid, type;
+  StartResult result = StartResult::kStarted;
+  std::string message, fix;  // for kConflict
+};
+
+struct StartParentReport {
+  std::string parent;
+  std::string dir;  // /etc/mdevctl.d/PARENT
+  bool dry_run = false;
+  std::vector<AutoStart> mdevs;       // the parent's "auto" definitions, by UUID
+  size_t manual = 0;                  // its "manual" definitions, never started here
+  std::vector<std::string> problems;  // definition files skipped (not valid)
+  std::vector<assign::Step> steps;
+  size_t started() const;
+  bool ok() const;  // no conflict
+};
+
+// Creates every "auto" definition of /etc/mdevctl.d/PARENT that is not active, all or none:
+// PARENT must be registered (/sys/class/mdev_bus/PARENT), every type offered, with enough
+// available_instances for all, before anything is written; a failed create removes the ones
+// this call made. Nothing to create (all active): no write, no journal.
+Result<StartParentReport> start_parent(HostFs& fs, const std::string& parent, bool dry_run,
+                                       const assign::Environment& env);
+
 }  // namespace pcipass::mdev

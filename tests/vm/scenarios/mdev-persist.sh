@@ -11,9 +11,9 @@
 # parent's MDEV_STATE becomes registered: `mdevctl start-parent-mdevs PARENT`.
 # `modprobe mtty` late: the kernel sends the change uevent with
 # MDEV_STATE=registered for mtty, A and B become active, `pcipass mdev list`
-# shows them active and defined, start auto. pcipass itself has no autostart
-# (docs/mdev.md "Not yet"): this proves its definitions come back through
-# mdevctl's rule, and records the event an autostart must react to.
+# shows them active and defined, start auto. This proves pcipass's definitions
+# come back through mdevctl's rule; pcipass's own rule (inactive where
+# mdevctl's is installed) is mdev-autostart's.
 # `mdev remove A --persist` removes A and its file; B is undefined by mdevctl.
 # topology: minimal
 # iommu: on
