@@ -3,7 +3,10 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 #include <map>
+#include <string_view>
 
 #include "cli/commands.h"
 
@@ -79,13 +82,31 @@ Style verdict_style(Verdict v) {
   }
 }
 
+// Whether `s` needs no escaping: printable ASCII other than '"' and '\'. Eight bytes at a time
+// (each byte's high bit set where it fails), then the tail: list checks five strings a device.
+bool plain_json(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  auto zero_byte = [&](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    uint64_t bad = (w & kHigh) | ((w - 0x20 * kOnes) & ~w & kHigh) | zero_byte(w ^ ('"' * kOnes)) |
+                   zero_byte(w ^ ('\\' * kOnes));
+    if (bad) return false;
+  }
+  for (; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
 // A JSON string as nlohmann's dump() writes it (docs/json.md shapes stay byte-identical). Text
 // beyond ASCII goes through nlohmann itself, which also validates its UTF-8.
-void json_string(std::string& out, const std::string& s) {
-  bool plain = true;
-  for (unsigned char c : s) plain &= c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-  if (!plain) {
-    out += dump_json(Json(s), -1);
+void json_string(std::string& out, std::string_view s) {
+  if (!plain_json(s)) {
+    out += dump_json(Json(std::string(s)), -1);
     return;
   }
   out += '"';
@@ -93,80 +114,83 @@ void json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
-void json_key(std::string& out, const char* key) {
-  out += '"';
-  out += key;
-  out += "\":";
-}
-
 // `prefix`, then `v` in lowercase hex with at least `digits` digits (fmt's "{:0Nx}"), written by
 // hand: six fmt calls per device were 5% of list's instructions at 4,096 devices.
-void hex_field(std::string& out, const char* prefix, uint32_t v, int digits) {
+void hex_field(std::string& out, std::string_view prefix, uint32_t v, int digits) {
   static constexpr char kHex[] = "0123456789abcdef";
   char buf[8];
-  int n = 0;
-  for (; v || n < digits; v >>= 4) buf[n++] = kHex[v & 0xf];
+  char* end = buf + sizeof buf;
+  char* p = end;
+  for (int n = 0; v || n < digits; ++n, v >>= 4) *--p = kHex[v & 0xf];
   out += prefix;
-  while (n) out += buf[--n];
+  out.append(p, end);
+}
+
+void json_address(std::string& out, const PciAddress& a) {
+  out += '"';
+  out += a.str();  // 12 characters: no allocation (the short-string buffer)
+  out += '"';
 }
 
 void json_addresses(std::string& out, const std::vector<PciAddress>& list) {
   out += '[';
   for (size_t i = 0; i < list.size(); ++i) {
     if (i) out += ',';
-    out += '"' + list[i].str() + '"';
+    json_address(out, list[i]);
   }
   out += ']';
 }
 
 // One device of `list --json`: device_json() plus "passthrough", written directly. At 4,096
 // devices the nlohmann document per device (an ordered map of 20 keys) costs more than the
-// writing (bench/list-vs-lspci); tests/golden holds the shape byte for byte.
+// writing (bench/list-vs-lspci); tests/golden holds the shape byte for byte. The keys are
+// string_view literals: their lengths are known, no strlen per key.
 void device_line(std::string& out, const Device& d, const Assessment& as) {
-  out += '{';
-  json_key(out, "address");
-  out += '"' + d.address.str() + '"';
-  hex_field(out, ",\"vendor_id\":\"", d.vendor, 4);
-  hex_field(out, "\",\"device_id\":\"", d.device, 4);
-  hex_field(out, "\",\"subsystem_vendor_id\":\"", d.subsystem_vendor, 4);
-  hex_field(out, "\",\"subsystem_device_id\":\"", d.subsystem_device, 4);
-  hex_field(out, "\",\"revision\":\"", d.revision, 2);
-  hex_field(out, "\",\"class\":\"", d.class_code, 6);
-  out += "\",\"kind\":";
+  using namespace std::string_view_literals;
+  out += "{\"address\":"sv;
+  json_address(out, d.address);
+  hex_field(out, ",\"vendor_id\":\""sv, d.vendor, 4);
+  hex_field(out, "\",\"device_id\":\""sv, d.device, 4);
+  hex_field(out, "\",\"subsystem_vendor_id\":\""sv, d.subsystem_vendor, 4);
+  hex_field(out, "\",\"subsystem_device_id\":\""sv, d.subsystem_device, 4);
+  hex_field(out, "\",\"revision\":\""sv, d.revision, 2);
+  hex_field(out, "\",\"class\":\""sv, d.class_code, 6);
+  out += "\",\"kind\":"sv;
   json_string(out, d.kind());
-  out += ',';
-  json_key(out, "vendor_name");
+  out += ",\"vendor_name\":"sv;
   json_string(out, d.vendor_name);
-  out += ',';
-  json_key(out, "device_name");
+  out += ",\"device_name\":"sv;
   json_string(out, d.device_name);
-  out += ',';
-  json_key(out, "class_name");
+  out += ",\"class_name\":"sv;
   json_string(out, d.class_name);
-  out += ',';
-  json_key(out, "driver");
+  out += ",\"driver\":"sv;
   if (d.driver)
     json_string(out, *d.driver);
   else
-    out += "null";
-  out += ',';
-  json_key(out, "iommu_group");
-  out += d.iommu_group ? std::to_string(*d.iommu_group) : "null";
-  out += d.is_bridge() ? ",\"bridge\":true" : ",\"bridge\":false";
-  out += d.boot_vga ? ",\"boot_vga\":true," : ",\"boot_vga\":false,";
-  json_key(out, "parents");
+    out += "null"sv;
+  out += ",\"iommu_group\":"sv;
+  if (d.iommu_group) {
+    char buf[16];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *d.iommu_group);
+    out.append(buf, end);
+  } else {
+    out += "null"sv;
+  }
+  out += d.is_bridge() ? ",\"bridge\":true"sv : ",\"bridge\":false"sv;
+  out += d.boot_vga ? ",\"boot_vga\":true,\"parents\":"sv : ",\"boot_vga\":false,\"parents\":"sv;
   json_addresses(out, d.parents);
-  out += ',';
-  json_key(out, "physfn");
-  out += d.physfn ? '"' + d.physfn->str() + '"' : "null";
-  out += ',';
-  json_key(out, "virtfns");
+  out += ",\"physfn\":"sv;
+  if (d.physfn)
+    json_address(out, *d.physfn);
+  else
+    out += "null"sv;
+  out += ",\"virtfns\":"sv;
   json_addresses(out, d.virtfns);
-  out += ",\"passthrough\":{\"verdict\":";
+  out += ",\"passthrough\":{\"verdict\":"sv;
   json_string(out, verdict_id(as.verdict));
-  out += ",\"reason\":";
+  out += ",\"reason\":"sv;
   json_string(out, as.reason);
-  out += "}}";
+  out += "}}"sv;
 }
 
 std::string summary_line(const std::map<Verdict, int>& counts, size_t devices, size_t groups) {

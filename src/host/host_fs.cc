@@ -587,20 +587,45 @@ class RealHostFs : public HostFs {
   // held.
   // The least recently used one goes first: a scan alternates between the bus directory and
   // each device's, and the bus directory must stay.
-  int dir_fd(std::string_view dir) const {
+  int dir_fd(std::string_view dir, bool via_parent = true) const {
     ++clock_;
+    // The last directory first: a device's files come in a run (each comparison of two long
+    // sysfs paths with a common prefix runs far before they differ).
+    if (OpenDir& last = dirs_[last_]; last.fd >= 0 && last.path == dir) {
+      last.used = clock_;
+      return last.fd;
+    }
     for (auto& d : dirs_)
       if (d.fd >= 0 && d.path == dir) {
         d.used = clock_;
+        last_ = static_cast<size_t>(&d - dirs_.data());
         return d.fd;
       }
-    int fd = open_in_root(std::string(dir), O_PATH | O_DIRECTORY);
+    int fd = via_parent ? open_dir(dir) : open_in_root(std::string(dir), O_PATH | O_DIRECTORY);
     if (fd < 0) return -1;
     auto& slot = *std::min_element(dirs_.begin(), dirs_.end(),
                                    [](const auto& a, const auto& b) { return a.used < b.used; });
     if (slot.fd >= 0) ::close(slot.fd);
-    slot = {std::string(dir), fd, clock_};
+    slot.path.assign(dir);  // the slot's buffer is reused
+    slot.fd = fd;
+    slot.used = clock_;
+    last_ = static_cast<size_t>(&slot - dirs_.data());
     return fd;
+  }
+  // A directory below one kept open is one plain name away from it: opened from there without
+  // following a link (a link, or anything else odd, takes the walk from the root). A scan opens
+  // each device's directory once, and its siblings share the parent: a one-component lookup
+  // instead of a walk of /sys/devices/pci0000:00/... from the root for each device.
+  int open_dir(std::string_view dir) const {
+    auto [parent, name] = split_parent(dir);
+    if (plain_name(name) && parent != dir && parent.size() > 1) {
+      int p = dir_fd(parent, false);  // one level: a deep first path must not fill every slot
+      if (p >= 0) {
+        int fd = ::openat(p, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) return fd;
+      }
+    }
+    return open_in_root(std::string(dir), O_PATH | O_DIRECTORY);
   }
   void forget_dirs() {
     std::lock_guard<std::mutex> hold(mu_);
@@ -725,6 +750,7 @@ class RealHostFs : public HostFs {
   };
   mutable std::mutex mu_;
   mutable std::array<OpenDir, 4> dirs_;
+  mutable size_t last_ = 0;  // the slot found or opened last
   mutable uint64_t clock_ = 0;
 };
 

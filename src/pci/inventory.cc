@@ -78,8 +78,10 @@ void id_pair(std::string_view value, std::optional<uint32_t>& hi, std::optional<
   lo = parse_attr(value.substr(colon + 1), 0xffff, 16);
 }
 
-void from_uevent(const std::string& text, const std::string& file, IdValues& out,
+// `dir` names the file in problems only: its path is put together when a value is bad.
+void from_uevent(const std::string& text, const std::string& dir, IdValues& out,
                  std::vector<std::string>& problems) {
+  auto file = [&](const char* key) { return dir + "/uevent " + key; };
   out.uevent = true;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -94,14 +96,14 @@ void from_uevent(const std::string& text, const std::string& file, IdValues& out
       out.driver = std::string(value);
     } else if (key == "PCI_CLASS") {
       out.v[kClass] = parse_attr(value, kAttrMax[kClass], 16);
-      if (!out.v[kClass]) bad_value(problems, file + " PCI_CLASS", kAttrMax[kClass], value);
+      if (!out.v[kClass]) bad_value(problems, file("PCI_CLASS"), kAttrMax[kClass], value);
     } else if (key == "PCI_ID") {
       id_pair(value, out.v[kVendor], out.v[kDevice]);
-      if (!out.v[kVendor] || !out.v[kDevice]) bad_value(problems, file + " PCI_ID", 0xffff, value);
+      if (!out.v[kVendor] || !out.v[kDevice]) bad_value(problems, file("PCI_ID"), 0xffff, value);
     } else if (key == "PCI_SUBSYS_ID") {
       id_pair(value, out.v[kSubVendor], out.v[kSubDevice]);
       if (!out.v[kSubVendor] || !out.v[kSubDevice])
-        bad_value(problems, file + " PCI_SUBSYS_ID", 0xffff, value);
+        bad_value(problems, file("PCI_SUBSYS_ID"), 0xffff, value);
     }
   }
 }
@@ -117,7 +119,7 @@ IdValues kernel_values(const HostFs& fs, const std::string& dir,
                        const std::vector<Result<std::string>>& files,
                        std::vector<std::string>& problems) {
   IdValues out;
-  if (files[kUevent]) from_uevent(*files[kUevent], dir + "/uevent", out, problems);
+  if (files[kUevent]) from_uevent(*files[kUevent], dir, out, problems);
   bool have_config = files[kConfig] && files[kConfig]->size() == 64;
   int wanted = have_config ? kRevision : kIdCount;
   std::vector<std::string> missing;
@@ -172,7 +174,11 @@ IdFacts read_ids(const HostFs& fs, const std::string& dir, Device& d,
   // one lookup a device less.
   bool vf_config =
       files[kConfig] && files[kConfig]->size() >= 2 && u16_at(*files[kConfig], 0) == 0xffff;
-  for (auto& r : fs.read_each(dir, vf_config ? kUeventOnly : kLongFiles, 1024))
+  // Nor has a bridge (header type 1 or 2): the kernel gives SR-IOV to endpoints only
+  // (sriov_init: PCI_EXP_TYPE_ENDPOINT or RC_END).
+  int header = files[kConfig] && files[kConfig]->size() == 64 ? (*files[kConfig])[0x0e] & 0x7f : 0;
+  bool bridge_config = header == 1 || header == 2;
+  for (auto& r : fs.read_each(dir, vf_config || bridge_config ? kUeventOnly : kLongFiles, 1024))
     files.push_back(std::move(r));
   IdFacts facts;
   facts.sriov_capable =

@@ -154,6 +154,22 @@ TEST_P(HostFsInRoot, ReadEachResolvesEveryNameInsideTheTree) {
   EXPECT_EQ(r[6].error().path, dev + "/missing");
 }
 
+// A directory is opened from its parent when that is kept open (a scan's siblings): one name,
+// never following a link there, which takes the walk inside the root instead.
+TEST_P(HostFsInRoot, ADirectoryThatIsALinkLeadsInsideTheTree) {
+  const std::string bus = "/sys/devices/pci0000:00";
+  t.file(bus + "/0000:00:01.0/vendor", "0x8086\n");
+  raw_link(bus + "/0000:00:02.0", outside.root());
+  raw_link(bus + "/0000:00:03.0", "/etc");
+  EXPECT_EQ(fs->read(bus + "/0000:00:01.0/vendor").value_or("?"), "0x8086\n");
+  auto r = fs->read_each(bus + "/0000:00:02.0", {"secret"});
+  ASSERT_FALSE(r[0].ok()) << "read the machine's file: " << *r[0];
+  EXPECT_EQ(fs->read_each(bus + "/0000:00:03.0", {"hostname"})[0].value_or("?"), "tree-host\n");
+  EXPECT_EQ(fs->type(bus + "/0000:00:02.0/secret"), FileType::kMissing);
+  t.file(outside.real("/secret"), "the tree's copy\n");
+  EXPECT_EQ(fs->read_each(bus + "/0000:00:02.0", {"secret"})[0].value_or("?"), "the tree's copy\n");
+}
+
 TEST_P(HostFsInRoot, AFifoWhereAnAttributeIsExpectedIsRefusedAtOnce) {
   const std::string dev = "/sys/devices/pci0000:00/0000:00:01.0";
   t.dir(dev);
