@@ -110,6 +110,7 @@ TEST(ManPages, EveryOptionOfHelpIsOnItsPage) {
     EXPECT_EQ(missing_on_page({c.name}, page), std::vector<std::string>{});
     for (const auto& sub : section_words(help_of({c.name}), "Subcommands:")) {
       SCOPED_TRACE(sub);
+      EXPECT_NE(read_page(page).find("*" + sub + "*"), std::string::npos) << "not on the page";
       EXPECT_EQ(missing_on_page({c.name, sub}, page), std::vector<std::string>{});
     }
   }
