@@ -104,6 +104,12 @@ vm::Libvirt& Context::libvirt() {
   return *libvirt_;
 }
 
+CommandRunner& Context::local_runner() {
+  if (setup_.local_runner) return *setup_.local_runner;
+  if (!local_runner_) local_runner_ = make_real_runner();
+  return *local_runner_;
+}
+
 vm::QmpConnector& Context::qmp() {
   if (setup_.qmp) return *setup_.qmp;
   if (!qmp_) qmp_ = vm::make_unix_connector();
@@ -243,6 +249,7 @@ Setup make_setup(const Injected* injected, bool live, const std::string& pci_ids
   if (injected) {
     s.qmp = injected->qmp;
     s.libvirt = injected->libvirt;
+    s.local_runner = injected->local_runner;
   }
   return s;
 }
@@ -300,7 +307,8 @@ std::optional<std::string> command_word(int argc, char** argv) {
 
 std::string command_names() {
   std::string names;
-  for (const auto& c : commands()) names += std::string(names.empty() ? "" : ", ") + c.name;
+  for (const auto& c : commands())
+    if (!hidden_command(c)) names += std::string(names.empty() ? "" : ", ") + c.name;
   return names;
 }
 
@@ -325,6 +333,36 @@ int usage_error(bool json, std::ostream& out, std::ostream& err, const Error& e)
 
 }  // namespace
 
+bool hidden_command(const Command& c) {
+  return std::string_view(c.name) == "completion";
+}
+
+void add_globals(CLI::App& app, Globals& g) {
+  app.require_subcommand(1);
+  app.set_version_flag("--version", version_text());
+  app.add_option("--root", g.root, "Read (and write) the host below DIR instead of /")
+      ->option_text("DIR")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--pci-ids", g.pci_ids,
+                 "Names from this pci.ids file. Explicit beats implicit: it wins over the host "
+                 "tree's own (DIR/usr/share/misc/pci.ids, DIR/usr/share/hwdata/pci.ids), which "
+                 "wins over this machine's /usr/share/misc/pci.ids")
+      ->option_text("FILE")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--json", g.json, "Machine-readable output (docs/json.md)");
+  app.add_option("--color", g.color, "Colour: auto, always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+}
+
+CLI::App* add_command(CLI::App& app, const Command& c, Args& args, bool& json) {
+  CLI::App* sub = app.add_subcommand(c.name, c.help);
+  for (const char* alias : c.aliases) sub->alias(alias);
+  if (hidden_command(c)) sub->group("");
+  sub->add_flag("--json", json, "Machine-readable output (docs/json.md)");
+  c.setup(*sub, args);
+  return sub;
+}
+
 bool needs_libvirt(int argc, char** argv) {
   auto word = command_word(argc, argv);
   if (!word) return false;
@@ -344,22 +382,10 @@ static int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream&
                                       "use one of: " + command_names() +
                                           " (`pcipass --help` says what each does)"));
   CLI::App app{"pcipass: PCI(e) passthrough for Linux KVM hosts", "pcipass"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", version_text());
-  std::string root = "/", color = "auto", pci_ids;
-  bool json = false;
-  app.add_option("--root", root, "Read (and write) the host below DIR instead of /")
-      ->option_text("DIR")
-      ->check(CLI::ExistingDirectory);
-  app.add_option("--pci-ids", pci_ids,
-                 "Names from this pci.ids file. Explicit beats implicit: it wins over the host "
-                 "tree's own (DIR/usr/share/misc/pci.ids, DIR/usr/share/hwdata/pci.ids), which "
-                 "wins over this machine's /usr/share/misc/pci.ids")
-      ->option_text("FILE")
-      ->check(CLI::ExistingFile);
-  app.add_flag("--json", json, "Machine-readable output (docs/json.md)");
-  app.add_option("--color", color, "Colour: auto, always or never")
-      ->check(CLI::IsMember({"auto", "always", "never"}));
+  Globals g;
+  add_globals(app, g);
+  std::string &root = g.root, &color = g.color, &pci_ids = g.pci_ids;
+  bool& json = g.json;
 
   Args args;
   const Command* chosen = nullptr;
@@ -367,11 +393,7 @@ static int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream&
   const Command* named = named_command(argc, argv);  // none: help, version or an error for all
   for (const auto& c : commands()) {
     if (named && &c != named) continue;
-    CLI::App* sub = app.add_subcommand(c.name, c.help);
-    for (const char* alias : c.aliases) sub->alias(alias);
-    sub->add_flag("--json", json, "Machine-readable output (docs/json.md)");
-    c.setup(*sub, args);
-    subs.emplace_back(sub, &c);
+    subs.emplace_back(add_command(app, c, args, json), &c);
   }
   try {
     app.parse(argc, argv);

@@ -57,6 +57,8 @@ struct Args {
   std::string managed = "yes", rom_bar = "on", rom_file, machine = "q35", format = "qemu";
   std::optional<std::string> node;
   bool x_vga = false, pci_assign = false;
+  std::string tree_format = "text";  // tree --format text|dot|svg
+  std::string completion_shell;      // completion bash|zsh
 
   // vf (cmd_vf.cc): list, create or remove; create's N, --bind DRIVER, --no-autoprobe
   std::string vf_action;
@@ -100,6 +102,9 @@ struct Injected {
   vm::QmpConnector* qmp = nullptr;
   // How attach/detach and plan --domain reach libvirt; unset: its C API (vm::make_libvirt).
   vm::Libvirt* libvirt = nullptr;
+  // Programs that only transform pcipass's own output (Graphviz's dot for tree --format svg),
+  // run on this machine even under --root; unset: the real runner.
+  CommandRunner* local_runner = nullptr;
 };
 
 // What run() decided from the command line, beside the host view.
@@ -107,8 +112,9 @@ struct Setup {
   ProcessContext process;
   std::optional<std::string> pci_ids_option;  // --pci-ids, made absolute
   std::string system_pci_ids;
-  vm::QmpConnector* qmp = nullptr;  // Injected::qmp
-  vm::Libvirt* libvirt = nullptr;   // Injected::libvirt
+  vm::QmpConnector* qmp = nullptr;        // Injected::qmp
+  vm::Libvirt* libvirt = nullptr;         // Injected::libvirt
+  CommandRunner* local_runner = nullptr;  // Injected::local_runner
 };
 
 // What a command run needs, built lazily so `check` on a broken /sys still works.
@@ -132,6 +138,9 @@ class Context {
   const HostImpact& impact();      // likewise
   vm::QmpConnector& qmp();         // the injected one, or a unix socket connector
   vm::Libvirt& libvirt();          // the injected one, or libvirt's C API
+  // Runs programs on this machine whatever --root says: only for ones that touch no host state
+  // (dot). The injected one, or the real runner.
+  CommandRunner& local_runner();
 
   Term term;
   bool json;
@@ -145,6 +154,7 @@ class Context {
   Setup setup_;
   std::unique_ptr<ModuleLoader> loader_;
   std::unique_ptr<CommandRunner> runner_;
+  std::unique_ptr<CommandRunner> local_runner_;
   std::optional<PciIdsChoice> pci_ids_choice_;
   std::unique_ptr<PciIds> ids_;
   std::unique_ptr<ModuleIndex> modules_;
@@ -165,6 +175,18 @@ struct Command {
 };
 
 const std::vector<Command>& commands();
+// Commands left out of `pcipass --help` and of the man pages' list: `completion`, which prints the
+// shells' scripts for the packages that install them.
+bool hidden_command(const Command& c);
+
+// The options before the command (--root, --pci-ids, --json, --color, --version).
+struct Globals {
+  std::string root = "/", color = "auto", pci_ids;
+  bool json = false;
+};
+void add_globals(CLI::App& app, Globals& g);
+// `c` as a subcommand of `app`, with its aliases, --json and its own options.
+CLI::App* add_command(CLI::App& app, const Command& c, Args& args, bool& json);
 
 // Whether the command typed reaches libvirt (attach, detach, plan --domain): the static executable
 // hands those to its dynamically linked twin (main.cc, docs/vm.md).

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "cli/commands.h"
+#include "impact/topology.h"
 
 namespace pcipass::cli {
 namespace {
@@ -55,11 +56,41 @@ class TreePrinter {
   std::set<const Device*> visited_;
 };
 
+// --format dot|svg: the graph from the library, SVG through Graphviz's dot on this machine (it
+// reads only the graph, so it runs under --root too).
+int print_picture(Context& ctx, const Inventory& inv, const std::string& format) {
+  const GroupMap& groups = ctx.groups();
+  Assessor assessor(groups, ctx.impact(), inv.iommu_groups_present());
+  std::map<PciAddress, Verdict> verdicts;
+  for (const auto& d : inv.devices()) verdicts[d.address] = assessor(d, false).verdict;
+  std::string dot = topology_dot(inv, groups, verdicts);
+  if (format == "dot") {
+    ctx.out << dot;
+    return kExitOk;
+  }
+  auto svg = render_svg(ctx.local_runner(), dot);
+  if (!svg) return fail(ctx, svg.error());
+  ctx.out << *svg;
+  return kExitOk;
+}
+
 }  // namespace
 
-int run_tree(Context& ctx, const Args&) {
+void setup_tree(CLI::App& app, Args& a) {
+  app.add_option("--format", a.tree_format,
+                 "text (default): the tree as lines; dot: a Graphviz graph, IOMMU groups as "
+                 "clusters, verdicts as colours; svg: that graph drawn by Graphviz's dot")
+      ->check(CLI::IsMember({"text", "dot", "svg"}));
+}
+
+int run_tree(Context& ctx, const Args& a) {
+  if (ctx.json && a.tree_format != "text")
+    return fail(ctx, Error::invalid(
+                         "--json and --format " + a.tree_format + " both choose the output's form",
+                         "use one of them"));
   auto inv = ctx.inventory();
   if (!inv) return fail(ctx, inv.error());
+  if (a.tree_format != "text") return print_picture(ctx, **inv, a.tree_format);
   std::map<std::pair<uint32_t, int>, std::vector<const Device*>> roots;
   for (const auto& d : (*inv)->devices())
     if (d.parents.empty()) roots[{d.address.domain, d.address.bus}].push_back(&d);

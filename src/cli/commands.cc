@@ -64,8 +64,8 @@ const std::vector<Command>& commands() {
       {"show", {"info"}, "Everything known about a device", setup_show, run_show},
       {"tree",
        {},
-       "The PCI hierarchy, bridges and IOMMU groups",
-       [](CLI::App&, Args&) {},
+       "The PCI hierarchy, bridges and IOMMU groups (--format dot|svg: a picture)",
+       setup_tree,
        run_tree},
       {"snapshot",
        {},
@@ -158,6 +158,11 @@ const std::vector<Command>& commands() {
        "Mediated devices: types, list, create, remove, start-parent; mdevctl's definitions",
        setup_mdev,
        run_mdev},
+      {"completion",
+       {},
+       "Print the bash or zsh completion script (hidden: packages install its output)",
+       setup_completion,
+       run_completion},
   };
   return table;
 }

@@ -3,7 +3,9 @@
 // the read-only commands run on it through the command line, as a user would: check, list,
 // groups, show, tree, plan and status. Flags byte: bit 0 runs as a user (uid 1000), bit 1 as the
 // live host (--root /), bit 2 with --color always, bit 3 with --json.
-// Oracle: every --json output is one valid JSON document.
+// Oracles: every --json output is one valid JSON document; `tree --format dot` (without --json)
+// writes a graph whose every line closes its strings and holds no control byte, whatever the
+// names (src/impact/topology.cc's quoting).
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -19,7 +21,7 @@ using namespace pcipass;
 
 namespace {
 
-void run(const std::vector<std::string>& args, test::MemFs& host, uint8_t flags) {
+test::CliRun run(const std::vector<std::string>& args, test::MemFs& host, uint8_t flags) {
   fuzz::NoLoader loader;
   test::FakeRunner runner;
   cli::Injected inj;
@@ -44,6 +46,28 @@ void run(const std::vector<std::string>& args, test::MemFs& host, uint8_t flags)
   test::CliRun r = test::run_cli(full, &inj);
   if (json && !nlohmann::json::accept(r.out))
     fuzz::violated("pcipass " + args.front() + " --json printed no valid JSON document");
+  return r;
+}
+
+// Each line's quoted strings are closed on it (a backslash escapes the next byte) and no byte is a
+// control character: nothing from the host ended a string or started a line of its own.
+bool well_formed_dot(const std::string& dot) {
+  bool quoted = false;
+  for (size_t i = 0; i < dot.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(dot[i]);
+    if (c == '\n') {
+      if (quoted) return false;
+      continue;
+    }
+    if (c < 0x20 || c == 0x7f) return false;
+    if (quoted && c == '\\') {
+      ++i;
+      if (i < dot.size() && dot[i] == '\n') return false;
+    } else if (c == '"') {
+      quoted = !quoted;
+    }
+  }
+  return !quoted;
 }
 
 }  // namespace
@@ -57,6 +81,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& name : host.list(kPciDevicesDir).value_or({}))
     if (devices.size() < 3) devices.push_back(name);
   for (const char* cmd : {"check", "list", "groups", "tree", "status"}) run({cmd}, host, d.flags);
+  test::CliRun dot = run({"tree", "--format", "dot"}, host, d.flags);
+  if (dot.status == 0 && !well_formed_dot(dot.out))
+    fuzz::violated("pcipass tree --format dot wrote a string left open or a control byte");
   if (!devices.empty()) {
     for (const char* cmd : {"show", "plan"}) {
       std::vector<std::string> args = {cmd};

@@ -96,6 +96,7 @@ std::vector<GoldenCase> cases_for(const std::string& root) {
     cases.push_back({cmd, {"--root", root, cmd}});
     cases.push_back({std::string(cmd) + ".json", {"--root", root, "--json", cmd}});
   }
+  cases.push_back({"tree.dot", {"--root", root, "tree", "--format", "dot"}});
   std::vector<std::string> show = {"--root", root, "show"};
   for (const auto& e : fs::directory_iterator(root + "/sys/bus/pci/devices"))
     show.push_back(e.path().filename());
