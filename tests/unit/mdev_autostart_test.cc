@@ -14,24 +14,14 @@
 
 #include "host_state.h"
 #include "mdev/mdev.h"
+#include "mtty_double.h"
 #include "sample_double.h"
 
 namespace pcipass::test {
 namespace {
 
-const std::string kParentDev = "/sys/devices/virtual/mtty/mtty";
-const std::string kTypes = "/sys/class/mdev_bus/mtty/mdev_supported_types";
-const std::string kU1 = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001";
-const std::string kU2 = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002";
 const std::string kU3 = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1003";
 const std::string kU4 = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1004";
-
-void mtty(FakeKernel& k, TempTree& t) {
-  t.dir("/sys/bus/mdev/drivers/vfio_mdev");
-  k.mdev_parent("mtty", kParentDev,
-                {{"mtty-1", "Single port serial", "", "vfio-pci", 2, ENOSPC},
-                 {"mtty-2", "Dual port serial", "", "vfio-pci", 1, ENOSPC}});
-}
 
 // A definition file as mdevctl 1.2 writes it.
 void define(TempTree& t, const std::string& uuid, const std::string& type, const char* start,

@@ -13,23 +13,11 @@
 #include "assign/journal.h"
 #include "host_state.h"
 #include "mdev/mdev.h"
+#include "mtty_double.h"
 #include "sample_double.h"
 
 namespace pcipass::test {
 namespace {
-
-const std::string kParentDev = "/sys/devices/virtual/mtty/mtty";
-const std::string kTypes = "/sys/class/mdev_bus/mtty/mdev_supported_types";
-const std::string kU1 = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001";
-const std::string kU2 = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002";
-
-// mtty as linux's sample driver registers it: mtty-1 (one port) and mtty-2 (two ports).
-void mtty(FakeKernel& k, TempTree& t) {
-  t.dir("/sys/bus/mdev/drivers/vfio_mdev");
-  k.mdev_parent("mtty", kParentDev,
-                {{"mtty-1", "Single port serial", "", "vfio-pci", 2, ENOSPC},
-                 {"mtty-2", "Dual port serial", "", "vfio-pci", 1, ENOSPC}});
-}
 
 class Mdev : public ::testing::Test, public SampleDouble {
  protected:

@@ -294,6 +294,18 @@ expect_not() {
   if grep -qF -- "$3" "$2"; then fail "$1: unexpected '$3' in ${2##*/}: $(head -c 600 "$2" | tr '\n' '|')"
   else ok "$1 does not mention '$3'"; fi
 }
+# wait_mdevs TENTHS UUID...: until every /sys/bus/mdev/devices/UUID exists, at most TENTHS
+# tenths of a second (a parent's late registration starts them asynchronously); the caller
+# checks what came.
+wait_mdevs() {
+  _n=$1; shift
+  _i=0
+  for _u in "$@"; do
+    while [ ! -d "/sys/bus/mdev/devices/$_u" ] && [ $_i -le "$_n" ]; do
+      sleep 0.1; _i=$((_i + 1))
+    done
+  done
+}
 sysfs_override() { _v=-; read -r _v < "/sys/bus/pci/devices/$1/driver_override"; echo "$_v"; }
 expect_dev() {
   expect_eq "$1 driver" "$(pci_driver "$1")" "$2"

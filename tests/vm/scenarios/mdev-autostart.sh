@@ -132,11 +132,7 @@ UEV=$!
 sleep 1
 _t0=$(cut -d' ' -f1 /proc/uptime)
 modprobe mtty || fail "modprobe mtty (late) failed"
-i=0
-while [ ! -d "/sys/bus/mdev/devices/$A" ] || [ ! -d "/sys/bus/mdev/devices/$B" ]; do
-  [ $i -gt 150 ] && break
-  sleep 0.1; i=$((i + 1))
-done
+wait_mdevs 150 "$A" "$B"
 _t1=$(cut -d' ' -f1 /proc/uptime)
 sleep 1  # the listener's run finishing its log
 cp /tmp/uevents "$RESULTS/uevents-late" 2>/dev/null
@@ -171,11 +167,7 @@ pp remove-b mdev remove "$B"
 expect_rc "mdev remove B" 0
 : > /tmp/uevents
 echo add > /sys/devices/virtual/mtty/mtty/uevent
-i=0
-while [ ! -d "/sys/bus/mdev/devices/$A" ] || [ ! -d "/sys/bus/mdev/devices/$B" ]; do
-  [ $i -gt 150 ] && break
-  sleep 0.1; i=$((i + 1))
-done
+wait_mdevs 150 "$A" "$B"
 sleep 1
 kill "$UEV" 2>/dev/null
 cp /tmp/uevents "$RESULTS/uevents-add" 2>/dev/null
@@ -196,11 +188,7 @@ uevent /tmp/on-uevent &
 UEV=$!
 sleep 1
 modprobe mtty || fail "modprobe mtty (again) failed"
-i=0
-while [ ! -d "/sys/bus/mdev/devices/$A" ] || [ ! -d "/sys/bus/mdev/devices/$B" ]; do
-  [ $i -gt 150 ] && break
-  sleep 0.1; i=$((i + 1))
-done
+wait_mdevs 150 "$A" "$B"
 sleep 1
 kill "$UEV" 2>/dev/null
 cp /tmp/uevents "$RESULTS/uevents-change" 2>/dev/null

@@ -91,11 +91,7 @@ UEV=$!
 sleep 1
 _t0=$(cut -d' ' -f1 /proc/uptime)
 modprobe mtty || fail "modprobe mtty (late) failed"
-i=0
-while [ ! -d "/sys/bus/mdev/devices/$A" ] || [ ! -d "/sys/bus/mdev/devices/$B" ]; do
-  [ $i -gt 100 ] && break
-  sleep 0.1; i=$((i + 1))
-done
+wait_mdevs 100 "$A" "$B"
 _t1=$(cut -d' ' -f1 /proc/uptime)
 kill "$UEV" 2>/dev/null
 cp /tmp/uevents "$RESULTS/uevents" 2>/dev/null
