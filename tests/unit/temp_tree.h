@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pcipass::test {
@@ -21,7 +22,13 @@ class TempTree {
     char tmpl[] = "/tmp/pcipass-test-XXXXXX";
     root_ = ::mkdtemp(tmpl);
   }
-  ~TempTree() { std::filesystem::remove_all(root_); }
+  // An existing directory, kept when the TempTree goes (tests/tools/fakekernel_main.cc: the
+  // double over a tree that outlives one pcipass call).
+  struct Adopt {};
+  TempTree(Adopt, std::string root) : root_(std::move(root)), keep_(true) {}
+  ~TempTree() {
+    if (!keep_) std::filesystem::remove_all(root_);
+  }
   TempTree(const TempTree&) = delete;
   TempTree& operator=(const TempTree&) = delete;
 
@@ -115,12 +122,12 @@ class TempTree {
     pci_device(bus, "0000:00:02.0", 0x8086, 0x10d3, 0x020000, "vfio-pci", 2);
     pci_device(bus, "0000:00:1c.0", 0x8086, 0x2448, 0x060400, "pcieport", 3);
     pci_device(bus + "/0000:00:1c.0", "0000:01:00.0", 0x10de, 0x1b80, 0x030000, "nouveau", 3);
-    pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel",
-               3);
+    pci_device(bus + "/0000:00:1c.0", "0000:01:00.1", 0x10de, 0x10f0, 0x040300, "snd_hda_intel", 3);
   }
 
  private:
   std::string root_;
+  bool keep_ = false;
 };
 
 }  // namespace pcipass::test
