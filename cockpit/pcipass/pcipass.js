@@ -84,7 +84,7 @@
         const e = failure.error || {};
         return h("div", { class: "error", role: "alert" },
                  h("p", { class: "error-head" },
-                   e.kind ? h("span", { class: "badge badge-fail error-kind" }, e.kind) : null,
+                   e.kind ? [h("span", { class: "badge badge-fail error-kind" }, e.kind), " "] : null,
                    h("span", { class: "error-message" }, e.message || "")),
                  e.fix ? h("p", { class: "error-fix" }, h("span", { class: "label" }, _("Fix: ")),
                            h("span", { class: "fix-text" }, e.fix)) : null,
@@ -158,8 +158,9 @@
                  h("td", { class: "kind" }, d.kind),
                  h("td", { class: "driver" }, d.driver || _("(none)")),
                  h("td", { class: "role" }, d.role),
-                 h("td", { class: "verdict" }, v ? badge(v.verdict, verdictClass(v.verdict)) : ""),
-                 h("td", { class: "reason" }, v ? v.reason : ""));
+                 h("td", { class: "verdict-cell" },
+                   h("span", { class: "verdict" }, v ? badge(v.verdict, verdictClass(v.verdict)) : ""),
+                   h("div", { class: "reason" }, v ? v.reason : "")));
     }
 
     function renderGroup(g) {
@@ -179,7 +180,7 @@
                  h("table", { class: "table devices" },
                    h("thead", {}, h("tr", {}, h("th", {}, _("Address")), h("th", {}, _("Device")),
                                     h("th", {}, _("Kind")), h("th", {}, _("Driver")), h("th", {}, _("Role")),
-                                    h("th", {}, _("Verdict")), h("th", {}, _("Why")))),
+                                    h("th", {}, _("Verdict")))),
                    h("tbody", {}, (g.devices || []).map(deviceRow))));
     }
 
