@@ -110,7 +110,8 @@ const std::vector<Command>& commands() {
        run_undo},
       {"apply",
        {},
-       "Bind the devices persisted with `bind --persist` (at boot: pcipass-apply.service)",
+       "Bring the host to a desired-state FILE (YAML/JSON) as one plan, or bind the devices "
+       "persisted with `bind --persist` (at boot: pcipass-apply.service)",
        setup_apply,
        run_apply},
       {"xml",
