@@ -209,7 +209,8 @@ ModuleLoader* loader_for(const HostFs& fs, const std::vector<Change>& plan, bool
 
 }  // namespace
 
-Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& env) {
+Result<BindPlanned> plan_bind(const HostFs& fs, const BindRequest& req, const Inventory& inv,
+                              const Environment& env) {
   if (req.driver != "vfio-pci" && req.driver != "pci-stub")
     return Error::invalid(fmt::format("unsupported driver '{}'", req.driver),
                           "use --driver vfio-pci or pci-stub");
@@ -222,12 +223,10 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
                             "drop --owner, or bind to vfio-pci");
     owner = TRY(resolve_owner(fs, req.owner));
   }
-  auto lock = TRY(begin(fs, req.dry_run));
-  std::optional<Inventory> own_inv;
-  const Inventory& inv = *TRY(inventory(fs, req.inventory, own_inv));
   GroupMap groups = GroupMap::build(inv);
   HostImpact impact = HostImpact::scan(fs, inv, env.impact);
-  BindReport report;
+  BindPlanned out;
+  BindReport& report = out.report;
   report.dry_run = req.dry_run;
   report.plan =
       TRY(make_plan(inv, groups, impact, req.devices, {req.driver, req.with_group, req.force}));
@@ -238,10 +237,26 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
   for (const auto& g : plan.groups)
     for (const auto& d : g.devices)
       if (d.action == Action::kUnchanged && d.requested) report.unchanged.push_back(d.address);
+  out.moves = plan.moves();
+  out.changes = bind_plan(fs, req, plan, out.moves, owner, env);
+  report.devices = durable_devices(plan, out.moves);
+  return out;
+}
 
-  std::vector<PciAddress> moves = plan.moves();
-  std::vector<Change> changes = bind_plan(fs, req, plan, moves, owner, env);
-  report.devices = durable_devices(plan, moves);
+Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& env) {
+  if (req.driver != "vfio-pci" && req.driver != "pci-stub")
+    return Error::invalid(fmt::format("unsupported driver '{}'", req.driver),
+                          "use --driver vfio-pci or pci-stub");
+  if (req.devices.empty())
+    return Error::invalid("no device named", "name a device: pcipass bind 0000:01:00.0");
+  auto lock = TRY(begin(fs, req.dry_run));
+  std::optional<Inventory> own_inv;
+  const Inventory& inv = *TRY(inventory(fs, req.inventory, own_inv));
+  BindPlanned planned = TRY(plan_bind(fs, req, inv, env));
+  BindReport report = std::move(planned.report);
+  const Plan& plan = report.plan;
+  const std::vector<PciAddress>& moves = planned.moves;
+  std::vector<Change>& changes = planned.changes;
   size_t files = 0;
   if (req.durable) {
     auto durable = TRY(req.durable->plan(report.devices, inv));

@@ -74,6 +74,17 @@ struct BindReport {
 
 Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& env);
 
+// bind's checks and changes without running them (`pcipass apply FILE` puts them in its one
+// plan): `report` has the plan, the requested devices already bound, the devices a persist
+// records and the warnings; `changes` the module load, the moves and the /dev/vfio nodes.
+struct BindPlanned {
+  BindReport report;
+  std::vector<change::Change> changes;
+  std::vector<PciAddress> moves;
+};
+Result<BindPlanned> plan_bind(const HostFs& fs, const BindRequest& req, const Inventory& inv,
+                              const Environment& env);
+
 struct ReleaseRequest {
   std::vector<PciAddress> devices;
   bool with_group = false;  // also every other device of their groups that pcipass bound

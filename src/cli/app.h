@@ -41,6 +41,7 @@ struct Args {
   std::string group_filter;  // --group as typed: group_filter() checks it
   bool group_given = false;
   std::string output;
+  std::optional<std::string> desired_file;  // apply FILE
   std::string driver = "vfio-pci";
   std::string owner;
   bool with_group = false, force = false, dry_run = false;

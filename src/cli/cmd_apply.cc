@@ -1,4 +1,5 @@
 // pcipass apply [--boot]: bind what /etc/pcipass/assignments.json says, refusing moved cards.
+// pcipass apply FILE: bring the host to a desired-state file's state (cmd_apply_file.cc).
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -8,12 +9,19 @@
 namespace pcipass::cli {
 
 void setup_apply(CLI::App& app, Args& a) {
+  app.add_option_function<std::string>(
+         "FILE", [&a](const std::string& v) { a.desired_file = v; },
+         "A desired-state file (YAML or JSON, docs/apply.md) to bring the host to; without it, "
+         "the persisted devices are bound")
+      ->option_text("FILE");
   app.add_flag("--boot", a.boot,
                "Run as pcipass-apply.service does at boot (a missing store is not an error)");
   app.add_flag("--dry-run", a.dry_run, "Print every write, in order, and write nothing");
   app.footer(
-      "Each device is bound only if the device at its address still has the vendor, device and "
-      "subsystem IDs recorded by `bind --persist`; each IOMMU group is its own transaction.");
+      "FILE: one plan (setup's boot parts, devices bound and persisted, VFs, mdevs), rolled back "
+      "as a whole on failure; what is already so is left alone. Without FILE: each device is "
+      "bound only if the device at its address still has the vendor, device and subsystem IDs "
+      "recorded by `bind --persist`; each IOMMU group is its own transaction.");
 }
 
 Json ids_json(const std::optional<persist::Ids>& ids) {
@@ -85,6 +93,12 @@ void print_sriov(Context& ctx, const persist::SriovApplied& s, bool dry) {
 }  // namespace
 
 int run_apply(Context& ctx, const Args& a) {
+  if (a.desired_file) {
+    if (a.boot)
+      return fail(ctx, Error::invalid("--boot replays the persisted devices; it takes no FILE",
+                                      "drop --boot, or the FILE"));
+    return run_apply_file(ctx, a);
+  }
   auto r = persist::apply(ctx.fs(), ctx.env(), a.dry_run);
   if (!r) return fail(ctx, r.error());
   for (const auto& w : r->warnings) print_warning(ctx.err, ctx.term, w);

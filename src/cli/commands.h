@@ -34,6 +34,7 @@ PCIPASS_COMMAND(detach)
 PCIPASS_COMMAND(doctor)
 PCIPASS_COMMAND(vf)
 PCIPASS_COMMAND(mdev)
+PCIPASS_COMMAND(facts)
 PCIPASS_COMMAND(completion)
 
 #undef PCIPASS_COMMAND
@@ -68,6 +69,8 @@ std::string persist_command(const std::string& verb, const Args& a);
 Json persist_json(const persist::PersistReport& p, const assign::DurableOutcome& d);
 void print_persist(Context& ctx, const persist::PersistReport& p, const assign::DurableOutcome& d,
                    const std::string& verb);
+// apply FILE (cmd_apply_file.cc).
+int run_apply_file(Context& ctx, const Args& a);
 // "dry run: pcipass would make these changes..." lines, diffs indented below their step.
 void print_steps(Context& ctx, const std::vector<assign::Step>& steps);
 

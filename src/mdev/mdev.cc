@@ -341,7 +341,8 @@ Result<std::string> parse_parent(const std::string& text) {
   return text;
 }
 
-Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Environment& env) {
+Result<CreatePlanned> plan_create(const HostFs& fs, const CreateRequest& req,
+                                  const assign::Environment& env) {
   if (req.autostart && !req.persist)
     return Error::invalid("--auto is the start of a definition: it needs --persist",
                           "add --persist, or leave --auto out");
@@ -368,13 +369,14 @@ Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Enviro
         fmt::format("no instance of {} left on {} (available_instances is 0; {} in use)", req.type,
                     parent, t->devices.size()),
         "remove one (`pcipass mdev list`) or choose another type (`pcipass mdev types`)");
-  Report rep;
+  CreatePlanned out;
+  Report& rep = out.report;
   rep.uuid = req.uuid ? TRY(parse_uuid(*req.uuid, "--uuid")) : TRY(random_uuid(env.process));
   rep.parent = parent, rep.type = req.type, rep.dry_run = req.dry_run;
   if (fs.exists(change::mdev_dir(rep.uuid)))
     return Error::invalid(fmt::format("an mdev with UUID {} exists already", rep.uuid),
                           "choose another --uuid, or leave it out for a random one");
-  std::vector<Change> plan;
+  std::vector<Change>& plan = out.changes;
   if (req.persist) {
     std::string path = config_path(parent, rep.uuid);
     plan.push_back(Change::dir_create(std::string(kConfigDir) + "/" + parent));
@@ -382,9 +384,14 @@ Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Enviro
     plan.push_back(Change::file_write(path, config_text(d)));
     rep.config = path;
   }
-  size_t files = plan.size();
+  out.files = plan.size();
   plan.push_back(Change::mdev_create(type_dir(parent, req.type), rep.uuid));
-  rep = TRY(run(fs, plan, files, std::move(rep), req.command, env));
+  return out;
+}
+
+Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Environment& env) {
+  CreatePlanned p = TRY(plan_create(fs, req, env));
+  Report rep = TRY(run(fs, p.changes, p.files, std::move(p.report), req.command, env));
   rep.active = !req.dry_run;
   return rep;
 }

@@ -113,6 +113,15 @@ struct Report {
 };
 
 Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Environment& env);
+// create's checks and changes without running them (`pcipass apply FILE` puts them in its one
+// plan): the first `files` changes are the definition's (with `persist`), then the mdev.
+struct CreatePlanned {
+  Report report;
+  std::vector<change::Change> changes;
+  size_t files = 0;
+};
+Result<CreatePlanned> plan_create(const HostFs& fs, const CreateRequest& req,
+                                  const assign::Environment& env);
 Result<Report> remove(HostFs& fs, const RemoveRequest& req, const assign::Environment& env);
 
 // start-parent: what mdevctl's `start-parent-mdevs PARENT` does when udev sees PARENT register

@@ -36,6 +36,15 @@ std::vector<Change> store_plan(const HostFs& fs, const Assignments& now, bool ex
 
 }  // namespace
 
+std::vector<Change> store_changes(const HostFs& fs, const Assignments& store) {
+  bool existed = fs.type(kAssignmentsPath, false) != FileType::kMissing;
+  std::vector<Change> plan = store_plan(fs, store, existed);
+  if (store.empty()) return plan;
+  auto unit = enable_plan(fs);
+  plan.insert(plan.end(), unit.begin(), unit.end());
+  return plan;
+}
+
 const char* unit_text() {
   return kUnitText;
 }

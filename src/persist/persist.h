@@ -32,6 +32,11 @@ bool unit_enabled(const HostFs& fs);
 // not installed, and the .wants link; none when it is already so.
 std::vector<change::Change> enable_plan(const HostFs& fs);
 
+// The store written as `store` says (its directory, then the file; nothing when it is absent
+// and stays empty) and, when it lists anything, the boot applier enabled: `pcipass apply FILE`'s
+// share of its plan. A write of the bytes already there is dropped by the change set.
+std::vector<change::Change> store_changes(const HostFs& fs, const Assignments& store);
+
 struct PersistReport {
   std::vector<PciAddress> devices;  // recorded in (bind) or removed from (release) the store
   bool enabled_unit = false;        // the plan enabled the boot applier

@@ -30,8 +30,7 @@ Result<std::optional<Part>> plan_initramfs_part(const HostFs& fs, const Request&
 
 }  // namespace
 
-Result<SetupReport> run_setup(HostFs& fs, const Request& req, const HostView* host,
-                              const change::Ports& ports, const change::DurableRun& run) {
+Result<SetupPlan> plan_setup(const HostFs& fs, const Request& req, const HostView* host) {
   if (!req.vfio && req.early_bind.empty() && !req.selinux && !req.cmdline.any())
     return Error::invalid("nothing to set up",
                           "add --iommu, --iommu-pt, --hide-boot-framebuffer, --vfio, "
@@ -59,8 +58,14 @@ Result<SetupReport> run_setup(HostFs& fs, const Request& req, const HostView* ho
     r.cmdline = TRY(plan_kernel_cmdline(fs, req.cmdline));
     parts.push_back(std::move(r.cmdline->part));
   }
-  r.applied = TRY(apply_parts(fs, std::move(parts), ports, run));
-  return r;
+  return SetupPlan{std::move(r), std::move(parts)};
+}
+
+Result<SetupReport> run_setup(HostFs& fs, const Request& req, const HostView* host,
+                              const change::Ports& ports, const change::DurableRun& run) {
+  SetupPlan p = TRY(plan_setup(fs, req, host));
+  p.report.applied = TRY(apply_parts(fs, std::move(p.parts), ports, run));
+  return std::move(p.report);
 }
 
 }  // namespace pcipass::setup

@@ -43,6 +43,14 @@ struct SetupReport {
   change::Applied applied;
 };
 
+// The report (without `applied`) and the parts, nothing changed: what `pcipass apply FILE` puts
+// in its one plan with the devices' moves. `host` is needed for early binding only.
+struct SetupPlan {
+  SetupReport report;
+  std::vector<Part> parts;
+};
+Result<SetupPlan> plan_setup(const HostFs& fs, const Request& req, const HostView* host);
+
 // `host` is needed for early binding only (null otherwise).
 Result<SetupReport> run_setup(HostFs& fs, const Request& req, const HostView* host,
                               const change::Ports& ports, const change::DurableRun& run);

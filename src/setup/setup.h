@@ -22,6 +22,9 @@ struct Part {
   std::vector<change::Change> changes;
 };
 
+// The parts' changes, sorted by kind (the order they must run in).
+std::vector<change::Change> ordered_changes(std::vector<Part> parts);
+
 // The parts, sorted by kind, as one change set.
 Result<change::Applied> apply_parts(HostFs& fs, std::vector<Part> parts, const change::Ports& ports,
                                     const change::DurableRun& run);

@@ -274,13 +274,11 @@ Result<std::vector<PhysicalFunction>> list(const HostFs& fs, const Inventory& in
   return out;
 }
 
-Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Environment& env) {
+Result<CreatePlanned> plan_create(const HostFs& fs, const CreateRequest& req, const Inventory& inv,
+                                  const assign::Environment& env) {
   if (req.bind && *req.bind != "vfio-pci" && *req.bind != "pci-stub")
     return Error::invalid(fmt::format("unsupported driver '{}' for --bind", *req.bind),
                           "use --bind vfio-pci or --bind pci-stub");
-  std::optional<Inventory> own;
-  if (!req.inventory) own = TRY(Inventory::scan(fs, nullptr));
-  const Inventory& inv = req.inventory ? *req.inventory : *own;
   PfFacts f = TRY(pf_facts(fs, inv, req.pf));
   if (req.count < 1 || req.count > f.total)
     return Error::invalid(fmt::format("cannot make {} VFs on {}: its sriov_totalvfs is {}",
@@ -290,10 +288,11 @@ Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Enviro
   bool resize = f.num != req.count;
   TRY(check_removable(fs, inv, resize ? f.vfs : decltype(f.vfs){}, env,
                       fmt::format("change {}'s VFs", req.pf.str())));
-  Report rep;
+  CreatePlanned out;
+  Report& rep = out.report;
+  std::vector<Change>& plan = out.changes;
   rep.pf = req.pf, rep.num_vfs_before = f.num, rep.num_vfs = req.count, rep.dry_run = req.dry_run;
   rep.drivers_autoprobe = f.autoprobe;
-  std::vector<Change> plan;
   if ((req.bind || req.no_autoprobe) && f.autoprobe != false) {
     plan.push_back(Change::attribute(attr(req.pf, "sriov_drivers_autoprobe"), "0"));
     rep.drivers_autoprobe = false;
@@ -321,12 +320,26 @@ Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Enviro
     if (*req.bind == "vfio-pci" && !rep.bound.empty()) plan.push_back(check_nodes(rep.bound, env));
   }
   if (resize) rep.created = vfs;
+  out.vfs = vfs;
+  return out;
+}
+
+Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Environment& env) {
+  if (req.bind && *req.bind != "vfio-pci" && *req.bind != "pci-stub")
+    return Error::invalid(fmt::format("unsupported driver '{}' for --bind", *req.bind),
+                          "use --bind vfio-pci or --bind pci-stub");
+  std::optional<Inventory> own;
+  if (!req.inventory) own = TRY(Inventory::scan(fs, nullptr));
+  const Inventory& inv = req.inventory ? *req.inventory : *own;
+  CreatePlanned p = TRY(plan_create(fs, req, inv, env));
+  Report& rep = p.report;
+  bool resize = rep.num_vfs_before != req.count;
   assign::RuntimeRecord record;
   if (req.bind) record = {"bind", *req.bind};
-  rep.steps = TRY(run_plan(fs, plan, req.durable, req.bind ? vfs : std::vector<PciAddress>{}, inv,
-                           env, req.dry_run, record, rep));
+  rep.steps = TRY(run_plan(fs, p.changes, req.durable, req.bind ? p.vfs : std::vector<PciAddress>{},
+                           inv, env, req.dry_run, record, rep));
   if (resize && !req.dry_run) rep.created = addresses(virtfns(fs, req.pf));
-  return rep;
+  return std::move(rep);
 }
 
 Result<Report> remove(HostFs& fs, const RemoveRequest& req, const assign::Environment& env) {

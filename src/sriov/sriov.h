@@ -86,6 +86,16 @@ struct Report {
 };
 
 Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Environment& env);
+
+// create's checks and runtime changes without running them (`pcipass apply FILE` puts them in
+// its one plan); `vfs` are the VFs it leaves (predicted when they are yet to be made).
+struct CreatePlanned {
+  Report report;
+  std::vector<change::Change> changes;
+  std::vector<PciAddress> vfs;
+};
+Result<CreatePlanned> plan_create(const HostFs& fs, const CreateRequest& req, const Inventory& inv,
+                                  const assign::Environment& env);
 Result<Report> remove(HostFs& fs, const RemoveRequest& req, const assign::Environment& env);
 
 }  // namespace pcipass::sriov

@@ -447,6 +447,82 @@ TEST_F(BootSetup, DryRunShowsTheDiffAndTheCommandOnly) {
 }
 
 // Every write and every program of `setup --iommu --vfio` failing in turn: every file as before.
+// `pcipass apply FILE` with a boot section is setup's parts in its one plan: the same files and
+// programs as `setup --iommu --vfio` on a first run, nothing (no file, no program) on a second,
+// and a fault at every write or program leaves every file as it was.
+TEST_F(BootSetup, ApplyFileTurnsTheIommuOnOnceAndRollsBackAtEveryFault) {
+  load("ubuntu-grub-dropin");
+  runner.observe = [this](const Invocation& i) { emulate(i); };
+  TempTree scratch;
+  scratch.file("/host.yaml", "version: 1\nboot:\n  iommu: true\n  vfio_early: true\n");
+  std::string file = scratch.real("/host.yaml");
+  auto before = files(t);
+  int writes = 0;
+  {
+    TempTree probe;
+    fs::copy(source("tests/fixtures/boot/ubuntu-grub-dropin"), probe.root(),
+             fs::copy_options::recursive);
+    FaultFs f(probe);
+    Emulator em{probe};
+    FakeRunner r2;
+    r2.observe = [&](const Invocation& inv) { em(inv); };
+    cli::Injected i;
+    i.fs = &f;
+    i.env.runner = &r2;
+    i.process = process_at(kNow);
+    CliRun r = run_cli({"--root", probe.root(), "--json", "apply", file}, &i);
+    ASSERT_EQ(r.status, 0) << r.err;
+    writes = f.changes();
+    // What setup --iommu --vfio makes of the same tree, file for file and program for program.
+    TempTree twin;
+    fs::copy(source("tests/fixtures/boot/ubuntu-grub-dropin"), twin.root(),
+             fs::copy_options::recursive);
+    Emulator em2{twin};
+    FakeRunner r3;
+    r3.observe = [&](const Invocation& inv) { em2(inv); };
+    FaultFs f2(twin);
+    i.fs = &f2;
+    i.env.runner = &r3;
+    ASSERT_EQ(run_cli({"--root", twin.root(), "setup", "--iommu", "--vfio"}, &i).status, 0);
+    EXPECT_EQ(files(probe), files(twin));
+    ASSERT_EQ(r2.calls.size(), r3.calls.size());
+    for (size_t n = 0; n < r2.calls.size(); ++n) EXPECT_EQ(r2.calls[n].text(), r3.calls[n].text());
+  }
+  ASSERT_GE(writes, 6);
+  for (int n = 1; n <= writes; ++n) {
+    SCOPED_TRACE("write " + std::to_string(n));
+    FaultFs f(t);
+    f.fail_at(n);
+    CliRun r = cli(f, {"apply", file});
+    EXPECT_EQ(r.status, 1);
+    auto now = files(t);
+    now.erase("/boot/grub/grub.cfg");
+    auto was = before;
+    was.erase("/boot/grub/grub.cfg");
+    EXPECT_EQ(now, was);
+    if (t.read("/boot/grub/grub.cfg") != before["/boot/grub/grub.cfg"]) {
+      EXPECT_EQ(t.read("/boot/grub/grub.cfg").find("intel_iommu"), std::string::npos);
+    }
+  }
+  CliRun first = cli({"--json", "apply", file});
+  ASSERT_EQ(first.status, 0) << first.err;
+  auto j = nlohmann::json::parse(first.out);
+  EXPECT_EQ(j["changed"], true);
+  EXPECT_EQ(j["boot"]["change"], true);
+  EXPECT_NE(argvs().find("update-grub"), std::string::npos) << argvs();
+  auto after = files(t);
+  EXPECT_NE(after["/boot/grub/grub.cfg"].find("intel_iommu=on"), std::string::npos);
+  runner.calls.clear();
+  CliRun second = cli({"--json", "apply", file});
+  ASSERT_EQ(second.status, 0) << second.err;
+  j = nlohmann::json::parse(second.out);
+  EXPECT_EQ(j["changed"], false);
+  EXPECT_EQ(j["boot"]["change"], false);
+  EXPECT_EQ(j["steps"].size(), 0u);
+  EXPECT_EQ(argvs(), "");
+  EXPECT_EQ(files(t), after);
+}
+
 TEST_F(BootSetup, AFaultAtEveryWriteAndEveryProgramLeavesEveryFileAsItWas) {
   load("ubuntu-grub-dropin");
   runner.observe = [this](const Invocation& i) { emulate(i); };

@@ -74,11 +74,25 @@ void FakeKernel::update_node(const std::string& group) {
   if (!any) fs::remove(tree_.real(node));
 }
 
+// The kernel writes a device's uevent when it is read (dev_uevent): DRIVER= is the driver bound
+// now, first, and absent while none is. pcipass reads the driver from it, as lspci does, so the
+// double keeps the file in step with the driver link.
+void FakeKernel::update_uevent(const std::string& dir, const std::string& driver) {
+  auto old = real_->read(dir + "/uevent");
+  if (!old) return;  // a tree without uevent: readers fall back on the driver link
+  std::istringstream in(*old);
+  std::string text = driver.empty() ? "" : "DRIVER=" + driver + "\n", line;
+  while (std::getline(in, line))
+    if (!line.starts_with("DRIVER=")) text += line + "\n";
+  tree_.file(dir + "/uevent", text);
+}
+
 Status FakeKernel::bind_device(const std::string& addr, const std::string& driver) {
   std::string dir = dev_dir(addr);
   if (declines_.count(addr + "/" + driver)) return {};  // probe failed: stays unbound
   tree_.link(dir + "/driver", "/sys/bus/pci/drivers/" + driver);
   tree_.link("/sys/bus/pci/drivers/" + driver + "/" + addr, dir);
+  update_uevent(dir, driver);
   if (auto g = group_of(addr)) update_node(*g);
   return {};
 }
@@ -87,6 +101,7 @@ Status FakeKernel::unbind_device(const std::string& addr) {
   auto d = driver_of(addr);
   fs::remove(tree_.real(dev_dir(addr) + "/driver"));
   if (d) fs::remove(tree_.real("/sys/bus/pci/drivers/" + *d + "/" + addr));
+  update_uevent(dev_dir(addr), "");
   if (auto g = group_of(addr)) update_node(*g);
   return {};
 }

@@ -126,6 +126,7 @@ class FakeKernel : public HostFs {
   Status file_change(const char* op, const std::string& path);
   Status bind_device(const std::string& addr, const std::string& driver);
   Status unbind_device(const std::string& addr);
+  void update_uevent(const std::string& dir, const std::string& driver);
   std::string dev_dir(const std::string& addr) const;  // canonical device directory
   std::optional<std::string> driver_of(const std::string& addr) const;
   std::optional<std::string> override_of(const std::string& addr) const;

@@ -368,8 +368,8 @@ TEST_F(Hostile, UnknownCommandIsNamed) {
   EXPECT_EQ(r.err,
             "error: unknown command 'frobnicate'\n"
             "  fix: use one of: check, list, groups, show, tree, snapshot, plan, bind, release, "
-            "status, recover, setup, undo, apply, xml, qemu-args, hotplug, unplug, attach, detach, "
-            "doctor, vf, "
+            "status, recover, setup, undo, apply, facts, xml, qemu-args, hotplug, unplug, attach, "
+            "detach, doctor, vf, "
             "mdev (`pcipass --help` says what each does)\n");
 }
 
