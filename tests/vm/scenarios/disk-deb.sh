@@ -49,7 +49,7 @@ expect_eq "pcipass --version status" "$rc" 0
 case $out in *"$version"*) ok "--version names $version: $out" ;;
   *) fail "--version: '$out' does not name the package's version $version" ;; esac
 
-# check: the disk boots with intel_iommu=off (build-disk), so the IOMMU line must FAIL with a fix
+# `pcipass check`: the disk boots with intel_iommu=off (build-disk), so the IOMMU line must FAIL with a fix
 # and the status be 1 (FAIL > WARN > PASS; docs/checks.md); the Libraries line proves that the
 # package's libkmod2 loads.
 rc=0; pcipass check > "$D/check.out" 2> "$D/check.err" || rc=$?
@@ -60,7 +60,7 @@ grep -q '^FAIL  IOMMU in the kernel' "$D/check.out" && ok "check: the IOMMU is o
 grep -q '^PASS  Libraries .*libkmod.so.2' "$D/check.out" && ok "check: libkmod.so.2 loads" ||
   fail "check: the Libraries line is not PASS for libkmod.so.2"
 
-# list: every device of the bus, named from pci.ids through the libpci3 pcipass loads.
+# `pcipass list`: every device of the bus, named from pci.ids through the libpci3 pcipass loads.
 rc=0; pcipass list > "$D/list.out" 2> "$D/list.err" || rc=$?
 expect_eq "list status" "$rc" 0
 for d in /sys/bus/pci/devices/*; do
