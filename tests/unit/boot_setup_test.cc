@@ -224,6 +224,45 @@ class BootSetup : public ::testing::Test {
     return crashes;
   }
 
+  // `args` (after --root) on a fresh copy of boot fixture `name` with the grub emulator: how
+  // many file changes a whole run makes, and (when asked) the programs it ran and the tree.
+  int changes_on_copy(const std::string& name, const std::vector<std::string>& args, TempTree& copy,
+                      FakeRunner& programs) {
+    fs::copy(source("tests/fixtures/boot/" + name), copy.root(), fs::copy_options::recursive);
+    FaultFs f(copy);
+    Emulator em{copy};
+    programs.observe = [&](const Invocation& inv) { em(inv); };
+    cli::Injected i;
+    i.fs = &f;
+    i.env.runner = &programs;
+    i.process = process_at(kNow);
+    std::vector<std::string> argv{"--root", copy.root()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CliRun r = run_cli(argv, &i);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return f.changes();
+  }
+  // `args` failing at each of its `writes` changes in turn: exit 1 and every file of t as in
+  // `before`, grub.cfg as it was or regenerated (the undo program) from the restored files.
+  void fault_at_every_change(const std::vector<std::string>& args, int writes,
+                             std::map<std::string, std::string> before) {
+    for (int n = 1; n <= writes; ++n) {
+      SCOPED_TRACE("write " + std::to_string(n));
+      FaultFs f(t);
+      f.fail_at(n);
+      CliRun r = cli(f, args);
+      EXPECT_EQ(r.status, 1);
+      auto now = files(t);
+      now.erase("/boot/grub/grub.cfg");
+      auto was = before;
+      was.erase("/boot/grub/grub.cfg");
+      EXPECT_EQ(now, was);
+      if (t.read("/boot/grub/grub.cfg") != before["/boot/grub/grub.cfg"]) {
+        EXPECT_EQ(t.read("/boot/grub/grub.cfg").find("intel_iommu"), std::string::npos);
+      }
+    }
+  }
+
   TempTree t;
   FakeRunner runner;
   Emulator emulate{t};
@@ -457,53 +496,16 @@ TEST_F(BootSetup, ApplyFileTurnsTheIommuOnOnceAndRollsBackAtEveryFault) {
   scratch.file("/host.yaml", "version: 1\nboot:\n  iommu: true\n  vfio_early: true\n");
   std::string file = scratch.real("/host.yaml");
   auto before = files(t);
-  int writes = 0;
-  {
-    TempTree probe;
-    fs::copy(source("tests/fixtures/boot/ubuntu-grub-dropin"), probe.root(),
-             fs::copy_options::recursive);
-    FaultFs f(probe);
-    Emulator em{probe};
-    FakeRunner r2;
-    r2.observe = [&](const Invocation& inv) { em(inv); };
-    cli::Injected i;
-    i.fs = &f;
-    i.env.runner = &r2;
-    i.process = process_at(kNow);
-    CliRun r = run_cli({"--root", probe.root(), "--json", "apply", file}, &i);
-    ASSERT_EQ(r.status, 0) << r.err;
-    writes = f.changes();
-    // What setup --iommu --vfio makes of the same tree, file for file and program for program.
-    TempTree twin;
-    fs::copy(source("tests/fixtures/boot/ubuntu-grub-dropin"), twin.root(),
-             fs::copy_options::recursive);
-    Emulator em2{twin};
-    FakeRunner r3;
-    r3.observe = [&](const Invocation& inv) { em2(inv); };
-    FaultFs f2(twin);
-    i.fs = &f2;
-    i.env.runner = &r3;
-    ASSERT_EQ(run_cli({"--root", twin.root(), "setup", "--iommu", "--vfio"}, &i).status, 0);
-    EXPECT_EQ(files(probe), files(twin));
-    ASSERT_EQ(r2.calls.size(), r3.calls.size());
-    for (size_t n = 0; n < r2.calls.size(); ++n) EXPECT_EQ(r2.calls[n].text(), r3.calls[n].text());
-  }
+  TempTree probe, twin;
+  FakeRunner r2, r3;
+  int writes = changes_on_copy("ubuntu-grub-dropin", {"--json", "apply", file}, probe, r2);
+  // What setup --iommu --vfio makes of the same tree, file for file and program for program.
+  changes_on_copy("ubuntu-grub-dropin", {"setup", "--iommu", "--vfio"}, twin, r3);
+  EXPECT_EQ(files(probe), files(twin));
+  ASSERT_EQ(r2.calls.size(), r3.calls.size());
+  for (size_t n = 0; n < r2.calls.size(); ++n) EXPECT_EQ(r2.calls[n].text(), r3.calls[n].text());
   ASSERT_GE(writes, 6);
-  for (int n = 1; n <= writes; ++n) {
-    SCOPED_TRACE("write " + std::to_string(n));
-    FaultFs f(t);
-    f.fail_at(n);
-    CliRun r = cli(f, {"apply", file});
-    EXPECT_EQ(r.status, 1);
-    auto now = files(t);
-    now.erase("/boot/grub/grub.cfg");
-    auto was = before;
-    was.erase("/boot/grub/grub.cfg");
-    EXPECT_EQ(now, was);
-    if (t.read("/boot/grub/grub.cfg") != before["/boot/grub/grub.cfg"]) {
-      EXPECT_EQ(t.read("/boot/grub/grub.cfg").find("intel_iommu"), std::string::npos);
-    }
-  }
+  fault_at_every_change({"apply", file}, writes, before);
   CliRun first = cli({"--json", "apply", file});
   ASSERT_EQ(first.status, 0) << first.err;
   auto j = nlohmann::json::parse(first.out);
@@ -527,40 +529,12 @@ TEST_F(BootSetup, AFaultAtEveryWriteAndEveryProgramLeavesEveryFileAsItWas) {
   load("ubuntu-grub-dropin");
   runner.observe = [this](const Invocation& i) { emulate(i); };
   auto before = files(t);
-  int writes = 0;
-  {
-    TempTree probe;
-    fs::copy(source("tests/fixtures/boot/ubuntu-grub-dropin"), probe.root(),
-             fs::copy_options::recursive);
-    FaultFs f(probe);
-    Emulator em{probe};
-    FakeRunner r2;
-    r2.observe = [&](const Invocation& inv) { em(inv); };
-    cli::Injected i;
-    i.fs = &f;
-    i.env.runner = &r2;
-    i.process = process_at(kNow);
-    CliRun r = run_cli({"--root", probe.root(), "setup", "--iommu", "--vfio"}, &i);
-    ASSERT_EQ(r.status, 0) << r.err;
-    writes = f.changes();
-  }
+  TempTree probe;
+  FakeRunner programs;
+  int writes =
+      changes_on_copy("ubuntu-grub-dropin", {"setup", "--iommu", "--vfio"}, probe, programs);
   ASSERT_GE(writes, 6);
-  for (int n = 1; n <= writes; ++n) {
-    SCOPED_TRACE("write " + std::to_string(n));
-    FaultFs f(t);
-    f.fail_at(n);
-    CliRun r = cli(f, {"setup", "--iommu", "--vfio"});
-    EXPECT_EQ(r.status, 1);
-    auto now = files(t);
-    now.erase("/boot/grub/grub.cfg");
-    auto was = before;
-    was.erase("/boot/grub/grub.cfg");
-    EXPECT_EQ(now, was);
-    // grub.cfg is as it was, or regenerated (the undo program) from the restored files.
-    if (t.read("/boot/grub/grub.cfg") != before["/boot/grub/grub.cfg"]) {
-      EXPECT_EQ(t.read("/boot/grub/grub.cfg").find("intel_iommu"), std::string::npos);
-    }
-  }
+  fault_at_every_change({"setup", "--iommu", "--vfio"}, writes, before);
   // The program cannot be run: nothing changed.
   before = files(t);
   runner.not_found("update-grub");
