@@ -19,6 +19,20 @@ const test::MemFs& base_host(const std::string& name) {
   return *slot;
 }
 
+namespace {
+test::MemFs& scratch(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<test::MemFs>> hosts;
+  auto& slot = hosts[name];
+  if (!slot) {
+    slot = std::make_unique<test::MemFs>(base_host(name));
+    slot->checkpoint();
+  }
+  return *slot;
+}
+}  // namespace
+
+ScratchHost::ScratchHost(const std::string& name) : fs_(scratch(name)) {}
+
 TempFile::TempFile(test::MemFs& fs, std::string path, std::string data)
     : fs_(fs), path_(std::move(path)) {
   // Through the links of its directory (/proc/self), as a reader would find it.

@@ -35,6 +35,22 @@ class TempFile {
 };
 void make_parents(test::MemFs& fs, const std::string& path);
 
+// base_host(name) to change freely for one input: one long-lived copy per name, whose changes
+// (any, through HostFs or put_*) are taken back when the guard goes (MemFs::rollback). For
+// targets whose code under test writes or whose input edits the tree: a copy of the host per
+// input was most of an execution (journal, sysfs_device).
+class ScratchHost {
+ public:
+  explicit ScratchHost(const std::string& name);
+  ~ScratchHost() { fs_.rollback(); }
+  ScratchHost(const ScratchHost&) = delete;
+  ScratchHost& operator=(const ScratchHost&) = delete;
+  test::MemFs& fs() { return fs_; }
+
+ private:
+  test::MemFs& fs_;
+};
+
 // Loads nothing: the fuzzed host must never reach the machine's kernel.
 class NoLoader : public ModuleLoader {
  public:

@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!back || !*back) fuzz::violated("a journal pcipass wrote does not load");
   }
   // The seeds' devices (01:00.0, 01:00.1) are this host's GPU and its audio function.
-  test::MemFs host = fuzz::base_host("intel-workstation");
+  fuzz::ScratchHost scratch("intel-workstation");
+  test::MemFs& host = scratch.fs();
   host.put_file(assign::kStatePath, text);
   if (auto s = assign::load_state(host)) {
     test::MemFs out;

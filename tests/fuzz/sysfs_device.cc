@@ -16,7 +16,8 @@ using namespace pcipass;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A host of 16 devices with IOMMU groups: each input scans them all.
   static const auto devices = *fuzz::base_host("intel-workstation").list(kPciDevicesDir);
-  test::MemFs host = fuzz::base_host("intel-workstation");
+  fuzz::ScratchHost scratch("intel-workstation");
+  test::MemFs& host = scratch.fs();
   std::string_view in(reinterpret_cast<const char*>(data), size);
   for (int records = 0; in.size() >= 2 && records < 64; ++records) {
     const std::string& dev = devices[static_cast<uint8_t>(in[0]) % devices.size()];

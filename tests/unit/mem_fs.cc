@@ -222,6 +222,31 @@ const MemFs::Node* MemFs::find(const std::string& path, bool follow_last, int& e
   return &it->second;
 }
 
+void MemFs::checkpoint() {
+  checkpoint_ = Checkpoint{{}, changed_.size(), denied_};
+}
+
+void MemFs::rollback() {
+  if (!checkpoint_) return;
+  for (auto& [path, node] : checkpoint_->before) {
+    if (node)
+      nodes_[path] = std::move(*node);
+    else
+      nodes_.erase(path);
+  }
+  dir_cache_.clear();
+  changed_.resize(checkpoint_->changed);
+  denied_ = checkpoint_->denied;
+  checkpoint();
+}
+
+void MemFs::remember(const std::string& canonical) {
+  if (!checkpoint_ || checkpoint_->before.count(canonical)) return;
+  auto it = nodes_.find(canonical);
+  checkpoint_->before.emplace(
+      canonical, it == nodes_.end() ? std::optional<Node>() : std::optional<Node>(it->second));
+}
+
 MemFs::Node& MemFs::make(const std::string& canonical, FileType type) {
   dir_cache_.clear();
   if (canonical != "/") {
@@ -229,6 +254,7 @@ MemFs::Node& MemFs::make(const std::string& canonical, FileType type) {
     Node& p = nodes_.count(parent) && nodes_[parent].type == FileType::kDir
                   ? nodes_[parent]
                   : make(parent, FileType::kDir);
+    remember(parent);
     p.children.insert(base_name(canonical));
   }
   auto it = nodes_.find(canonical);
@@ -236,6 +262,7 @@ MemFs::Node& MemFs::make(const std::string& canonical, FileType type) {
     unlink_node(canonical);
     return make(canonical, type);
   }
+  remember(canonical);
   Node& n = nodes_[canonical];
   if (it == nodes_.end()) {
     n.type = type;
@@ -250,7 +277,9 @@ void MemFs::unlink_node(const std::string& canonical) {
   if (it == nodes_.end() || canonical == "/") return;
   for (const auto& child : std::set<std::string>(it->second.children))
     unlink_node(join_path(canonical, child));
+  remember(canonical);
   nodes_.erase(canonical);
+  remember(parent_of(canonical));
   auto parent = nodes_.find(parent_of(canonical));
   if (parent != nodes_.end()) parent->second.children.erase(base_name(canonical));
 }
@@ -273,6 +302,7 @@ void MemFs::put_fifo(const std::string& path) {
   make(lexical(path), FileType::kOther);
 }
 void MemFs::deny(const std::string& path, int err) {
+  remember(lexical(path));
   auto it = nodes_.find(lexical(path));
   if (it != nodes_.end()) {
     it->second.deny = err;
@@ -355,6 +385,7 @@ Status MemFs::write(const std::string& path, std::string_view data) {
   auto it = nodes_.find(canonical);
   if (it == nodes_.end()) return Error::io("open", path, ENOENT);
   if (it->second.type != FileType::kFile) return not_regular(path, it->second.type);
+  remember(canonical);
   it->second.data = std::string(data);
   changed_.push_back(canonical);
   return {};
@@ -413,6 +444,7 @@ Status MemFs::change_owner(const std::string& path, uid_t uid, gid_t gid) {
   if (int err = walk(path, true, canonical)) return Error::io("chown", path, err);
   auto it = nodes_.find(canonical);
   if (it == nodes_.end()) return Error::io("chown", path, ENOENT);
+  remember(canonical);
   it->second.uid = uid;
   it->second.gid = gid;
   changed_.push_back(canonical);

@@ -38,6 +38,13 @@ class MemFs : public HostFs {
   // Every path changed through HostFs (write, write_atomic, make_dirs, remove, change_owner,
   // lock), in order: what the code under test did to the host.
   const std::vector<std::string>& changed() const { return changed_; }
+  // From checkpoint() on, every change to the tree (put_*, deny and the HostFs writes) is
+  // recorded so that rollback() puts the tree, changed() and deny() back as they were at the
+  // checkpoint; the record starts again empty. A fuzz target runs each input on one fixture host
+  // this way: copying the host for every input cost most of an execution (journal: a whole
+  // intel-workstation tree per input). rollback() without a checkpoint does nothing.
+  void checkpoint();
+  void rollback();
 
   // --- HostFs
   Result<std::string> read(const std::string& path, size_t limit) const override;
@@ -73,6 +80,8 @@ class MemFs : public HostFs {
   const Node* find(const std::string& path, bool follow_last, int& err) const;
   Node& make(const std::string& canonical, FileType type);
   void unlink_node(const std::string& canonical);
+  // Keeps the node at `canonical` (or its absence) as it was at the checkpoint, once per path.
+  void remember(const std::string& canonical);
 
   std::vector<std::string> changed_;
   std::string root_name_;
@@ -82,6 +91,12 @@ class MemFs : public HostFs {
   // shape (make, unlink_node). Not thread-safe, as nothing of MemFs is.
   mutable std::unordered_map<std::string, std::string> dir_cache_;
   int denied_ = 0;  // deny() calls: while none, walk() may answer a canonical path by lookup
+  struct Checkpoint {
+    std::unordered_map<std::string, std::optional<Node>> before;  // by canonical path
+    size_t changed = 0;
+    int denied = 0;
+  };
+  std::optional<Checkpoint> checkpoint_;
 };
 
 }  // namespace pcipass::test
