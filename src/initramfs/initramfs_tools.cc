@@ -11,6 +11,18 @@ namespace {
 
 constexpr const char* kModules = "/etc/initramfs-tools/modules";
 constexpr const char* kHook = "/etc/initramfs-tools/hooks/pcipass";
+// The Debian package's hook (data/initramfs-tools/pcipass) copies the early-binding files itself
+// when they exist: with it, pcipass writes no hook in /etc. A packaged hook that does not name a
+// wanted file (another version of the package) leaves the /etc hook to be written.
+constexpr const char* kPackagedHook = "/usr/share/initramfs-tools/hooks/pcipass";
+
+bool packaged_hook_copies(const HostFs& fs, const std::vector<std::string>& files) {
+  auto text = fs.read(kPackagedHook, 64 * 1024);
+  if (!text) return false;
+  for (const auto& f : files)
+    if (text->find(f) == std::string::npos) return false;
+  return true;
+}
 
 // A line's module: its first word, comments ('#') dropped.
 std::vector<std::string> listed_modules(const std::string& text) {
@@ -53,7 +65,8 @@ Result<std::vector<change::Change>> plan(const HostFs& fs, const Wants& wants) {
       bytes = append_line(bytes, kHeader, m);
     plan_write(fs, out, kModules, bytes);
   }
-  if (!wants.files.empty()) plan_write(fs, out, kHook, hook_script(wants.files), 0755);
+  if (!wants.files.empty() && !packaged_hook_copies(fs, wants.files))
+    plan_write(fs, out, kHook, hook_script(wants.files), 0755);
   return out;
 }
 

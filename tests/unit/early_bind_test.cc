@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli_harness.h"
 #include "fake_kernel.h"
@@ -128,6 +130,38 @@ TEST_F(EarlyBind, IdenticalCardsAreToldApartByAddress) {
                 "/boot/initrd.img-6.1.0-28-amd64 regenerated and checked (vfio, "
                 "vfio_iommu_type1, vfio_pci, vfio_virqfd)\n"
                 "undo with `pcipass undo 20261118-110640`\n");
+}
+
+// The Debian package's initramfs-tools hook (data/initramfs-tools/pcipass, installed in
+// /usr/share/initramfs-tools/hooks) copies the rule itself: pcipass writes no hook in /etc, and
+// the image is still regenerated and checked for the rule.
+const std::string kPackagedHook = "/usr/share/initramfs-tools/hooks/pcipass";
+
+TEST_F(EarlyBind, ThePackagedInitramfsHookReplacesTheOneInEtc) {
+  std::ifstream in(source_path("data/initramfs-tools/pcipass"));
+  std::stringstream hook;
+  hook << in.rdbuf();
+  ASSERT_NE(hook.str().find(kRule), std::string::npos) << "the packaged hook must copy " << kRule;
+  t.file(kPackagedHook, hook.str());
+  FaultFs f(t);
+  auto r = cli(f, {"setup", "--early-bind", "0000:00:03.0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(fs::exists(t.real("/etc/initramfs-tools/hooks/pcipass")));
+  EXPECT_NE(t.read(kRule).find("KERNEL==\"0000:00:03.0\""), std::string::npos);
+  EXPECT_EQ(runner.argvs(),
+            (std::vector<Argv>{{"update-initramfs", "-u", "-k", "all"},
+                               {"lsinitramfs", "/boot/initrd.img-6.1.0-27-amd64"},
+                               {"lsinitramfs", "/boot/initrd.img-6.1.0-28-amd64"}}));
+}
+
+// A packaged hook that does not name the rule (another version of the package) gets the /etc
+// hook written as without one.
+TEST_F(EarlyBind, APackagedHookWithoutTheRuleGetsTheOneInEtc) {
+  t.file(kPackagedHook, "#!/bin/sh\n# copies something else\n");
+  FaultFs f(t);
+  auto r = cli(f, {"setup", "--early-bind", "0000:00:03.0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(t.read("/etc/initramfs-tools/hooks/pcipass").find("cp -p " + kRule), std::string::npos);
 }
 
 // The image lacks the rule: the set rolls back, every file as before.

@@ -80,6 +80,21 @@ grep -q '^complete -F _pcipass pcipass$' /usr/share/bash-completion/completions/
 expect_eq "zsh completion" "$(head -n1 /usr/share/zsh/vendor-completions/_pcipass)" "#compdef pcipass"
 expect_file "udev rule" /lib/udev/rules.d/61-pcipass-mdev.rules
 
+# The initramfs-tools hook, run as update-initramfs runs it (DESTDIR: the image's tree): without
+# the early-binding rule it adds nothing; with one it copies it to the same path in the image.
+hook=/usr/share/initramfs-tools/hooks/pcipass
+expect_file "initramfs-tools hook" "$hook"
+expect_eq "the hook's prerequisites" "$(sh "$hook" prereqs)" udev
+rule=/etc/udev/rules.d/05-pcipass-vfio.rules
+image=$(mktemp -d)
+rc=0; DESTDIR=$image sh "$hook" > "$D/hook.out" 2>&1 || rc=$?
+expect_eq "the hook without the rule: status, files added" "$rc $(find "$image" -type f | wc -l)" "0 0"
+echo '# a rule as setup --early-bind writes it' > "$rule"
+rc=0; DESTDIR=$image sh "$hook" >> "$D/hook.out" 2>&1 || rc=$?
+expect_eq "the hook with the rule: status, the copy" "$rc $(cat "$image$rule")" \
+  "0 # a rule as setup --early-bind writes it"
+rm -rf "$rule" "$image"
+
 # The unit, as the package installed it: without a store its condition is false, the start
 # succeeds and runs nothing; with a store (the documented empty one) it runs the packaged
 # binary's `apply --boot`, which has nothing to bind.
