@@ -6,6 +6,9 @@
 # it was before the install: no unit enabled, nothing of pcipass under /etc or /usr, no
 # driver_override, the binary gone.
 # disk: bios-grub
+# timeout: 900
+# (initramfs-tools' file trigger regenerates the initramfs when the package's hook is installed
+# and again when it is removed: about a minute each under TCG, several on a loaded machine)
 # needs: deb
 
 deb=$(ls /share/pcipass_*.deb 2>/dev/null | head -n1)
