@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -51,6 +52,14 @@ inline std::function<ProcessContext(bool)> process_at(int64_t now) {
 
 inline std::string source_path(const std::string& rel) {
   return std::string(PCIPASS_SOURCE_DIR) + "/" + rel;
+}
+
+// A file's bytes, empty when it cannot be read (a golden file not yet written, say).
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace pcipass::test

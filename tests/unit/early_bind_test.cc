@@ -4,9 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cli_harness.h"
 #include "fake_kernel.h"
@@ -138,11 +136,9 @@ TEST_F(EarlyBind, IdenticalCardsAreToldApartByAddress) {
 const std::string kPackagedHook = "/usr/share/initramfs-tools/hooks/pcipass";
 
 TEST_F(EarlyBind, ThePackagedInitramfsHookReplacesTheOneInEtc) {
-  std::ifstream in(source_path("data/initramfs-tools/pcipass"));
-  std::stringstream hook;
-  hook << in.rdbuf();
-  ASSERT_NE(hook.str().find(kRule), std::string::npos) << "the packaged hook must copy " << kRule;
-  t.file(kPackagedHook, hook.str());
+  const std::string hook = read_all(source_path("data/initramfs-tools/pcipass"));
+  ASSERT_NE(hook.find(kRule), std::string::npos) << "the packaged hook must copy " << kRule;
+  t.file(kPackagedHook, hook);
   FaultFs f(t);
   auto r = cli(f, {"setup", "--early-bind", "0000:00:03.0"});
   ASSERT_EQ(r.status, 0) << r.err;

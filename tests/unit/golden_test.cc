@@ -25,13 +25,6 @@ std::vector<std::string> fixture_names() {
   return names;
 }
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 struct GoldenCase {
   std::string name;
   std::vector<std::string> args;

@@ -180,13 +180,6 @@ TEST(HostCodec, AnyBytesDecodeIntoATree) {
   EXPECT_EQ(m.read("/sys/config", 1 << 20)->size(), 4096u);
 }
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The golden cases of golden_test.cc, run on the fixture decoded from its encoding (what the
 // whole-host fuzzer's seeds are), with the fixture directory behind local_path() for libpci and
 // libkmod: the output must be the golden one.
