@@ -33,21 +33,14 @@ test::MemFs& scratch(const std::string& name) {
 
 ScratchHost::ScratchHost(const std::string& name) : fs_(scratch(name)) {}
 
-TempFile::TempFile(test::MemFs& fs, std::string path, std::string data)
-    : fs_(fs), path_(std::move(path)) {
+TempFile::TempFile(test::MemFs& fs, const std::string& path, std::string data) : fs_(fs) {
+  fs_.checkpoint();
   // Through the links of its directory (/proc/self), as a reader would find it.
-  auto slash = path_.rfind('/');
-  if (auto dir = fs_.resolve(path_.substr(0, slash)); dir && slash != std::string::npos)
-    path_ = join_path(*dir, path_.substr(slash + 1));
-  if (auto r = fs_.read(path_, 1 << 30)) before_ = std::move(*r);
-  fs_.put_file(path_, std::move(data));
-}
-
-TempFile::~TempFile() {
-  if (before_)
-    fs_.put_file(path_, std::move(*before_));
-  else
-    (void)fs_.remove(path_);
+  std::string target = path;
+  auto slash = path.rfind('/');
+  if (auto dir = fs_.resolve(path.substr(0, slash)); dir && slash != std::string::npos)
+    target = join_path(*dir, path.substr(slash + 1));
+  fs_.put_file(target, std::move(data));
 }
 
 void make_parents(test::MemFs& fs, const std::string& path) {
