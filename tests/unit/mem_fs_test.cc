@@ -104,6 +104,36 @@ TEST(MemFs, ShortcutsAnswerAsTheWalkAfterEveryChange) {
   EXPECT_EQ(m.read("/sys/devices/a/config", 10).error().err, EACCES);
 }
 
+// The kept directories after rollback(): a link put back, a directory back in place of a file,
+// a directory and a link taken away, and files come and gone under a kept directory.
+TEST(MemFs, ShortcutsAnswerAsTheWalkAfterARollback) {
+  MemFs m;
+  m.put_file("/sys/devices/a/config", "A");
+  m.put_file("/sys/devices/b/config", "B");
+  m.put_link("/sys/bus/pci/devices/x", "../../../devices/a");
+  m.checkpoint();
+  const std::string x = "/sys/bus/pci/devices/x/config", y = "/sys/bus/pci/devices/y/config";
+  EXPECT_EQ(*m.read(x, 10), "A");
+  m.put_link("/sys/bus/pci/devices/x", "/sys/devices/b");
+  EXPECT_EQ(*m.read(x, 10), "B");
+  m.rollback();
+  EXPECT_EQ(*m.read(x, 10), "A") << "the link's old target";
+  m.put_file("/sys/devices/a", "a file");
+  EXPECT_EQ(m.read(x, 10).error().err, ENOTDIR);
+  m.rollback();
+  EXPECT_EQ(*m.read(x, 10), "A") << "the directory back";
+  m.put_file("/sys/devices/c/config", "C");
+  m.put_link("/sys/bus/pci/devices/y", "../../../devices/c");
+  EXPECT_EQ(*m.read(y, 10), "C");
+  m.rollback();
+  EXPECT_EQ(m.read(y, 10).error().err, ENOENT) << "the link and its directory gone";
+  m.put_file("/sys/devices/a/new", "N");
+  EXPECT_EQ(*m.read("/sys/bus/pci/devices/x/new", 10), "N");
+  m.rollback();
+  EXPECT_EQ(m.read("/sys/bus/pci/devices/x/new", 10).error().err, ENOENT);
+  EXPECT_EQ(*m.read(x, 10), "A");
+}
+
 TEST(MemFs, WritesLikeAFileSystem) {
   MemFs m;
   ASSERT_TRUE(m.make_dirs("/var/lib/pcipass", 0700));
