@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -145,7 +146,8 @@ void state_seeds() {
   test::MemFs host = fuzz::base_host();
   fuzz::NoLoader loader;
   test::FakeRunner runner;
-  change::Ports ports{&loader, &runner, [](int) {}, {}, nullptr};  // no clock: programs ran at 0; no netlink
+  // No clock: programs ran at 0; no netlink.
+  change::Ports ports{&loader, &runner, [](int) {}, {}, nullptr};
   auto r = setup::setup_vfio(host, ports, {"setup --vfio", 1795000000, false});
   if (!r || !r->applied.id) {
     std::cerr << "make_seeds: setup --vfio wrote no change set\n";
