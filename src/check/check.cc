@@ -637,8 +637,7 @@ CheckResult check_cmdline(const Facts& f) {
     std::string fix =
         fmt::format("remove {} from the kernel command line {}", join(off, " and "), f.where);
     if (auto p = boot::pending(f.fs, iommu_edit(f), *f.cmdline)) fix = *p;
-    return result(id, title, CheckStatus::kWarn, join(off, " and ") + " disables passthrough",
-                  fix);
+    return result(id, title, CheckStatus::kWarn, join(off, " and ") + " disables passthrough", fix);
   }
   return result(id, title, CheckStatus::kPass, join(found));
 }

@@ -4,8 +4,8 @@
 
 #include "check/check.h"
 #include "cli/commands.h"
-#include "setup/boot_check.h"
 #include "persist/persist.h"
+#include "setup/boot_check.h"
 
 namespace pcipass::cli {
 

@@ -143,7 +143,8 @@ Result<SriovEntry> parse_sriov_entry(const std::string& path, size_t i, const Js
     if (!v.is_string()) return c.bad("vfs", "holds something other than an address", vfs_fix);
     s.vfs.push_back(TRY(c.address_of("vfs", v.get<std::string>())));
   }
-  if (s.vfs.size() > static_cast<size_t>(s.num_vfs)) return c.bad("vfs", "lists more VFs than num_vfs", vfs_fix);
+  if (s.vfs.size() > static_cast<size_t>(s.num_vfs))
+    return c.bad("vfs", "lists more VFs than num_vfs", vfs_fix);
   if (s.driver.empty() != s.vfs.empty())
     return c.bad("vfs", "and driver disagree: VFs are listed only with a driver",
                  "give both a driver and its VFs, or neither");

@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)change::list_change_sets(host);
   fuzz::NoLoader loader;
   test::FakeRunner runner;
-  change::Ports ports{&loader, &runner, [](int) {}, {}, nullptr};  // no clock: programs ran at 0; no netlink
+  // No clock: programs ran at 0; no netlink.
+  change::Ports ports{&loader, &runner, [](int) {}, {}, nullptr};
   (void)change::undo_change_set(host, std::nullopt, ports, /*dry_run=*/true);
   (void)change::recover_durable(host, ports);
   return 0;

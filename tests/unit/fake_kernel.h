@@ -153,7 +153,7 @@ class FakeKernel : public HostFs {
   int fail_file_ = -1, file_count_ = 0;
   std::vector<std::string> log_;
   std::map<std::string, std::pair<uid_t, gid_t>> chowns_;
-  std::map<std::string, Sriov> sriov_;  // by PF address
+  std::map<std::string, Sriov> sriov_;          // by PF address
   std::map<std::string, MdevType> mdev_types_;  // by the type's real directory
   std::map<std::string, std::string> mdevs_;    // UUID -> the type's real directory
   std::map<std::string, int> mdev_groups_;      // UUID -> its IOMMU group, kept for a re-create

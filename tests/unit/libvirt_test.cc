@@ -363,9 +363,10 @@ TEST_F(Attach, AGroupNotViableGetsTheDoctorsFixForThisHost) {
       "vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: group 3 is not viable";
   auto r = run({"attach", "vm1", "00:02.0"});  // libvirt names the GPU: it is the one checked
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("  fix: `pcipass bind --with-group 0000:01:00.0` (or `pcipass bind "
-                       "0000:01:00.0 0000:01:00.1`), after `pcipass plan` shows what the host loses\n"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("  fix: `pcipass bind --with-group 0000:01:00.0` (or `pcipass bind "
+                 "0000:01:00.0 0000:01:00.1`), after `pcipass plan` shows what the host loses\n"),
+      std::string::npos)
       << r.err;
 }
 

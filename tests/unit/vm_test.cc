@@ -13,9 +13,7 @@ namespace {
 // TempTree::gpu_workstation.
 class Vm : public ::testing::Test {
  protected:
-  void SetUp() override {
-    t.gpu_workstation();
-  }
+  void SetUp() override { t.gpu_workstation(); }
   CliRun run(std::vector<std::string> args) {
     args.insert(args.begin(), {"--root", t.root()});
     return run_cli(args);
