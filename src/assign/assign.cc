@@ -298,13 +298,12 @@ Result<BindReport> bind(HostFs& fs, const BindRequest& req, const Environment& e
   return report;
 }
 
-Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Environment& env) {
-  if (req.devices.empty())
-    return Error::invalid("no device named", "name a device: pcipass release 0000:01:00.0");
-  auto lock = TRY(begin(fs, req.dry_run));
-  std::optional<Inventory> own_inv;
-  const Inventory& inv = *TRY(inventory(fs, req.inventory, own_inv));
-  StateFile state = TRY(load_state(fs));
+namespace {
+
+// The devices a release acts on: those named and, with --with-group, the others of their groups
+// that pcipass bound. Refuses an unknown device and a bridge.
+Result<std::set<PciAddress>> release_set(const Inventory& inv, const StateFile& state,
+                                         const ReleaseRequest& req) {
   std::set<PciAddress> wanted;
   for (const auto& a : req.devices) {
     const Device* d = inv.find(a);
@@ -319,54 +318,99 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
       for (const auto& b : state.bindings)
         if (b.group == d->iommu_group && inv.find(b.address)) wanted.insert(b.address);
   }
+  return wanted;
+}
 
-  ReleaseReport report;
-  report.dry_run = req.dry_run;
-  Journal j;
-  j.operation = "release";
-  j.pid = static_cast<int>(::getpid());
-  std::set<int> groups;
-  bool state_changed = false;
-  for (const auto& a : wanted) {
-    DeviceState cur = read_device_state(fs, a);
-    const Binding* b = state.find(a);
-    DeviceState target;
-    if (b) {
-      target = b->original;
-    } else {
-      // Not bound by pcipass: clear a vfio/pci-stub override, keep any other, and let the
-      // kernel pick the host driver.
-      target.any_driver = true;
-      if (cur.override && !driver_keeps_group_viable(cur.override)) target.override = cur.override;
-      if (cur.driver && !driver_keeps_group_viable(cur.driver)) {
-        report.unchanged.push_back(a);
-        continue;
-      }
-    }
-    if (b && cur == b->original) {
-      report.unchanged.push_back(a);
-      state.erase(a);
-      state_changed = true;
-      continue;
-    }
-    auto group = inv.find(a)->iommu_group;
-    if (group) groups.insert(*group);
-    j.devices.push_back({a, group, cur, target});
+// Where a device goes back to: the state pcipass found it in, or, when pcipass did not bind it, a
+// vfio/pci-stub override cleared (any other kept) and the kernel's pick of the host driver.
+// nullopt: it is back already (listed in report.unchanged; a binding is erased from `state`).
+std::optional<JournalEntry> release_target(const HostFs& fs, const Inventory& inv,
+                                           const PciAddress& a, StateFile& state,
+                                           ReleaseReport& report, bool& state_changed) {
+  DeviceState cur = read_device_state(fs, a);
+  const Binding* b = state.find(a);
+  DeviceState target;
+  if (b && cur == b->original) {
+    report.unchanged.push_back(a);
+    state.erase(a);
+    state_changed = true;
+    return std::nullopt;
   }
+  if (b) {
+    target = b->original;
+  } else {
+    target.any_driver = true;
+    if (cur.override && !driver_keeps_group_viable(cur.override)) target.override = cur.override;
+    if (cur.driver && !driver_keeps_group_viable(cur.driver)) {
+      report.unchanged.push_back(a);
+      return std::nullopt;
+    }
+  }
+  return JournalEntry{a, inv.find(a)->iommu_group, cur, target};
+}
+
+// Refuses while a process holds a group's /dev/vfio node open: the VM still uses the devices.
+Status refuse_held_groups(const HostFs& fs, const std::vector<JournalEntry>& moves) {
+  std::set<int> groups;
+  for (const auto& d : moves)
+    if (d.group) groups.insert(*d.group);
   for (int g : groups) {
     auto users = group_users(fs, g);
     if (users.empty()) continue;
     std::vector<std::string> who, in_group;
     for (const auto& u : users) who.push_back(fmt::format("{} (pid {})", u.comm, u.pid));
-    for (const auto& d : j.devices)
+    for (const auto& d : moves)
       if (d.group == g) in_group.push_back(d.address.str());
     return Error::refused(
         fmt::format("refusing to release {}: /dev/vfio/{} is held open by {}",
                     fmt::join(in_group, ", "), g, fmt::join(who, ", ")),
         fmt::format("shut the VM down (or stop pid {}), then release", users.front().pid));
   }
+  return {};
+}
 
+// After the devices moved: the state file saved and the journal committed. A failure before the
+// journal says committed rolls the devices back now (`recover` would do it later).
+Status commit_release(HostFs& fs, const StateFile& state, bool state_changed, const Journal& j,
+                      change::Executor& ex, std::vector<Change>& changes, DurablePart& part,
+                      ReleaseReport& report) {
+  bool moves = !j.devices.empty();
+  Status c = state_changed ? save_state(fs, state) : Status();
+  if (c && moves) c = commit(fs, j, ex.steps, false);
+  if (c) return c;
+  auto on_disk = load_journal(fs);
+  if (moves && on_disk.ok() && on_disk->has_value() && (*on_disk)->phase != "committed") {
+    report.durable = {};
+    return ex.fail(changes, *part.record, std::move(c).error());
+  }
+  Error e = std::move(c).error();
+  e.fix = "the devices are back on the host; run `pcipass recover` to finish updating the state";
+  return e;
+}
+
+}  // namespace
+
+Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Environment& env) {
+  if (req.devices.empty())
+    return Error::invalid("no device named", "name a device: pcipass release 0000:01:00.0");
+  auto lock = TRY(begin(fs, req.dry_run));
+  std::optional<Inventory> own_inv;
+  const Inventory& inv = *TRY(inventory(fs, req.inventory, own_inv));
+  StateFile state = TRY(load_state(fs));
+  std::set<PciAddress> wanted = TRY(release_set(inv, state, req));
+
+  ReleaseReport report;
+  report.dry_run = req.dry_run;
   report.devices.assign(wanted.begin(), wanted.end());
+  Journal j;
+  j.operation = "release";
+  j.pid = static_cast<int>(::getpid());
+  bool state_changed = false;
+  for (const auto& a : wanted)
+    if (auto e = release_target(fs, inv, a, state, report, state_changed))
+      j.devices.push_back(std::move(*e));
+  TRY(refuse_held_groups(fs, j.devices));
+
   std::vector<Change> changes;
   if (req.durable) changes = TRY(req.durable->plan(report.devices, inv));
   size_t files = changes.size();
@@ -387,25 +431,12 @@ Result<ReleaseReport> release(HostFs& fs, const ReleaseRequest& req, const Envir
   TRY(finish_durable(part, ex, changes, report.durable));
   if (req.dry_run) {
     if (moves) TRY(commit(fs, j, ex.steps, true));
-    report.steps = std::move(ex.steps);
     for (const auto& d : j.devices) report.released.push_back({d.address, d.before, d.after});
-    return report;
+  } else {
+    TRY(commit_release(fs, state, state_changed, j, ex, changes, part, report));
+    for (const auto& d : j.devices)
+      report.released.push_back({d.address, d.before, read_device_state(fs, d.address)});
   }
-  Status c = state_changed ? save_state(fs, state) : Status();
-  if (c && moves) c = commit(fs, j, ex.steps, false);
-  if (!c) {
-    // Until the journal says committed, `recover` would roll the devices back: do it now.
-    auto on_disk = load_journal(fs);
-    if (moves && on_disk.ok() && on_disk->has_value() && (*on_disk)->phase != "committed") {
-      report.durable = {};
-      return ex.fail(changes, *part.record, std::move(c).error());
-    }
-    Error e = std::move(c).error();
-    e.fix = "the devices are back on the host; run `pcipass recover` to finish updating the state";
-    return e;
-  }
-  for (const auto& d : j.devices)
-    report.released.push_back({d.address, d.before, read_device_state(fs, d.address)});
   report.steps = std::move(ex.steps);
   return report;
 }
