@@ -190,17 +190,8 @@ Status Executor::apply(Change& c) {
       return write(c.path, c.data);
     case Kind::kDeviceMove:
       return move(c);
-    case Kind::kFileWrite: {
-      const FileState& b = c.before.file;
-      if (!b.absent && b.bytes == c.data && (!c.force_mode || b.mode == (c.mode & 07777)) &&
-          (!c.uid || *c.uid == b.uid) && (!c.gid || *c.gid == b.gid) &&
-          (!c.xattrs || c.xattrs == b.xattrs))
-        return {};  // already so: rewriting would only touch it
-      std::string diff = unified_diff(b.bytes, c.data, c.path, b.absent, false);
-      steps.push_back({"file", c.path, b.absent ? "create" : "replace", diff});
-      if (dry_) return {};
-      return write_file(c.path, c.data, options(c.mode, c.force_mode, c.uid, c.gid, c.xattrs));
-    }
+    case Kind::kFileWrite:
+      return replace_file(c);
     case Kind::kFileRemove: {
       const FileState& b = c.before.file;
       steps.push_back({"remove", c.path, {}, unified_diff(b.bytes, "", c.path, b.absent, true)});
@@ -222,17 +213,7 @@ Status Executor::apply(Change& c) {
       if (dry_) return {};
       return fs_.change_owner(c.path, *c.uid, *c.gid);
     case Kind::kModuleLoad:
-      steps.push_back({"module", c.path, {}, {}});
-      if (dry_) return {};
-      if (!ports_.loader)
-        return Error::state("no way to load module " + c.path + " here",
-                            "load it by hand (modprobe " + c.path + ")");
-      TRY(ports_.loader->load(c.path));
-      if (!c.registers.empty() && !fs_.is_dir(c.registers))
-        return Error::state(fmt::format("driver {} is not registered after loading module {}",
-                                        base_name(c.registers), c.path),
-                            "the kernel log (`dmesg`) has the reason");
-      return {};
+      return load_module(c);
     case Kind::kProgram:
       steps.push_back({"run", c.path, c.program.text(), {}});
       if (dry_) return {};
@@ -252,17 +233,8 @@ Status Executor::apply(Change& c) {
       if (!c.remove_link) want = c.data;
       return put_link(c.path, c.before.link, want);
     }
-    case Kind::kMdevCreate: {
-      // The type's `create` is one file for all its instances: the error names which one.
-      Status made = write(c.path + "/create", c.data);
-      if (made) return made;
-      Error e = std::move(made).error();
-      e.message =
-          fmt::format("cannot create mdev {} of type {}: {}", c.data, base_name(c.path), e.message);
-      if (e.fix.empty())
-        e.fix = "see `pcipass mdev types` (available_instances) and the kernel log (dmesg)";
-      return e;
-    }
+    case Kind::kMdevCreate:
+      return create_mdev(c);
     case Kind::kMdevRemove:
       if (!c.before.existed) return {};
       return write(mdev_dir(c.data) + "/remove", "1");
@@ -270,6 +242,47 @@ Status Executor::apply(Change& c) {
       return set_vf(c, c.setting);
   }
   return {};
+}
+
+// A file's new contents (and mode, owner, xattrs), shown as a diff; none when it is so already.
+Status Executor::replace_file(const Change& c) {
+  const FileState& b = c.before.file;
+  if (!b.absent && b.bytes == c.data && (!c.force_mode || b.mode == (c.mode & 07777)) &&
+      (!c.uid || *c.uid == b.uid) && (!c.gid || *c.gid == b.gid) &&
+      (!c.xattrs || c.xattrs == b.xattrs))
+    return {};  // already so: rewriting would only touch it
+  std::string diff = unified_diff(b.bytes, c.data, c.path, b.absent, false);
+  steps.push_back({"file", c.path, b.absent ? "create" : "replace", diff});
+  if (dry_) return {};
+  return write_file(c.path, c.data, options(c.mode, c.force_mode, c.uid, c.gid, c.xattrs));
+}
+
+// A module loaded through the port; when the change names the driver directory it registers,
+// that directory must be there afterwards (a module can load and register nothing).
+Status Executor::load_module(const Change& c) {
+  steps.push_back({"module", c.path, {}, {}});
+  if (dry_) return {};
+  if (!ports_.loader)
+    return Error::state("no way to load module " + c.path + " here",
+                        "load it by hand (modprobe " + c.path + ")");
+  TRY(ports_.loader->load(c.path));
+  if (!c.registers.empty() && !fs_.is_dir(c.registers))
+    return Error::state(fmt::format("driver {} is not registered after loading module {}",
+                                    base_name(c.registers), c.path),
+                        "the kernel log (`dmesg`) has the reason");
+  return {};
+}
+
+// The type's `create` is one file for all its instances: the error names which one.
+Status Executor::create_mdev(const Change& c) {
+  Status made = write(c.path + "/create", c.data);
+  if (made) return made;
+  Error e = std::move(made).error();
+  e.message =
+      fmt::format("cannot create mdev {} of type {}: {}", c.data, base_name(c.path), e.message);
+  if (e.fix.empty())
+    e.fix = "see `pcipass mdev types` (available_instances) and the kernel log (dmesg)";
+  return e;
 }
 
 // One VF setting through the port, as a step first (so a dry run shows it).

@@ -69,10 +69,13 @@ class Executor {
   Status write(const std::string& path, const std::string& data);
   Status move(const Change& c);
   Status restore(const PciAddress& a, const DeviceState& target);
+  Status replace_file(const Change& c);
   Status write_file(const std::string& path, const std::string& bytes, const ReplaceOptions& o);
   Status put_back_file(const std::string& path, const FileState& s);
   Status wait_for(const Change& c);
   Status run_program(Change& c);
+  Status load_module(const Change& c);
+  Status create_mdev(const Change& c);
   Status set_vf(const Change& c, const VfSetting& s);
   Status put_link(const std::string& path, const std::optional<std::string>& now,
                   const std::optional<std::string>& want);

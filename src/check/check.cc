@@ -501,29 +501,9 @@ boot::Edit iommu_edit(const Facts& f) {
   return e;
 }
 
-CheckResult check_iommu_kernel(const Facts& f) {
-  const char* id = "iommu-kernel";
-  std::string title = "IOMMU in the kernel";
-  if (auto r = sysfs_unusable(id, title, f)) return *r;
-  if (f.iommu_on()) {
-    std::string detail =
-        fmt::format("on: {} ({}), {}", plural(f.iommu_units.size(), "unit", "units"),
-                    list_some(f.iommu_units, 2), plural(f.iommu_groups, "group", "groups"));
-    if (f.ic.iommu_pt.value_or(false)) detail += ", iommu=pt";
-    return result(id, title, CheckStatus::kPass, detail);
-  }
-  if (f.iommu_groups > 0)
-    return result(id, title, CheckStatus::kWarn,
-                  fmt::format("{} but no units in /sys/class/iommu",
-                              plural(f.iommu_groups, "group", "groups")),
-                  "if vfio refuses a device, see `dmesg | grep -i iommu`");
-
-  std::string detail =
-      f.iommu_units.empty()
-          ? std::string("IOMMU is off in the kernel: no IOMMU groups")
-          : fmt::format("IOMMU units ({}) but no IOMMU groups", list_some(f.iommu_units, 2));
-
-  // What to change on the kernel command line.
+// The edit of the kernel command line that turns the IOMMU on, in words ("" when none would):
+// iommu=off and amd_iommu=off removed, intel_iommu=on added or put in place of intel_iommu=off.
+std::string iommu_cmdline_edit(const Facts& f) {
   std::vector<std::string> remove, add;
   std::string replace_from;  // intel_iommu=off -> intel_iommu=on
   if (f.cmdline) {
@@ -558,6 +538,32 @@ CheckResult check_iommu_kernel(const Facts& f) {
   bool adds_intel_on = !add.empty() || !replace_from.empty();
   if (!edit.empty()) edit += " " + f.where;
   if (adds_intel_on && !f.ic.iommu_pt) edit += "; iommu=pt is optional";
+  return edit;
+}
+
+CheckResult check_iommu_kernel(const Facts& f) {
+  const char* id = "iommu-kernel";
+  std::string title = "IOMMU in the kernel";
+  if (auto r = sysfs_unusable(id, title, f)) return *r;
+  if (f.iommu_on()) {
+    std::string detail =
+        fmt::format("on: {} ({}), {}", plural(f.iommu_units.size(), "unit", "units"),
+                    list_some(f.iommu_units, 2), plural(f.iommu_groups, "group", "groups"));
+    if (f.ic.iommu_pt.value_or(false)) detail += ", iommu=pt";
+    return result(id, title, CheckStatus::kPass, detail);
+  }
+  if (f.iommu_groups > 0)
+    return result(id, title, CheckStatus::kWarn,
+                  fmt::format("{} but no units in /sys/class/iommu",
+                              plural(f.iommu_groups, "group", "groups")),
+                  "if vfio refuses a device, see `dmesg | grep -i iommu`");
+
+  std::string detail =
+      f.iommu_units.empty()
+          ? std::string("IOMMU is off in the kernel: no IOMMU groups")
+          : fmt::format("IOMMU units ({}) but no IOMMU groups", list_some(f.iommu_units, 2));
+
+  std::string edit = iommu_cmdline_edit(f);
 
   // The boot loader may already ask for the change: then what is left is a regeneration or a
   // reboot, not an edit.

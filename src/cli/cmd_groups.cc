@@ -37,6 +37,60 @@ size_t assignable_count(const IommuGroup& g) {
   return n;
 }
 
+// A group's devices with their roles, what blocks it, and whether a VM could have it.
+Json group_json(const IommuGroup& g, const HostImpact& impact, bool critical) {
+  Json devs = Json::array(), must = Json::array();
+  for (const Device* d : g.devices) {
+    Role r = role_of(*d, impact);
+    devs.push_back({{"address", d->address.str()},
+                    {"kind", d->kind()},
+                    {"driver", d->driver ? Json(*d->driver) : Json(nullptr)},
+                    {"bridge", d->is_bridge()},
+                    {"role", r.id},
+                    {"name", device_title(*d)}});
+  }
+  auto blocking = g.blocking();
+  for (const Device* d : blocking) must.push_back(d->address.str());
+  return {{"id", g.id},
+          {"viable", blocking.empty()},
+          {"assignable", !critical && assignable_count(g) > 0},
+          {"must_move", must},
+          {"devices", devs}};
+}
+
+// The group's head line: whether a VM can use it now, and if not, why.
+void print_group(Context& ctx, const IommuGroup& g, const HostImpact& impact, bool critical,
+                 bool zero_domain) {
+  auto blocking = g.blocking();
+  std::string state;
+  Style style = Style::kGood;
+  if (assignable_count(g) == 0) {
+    state = "nothing to assign: bridges only";
+    style = Style::kDim;
+  } else if (blocking.empty()) {
+    state = "viable: a VM can use it now";
+  } else if (critical) {
+    state = "not assignable: it holds a device the host needs";
+    style = Style::kBad;
+  } else {
+    state = fmt::format("not viable until {} device{} move{} to vfio-pci", blocking.size(),
+                        blocking.size() == 1 ? "" : "s", blocking.size() == 1 ? "s" : "");
+    style = Style::kWarn;
+  }
+  ctx.out << ctx.term.paint(Style::kBold, fmt::format("IOMMU group {}", g.id)) << "  "
+          << ctx.term.paint(style, state) << '\n';
+  Table t({"ADDRESS", "CLASS", "DRIVER", "ROLE", "DEVICE"});
+  for (const Device* d : g.devices) {
+    Role r = role_of(*d, impact);
+    t.add({{short_address(d->address, zero_domain)},
+           {d->kind()},
+           {d->driver.value_or("-")},
+           {r.text, r.style},
+           {device_title(*d)}});
+  }
+  t.print(ctx.out, ctx.term, 2);
+}
+
 }  // namespace
 
 int run_groups(Context& ctx, const Args& a) {
@@ -46,7 +100,6 @@ int run_groups(Context& ctx, const Args& a) {
   if (!inv) return fail(ctx, inv.error());
   const auto& groups = ctx.groups();
   const auto& impact = ctx.impact();
-  bool zero_domain = (*inv)->single_domain_zero();
   if (*filter && !groups.find(**filter))
     return fail(ctx,
                 Error::not_found(fmt::format("no IOMMU group {} on this host", **filter),
@@ -57,57 +110,14 @@ int run_groups(Context& ctx, const Args& a) {
   for (const auto& g : groups.groups()) {
     if (*filter && g.id != **filter) continue;
     ++shown;
-    auto blocking = g.blocking();
     bool critical = std::any_of(g.devices.begin(), g.devices.end(), [&](const Device* d) {
       return !d->is_bridge() && impact.critical(d->address);
     });
-    viable += blocking.empty();
-    if (ctx.json) {
-      Json devs = Json::array(), must = Json::array();
-      for (const Device* d : g.devices) {
-        Role r = role_of(*d, impact);
-        devs.push_back({{"address", d->address.str()},
-                        {"kind", d->kind()},
-                        {"driver", d->driver ? Json(*d->driver) : Json(nullptr)},
-                        {"bridge", d->is_bridge()},
-                        {"role", r.id},
-                        {"name", device_title(*d)}});
-      }
-      for (const Device* d : blocking) must.push_back(d->address.str());
-      out.push_back({{"id", g.id},
-                     {"viable", blocking.empty()},
-                     {"assignable", !critical && assignable_count(g) > 0},
-                     {"must_move", must},
-                     {"devices", devs}});
-      continue;
-    }
-    std::string head = fmt::format("IOMMU group {}", g.id);
-    std::string state;
-    Style style = Style::kGood;
-    if (assignable_count(g) == 0) {
-      state = "nothing to assign: bridges only";
-      style = Style::kDim;
-    } else if (blocking.empty()) {
-      state = "viable: a VM can use it now";
-    } else if (critical) {
-      state = "not assignable: it holds a device the host needs";
-      style = Style::kBad;
-    } else {
-      state = fmt::format("not viable until {} device{} move{} to vfio-pci", blocking.size(),
-                          blocking.size() == 1 ? "" : "s", blocking.size() == 1 ? "s" : "");
-      style = Style::kWarn;
-    }
-    ctx.out << ctx.term.paint(Style::kBold, head) << "  " << ctx.term.paint(style, state) << '\n';
-    Table t({"ADDRESS", "CLASS", "DRIVER", "ROLE", "DEVICE"});
-    for (const Device* d : g.devices) {
-      Role r = role_of(*d, impact);
-      t.add({{short_address(d->address, zero_domain)},
-             {d->kind()},
-             {d->driver.value_or("-")},
-             {r.text, r.style},
-             {device_title(*d)}});
-    }
-    t.print(ctx.out, ctx.term, 2);
+    viable += g.viable();
+    if (ctx.json)
+      out.push_back(group_json(g, impact, critical));
+    else
+      print_group(ctx, g, impact, critical, (*inv)->single_domain_zero());
   }
   if (ctx.json) {
     ctx.out << dump_json(Json{{"schema", "pcipass.groups/1"},

@@ -94,6 +94,70 @@ static void print_persisted(Context& ctx, const persist::DesiredState& d) {
     }
 }
 
+static Json bindings_json(const std::vector<assign::StatusEntry>& entries) {
+  Json list = Json::array();
+  for (const auto& e : entries) {
+    Json users = Json::array();
+    for (const auto& u : e.users)
+      users.push_back({{"pid", u.pid}, {"comm", u.comm}, {"path", u.path}});
+    const auto& b = e.binding;
+    list.push_back(
+        {{"address", b.address.str()},
+         {"iommu_group", b.group ? Json(*b.group) : Json(nullptr)},
+         {"driver", b.driver},
+         {"original_driver", opt(b.original.driver)},
+         {"original_driver_override", opt(b.original.override)},
+         {"owner", b.owner.empty() ? Json(nullptr) : Json(b.owner)},
+         {"present", e.present},
+         {"current_driver", opt(e.driver)},
+         {"node", b.group && b.driver == "vfio-pci" ? Json("/dev/vfio/" + std::to_string(*b.group))
+                                                    : Json(nullptr)},
+         {"node_present", e.node},
+         {"holds", e.holds},
+         {"problem", e.problem.empty() ? Json(nullptr) : Json(e.problem)},
+         {"users", users}});
+  }
+  return list;
+}
+
+static Json pending_json(const std::optional<assign::Journal>& pending) {
+  if (!pending) return nullptr;
+  Json devs = Json::array();
+  Json attrs = Json::array();
+  for (const auto& d : pending->devices) devs.push_back(d.address.str());
+  for (const auto& a : pending->attributes) attrs.push_back(a.path);
+  return {{"operation", pending->operation},
+          {"phase", pending->phase},
+          {"pid", pending->pid},
+          {"devices", devs},
+          {"attributes", attrs}};
+}
+
+// What pcipass bound since boot; `nothing` says so when the persisted and early lists are empty
+// too, `since boot` when only this boot's list is.
+static void print_bindings(Context& ctx, const std::vector<assign::StatusEntry>& entries,
+                           bool nothing) {
+  if (entries.empty()) {
+    ctx.out << (nothing ? "pcipass has bound nothing\n" : "pcipass has bound nothing since boot\n");
+    return;
+  }
+  Table t({"ADDRESS", "GROUP", "DRIVER", "ORIGINAL", "STATE"});
+  for (const auto& e : entries) {
+    const auto& b = e.binding;
+    std::string state = e.holds ? "holds" : e.problem;
+    if (e.holds && !e.users.empty())
+      state =
+          fmt::format("holds, in use by {} (pid {})", e.users.front().comm, e.users.front().pid);
+    t.add({{b.address.str()},
+           {b.group ? std::to_string(*b.group) : "-"},
+           {b.driver},
+           {b.original.driver.value_or("no driver") +
+            (b.original.override ? " (override " + *b.original.override + ")" : "")},
+           {state, e.holds ? Style::kGood : Style::kBad}});
+  }
+  t.print(ctx.out, ctx.term);
+}
+
 int run_status(Context& ctx, const Args&) {
   auto r = assign::status(ctx.fs());
   if (!r) return fail(ctx, r.error());
@@ -104,69 +168,15 @@ int run_status(Context& ctx, const Args&) {
   for (const auto& e : early) all_hold &= e.match == persist::Match::kMatches;
   for (const auto& e : r->entries) all_hold &= e.holds;
   if (ctx.json) {
-    Json list = Json::array();
-    for (const auto& e : r->entries) {
-      Json users = Json::array();
-      for (const auto& u : e.users)
-        users.push_back({{"pid", u.pid}, {"comm", u.comm}, {"path", u.path}});
-      const auto& b = e.binding;
-      list.push_back({{"address", b.address.str()},
-                      {"iommu_group", b.group ? Json(*b.group) : Json(nullptr)},
-                      {"driver", b.driver},
-                      {"original_driver", opt(b.original.driver)},
-                      {"original_driver_override", opt(b.original.override)},
-                      {"owner", b.owner.empty() ? Json(nullptr) : Json(b.owner)},
-                      {"present", e.present},
-                      {"current_driver", opt(e.driver)},
-                      {"node", b.group && b.driver == "vfio-pci"
-                                   ? Json("/dev/vfio/" + std::to_string(*b.group))
-                                   : Json(nullptr)},
-                      {"node_present", e.node},
-                      {"holds", e.holds},
-                      {"problem", e.problem.empty() ? Json(nullptr) : Json(e.problem)},
-                      {"users", users}});
-    }
-    Json pending = nullptr;
-    if (r->pending) {
-      Json devs = Json::array();
-      Json attrs = Json::array();
-      for (const auto& d : r->pending->devices) devs.push_back(d.address.str());
-      for (const auto& a : r->pending->attributes) attrs.push_back(a.path);
-      pending = {{"operation", r->pending->operation},
-                 {"phase", r->pending->phase},
-                 {"pid", r->pending->pid},
-                 {"devices", devs},
-                 {"attributes", attrs}};
-    }
     ctx.out << dump_json(Json{{"schema", "pcipass.status/1"},
-                              {"bindings", list},
-                              {"pending", pending},
+                              {"bindings", bindings_json(r->entries)},
+                              {"pending", pending_json(r->pending)},
                               {"all_hold", all_hold},
                               {"persisted", persisted_json(*desired)},
                               {"early_bind", early_json(early)}})
             << '\n';
   } else {
-    if (r->entries.empty() && desired->devices.empty() && early.empty())
-      ctx.out << "pcipass has bound nothing\n";
-    else if (r->entries.empty())
-      ctx.out << "pcipass has bound nothing since boot\n";
-    else {
-      Table t({"ADDRESS", "GROUP", "DRIVER", "ORIGINAL", "STATE"});
-      for (const auto& e : r->entries) {
-        const auto& b = e.binding;
-        std::string state = e.holds ? "holds" : e.problem;
-        if (e.holds && !e.users.empty())
-          state = fmt::format("holds, in use by {} (pid {})", e.users.front().comm,
-                              e.users.front().pid);
-        t.add({{b.address.str()},
-               {b.group ? std::to_string(*b.group) : "-"},
-               {b.driver},
-               {b.original.driver.value_or("no driver") +
-                (b.original.override ? " (override " + *b.original.override + ")" : "")},
-               {state, e.holds ? Style::kGood : Style::kBad}});
-      }
-      t.print(ctx.out, ctx.term);
-    }
+    print_bindings(ctx, r->entries, desired->devices.empty() && early.empty());
     print_persisted(ctx, *desired);
     print_early(ctx, early);
     if (r->pending)
