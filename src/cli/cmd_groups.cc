@@ -38,7 +38,8 @@ size_t assignable_count(const IommuGroup& g) {
 }
 
 // A group's devices with their roles, what blocks it, and whether a VM could have it.
-Json group_json(const IommuGroup& g, const HostImpact& impact, bool critical) {
+Json group_json(const IommuGroup& g, const std::vector<const Device*>& blocking,
+                const HostImpact& impact, bool critical) {
   Json devs = Json::array(), must = Json::array();
   for (const Device* d : g.devices) {
     Role r = role_of(*d, impact);
@@ -49,7 +50,6 @@ Json group_json(const IommuGroup& g, const HostImpact& impact, bool critical) {
                     {"role", r.id},
                     {"name", device_title(*d)}});
   }
-  auto blocking = g.blocking();
   for (const Device* d : blocking) must.push_back(d->address.str());
   return {{"id", g.id},
           {"viable", blocking.empty()},
@@ -59,9 +59,8 @@ Json group_json(const IommuGroup& g, const HostImpact& impact, bool critical) {
 }
 
 // The group's head line: whether a VM can use it now, and if not, why.
-void print_group(Context& ctx, const IommuGroup& g, const HostImpact& impact, bool critical,
-                 bool zero_domain) {
-  auto blocking = g.blocking();
+void print_group(Context& ctx, const IommuGroup& g, const std::vector<const Device*>& blocking,
+                 const HostImpact& impact, bool critical, bool zero_domain) {
   std::string state;
   Style style = Style::kGood;
   if (assignable_count(g) == 0) {
@@ -113,11 +112,12 @@ int run_groups(Context& ctx, const Args& a) {
     bool critical = std::any_of(g.devices.begin(), g.devices.end(), [&](const Device* d) {
       return !d->is_bridge() && impact.critical(d->address);
     });
-    viable += g.viable();
+    auto blocking = g.blocking();  // once: the JSON or the table, and the count
+    viable += blocking.empty();
     if (ctx.json)
-      out.push_back(group_json(g, impact, critical));
+      out.push_back(group_json(g, blocking, impact, critical));
     else
-      print_group(ctx, g, impact, critical, (*inv)->single_domain_zero());
+      print_group(ctx, g, blocking, impact, critical, (*inv)->single_domain_zero());
   }
   if (ctx.json) {
     ctx.out << dump_json(Json{{"schema", "pcipass.groups/1"},
