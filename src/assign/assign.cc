@@ -24,7 +24,7 @@ class JournalRecord : public change::Record {
  public:
   JournalRecord(HostFs& fs, const Journal& j) : fs_(fs), j_(j) {}
   Status begin(std::vector<Step>& steps, bool dry) override {
-    steps.push_back({"journal", kJournalPath, "writing", {}});
+    steps.push_back({change::StepKind::kJournal, kJournalPath, "writing", {}});
     if (dry) return {};
     return save_journal(fs_, j_);
   }
@@ -91,8 +91,8 @@ Status apply_to_state(HostFs& fs, const Journal& j) {
 
 // Commit: mark the journal done, update the state, drop the journal.
 Status commit(HostFs& fs, const Journal& j, std::vector<Step>& steps, bool dry) {
-  steps.push_back({"journal", kJournalPath, "committed", {}});
-  steps.push_back({"state", kStatePath, "", {}});
+  steps.push_back({change::StepKind::kJournal, kJournalPath, "committed", {}});
+  steps.push_back({change::StepKind::kState, kStatePath, "", {}});
   if (dry) return {};
   Journal done = j;
   done.phase = "committed";
@@ -496,7 +496,7 @@ Result<std::vector<Step>> apply_runtime(HostFs& fs, std::vector<Change>& plan,
     return std::move(ex.steps);
   }
   if (ex.began() && (runtime || !part.set)) {
-    ex.steps.push_back({"journal", kJournalPath, "removed", {}});
+    ex.steps.push_back({change::StepKind::kJournal, kJournalPath, "removed", {}});
     if (!dry_run) {
       Status done = fs.remove(kJournalPath);
       if (!done) return ex.fail(plan, *part.record, std::move(done).error());
@@ -521,7 +521,7 @@ Status recover_runtime(HostFs& fs, const Environment& env, RecoverReport& report
   change::Executor ex(fs, ports(env, env.loader), false);
   if (j.phase == "committed") {
     TRY(apply_to_state(fs, j));
-    ex.steps.push_back({"state", kStatePath, "", {}});
+    ex.steps.push_back({change::StepKind::kState, kStatePath, "", {}});
   } else {
     std::vector<Change> changes = j.changes();
     Status rb = ex.roll_back(changes);

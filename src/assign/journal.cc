@@ -10,7 +10,6 @@
 namespace pcipass::assign {
 
 using change::Checker;
-using change::Json;
 
 namespace {
 
@@ -22,12 +21,8 @@ constexpr const char* kStateFix =
     "inspect it; `pcipass release` needs it to know the original drivers: repair it or remove "
     "it after putting the devices back by hand";
 
-Json opt(const std::optional<std::string>& s) {
-  return s ? Json(*s) : Json(nullptr);
-}
-
 Json state_json(const DeviceState& s) {
-  Json j{{"driver", opt(s.driver)}, {"driver_override", opt(s.override)}};
+  Json j{{"driver", or_null(s.driver)}, {"driver_override", or_null(s.override)}};
   if (s.any_driver) j["any_driver"] = true;
   return j;
 }
@@ -335,13 +330,13 @@ Status save_journal(HostFs& fs, const Journal& j) {
   for (const auto& d : j.devices)
     entries.emplace_back(d.seq, Json{{"kind", "device"},
                                      {"address", d.address.str()},
-                                     {"iommu_group", d.group ? Json(*d.group) : Json(nullptr)},
+                                     {"iommu_group", or_null(d.group)},
                                      {"before", state_json(d.before)},
                                      {"after", state_json(d.after)}});
   for (const auto& a : j.attributes)
     entries.emplace_back(a.seq, Json{{"kind", "attribute"},
                                      {"path", a.path},
-                                     {"before", opt(a.before)},
+                                     {"before", or_null(a.before)},
                                      {"after", a.after}});
   for (const auto& m : j.mdevs)
     entries.emplace_back(m.seq, Json{{"kind", "mdev"},
@@ -413,7 +408,7 @@ Status save_state(HostFs& fs, const StateFile& s) {
   Json list = Json::array();
   for (const auto& b : s.bindings)
     list.push_back({{"address", b.address.str()},
-                    {"iommu_group", b.group ? Json(*b.group) : Json(nullptr)},
+                    {"iommu_group", or_null(b.group)},
                     {"driver", b.driver},
                     {"original", state_json(b.original)},
                     {"owner", b.owner}});

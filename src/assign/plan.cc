@@ -81,6 +81,77 @@ Status check_assignable(const Inventory& inv, const PciAddress& a) {
   return {};
 }
 
+namespace {
+
+// A group member's part in the plan. A device already on no driver, pci-stub or vfio keeps the
+// group viable where it is; one on a host driver moves only when asked (itself, or --with-group).
+PlanDevice plan_device(const Device& d, bool requested, const HostImpact& impact,
+                       const PlanOptions& opt) {
+  PlanDevice pd;
+  pd.address = d.address;
+  pd.title = title_of(d);
+  pd.kind = d.kind();
+  pd.driver = d.driver;
+  pd.new_driver = d.driver;
+  pd.requested = requested;
+  pd.uses = impact.uses(d.address);
+  if (d.is_bridge() || d.is_host_bridge()) {
+    pd.action = Action::kStays;
+  } else if (d.driver == opt.driver) {
+    pd.action = Action::kUnchanged;
+  } else if (requested || (opt.with_group && !driver_keeps_group_viable(d.driver))) {
+    pd.action = Action::kBind;
+    pd.new_driver = opt.driver;
+  } else if (driver_keeps_group_viable(d.driver)) {
+    pd.action = Action::kViable;
+  } else {
+    pd.action = Action::kLeftBehind;
+  }
+  return pd;
+}
+
+// The refusal for a group whose plan leaves endpoints on host drivers: VFIO opens a group only
+// when every endpoint in it is on vfio-pci, pci-stub or no driver. It names them and the fix.
+std::optional<Refusal> group_not_viable(const IommuGroup& g, const PlanGroup& pg) {
+  std::vector<std::string> names, all;
+  std::optional<PciAddress> first;
+  for (const auto& pd : pg.devices)
+    if (pd.action == Action::kLeftBehind) {
+      names.push_back(fmt::format("{} ({})", pd.address.str(), pd.driver.value_or("")));
+      if (!first) first = pd.address;
+    }
+  if (!first) return std::nullopt;
+  for (const Device* d : g.endpoints()) all.push_back(d->address.str());
+  return Refusal{RefusalKind::kGroupNotViable, *first,
+                 fmt::format("IOMMU group {} would not be viable: {} would stay on the host", pg.id,
+                             fmt::join(names, ", ")),
+                 fmt::format("add --with-group to bind every endpoint of group {} ({})", pg.id,
+                             fmt::join(all, ", "))};
+}
+
+// What the host loses with each device that moves, and the refusals for the ones it cannot lose
+// (needed by the host, or held open by a process) unless forced.
+void weigh_losses(Plan& plan, const HostImpact& impact, bool force) {
+  for (const auto& g : plan.groups)
+    for (const auto& d : g.devices) {
+      if (d.action != Action::kBind) continue;
+      for (const auto& u : d.uses) plan.losses.push_back({d.address, u});
+      if (force) continue;
+      std::string critical = impact.critical_reason(d.address);
+      if (!critical.empty())
+        plan.refusals.push_back(
+            {RefusalKind::kHostCritical, d.address, fmt::format("{} {}", d.address.str(), critical),
+             "the host needs it; add --force only if the host can do without it"});
+      for (const auto& u : d.uses)
+        if (u.kind == UseKind::kProcess)
+          plan.refusals.push_back({RefusalKind::kInUse, d.address,
+                                   fmt::format("{} is {}", d.address.str(), u.detail),
+                                   "stop the process first, or add --force"});
+    }
+}
+
+}  // namespace
+
 Result<Plan> make_plan(const Inventory& inv, const GroupMap& groups, const HostImpact& impact,
                        const std::vector<PciAddress>& requested, const PlanOptions& opt) {
   Plan plan;
@@ -89,75 +160,32 @@ Result<Plan> make_plan(const Inventory& inv, const GroupMap& groups, const HostI
   std::set<int> group_ids;
   for (const auto& a : requested) {
     TRY(check_assignable(inv, a));
-    const Device* d = inv.find(a);
-    group_ids.insert(*d->iommu_group);
+    group_ids.insert(*inv.find(a)->iommu_group);
   }
-
   for (int id : group_ids) {
     const IommuGroup* g = groups.find(id);
     if (!g) continue;
     PlanGroup pg;
     pg.id = id;
-    std::vector<const Device*> left_behind;
-    for (const Device* d : g->devices) {
-      PlanDevice pd;
-      pd.address = d->address;
-      pd.title = title_of(*d);
-      pd.kind = d->kind();
-      pd.driver = d->driver;
-      pd.new_driver = d->driver;
-      pd.requested = wanted.count(d->address) > 0;
-      pd.uses = impact.uses(d->address);
-      if (d->is_bridge() || d->is_host_bridge()) {
-        pd.action = Action::kStays;
-      } else if (d->driver == opt.driver) {
-        pd.action = Action::kUnchanged;
-      } else if (pd.requested || (opt.with_group && !driver_keeps_group_viable(d->driver))) {
-        pd.action = Action::kBind;
-        pd.new_driver = opt.driver;
-      } else if (driver_keeps_group_viable(d->driver)) {
-        pd.action = Action::kViable;
-      } else {
-        pd.action = Action::kLeftBehind;
-        left_behind.push_back(d);
-      }
-      pg.devices.push_back(std::move(pd));
-    }
-    if (!left_behind.empty()) {
-      std::vector<std::string> names, all;
-      for (const Device* d : left_behind)
-        names.push_back(fmt::format("{} ({})", d->address.str(), *d->driver));
-      for (const Device* d : g->endpoints()) all.push_back(d->address.str());
-      std::vector<std::string> req;
-      for (const auto& pd : pg.devices)
-        if (pd.requested) req.push_back(pd.address.str());
-      plan.refusals.push_back(
-          {"group-not-viable", left_behind.front()->address,
-           fmt::format("IOMMU group {} would not be viable: {} would stay on the host", id,
-                       fmt::join(names, ", ")),
-           fmt::format("add --with-group to bind every endpoint of group {} ({})", id,
-                       fmt::join(all, ", "))});
-    }
+    for (const Device* d : g->devices)
+      pg.devices.push_back(plan_device(*d, wanted.count(d->address) > 0, impact, opt));
+    if (auto refusal = group_not_viable(*g, pg)) plan.refusals.push_back(std::move(*refusal));
     plan.groups.push_back(std::move(pg));
   }
-
-  for (const auto& g : plan.groups)
-    for (const auto& d : g.devices) {
-      if (d.action != Action::kBind) continue;
-      for (const auto& u : d.uses) plan.losses.push_back({d.address, u});
-      if (opt.force) continue;
-      std::string critical = impact.critical_reason(d.address);
-      if (!critical.empty())
-        plan.refusals.push_back(
-            {"host-critical", d.address, fmt::format("{} {}", d.address.str(), critical),
-             "the host needs it; add --force only if the host can do without it"});
-      for (const auto& u : d.uses)
-        if (u.kind == "process")
-          plan.refusals.push_back({"in-use", d.address,
-                                   fmt::format("{} is {}", d.address.str(), u.detail),
-                                   "stop the process first, or add --force"});
-    }
+  weigh_losses(plan, impact, opt.force);
   return plan;
+}
+
+const char* refusal_id(RefusalKind k) {
+  switch (k) {
+    case RefusalKind::kGroupNotViable:
+      return "group-not-viable";
+    case RefusalKind::kHostCritical:
+      return "host-critical";
+    case RefusalKind::kInUse:
+      return "in-use";
+  }
+  return "?";
 }
 
 }  // namespace pcipass::assign

@@ -37,8 +37,16 @@ struct PlanGroup {
   std::vector<PlanDevice> devices;  // by address
 };
 
+// Why a plan would not go ahead. The ids (refusal_id) are plan --json's `refusals[].id`.
+enum class RefusalKind {
+  kGroupNotViable,  // another endpoint of the group would stay on a host driver
+  kHostCritical,    // the host needs the device (root fs, default route, console...)
+  kInUse,           // a process holds a device file of it open
+};
+const char* refusal_id(RefusalKind k);  // "group-not-viable", "host-critical", "in-use"
+
 struct Refusal {
-  std::string id;  // "host-critical", "group-not-viable", "in-use"
+  RefusalKind kind;
   PciAddress address;
   std::string message;  // "0000:00:03.0 holds the root filesystem (/ on vda1)"
   std::string fix;

@@ -230,24 +230,77 @@ bool Change::recorded() const {
   return true;
 }
 
+const char* step_kind_id(StepKind k) {
+  switch (k) {
+    case StepKind::kModule:
+      return "module";
+    case StepKind::kWrite:
+      return "write";
+    case StepKind::kJournal:
+      return "journal";
+    case StepKind::kChown:
+      return "chown";
+    case StepKind::kState:
+      return "state";
+    case StepKind::kFile:
+      return "file";
+    case StepKind::kRemove:
+      return "remove";
+    case StepKind::kMkdir:
+      return "mkdir";
+    case StepKind::kRmdir:
+      return "rmdir";
+    case StepKind::kRun:
+      return "run";
+    case StepKind::kChangeSet:
+      return "change-set";
+    case StepKind::kVerify:
+      return "verify";
+    case StepKind::kLink:
+      return "link";
+    case StepKind::kGuard:
+      return "guard";
+    case StepKind::kVf:
+      return "vf";
+  }
+  return "?";
+}
+
 std::string Step::text() const {
-  if (kind == "module") return "load module " + path;
-  if (kind == "chown") return fmt::format("chown {} {}", data, path);
-  if (kind == "journal") return fmt::format("journal {} ({})", path, data);
-  if (kind == "state") return "state " + path;
-  if (kind == "change-set") return fmt::format("change set {} ({})", path, data);
-  if (kind == "file") return fmt::format("{} {}", data, path);
-  if (kind == "remove") return "remove " + path;
-  if (kind == "mkdir") return "mkdir " + path;
-  if (kind == "rmdir") return "rmdir " + path;
-  if (kind == "run") return "run " + data;
-  if (kind == "verify") return fmt::format("verify {}: {}", path, data);
-  if (kind == "guard")
-    return data == "absent" ? fmt::format("guard {} (absent now: undo removes it if created)", path)
-                            : fmt::format("guard {} (undo puts its bytes back)", path);
-  if (kind == "vf") return fmt::format("set {} {}", path, data);
-  if (kind == "link")
-    return data.empty() ? "remove link " + path : fmt::format("link {} -> {}", path, data);
+  switch (kind) {
+    case StepKind::kModule:
+      return "load module " + path;
+    case StepKind::kChown:
+      return fmt::format("chown {} {}", data, path);
+    case StepKind::kJournal:
+      return fmt::format("journal {} ({})", path, data);
+    case StepKind::kState:
+      return "state " + path;
+    case StepKind::kChangeSet:
+      return fmt::format("change set {} ({})", path, data);
+    case StepKind::kFile:
+      return fmt::format("{} {}", data, path);
+    case StepKind::kRemove:
+      return "remove " + path;
+    case StepKind::kMkdir:
+      return "mkdir " + path;
+    case StepKind::kRmdir:
+      return "rmdir " + path;
+    case StepKind::kRun:
+      return "run " + data;
+    case StepKind::kVerify:
+      return fmt::format("verify {}: {}", path, data);
+    case StepKind::kGuard:
+      return data == "absent"
+                 ? fmt::format("guard {} (absent now: undo removes it if created)", path)
+                 : fmt::format("guard {} (undo puts its bytes back)", path);
+    case StepKind::kVf:
+      return fmt::format("set {} {}", path, data);
+    case StepKind::kLink:
+      return data.empty() ? "remove link " + path : fmt::format("link {} -> {}", path, data);
+    case StepKind::kWrite:
+      break;
+  }
   std::string shown = data == "\n" ? std::string("\\n") : data;
   return fmt::format("write {}: {}", path, shown);
 }

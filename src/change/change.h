@@ -180,10 +180,29 @@ struct Change {
   bool recorded() const;
 };
 
+// What a step does. The ids (step_kind_id) are --json's `steps[].kind`: stable, new kinds add ids.
+enum class StepKind {
+  kModule,     // a kernel module loaded (path: its name)
+  kWrite,      // a sysfs attribute written
+  kJournal,    // the runtime journal written, committed or removed
+  kChown,      // an owner changed (data: uid:gid)
+  kState,      // the bindings state file written
+  kFile,       // a durable file created or replaced (data: which; diff)
+  kRemove,     // a file removed
+  kMkdir,      // a directory made (data: its mode)
+  kRmdir,      // a directory removed
+  kRun,        // a program run (path: argv[0]; data: the command)
+  kChangeSet,  // a change set's manifest written (path: its id; data: its state)
+  kVerify,     // a check that what the next boot uses has the parameters
+  kLink,       // a symlink made or removed (data: its target, "" when removed)
+  kGuard,      // a file a program may change, kept to put back (data: present/absent)
+  kVf,         // one setting of an SR-IOV VF, by netlink
+};
+const char* step_kind_id(StepKind k);
+
 // One write pcipass makes (or, with --dry-run, would make), in order; what --json calls steps.
 struct Step {
-  std::string kind;  // "module", "write", "journal", "chown", "state", "file", "remove", "mkdir",
-                     // "rmdir", "run", "change-set", "verify", "link", "guard", "vf"
+  StepKind kind;
   std::string path;  // the file written; the module name for "module"; argv[0] for "run"
   std::string data;  // what is written ("\n" clears driver_override); "uid:gid" for chown; a
                      // link's target ("" when it is removed); "present" or "absent" for guard

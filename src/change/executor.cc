@@ -179,7 +179,7 @@ Status Executor::roll_back(std::vector<Change>& plan) {
 }
 
 Status Executor::write(const std::string& path, const std::string& data) {
-  steps.push_back({"write", path, data, {}});
+  steps.push_back({StepKind::kWrite, path, data, {}});
   if (dry_) return {};
   return fs_.write(path, data);
 }
@@ -194,39 +194,40 @@ Status Executor::apply(Change& c) {
       return replace_file(c);
     case Kind::kFileRemove: {
       const FileState& b = c.before.file;
-      steps.push_back({"remove", c.path, {}, unified_diff(b.bytes, "", c.path, b.absent, true)});
+      steps.push_back(
+          {StepKind::kRemove, c.path, {}, unified_diff(b.bytes, "", c.path, b.absent, true)});
       if (dry_ || b.absent) return {};
       return fs_.remove(c.path);
     }
     case Kind::kDirCreate:
       if (c.before.existed) return {};
-      steps.push_back({"mkdir", c.path, octal(c.mode), {}});
+      steps.push_back({StepKind::kMkdir, c.path, octal(c.mode), {}});
       if (dry_) return {};
       return fs_.make_dirs(c.path, c.mode);
     case Kind::kDirRemove:
       if (!c.before.existed) return {};
-      steps.push_back({"rmdir", c.path, {}, {}});
+      steps.push_back({StepKind::kRmdir, c.path, {}, {}});
       if (dry_) return {};
       return fs_.remove_dir(c.path);
     case Kind::kOwner:
-      steps.push_back({"chown", c.path, fmt::format("{}:{}", *c.uid, *c.gid), {}});
+      steps.push_back({StepKind::kChown, c.path, fmt::format("{}:{}", *c.uid, *c.gid), {}});
       if (dry_) return {};
       return fs_.change_owner(c.path, *c.uid, *c.gid);
     case Kind::kModuleLoad:
       return load_module(c);
     case Kind::kProgram:
-      steps.push_back({"run", c.path, c.program.text(), {}});
+      steps.push_back({StepKind::kRun, c.path, c.program.text(), {}});
       if (dry_) return {};
       return run_program(c);
     case Kind::kWaitFor:
       if (dry_) return {};
       return wait_for(c);
     case Kind::kVerify:
-      steps.push_back({"verify", c.path, c.data, {}});
+      steps.push_back({StepKind::kVerify, c.path, c.data, {}});
       if (dry_ || !c.verify) return {};
       return c.verify(fs_, ports_.runner);
     case Kind::kFileGuard:
-      steps.push_back({"guard", c.path, c.before.file.absent ? "absent" : "present", {}});
+      steps.push_back({StepKind::kGuard, c.path, c.before.file.absent ? "absent" : "present", {}});
       return {};
     case Kind::kLink: {
       std::optional<std::string> want;
@@ -252,7 +253,7 @@ Status Executor::replace_file(const Change& c) {
       (!c.xattrs || c.xattrs == b.xattrs))
     return {};  // already so: rewriting would only touch it
   std::string diff = unified_diff(b.bytes, c.data, c.path, b.absent, false);
-  steps.push_back({"file", c.path, b.absent ? "create" : "replace", diff});
+  steps.push_back({StepKind::kFile, c.path, b.absent ? "create" : "replace", diff});
   if (dry_) return {};
   return write_file(c.path, c.data, options(c.mode, c.force_mode, c.uid, c.gid, c.xattrs));
 }
@@ -260,7 +261,7 @@ Status Executor::replace_file(const Change& c) {
 // A module loaded through the port; when the change names the driver directory it registers,
 // that directory must be there afterwards (a module can load and register nothing).
 Status Executor::load_module(const Change& c) {
-  steps.push_back({"module", c.path, {}, {}});
+  steps.push_back({StepKind::kModule, c.path, {}, {}});
   if (dry_) return {};
   if (!ports_.loader)
     return Error::state("no way to load module " + c.path + " here",
@@ -287,8 +288,10 @@ Status Executor::create_mdev(const Change& c) {
 
 // One VF setting through the port, as a step first (so a dry run shows it).
 Status Executor::set_vf(const Change& c, const VfSetting& s) {
-  steps.push_back(
-      {"vf", c.path, fmt::format("vf {} {} {}", c.vf, vf_field_name(s.field), s.value()), {}});
+  steps.push_back({StepKind::kVf,
+                   c.path,
+                   fmt::format("vf {} {} {}", c.vf, vf_field_name(s.field), s.value()),
+                   {}});
   if (dry_) return {};
   if (!ports_.vf_links) return no_vf_links(c);
   return ports_.vf_links->set(c.path, c.vf, s);
@@ -312,25 +315,27 @@ Status Executor::undo(const Change& c) {
       // Innermost first; one that is not empty any more is refused by remove_dir.
       for (auto it = c.before.created.rbegin(); it != c.before.created.rend(); ++it) {
         if (!fs_.is_dir(*it)) continue;
-        steps.push_back({"rmdir", *it, {}, {}});
+        steps.push_back({StepKind::kRmdir, *it, {}, {}});
         TRY(fs_.remove_dir(*it));
       }
       return {};
     case Kind::kDirRemove:
       if (!c.before.existed || fs_.is_dir(c.path)) return {};
-      steps.push_back({"mkdir", c.path, octal(c.mode), {}});
+      steps.push_back({StepKind::kMkdir, c.path, octal(c.mode), {}});
       return fs_.make_dirs(c.path, c.mode);
     case Kind::kOwner: {
       if (!c.before.existed || !fs_.exists(c.path)) return {};
       auto now = TRY(fs_.owner(c.path));
       if (now.uid == c.before.file.uid && now.gid == c.before.file.gid) return {};
-      steps.push_back(
-          {"chown", c.path, fmt::format("{}:{}", c.before.file.uid, c.before.file.gid), {}});
+      steps.push_back({StepKind::kChown,
+                       c.path,
+                       fmt::format("{}:{}", c.before.file.uid, c.before.file.gid),
+                       {}});
       return fs_.change_owner(c.path, c.before.file.uid, c.before.file.gid);
     }
     case Kind::kProgram:
       if (!c.undo_program) return {};
-      steps.push_back({"run", c.undo_program->argv.at(0), c.undo_program->text(), {}});
+      steps.push_back({StepKind::kRun, c.undo_program->argv.at(0), c.undo_program->text(), {}});
       if (!ports_.runner) return Error::state("no command runner to run " + c.program.text());
       TRY(ports_.runner->checked(*c.undo_program));
       return {};
@@ -366,7 +371,7 @@ Status Executor::undo(const Change& c) {
 Status Executor::put_link(const std::string& path, const std::optional<std::string>& now,
                           const std::optional<std::string>& want) {
   if (now == want) return {};
-  steps.push_back({"link", path, want.value_or(""), {}});
+  steps.push_back({StepKind::kLink, path, want.value_or(""), {}});
   if (dry_) return {};
   if (!want) return fs_.remove(path);
   return fs_.make_link(path, *want);
@@ -382,10 +387,10 @@ Status Executor::put_back_file(const std::string& path, const FileState& s) {
   FileState now = TRY(read_file_state(fs_, path));
   if (s.matched_by(now)) return {};
   if (s.absent) {
-    steps.push_back({"remove", path, {}, {}});
+    steps.push_back({StepKind::kRemove, path, {}, {}});
     return fs_.remove(path);
   }
-  steps.push_back({"file", path, "restore", {}});
+  steps.push_back({StepKind::kFile, path, "restore", {}});
   return write_file(path, s.bytes, options(s.mode, true, s.uid, s.gid, s.xattrs));
 }
 

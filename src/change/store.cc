@@ -75,7 +75,7 @@ Json file_json(const FileRecord& f, size_t i) {
 }
 
 Json program_json(const ProgramRecord& p) {
-  Json j{{"argv", p.argv}, {"undo_argv", p.undo_argv ? Json(*p.undo_argv) : Json(nullptr)}};
+  Json j{{"argv", p.argv}, {"undo_argv", or_null(p.undo_argv)}};
   if (!p.ran) {
     j["ran"] = nullptr;
     return j;
@@ -143,7 +143,7 @@ class SetRecord : public Record {
   SetRecord(HostFs& fs, ChangeSet& set, const std::vector<Change>& plan)
       : fs_(fs), set_(set), plan_(plan) {}
   Status begin(std::vector<Step>& steps, bool dry) override {
-    steps.push_back({"change-set", set_.id, "applying", {}});
+    steps.push_back({StepKind::kChangeSet, set_.id, "applying", {}});
     if (dry) return {};
     TRY(fs_.make_dirs(set_dir(set_.id), 0700));
     for (size_t i = 0; i < set_.files.size(); ++i)
@@ -186,7 +186,7 @@ class UndoRecord : public Record {
  public:
   UndoRecord(HostFs& fs, ChangeSet& set) : fs_(fs), set_(set) {}
   Status begin(std::vector<Step>& steps, bool dry) override {
-    steps.push_back({"change-set", set_.id, "undoing", {}});
+    steps.push_back({StepKind::kChangeSet, set_.id, "undoing", {}});
     if (dry) return {};
     set_.state = SetState::kUndoing;
     return save_manifest(fs_, set_);
@@ -306,7 +306,7 @@ Status run_and_mark(HostFs& fs, Executor& ex, std::vector<Change>& plan, Record&
     if (c) c = save_manifest(fs, set);
     if (!c) return ex.fail(plan, record, std::move(c).error());
   }
-  ex.steps.push_back({"change-set", set.id, state_name(done), {}});
+  ex.steps.push_back({StepKind::kChangeSet, set.id, state_name(done), {}});
   return {};
 }
 
@@ -410,6 +410,57 @@ Result<ProgramRecord> program_from(const Checker& c, const Json& p) {
   return r;
 }
 
+// One entry of "files": a link with its before and after targets, or a file with its before
+// state (hash, mode, owner, xattrs) and after state. A guarded file's after state is null until
+// its program ran: only in a set that never got to applied.
+Result<FileRecord> file_from(const Checker& c, const Json& f, SetState state) {
+  FileRecord r;
+  r.path = TRY(c.string(f, "path"));
+  if (!path_under(r.path, kDurableRoots))
+    return c.bad("path", r.path + " is not a normalized path under /etc or /boot");
+  if (f.contains("link")) {
+    r.link = TRY(c.boolean(f, "link"));
+    if (!r.link) return c.bad("link", "is false (only links carry it)");
+    r.before_link = TRY(link_target_from(c, *TRY(c.object(f, "before"))));
+    r.after_link = TRY(link_target_from(c, *TRY(c.object(f, "after"))));
+    r.before.absent = !r.before_link;
+    r.after_absent = !r.after_link;
+    return r;
+  }
+  if (f.contains("guard")) {
+    r.guard = TRY(c.boolean(f, "guard"));
+    if (!r.guard) return c.bad("guard", "is false (only guarded files carry it)");
+  }
+  const Json& b = *TRY(c.object(f, "before"));
+  r.before.absent = TRY(c.boolean(b, "absent"));
+  if (!r.before.absent) {
+    r.before_sha256 = TRY(c.sha256(b, "sha256"));
+    r.before.mode = static_cast<mode_t>(TRY(c.integer(b, "mode", 0, 07777)));
+    r.before.uid = static_cast<uid_t>(TRY(c.integer(b, "uid", 0, 0xfffffffe)));
+    r.before.gid = static_cast<gid_t>(TRY(c.integer(b, "gid", 0, 0xfffffffe)));
+    if (b.contains("xattrs")) r.before.xattrs = TRY(xattrs_from(c, b));
+  }
+  if (r.guard && f.contains("after") && f["after"].is_null()) {
+    if (state != SetState::kApplying && state != SetState::kRolledBack)
+      return c.bad("after", "is null in a change set that was applied");
+    r.after_known = false;
+    return r;
+  }
+  const Json& a = *TRY(c.object(f, "after"));
+  r.after_absent = TRY(c.boolean(a, "absent"));
+  if (!r.after_absent) r.after_sha256 = TRY(c.sha256(a, "sha256"));
+  return r;
+}
+
+Result<DirRecord> dir_from(const Checker& c, const Json& d) {
+  DirRecord r;
+  r.path = TRY(c.string(d, "path"));
+  if (!path_under(r.path, kDurableRoots))
+    return c.bad("path", r.path + " is not a normalized path under /etc or /boot");
+  r.mode = static_cast<mode_t>(TRY(c.integer(d, "mode", 0, 07777)));
+  return r;
+}
+
 }  // namespace
 
 Result<ChangeSet> parse_manifest(const std::string& text, const std::string& path) {
@@ -429,59 +480,10 @@ Result<ChangeSet> parse_manifest(const std::string& text, const std::string& pat
                          [&](const auto& p) { return state == p.second; });
   if (it == std::end(kStates)) return c.bad("state", "is not a change set state");
   s.state = it->first;
-  const Json* files = TRY(c.array(j, "files"));
-  for (const auto& f : *files) {
-    FileRecord r;
-    r.path = TRY(c.string(f, "path"));
-    if (!path_under(r.path, kDurableRoots))
-      return c.bad("path", r.path + " is not a normalized path under /etc or /boot");
-    if (f.contains("link")) {
-      r.link = TRY(c.boolean(f, "link"));
-      if (!r.link) return c.bad("link", "is false (only links carry it)");
-      r.before_link = TRY(link_target_from(c, *TRY(c.object(f, "before"))));
-      r.after_link = TRY(link_target_from(c, *TRY(c.object(f, "after"))));
-      r.before.absent = !r.before_link;
-      r.after_absent = !r.after_link;
-      s.files.push_back(std::move(r));
-      continue;
-    }
-    if (f.contains("guard")) {
-      r.guard = TRY(c.boolean(f, "guard"));
-      if (!r.guard) return c.bad("guard", "is false (only guarded files carry it)");
-    }
-    const Json& b = *TRY(c.object(f, "before"));
-    r.before.absent = TRY(c.boolean(b, "absent"));
-    if (!r.before.absent) {
-      r.before_sha256 = TRY(c.sha256(b, "sha256"));
-      r.before.mode = static_cast<mode_t>(TRY(c.integer(b, "mode", 0, 07777)));
-      r.before.uid = static_cast<uid_t>(TRY(c.integer(b, "uid", 0, 0xfffffffe)));
-      r.before.gid = static_cast<gid_t>(TRY(c.integer(b, "gid", 0, 0xfffffffe)));
-    }
-    if (!r.before.absent && b.contains("xattrs")) r.before.xattrs = TRY(xattrs_from(c, b));
-    // A guarded file's after-state is null until its program ran: only in a set that never got
-    // to applied.
-    if (r.guard && f.contains("after") && f["after"].is_null()) {
-      if (s.state != SetState::kApplying && s.state != SetState::kRolledBack)
-        return c.bad("after", "is null in a change set that was applied");
-      r.after_known = false;
-      s.files.push_back(std::move(r));
-      continue;
-    }
-    const Json& a = *TRY(c.object(f, "after"));
-    r.after_absent = TRY(c.boolean(a, "absent"));
-    if (!r.after_absent) r.after_sha256 = TRY(c.sha256(a, "sha256"));
-    s.files.push_back(std::move(r));
-  }
+  for (const auto& f : *TRY(c.array(j, "files"))) s.files.push_back(TRY(file_from(c, f, s.state)));
   // Sets written before pcipass recorded directories and programs have neither.
   if (j.contains("dirs"))
-    for (const auto& d : *TRY(c.array(j, "dirs"))) {
-      DirRecord r;
-      r.path = TRY(c.string(d, "path"));
-      if (!path_under(r.path, kDurableRoots))
-        return c.bad("path", r.path + " is not a normalized path under /etc or /boot");
-      r.mode = static_cast<mode_t>(TRY(c.integer(d, "mode", 0, 07777)));
-      s.dirs.push_back(std::move(r));
-    }
+    for (const auto& d : *TRY(c.array(j, "dirs"))) s.dirs.push_back(TRY(dir_from(c, d)));
   if (j.contains("programs"))
     for (const auto& p : *TRY(c.array(j, "programs")))
       s.programs.push_back(TRY(program_from(c, p)));
@@ -620,7 +622,7 @@ Record& DurableSet::record(Record* runtime) {
 }
 
 Status DurableSet::mark_applied(std::vector<Step>& steps, bool dry_run) {
-  steps.push_back({"change-set", impl_->set.id, state_name(SetState::kApplied), {}});
+  steps.push_back({StepKind::kChangeSet, impl_->set.id, state_name(SetState::kApplied), {}});
   if (dry_run) return {};
   TRY(settle_guards(impl_->fs, impl_->set));
   impl_->set.state = SetState::kApplied;

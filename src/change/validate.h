@@ -5,14 +5,12 @@
 
 #include <cstdint>
 #include <initializer_list>
-#include <nlohmann/json.hpp>
 #include <string>
 
+#include "util/json.h"
 #include "util/result.h"
 
 namespace pcipass::change {
-
-using Json = nlohmann::ordered_json;
 
 // A JSON document; invalid JSON or UTF-8 is an error naming `path`.
 Result<Json> parse_json(const std::string& text, const std::string& path,

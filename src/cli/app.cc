@@ -63,8 +63,7 @@ const PciIds& Context::ids() {
 
 Json pci_ids_json(Context& ctx) {
   const auto& c = ctx.pci_ids_choice();
-  return Json{{"path", c.path.empty() ? Json(nullptr) : Json(c.path)},
-              {"source", pci_ids_source_id(c.source)}};
+  return Json{{"path", or_null(c.path)}, {"source", pci_ids_source_id(c.source)}};
 }
 
 const ModuleIndex& Context::modules() {
@@ -188,9 +187,9 @@ Json reset_json(const ResetAssessment& r) {
               {"methods_source", r.methods_from_kernel ? "kernel" : "config_space"},
               {"flr", r.flr},
               {"bus_reset_also_resets", also},
-              {"known_bad_family", r.family.empty() ? Json(nullptr) : Json(r.family)},
+              {"known_bad_family", or_null(r.family)},
               {"reason", r.reason},
-              {"fix", r.fix.empty() ? Json(nullptr) : Json(r.fix)}};
+              {"fix", or_null(r.fix)}};
 }
 
 Json device_json(const Device& d) {
@@ -206,8 +205,8 @@ Json device_json(const Device& d) {
   j["vendor_name"] = d.vendor_name;
   j["device_name"] = d.device_name;
   j["class_name"] = d.class_name;
-  j["driver"] = d.driver ? Json(*d.driver) : Json(nullptr);
-  j["iommu_group"] = d.iommu_group ? Json(*d.iommu_group) : Json(nullptr);
+  j["driver"] = or_null(d.driver);
+  j["iommu_group"] = or_null(d.iommu_group);
   j["bridge"] = d.is_bridge();
   j["boot_vga"] = d.boot_vga;
   Json parents = Json::array();

@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "assign/assign.h"
 #include "cli/format.h"
 #include "host/context.h"
@@ -23,6 +21,7 @@
 #include "pci/groups.h"
 #include "pci/ids.h"
 #include "pci/inventory.h"
+#include "util/json.h"
 #include "vm/libvirt_port.h"
 #include "vm/qmp.h"
 
@@ -31,8 +30,6 @@ class App;
 }
 
 namespace pcipass::cli {
-
-using Json = nlohmann::ordered_json;
 
 // Every option any command takes; each command's setup registers the ones it uses.
 struct Args {

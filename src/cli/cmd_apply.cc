@@ -43,7 +43,6 @@ Json sriov_json(const persist::SriovApplied& s) {
   if (s.actual)
     actual = {{"vendor", fmt::format("{:04x}", s.actual->first)},
               {"device", fmt::format("{:04x}", s.actual->second)}};
-  auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
   return {
       {"pf", e.pf.str()},
       {"desired_ids",
@@ -51,15 +50,15 @@ Json sriov_json(const persist::SriovApplied& s) {
       {"actual_ids", actual},
       {"num_vfs", e.num_vfs},
       {"drivers_autoprobe", e.drivers_autoprobe},
-      {"driver", e.driver.empty() ? Json(nullptr) : Json(e.driver)},
+      {"driver", or_null(e.driver)},
       {"vfs", vfs},
-      {"pf_driver_before", opt(s.pf_driver)},
-      {"module_loaded", opt(s.module)},
+      {"pf_driver_before", or_null(s.pf_driver)},
+      {"module_loaded", or_null(s.module)},
       {"num_vfs_before", s.num_vfs_before},
       {"bound", bound},
       {"result", persist::outcome_id(s.outcome)},
-      {"message", s.message.empty() ? Json(nullptr) : Json(s.message)},
-      {"fix", s.fix.empty() ? Json(nullptr) : Json(s.fix)}};
+      {"message", or_null(s.message)},
+      {"fix", or_null(s.fix)}};
 }
 
 void print_fix(Context& ctx, const std::string& fix) {
@@ -111,10 +110,10 @@ int run_apply(Context& ctx, const Args& a) {
                          {"driver", c.desired.driver},
                          {"desired_ids", ids_json(c.desired.ids)},
                          {"actual_ids", ids_json(c.actual)},
-                         {"driver_before", c.driver ? Json(*c.driver) : Json(nullptr)},
+                         {"driver_before", or_null(c.driver)},
                          {"result", persist::outcome_id(d.outcome)},
-                         {"message", d.message.empty() ? Json(nullptr) : Json(d.message)},
-                         {"fix", d.fix.empty() ? Json(nullptr) : Json(d.fix)}});
+                         {"message", or_null(d.message)},
+                         {"fix", or_null(d.fix)}});
     }
     Json sriov = Json::array();
     for (const auto& s : r->sriov) sriov.push_back(sriov_json(s));

@@ -34,7 +34,7 @@ Json report_json(const desired::Report& r, const desired::State& s, const std::s
   for (const auto& d : r.devices)
     devices.push_back({{"key", d.key},
                        {"address", d.address.str()},
-                       {"driver_before", d.driver ? Json(*d.driver) : Json(nullptr)},
+                       {"driver_before", or_null(d.driver)},
                        {"bind", d.bind}});
   for (const auto& v : r.sriov) {
     Json bound = Json::array();
@@ -69,7 +69,7 @@ Json report_json(const desired::Report& r, const desired::State& s, const std::s
           {"sriov", sriov},
           {"mdevs", mdevs},
           {"steps", steps_json(r.steps)},
-          {"change_set", r.change_set ? Json(*r.change_set) : Json(nullptr)},
+          {"change_set", or_null(r.change_set)},
           {"warnings", r.warnings}};
 }
 

@@ -12,7 +12,7 @@ namespace pcipass::cli {
 Json steps_json(const std::vector<assign::Step>& steps) {
   Json out = Json::array();
   for (const auto& s : steps) {
-    Json j{{"kind", s.kind}, {"path", s.path}, {"data", s.data}};
+    Json j{{"kind", change::step_kind_id(s.kind)}, {"path", s.path}, {"data", s.data}};
     if (!s.diff.empty()) j["diff"] = s.diff;
     out.push_back(j);
   }
@@ -56,7 +56,7 @@ Json persist_json(const persist::PersistReport& p, const assign::DurableOutcome&
   return {{"store", persist::kAssignmentsPath},
           {"devices", devices},
           {"changed", d.changed},
-          {"change_set", d.id ? Json(*d.id) : Json(nullptr)},
+          {"change_set", or_null(d.id)},
           {"unit_enabled", p.enabled_unit}};
 }
 
@@ -100,8 +100,7 @@ int run_bind(Context& ctx, const Args& a) {
     for (const auto& g : r->plan.groups)
       for (const auto& d : g.devices)
         if (d.action == assign::Action::kBind)
-          bound.push_back(
-              {{"address", d.address.str()}, {"from", d.driver ? Json(*d.driver) : Json(nullptr)}});
+          bound.push_back({{"address", d.address.str()}, {"from", or_null(d.driver)}});
     for (const auto& u : r->unchanged) unchanged.push_back(u.str());
     for (int g : r->groups)
       groups.push_back({{"id", g},

@@ -37,7 +37,7 @@ int run_check(Context& ctx, const Args&) {
                         {"title", r.title},
                         {"status", check_status_name(r.status)},
                         {"detail", r.detail},
-                        {"fix", r.fix.empty() ? Json(nullptr) : Json(r.fix)}});
+                        {"fix", or_null(r.fix)}});
     ctx.out << dump_json(Json{
                    {"schema", "pcipass.check/1"},
                    {"checks", checks},

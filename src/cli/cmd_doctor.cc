@@ -57,7 +57,7 @@ Json report_json(const doctor::Report& r) {
           {"source", r.source},
           {"first_line", r.first_line},
           {"truncated", r.truncated},
-          {"kernel_log", r.kernel_log.empty() ? Json(nullptr) : Json(r.kernel_log)},
+          {"kernel_log", or_null(r.kernel_log)},
           {"explained", r.explained()},
           {"findings", findings},
           {"looked_at", r.looked_at},

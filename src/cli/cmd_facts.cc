@@ -65,8 +65,8 @@ Json devices_json(const Inventory& inv, Assessor& assessor) {
                    {"id", d.id_pair()},
                    {"kind", d.kind()},
                    {"name", device_title(d)},
-                   {"driver", d.driver ? Json(*d.driver) : Json(nullptr)},
-                   {"iommu_group", d.iommu_group ? Json(*d.iommu_group) : Json(nullptr)},
+                   {"driver", or_null(d.driver)},
+                   {"iommu_group", or_null(d.iommu_group)},
                    {"verdict", verdict_id(as.verdict)},
                    {"reason", as.reason},
                    {"companions", companions}});

@@ -45,7 +45,7 @@ Json group_json(const IommuGroup& g, const std::vector<const Device*>& blocking,
     Role r = role_of(*d, impact);
     devs.push_back({{"address", d->address.str()},
                     {"kind", d->kind()},
-                    {"driver", d->driver ? Json(*d->driver) : Json(nullptr)},
+                    {"driver", or_null(d->driver)},
                     {"bridge", d->is_bridge()},
                     {"role", r.id},
                     {"name", device_title(*d)}});

@@ -13,8 +13,7 @@ Json bind_json(const assign::BindReport& b) {
   for (const auto& g : b.plan.groups)
     for (const auto& d : g.devices)
       if (d.action == assign::Action::kBind)
-        bound.push_back(
-            {{"address", d.address.str()}, {"from", d.driver ? Json(*d.driver) : Json(nullptr)}});
+        bound.push_back({{"address", d.address.str()}, {"from", or_null(d.driver)}});
   return {{"bound", bound}, {"steps", steps_json(b.steps)}};
 }
 

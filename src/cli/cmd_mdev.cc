@@ -10,10 +10,6 @@ namespace pcipass::cli {
 
 namespace {
 
-Json opt_json(const std::optional<std::string>& v) {
-  return v ? Json(*v) : Json(nullptr);
-}
-
 Json attrs_json(const std::vector<mdev::Attr>& attrs) {
   Json out = Json::array();
   for (const auto& a : attrs) out.push_back(Json{{a.name, a.value}});
@@ -56,7 +52,7 @@ int run_mdev_types(Context& ctx, const Args& a) {
                          {"name", t.name},
                          {"description", t.description},
                          {"device_api", t.device_api},
-                         {"available_instances", t.available ? Json(*t.available) : Json(nullptr)},
+                         {"available_instances", or_null(t.available)},
                          {"devices", t.devices}});
       list.push_back({{"parent", p.name}, {"types", types}, {"problems", p.problems}});
     }
@@ -111,8 +107,8 @@ int run_mdev_list(Context& ctx, const Args& a) {
                       {"defined", m.defined},
                       {"start", mdev::start_name(m.start)},
                       {"attrs", attrs_json(m.attrs)},
-                      {"driver", opt_json(m.driver)},
-                      {"iommu_group", m.iommu_group ? Json(*m.iommu_group) : Json(nullptr)}});
+                      {"driver", or_null(m.driver)},
+                      {"iommu_group", or_null(m.iommu_group)}});
     ctx.out << dump_json({{"schema", "pcipass.mdev-list/1"},
                           {"defined", a.mdev_defined},
                           {"mdevs", list},
@@ -148,8 +144,8 @@ int report(Context& ctx, const mdev::Report& r, const char* schema, bool created
                           {"parent", r.parent},
                           {"type", r.type},
                           {"active", r.active},
-                          {"definition", opt_json(r.config)},
-                          {"change_set", opt_json(r.durable.id)},
+                          {"definition", or_null(r.config)},
+                          {"change_set", or_null(r.durable.id)},
                           {"sysfsdev", "/sys/bus/mdev/devices/" + r.uuid},
                           {"steps", steps_json(r.steps)}})
             << '\n';
@@ -209,8 +205,8 @@ Json start_parent_json(const mdev::StartParentReport& r) {
     mdevs.push_back({{"uuid", m.uuid},
                      {"type", m.type},
                      {"result", mdev::start_result_id(m.result)},
-                     {"message", m.message.empty() ? Json(nullptr) : Json(m.message)},
-                     {"fix", m.fix.empty() ? Json(nullptr) : Json(m.fix)}});
+                     {"message", or_null(m.message)},
+                     {"fix", or_null(m.fix)}});
   return {{"schema", "pcipass.mdev-start-parent/1"},
           {"dry_run", r.dry_run},
           {"parent", r.parent},

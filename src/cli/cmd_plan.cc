@@ -40,7 +40,7 @@ Result<Targets> scan_targets(Context& ctx, const Args& a) {
 
 Json host_use_json(const PciAddress& a, const HostUse& u) {
   Json j{{"address", a.str()},
-         {"kind", u.kind},
+         {"kind", use_kind_id(u.kind)},
          {"name", u.name},
          {"detail", u.detail},
          {"critical", u.critical}};
@@ -58,8 +58,8 @@ Json plan_json(const assign::Plan& p) {
       devs.push_back({{"address", d.address.str()},
                       {"name", d.title},
                       {"kind", d.kind},
-                      {"driver", d.driver ? Json(*d.driver) : Json(nullptr)},
-                      {"new_driver", d.new_driver ? Json(*d.new_driver) : Json(nullptr)},
+                      {"driver", or_null(d.driver)},
+                      {"new_driver", or_null(d.new_driver)},
                       {"action", assign::action_id(d.action)},
                       {"requested", d.requested},
                       {"host_uses", uses}});
@@ -68,8 +68,10 @@ Json plan_json(const assign::Plan& p) {
   }
   for (const auto& l : p.losses) losses.push_back(host_use_json(l.address, l.use));
   for (const auto& r : p.refusals)
-    refusals.push_back(
-        {{"id", r.id}, {"address", r.address.str()}, {"message", r.message}, {"fix", r.fix}});
+    refusals.push_back({{"id", refusal_id(r.kind)},
+                        {"address", r.address.str()},
+                        {"message", r.message},
+                        {"fix", r.fix}});
   return Json{{"driver", p.driver},
               {"verdict", p.verdict_id()},
               {"groups", groups},

@@ -16,13 +16,12 @@ int run_recover(Context& ctx, const Args&) {
     Json devs = Json::array();
     for (const auto& d : r->devices) {
       auto now = assign::read_device_state(fs, d.address);
-      devs.push_back({{"address", d.address.str()},
-                      {"driver", now.driver ? Json(*now.driver) : Json(nullptr)}});
+      devs.push_back({{"address", d.address.str()}, {"driver", or_null(now.driver)}});
     }
     Json attrs = Json::array();
     for (const auto& a : r->attributes) {
       auto now = fs.read_trimmed(a.path);
-      attrs.push_back({{"path", a.path}, {"value", now ? Json(*now) : Json(nullptr)}});
+      attrs.push_back({{"path", a.path}, {"value", or_null(now)}});
     }
     ctx.out << dump_json(Json{{"schema", "pcipass.recover/1"},
                               {"pending", r->pending},

@@ -57,7 +57,7 @@ int run_release(Context& ctx, const Args& args) {
     Json released = Json::array(), unchanged = Json::array();
     for (const auto& d : r->released)
       released.push_back({{"address", d.address.str()},
-                          {"from", d.before.driver ? Json(*d.before.driver) : Json(nullptr)},
+                          {"from", or_null(d.before.driver)},
                           {"to", d.after.any_driver ? Json("(host driver)")
                                  : d.after.driver   ? Json(*d.after.driver)
                                                     : Json(nullptr)}});

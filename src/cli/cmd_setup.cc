@@ -32,7 +32,7 @@ Json cmdline_json(const setup::CmdlineReport& r) {
               {"remove", r.remove},
               {"already", r.already},
               {"regenerate_only", r.regenerate_only},
-              {"manual_command", r.manual ? Json(*r.manual) : Json(nullptr)},
+              {"manual_command", or_null(r.manual)},
               {"programs", r.programs},
               {"notes", r.notes}};
 }
@@ -102,8 +102,7 @@ Json initramfs_json(const setup::SetupReport& r) {
   const auto& i = *r.initramfs;
   Json images = Json::array();
   for (const auto& im : i.images)
-    images.push_back(
-        {{"kernel", im.kernel.empty() ? Json(nullptr) : Json(im.kernel)}, {"path", im.path}});
+    images.push_back({{"kernel", or_null(im.kernel)}, {"path", im.path}});
   return {{"system", i.backend->name},   {"configs", i.configs},
           {"modules", i.wants.modules},  {"files", i.wants.files},
           {"regenerated", i.changed},    {"regenerate", i.backend->regenerate},
@@ -116,7 +115,7 @@ Json early_json(const setup::SetupReport& r) {
   for (const auto& d : r.early_bind->devices)
     devices.push_back({{"address", d.address.str()},
                        {"id", fmt::format("{:04x}:{:04x}", d.vendor, d.device)},
-                       {"driver", d.driver ? Json(*d.driver) : Json(nullptr)},
+                       {"driver", or_null(d.driver)},
                        {"softdep", d.softdeps},
                        {"builtin", d.builtin}});
   return {{"rule", setup::kUdevRulePath},
@@ -130,7 +129,7 @@ Json selinux_json(const setup::SetupReport& r) {
   const auto& s = r.selinux->state;
   return {{"enabled", s.enabled},
           {"enforcing", s.enforcing},
-          {"boolean", s.boolean ? Json(*s.boolean) : Json(nullptr)},
+          {"boolean", or_null(s.boolean)},
           {"was_on", s.on},
           {"sets", r.selinux->needed}};
 }
@@ -143,7 +142,7 @@ void print_json(Context& ctx, const Args& a, const setup::SetupReport& r) {
                  Json{{"schema", "pcipass.setup/1"},
                       {"dry_run", a.dry_run},
                       {"changed", applied.changed},
-                      {"change_set", applied.id ? Json(*applied.id) : Json(nullptr)},
+                      {"change_set", or_null(applied.id)},
                       {"path", setup::kModulesLoadPath},
                       {"modules", modules},
                       {"added", added},

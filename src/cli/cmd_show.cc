@@ -60,87 +60,124 @@ std::string libvirt_address(const PciAddress& a) {
       a.bus, a.slot, a.function);
 }
 
+Json capabilities_json(const ConfigSpace& c) {
+  Json caps = Json::array();
+  for (const auto& cap : c.capabilities)
+    caps.push_back(
+        {{"id", cap.extended ? fmt::format("{:04x}", cap.id) : fmt::format("{:02x}", cap.id)},
+         {"extended", cap.extended},
+         {"offset", fmt::format("{:03x}", cap.offset)},
+         {"name", cap.name},
+         {"summary", cap.summary}});
+  return caps;
+}
+
+Json config_json(const ConfigSpace& c) {
+  return {{"size", c.size},
+          {"msi", c.msi},
+          {"msix", c.msix},
+          {"flr", c.pcie && c.pcie->flr},
+          {"pcie_port_type", c.pcie ? Json(c.pcie->port_type_name) : Json(nullptr)},
+          {"acs", c.acs.has_value()},
+          {"aer", c.aer},
+          {"sriov_total_vfs", c.sriov ? Json(c.sriov->total_vfs) : Json(nullptr)},
+          {"interrupt_pin", c.interrupt_pin},
+          {"problems", c.problems}};
+}
+
+Json libvirt_json(const PciAddress& a) {
+  return {{"nodedev", a.libvirt_name()},
+          {"domain", fmt::format("0x{:04x}", a.domain)},
+          {"bus", fmt::format("0x{:02x}", a.bus)},
+          {"slot", fmt::format("0x{:02x}", a.slot)},
+          {"function", fmt::format("0x{:x}", a.function)},
+          {"address_xml", libvirt_address(a)}};
+}
+
 Json show_json(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
                const std::vector<Caveat>& cv) {
   const auto& x = *d.details;
   Json j = device_json(d);
   j["subsystem_name"] = d.subsystem_name;
-  j["driver_override"] = x.driver_override ? Json(*x.driver_override) : Json(nullptr);
+  j["driver_override"] = or_null(x.driver_override);
   j["modalias"] = x.modalias;
   j["modules"] = x.modules;
-  j["numa_node"] = x.numa_node ? Json(*x.numa_node) : Json(nullptr);
-  j["irq"] = x.irq ? Json(*x.irq) : Json(nullptr);
+  j["numa_node"] = or_null(x.numa_node);
+  j["irq"] = or_null(x.irq);
   j["reset_methods"] = x.reset_methods;
   // Bridges stay with the host: no verdict on resetting them for a guest.
   j["reset"] =
       d.is_bridge() || d.is_host_bridge() ? Json(nullptr) : reset_json(assess_reset(inv, d));
-  j["link"] = {{"speed", x.link_speed ? Json(*x.link_speed) : Json(nullptr)},
-               {"width", x.link_width ? Json(*x.link_width) : Json(nullptr)},
-               {"max_speed", x.max_link_speed ? Json(*x.max_link_speed) : Json(nullptr)},
-               {"max_width", x.max_link_width ? Json(*x.max_link_width) : Json(nullptr)}};
+  j["link"] = {{"speed", or_null(x.link_speed)},
+               {"width", or_null(x.link_width)},
+               {"max_speed", or_null(x.max_link_speed)},
+               {"max_width", or_null(x.max_link_width)}};
   Json members = Json::array();
   if (d.iommu_group)
     if (const IommuGroup* g = ctx.groups().find(*d.iommu_group))
       for (const Device* m : g->devices) members.push_back(m->address.str());
   j["iommu_group_members"] = members;
-  Json caps = Json::array();
-  Json cfg = nullptr;
-  if (x.config) {
-    for (const auto& c : x.config->capabilities)
-      caps.push_back(
-          {{"id", c.extended ? fmt::format("{:04x}", c.id) : fmt::format("{:02x}", c.id)},
-           {"extended", c.extended},
-           {"offset", fmt::format("{:03x}", c.offset)},
-           {"name", c.name},
-           {"summary", c.summary}});
-    cfg = {
-        {"size", x.config->size},
-        {"msi", x.config->msi},
-        {"msix", x.config->msix},
-        {"flr", x.config->pcie && x.config->pcie->flr},
-        {"pcie_port_type", x.config->pcie ? Json(x.config->pcie->port_type_name) : Json(nullptr)},
-        {"acs", x.config->acs.has_value()},
-        {"aer", x.config->aer},
-        {"sriov_total_vfs", x.config->sriov ? Json(x.config->sriov->total_vfs) : Json(nullptr)},
-        {"interrupt_pin", x.config->interrupt_pin},
-        {"problems", x.config->problems}};
-  }
-  j["capabilities"] = caps;
-  j["config_space"] = cfg;
-  j["config_error"] = x.config_error.empty() ? Json(nullptr) : Json(x.config_error);
+  j["capabilities"] = x.config ? capabilities_json(*x.config) : Json::array();
+  j["config_space"] = x.config ? config_json(*x.config) : Json(nullptr);
+  j["config_error"] = or_null(x.config_error);
   j["sriov"] = x.sriov_totalvfs
                    ? Json{{"total_vfs", *x.sriov_totalvfs}, {"num_vfs", x.sriov_numvfs.value_or(0)}}
                    : Json(nullptr);
-  j["libvirt"] = {{"nodedev", d.address.libvirt_name()},
-                  {"domain", fmt::format("0x{:04x}", d.address.domain)},
-                  {"bus", fmt::format("0x{:02x}", d.address.bus)},
-                  {"slot", fmt::format("0x{:02x}", d.address.slot)},
-                  {"function", fmt::format("0x{:x}", d.address.function)},
-                  {"address_xml", libvirt_address(d.address)}};
+  j["libvirt"] = libvirt_json(d.address);
   j["decimal"] = {{"domain", d.address.domain},
                   {"bus", d.address.bus},
                   {"slot", d.address.slot},
                   {"function", d.address.function}};
   Json uses = Json::array();
   for (const auto& u : ctx.impact().uses(d.address))
-    uses.push_back(
-        {{"kind", u.kind}, {"name", u.name}, {"detail", u.detail}, {"critical", u.critical}});
+    uses.push_back({{"kind", use_kind_id(u.kind)},
+                    {"name", u.name},
+                    {"detail", u.detail},
+                    {"critical", u.critical}});
   j["host_uses"] = uses;
   j["passthrough"] = assessment_json(as);
   Json cj = Json::array();
   for (const auto& c : cv) cj.push_back({{"id", c.id}, {"text", c.text}});
   j["caveats"] = cj;
-  (void)inv;
   return j;
+}
+
+// One "  key            value" line of `show`; an empty value prints nothing.
+struct Rows {
+  std::ostream& o;
+  void operator()(const std::string& key, const std::string& value) const {
+    if (!value.empty()) o << "  " << fmt::format("{:<15}", key) << printable(value) << '\n';
+  }
+};
+
+void reset_rows(const Rows& row, const Inventory& inv, const Device& d) {
+  ResetAssessment reset = assess_reset(inv, d);
+  row("reset", fmt::format("{}: {}", reset_verdict_id(reset.verdict), reset.reason));
+  if (!reset.methods_from_kernel)
+    row("", reset.methods.empty() ? "(the kernel lists no reset_method here)"
+                                  : "(methods from config space: the kernel lists none)");
+  if (!reset.fix.empty()) row("", "fix: " + reset.fix);
+}
+
+void config_rows(const Rows& row, const ConfigSpace& c, const std::optional<int>& irq_line) {
+  std::string irq = c.msix ? "MSI-X" : c.msi ? "MSI" : c.interrupt_pin ? "INTx only" : "none";
+  if (c.msix && c.msi) irq = "MSI, MSI-X";
+  if (irq_line && *irq_line > 0) irq += fmt::format(" (IRQ {})", *irq_line);
+  row("interrupts", irq);
+  bool first = true;
+  for (const auto& cap : c.capabilities) {
+    row(first ? "capabilities" : "", fmt::format("[{:03x}] {}{}", cap.offset, cap.name,
+                                                 cap.summary.empty() ? "" : ": " + cap.summary));
+    first = false;
+  }
+  for (const auto& p : c.problems) row("config space", p);
 }
 
 void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
                 const std::vector<Caveat>& cv) {
   const auto& x = *d.details;
   auto& o = ctx.out;
-  auto row = [&](const std::string& key, const std::string& value) {
-    if (!value.empty()) o << "  " << fmt::format("{:<15}", key) << printable(value) << '\n';
-  };
+  const Rows row{o};
   o << ctx.term.paint(Style::kBold, d.address.str()) << "  " << printable(device_title(d)) << '\n';
   row("class", fmt::format("{} [{:06x}] ({})", d.class_name.empty() ? "?" : d.class_name,
                            d.class_code, d.kind()));
@@ -174,32 +211,11 @@ void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
     row("link", fmt::format("{} x{} (max {} x{})", *x.link_speed, x.link_width.value_or("?"),
                             x.max_link_speed.value_or("?"), x.max_link_width.value_or("?")));
   if ((d.class_code >> 16) == 0x03) row("boot vga", yes_no(d.boot_vga));
-  if (!d.is_bridge() && !d.is_host_bridge()) {
-    ResetAssessment reset = assess_reset(inv, d);
-    row("reset", fmt::format("{}: {}", reset_verdict_id(reset.verdict), reset.reason));
-    if (!reset.methods_from_kernel)
-      row("", reset.methods.empty() ? "(the kernel lists no reset_method here)"
-                                    : "(methods from config space: the kernel lists none)");
-    if (!reset.fix.empty()) row("", "fix: " + reset.fix);
-  }
-  if (x.config) {
-    std::string irq = x.config->msix            ? "MSI-X"
-                      : x.config->msi           ? "MSI"
-                      : x.config->interrupt_pin ? "INTx only"
-                                                : "none";
-    if (x.config->msix && x.config->msi) irq = "MSI, MSI-X";
-    if (x.irq && *x.irq > 0) irq += fmt::format(" (IRQ {})", *x.irq);
-    row("interrupts", irq);
-    bool first = true;
-    for (const auto& c : x.config->capabilities) {
-      row(first ? "capabilities" : "", fmt::format("[{:03x}] {}{}", c.offset, c.name,
-                                                   c.summary.empty() ? "" : ": " + c.summary));
-      first = false;
-    }
-    for (const auto& p : x.config->problems) row("config space", p);
-  } else {
+  if (!d.is_bridge() && !d.is_host_bridge()) reset_rows(row, inv, d);
+  if (x.config)
+    config_rows(row, *x.config, x.irq);
+  else
     row("config space", x.config_error);
-  }
   if (x.sriov_totalvfs)
     row("sr-iov",
         fmt::format("{} of {} VFs enabled", x.sriov_numvfs.value_or(0), *x.sriov_totalvfs));

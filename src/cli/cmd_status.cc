@@ -9,10 +9,6 @@
 
 namespace pcipass::cli {
 
-static Json opt(const std::optional<std::string>& s) {
-  return s ? Json(*s) : Json(nullptr);
-}
-
 Json ids_json(const std::optional<persist::Ids>& ids);  // cmd_apply.cc
 
 static Json persisted_json(const persist::DesiredState& d) {
@@ -22,10 +18,10 @@ static Json persisted_json(const persist::DesiredState& d) {
                        {"driver", c.desired.driver},
                        {"desired_ids", ids_json(c.desired.ids)},
                        {"actual_ids", ids_json(c.actual)},
-                       {"current_driver", opt(c.driver)},
+                       {"current_driver", or_null(c.driver)},
                        {"state", persist::match_id(c.match)},
                        {"message", c.message},
-                       {"fix", c.fix.empty() ? Json(nullptr) : Json(c.fix)}});
+                       {"fix", or_null(c.fix)}});
   return {{"store", persist::kAssignmentsPath},
           {"present", d.store_present},
           {"devices", devices},
@@ -41,10 +37,10 @@ static Json early_json(const std::vector<setup::EarlyState>& early) {
          {"desired_ids", e.rule.vendor && e.rule.device
                              ? Json(fmt::format("{:04x}:{:04x}", *e.rule.vendor, *e.rule.device))
                              : Json(nullptr)},
-         {"current_driver", opt(e.driver)},
+         {"current_driver", or_null(e.driver)},
          {"state", persist::match_id(e.match)},
          {"message", e.message},
-         {"fix", e.fix.empty() ? Json(nullptr) : Json(e.fix)}});
+         {"fix", or_null(e.fix)}});
   return {{"rule", setup::kUdevRulePath}, {"devices", devices}};
 }
 
@@ -103,18 +99,18 @@ static Json bindings_json(const std::vector<assign::StatusEntry>& entries) {
     const auto& b = e.binding;
     list.push_back(
         {{"address", b.address.str()},
-         {"iommu_group", b.group ? Json(*b.group) : Json(nullptr)},
+         {"iommu_group", or_null(b.group)},
          {"driver", b.driver},
-         {"original_driver", opt(b.original.driver)},
-         {"original_driver_override", opt(b.original.override)},
-         {"owner", b.owner.empty() ? Json(nullptr) : Json(b.owner)},
+         {"original_driver", or_null(b.original.driver)},
+         {"original_driver_override", or_null(b.original.override)},
+         {"owner", or_null(b.owner)},
          {"present", e.present},
-         {"current_driver", opt(e.driver)},
+         {"current_driver", or_null(e.driver)},
          {"node", b.group && b.driver == "vfio-pci" ? Json("/dev/vfio/" + std::to_string(*b.group))
                                                     : Json(nullptr)},
          {"node_present", e.node},
          {"holds", e.holds},
-         {"problem", e.problem.empty() ? Json(nullptr) : Json(e.problem)},
+         {"problem", or_null(e.problem)},
          {"users", users}});
   }
   return list;

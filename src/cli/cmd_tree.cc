@@ -22,8 +22,8 @@ class TreePrinter {
   Json node_json(const Device& d) {
     Json j{{"address", d.address.str()},
            {"kind", d.kind()},
-           {"driver", d.driver ? Json(*d.driver) : Json(nullptr)},
-           {"iommu_group", d.iommu_group ? Json(*d.iommu_group) : Json(nullptr)},
+           {"driver", or_null(d.driver)},
+           {"iommu_group", or_null(d.iommu_group)},
            {"name", device_title(d)}};
     Json kids = Json::array();
     for (const Device* c : inv_.children(d.address))

@@ -43,9 +43,7 @@ Json programs_json(const change::ChangeSet& s) {
              {"signal", p.ran->signal},
              {"timed_out", p.ran->timed_out},
              {"time", p.ran->time}};
-    out.push_back({{"argv", p.argv},
-                   {"undo_argv", p.undo_argv ? Json(*p.undo_argv) : Json(nullptr)},
-                   {"ran", ran}});
+    out.push_back({{"argv", p.argv}, {"undo_argv", or_null(p.undo_argv)}, {"ran", ran}});
   }
   return out;
 }
@@ -117,9 +115,7 @@ Json undone_json(const change::Undone& u, bool dry_run) {
     if (!f.untouched())
       files.push_back({{"path", f.path}, {"action", f.before.absent ? "removed" : "restored"}});
   for (const auto& c : u.conflicts)
-    conflicts.push_back({{"path", c.path},
-                         {"diff", c.diff},
-                         {"reason", c.reason.empty() ? Json(nullptr) : Json(c.reason)}});
+    conflicts.push_back({{"path", c.path}, {"diff", c.diff}, {"reason", or_null(c.reason)}});
   return Json{{"schema", "pcipass.undo/1"},
               {"dry_run", dry_run},
               {"id", u.set.id},
@@ -183,7 +179,7 @@ int run_undo(Context& ctx, const Args& a) {
   for (auto it = r->set.dirs.rbegin(); it != r->set.dirs.rend(); ++it)
     print_line(ctx.out, fmt::format("removed directory {}", it->path));
   for (const auto& s : r->steps)
-    if (s.kind == "run") print_line(ctx.out, fmt::format("ran {}", s.data));
+    if (s.kind == change::StepKind::kRun) print_line(ctx.out, fmt::format("ran {}", s.data));
   print_line(ctx.out, fmt::format("undid change set {} ({})", r->set.id, r->set.command));
   return kExitOk;
 }

@@ -12,18 +12,13 @@ namespace pcipass::cli {
 
 namespace {
 
-Json opt_json(const std::optional<int>& v) {
-  return v ? Json(*v) : Json(nullptr);
-}
-
 Json link_json(const std::optional<sriov::VfLink>& l) {
   if (!l) return nullptr;
-  auto flag = [](const std::optional<bool>& b) { return b ? Json(*b) : Json(nullptr); };
   return {{"mac", l->mac},
           {"vlan", l->vlan},
           {"qos", l->qos},
-          {"spoofchk", flag(l->spoofchk)},
-          {"trust", flag(l->trust)}};
+          {"spoofchk", or_null(l->spoofchk)},
+          {"trust", or_null(l->trust)}};
 }
 
 Json pf_json(const sriov::PhysicalFunction& p) {
@@ -32,20 +27,16 @@ Json pf_json(const sriov::PhysicalFunction& p) {
     const Device* d = v.device;
     vfs.push_back({{"address", v.address.str()},
                    {"index", v.index},
-                   {"driver", d && d->driver ? Json(*d->driver) : Json(nullptr)},
-                   {"iommu_group", d ? opt_json(d->iommu_group) : Json(nullptr)},
+                   {"driver", d ? or_null(d->driver) : Json(nullptr)},
+                   {"iommu_group", d ? or_null(d->iommu_group) : Json(nullptr)},
                    {"passthrough", d ? assessment_json(v.assessment) : Json(nullptr)},
                    {"net", link_json(v.link)}});
   }
   const Device& d = *p.device;
-  return {{"address", d.address.str()},
-          {"title", device_title(d)},
-          {"driver", d.driver ? Json(*d.driver) : Json(nullptr)},
-          {"total_vfs", opt_json(p.total_vfs)},
-          {"num_vfs", opt_json(p.num_vfs)},
-          {"drivers_autoprobe", p.drivers_autoprobe ? Json(*p.drivers_autoprobe) : Json(nullptr)},
-          {"interfaces", p.interfaces},
-          {"vfs", vfs},
+  return {{"address", d.address.str()},    {"title", device_title(d)},
+          {"driver", or_null(d.driver)},   {"total_vfs", or_null(p.total_vfs)},
+          {"num_vfs", or_null(p.num_vfs)}, {"drivers_autoprobe", or_null(p.drivers_autoprobe)},
+          {"interfaces", p.interfaces},    {"vfs", vfs},
           {"problems", p.problems}};
 }
 
@@ -165,18 +156,17 @@ int report(Context& ctx, const sriov::Report& r, const char* schema,
   if (persisted)
     for (const auto& w : persisted->warnings) print_warning(ctx.err, ctx.term, w);
   if (ctx.json) {
-    Json doc{
-        {"schema", schema},
-        {"dry_run", r.dry_run},
-        {"pf", r.pf.str()},
-        {"num_vfs_before", r.num_vfs_before},
-        {"num_vfs", r.num_vfs},
-        {"drivers_autoprobe", r.drivers_autoprobe ? Json(*r.drivers_autoprobe) : Json(nullptr)},
-        {"removed", addresses_json(r.removed)},
-        {"created", addresses_json(r.created)},
-        {"bound", addresses_json(r.bound)},
-        {"driver", r.driver.empty() ? Json(nullptr) : Json(r.driver)},
-        {"steps", steps_json(r.steps)}};
+    Json doc{{"schema", schema},
+             {"dry_run", r.dry_run},
+             {"pf", r.pf.str()},
+             {"num_vfs_before", r.num_vfs_before},
+             {"num_vfs", r.num_vfs},
+             {"drivers_autoprobe", or_null(r.drivers_autoprobe)},
+             {"removed", addresses_json(r.removed)},
+             {"created", addresses_json(r.created)},
+             {"bound", addresses_json(r.bound)},
+             {"driver", or_null(r.driver)},
+             {"steps", steps_json(r.steps)}};
     // Only with --persist, as bind's "persist" key (docs/json.md).
     if (persisted) doc["persist"] = persist_json(*persisted, r.durable);
     ctx.out << dump_json(doc) << '\n';

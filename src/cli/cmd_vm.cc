@@ -42,7 +42,7 @@ Json hostdev_json(const vm::Hostdev& h) {
           {"iommu_group", h.iommu_group},
           {"managed", h.managed},
           {"rom_bar", h.rom_bar_off ? Json("off") : Json(nullptr)},
-          {"rom_file", h.rom_file.empty() ? Json(nullptr) : Json(h.rom_file)},
+          {"rom_file", or_null(h.rom_file)},
           {"guest_address", guest}};
 }
 

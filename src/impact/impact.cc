@@ -174,12 +174,15 @@ class Scanner {
       if (!a) continue;
       std::string state =
           fs_.read_trimmed("/sys/class/net/" + ifname + "/operstate").value_or("unknown");
-      HostUse net{
-          "net", ifname, fmt::format("network interface {} ({})", ifname, state), false, {}};
+      HostUse net{UseKind::kNet,
+                  ifname,
+                  fmt::format("network interface {} ({})", ifname, state),
+                  false,
+                  {}};
       if (auto it = addresses.find(ifname); it != addresses.end()) net.addresses = it->second;
       out_.add(*a, std::move(net));
       if (default_ifs.count(ifname))
-        out_.add(*a, {"route",
+        out_.add(*a, {UseKind::kRoute,
                       ifname,
                       via.count(ifname) ? fmt::format("carries the default route ({} under {})",
                                                       ifname, via[ifname])
@@ -187,7 +190,7 @@ class Scanner {
                       true,
                       {}});
       if (auto it = ssh.find(ifname); it != ssh.end())
-        out_.add(*a, {"ssh", ifname, it->second, true, {}});
+        out_.add(*a, {UseKind::kSsh, ifname, it->second, true, {}});
     }
   }
 
@@ -308,7 +311,7 @@ class Scanner {
         devs.push_back(*a);
       }
       for (const auto& a : devs)
-        out_.add(a, {"process",
+        out_.add(a, {UseKind::kProcess,
                      std::to_string(h.pid),
                      fmt::format("in use by {} (pid {}) through {}", h.comm, h.pid, h.path),
                      false,
@@ -347,7 +350,8 @@ class Scanner {
       bool root = mountpoint == "/";
       std::string what = root ? fmt::format("holds the root filesystem (/ on {})", *block)
                               : fmt::format("{} is mounted on {}", *block, mountpoint);
-      add_block_use(*block, {root ? "root-fs" : "mount", mountpoint, what, true, {}});
+      add_block_use(*block,
+                    {root ? UseKind::kRootFs : UseKind::kMount, mountpoint, what, true, {}});
     }
   }
 
@@ -358,7 +362,8 @@ class Scanner {
       if (f.empty() || !f[0].starts_with("/dev/")) continue;
       std::string block = base_name(f[0]);
       if (fs_.exists("/sys/class/block/" + block))
-        add_block_use(block, {"swap", f[0], fmt::format("{} is in use as swap", f[0]), true});
+        add_block_use(block,
+                      {UseKind::kSwap, f[0], fmt::format("{} is in use as swap", f[0]), true});
     }
   }
 
@@ -370,7 +375,7 @@ class Scanner {
         auto bracket = f[i].find('[');
         if (bracket == std::string::npos) continue;
         std::string member = f[i].substr(0, bracket);
-        add_block_use(member, {"md", f[0],
+        add_block_use(member, {UseKind::kMd, f[0],
                                fmt::format("{} is a member of RAID array {}", member, f[0]), true});
       }
     }
@@ -388,7 +393,7 @@ class Scanner {
       if (!fb.starts_with("fb")) continue;
       auto a = owner_of("/sys/class/graphics/" + fb);
       if (!a) continue;
-      out_.add(*a, {"console", fb,
+      out_.add(*a, {UseKind::kConsole, fb,
                     fbcon ? fmt::format("drives the framebuffer console ({})", fb)
                           : fmt::format("has framebuffer {}", fb),
                     fbcon});
@@ -446,6 +451,30 @@ HostImpact HostImpact::scan(const HostFs& fs, const Inventory& inv, const Impact
   HostImpact impact;
   Scanner(fs, impact, options).run();
   return impact;
+}
+
+const char* use_kind_id(UseKind k) {
+  switch (k) {
+    case UseKind::kNet:
+      return "net";
+    case UseKind::kRoute:
+      return "route";
+    case UseKind::kSsh:
+      return "ssh";
+    case UseKind::kMount:
+      return "mount";
+    case UseKind::kRootFs:
+      return "root-fs";
+    case UseKind::kSwap:
+      return "swap";
+    case UseKind::kMd:
+      return "md";
+    case UseKind::kConsole:
+      return "console";
+    case UseKind::kProcess:
+      return "process";
+  }
+  return "?";
 }
 
 const std::vector<HostUse>& HostImpact::uses(const PciAddress& a) const {

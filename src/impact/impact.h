@@ -14,9 +14,23 @@
 
 namespace pcipass {
 
+// What the host uses a device for. The ids (use_kind_id) are the `kind` of docs/json.md's
+// HOST_USE: stable, new kinds add ids.
+enum class UseKind {
+  kNet,      // a network interface ("net")
+  kRoute,    // it carries the default route ("route")
+  kSsh,      // it carries this SSH session ("ssh")
+  kMount,    // a mounted filesystem ("mount")
+  kRootFs,   // the root filesystem ("root-fs")
+  kSwap,     // active swap ("swap")
+  kMd,       // a member of an active RAID array ("md")
+  kConsole,  // the framebuffer console ("console")
+  kProcess,  // a process holds a device file of it open ("process")
+};
+const char* use_kind_id(UseKind k);
+
 struct HostUse {
-  // "net", "route", "ssh", "block", "mount", "root-fs", "swap", "md", "console", "process"
-  std::string kind;
+  UseKind kind;
   std::string name;       // "eth0", "vda1", "/", "fb0", "1234"
   std::string detail;     // human explanation
   bool critical = false;  // losing it breaks the host (root fs, default route, console...)

@@ -16,7 +16,6 @@ namespace pcipass::mdev {
 namespace {
 
 using change::Change;
-using change::Json;
 
 constexpr const char* kTypesFix = "see `pcipass mdev types` for the parents and their types";
 

@@ -293,7 +293,7 @@ std::string render_assignments(const Assignments& a) {
              {"device", hex4(s.device)},
              {"num_vfs", s.num_vfs},
              {"drivers_autoprobe", s.drivers_autoprobe},
-             {"driver", s.driver.empty() ? Json(nullptr) : Json(s.driver)},
+             {"driver", or_null(s.driver)},
              {"vfs", vfs}};
       for (const auto& [k, v] : s.extra.items()) e[k] = v;
       sriov.push_back(std::move(e));

@@ -18,20 +18,17 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "host/host_fs.h"
 #include "pci/address.h"
 #include "pci/device.h"
 #include "pci/inventory.h"
+#include "util/json.h"
 
 namespace pcipass::persist {
 
 inline constexpr const char* kAssignmentsPath = "/etc/pcipass/assignments.json";
 inline constexpr const char* kAssignmentsDir = "/etc/pcipass";
 inline constexpr const char* kAssignmentsSchema = "pcipass.assignments/1";
-
-using Json = nlohmann::ordered_json;
 
 // A device's identity as the kernel shows it.
 struct Ids {

@@ -344,7 +344,7 @@ bool load_pf_driver(HostFs& fs, const assign::Environment& env, bool dry, SriovA
            fix);
     return false;
   }
-  report.steps.push_back({"module", m, {}, {}});
+  report.steps.push_back({change::StepKind::kModule, m, {}, {}});
   if (fs.exists(change::device_dir(a.desired.pf) + "/driver")) return true;
   failed(a, Outcome::kFailed,
          fmt::format("{} still has no driver after the module for its modalias {} was loaded: "

@@ -105,7 +105,8 @@ void plan_file(const HostFs& fs, std::vector<change::Change>& plan, const std::s
 Status viable_at_boot(const HostView& host, const std::vector<PciAddress>& devices) {
   assign::Plan p = TRY(assign::make_plan(host.inv, host.groups, host.impact, devices, {}));
   // What holds a device open now is bind's concern: at boot nothing does yet.
-  std::erase_if(p.refusals, [](const assign::Refusal& r) { return r.id == "in-use"; });
+  std::erase_if(p.refusals,
+                [](const assign::Refusal& r) { return r.kind == assign::RefusalKind::kInUse; });
   if (!p.refusals.empty()) return p.refusal_error("set up early binding");
   return {};
 }

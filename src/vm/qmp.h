@@ -19,14 +19,11 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
 #include "host/context.h"
+#include "util/json.h"
 #include "util/result.h"
 
 namespace pcipass::vm {
-
-using Json = nlohmann::ordered_json;
 
 // One read of a byte stream: data, nothing within the timeout, or the peer closed it.
 struct Chunk {

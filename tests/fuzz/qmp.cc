@@ -79,8 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(slots, "parse_query_pci");
     if (slots && slots->root_bus.empty()) fuzz::violated("parsed query-pci without a root bus");
   }
-  auto e = (*client)->wait_event(
-      [](const vm::Json& j) { return j.value("event", vm::Json()).is_string(); }, *clock + 2);
+  auto e = (*client)->wait_event([](const Json& j) { return j.value("event", Json()).is_string(); },
+                                 *clock + 2);
   check(e, "wait_event");
   if ((*client)->events().size() > options.max_queued_events)
     fuzz::violated("event queue beyond its bound");

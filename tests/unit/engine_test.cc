@@ -133,7 +133,7 @@ TEST(Engine, AFailedVerifyRollsBackAndRegeneratesFromTheRestoredFiles) {
                                                   "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"}));
   EXPECT_EQ(record.discarded, 1);
   std::vector<std::string> kinds;
-  for (const auto& s : ex.steps) kinds.push_back(s.kind);
+  for (const auto& s : ex.steps) kinds.push_back(step_kind_id(s.kind));
   EXPECT_EQ(kinds, (std::vector<std::string>{"file", "run", "verify", "file", "run"}))
       << ::testing::PrintToString(kinds);
 }

@@ -17,7 +17,7 @@
 namespace pcipass::test {
 namespace {
 
-using vm::Json;
+using pcipass::Json;
 const std::string kSock = "/run/vm1.qmp";
 
 // Line `n` (0-based) of a captured session, with its line end.

@@ -331,7 +331,7 @@ TEST_F(VfSet, ADryRunReadsButSetsNothing) {
   EXPECT_EQ(driver.sets, 0);
   std::vector<std::string> texts;
   for (const auto& s : r->steps)
-    if (s.kind == "vf") texts.push_back(s.text());
+    if (s.kind == change::StepKind::kVf) texts.push_back(s.text());
   EXPECT_EQ(texts,
             (std::vector<std::string>{"set enp0s4 vf 1 mac 02:00:00:00:00:aa",
                                       "set enp0s4 vf 1 vlan 100", "set enp0s4 vf 1 trust on"}));
