@@ -130,8 +130,17 @@ std::optional<Refusal> group_not_viable(const IommuGroup& g, const PlanGroup& pg
 }
 
 // What the host loses with each device that moves, and the refusals for the ones it cannot lose
-// (needed by the host, or held open by a process) unless forced.
+// (needed by the host, or held open by a process) unless forced. A scan that could not read what
+// the host uses refuses too: "uses nothing" would be a guess, and the guess may be the root disk.
 void weigh_losses(Plan& plan, const HostImpact& impact, bool force) {
+  if (!force && !impact.problems().empty())
+    if (auto moves = plan.moves(); !moves.empty())
+      plan.refusals.push_back(
+          {RefusalKind::kImpactUnknown, moves.front(),
+           fmt::format("cannot tell what the host would lose: {}",
+                       fmt::join(impact.problems(), "; ")),
+           "make those readable (run pcipass as root), or add --force to go ahead without "
+           "knowing"});
   for (const auto& g : plan.groups)
     for (const auto& d : g.devices) {
       if (d.action != Action::kBind) continue;
@@ -184,6 +193,8 @@ const char* refusal_id(RefusalKind k) {
       return "host-critical";
     case RefusalKind::kInUse:
       return "in-use";
+    case RefusalKind::kImpactUnknown:
+      return "impact-unknown";
   }
   return "?";
 }

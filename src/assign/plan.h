@@ -42,8 +42,10 @@ enum class RefusalKind {
   kGroupNotViable,  // another endpoint of the group would stay on a host driver
   kHostCritical,    // the host needs the device (root fs, default route, console...)
   kInUse,           // a process holds a device file of it open
+  kImpactUnknown,   // what the host uses the devices for could not be read (HostImpact::problems)
 };
-const char* refusal_id(RefusalKind k);  // "group-not-viable", "host-critical", "in-use"
+// "group-not-viable", "host-critical", "in-use", "impact-unknown"
+const char* refusal_id(RefusalKind k);
 
 struct Refusal {
   RefusalKind kind;

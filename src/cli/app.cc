@@ -141,7 +141,9 @@ void print_problems(Context& ctx, const Inventory& inv) {
   for (const auto& problem : inv.problems()) print_warning(ctx.err, ctx.term, problem);
 }
 
-void print_hidden_processes(Context& ctx, const HostImpact& impact) {
+void print_impact_warnings(Context& ctx, const HostImpact& impact) {
+  for (const auto& p : impact.problems())
+    print_warning(ctx.err, ctx.term, "cannot tell what the host uses devices for: " + p);
   size_t n = impact.hidden_processes();
   if (n == 0) return;
   print_warning(ctx.err, ctx.term,

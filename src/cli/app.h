@@ -208,8 +208,8 @@ std::string dump_json(const Json& j, int indent = 2);
 // The inventory's problems (entries skipped, values out of range, a malformed pci.ids) as
 // warnings on stderr.
 void print_problems(Context& ctx, const Inventory& inv);
-// "N processes could not be inspected..." when the user may not read every /proc/PID/fd.
-void print_hidden_processes(Context& ctx, const HostImpact& impact);
+// What the impact scan could not see: files it could not read, processes of other users.
+void print_impact_warnings(Context& ctx, const HostImpact& impact);
 
 // JSON shapes shared by several commands (docs/json.md).
 Json device_json(const Device& d);

@@ -212,7 +212,7 @@ int run_plan(Context& ctx, const Args& a) {
   if (!devices) return fail(ctx, devices.error());
   GroupMap groups = GroupMap::build(*inv);
   HostImpact impact = HostImpact::scan(fs, *inv, env.impact);
-  print_hidden_processes(ctx, impact);
+  print_impact_warnings(ctx, impact);
   auto plan = assign::make_plan(*inv, groups, impact, *devices, {a.driver, a.with_group, a.force});
   if (!plan) return fail(ctx, plan.error());
   auto resets = plan_resets(ctx, *inv, *plan);

@@ -18,16 +18,6 @@ std::optional<PciAddress> owning_pci_device(const std::string& sysfs_path) {
 
 namespace {
 
-std::vector<std::string> lines_of(const HostFs& fs, const std::string& path) {
-  std::vector<std::string> out;
-  auto text = fs.read(path, 8 << 20);
-  if (!text) return out;
-  std::istringstream in(*text);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(line);
-  return out;
-}
-
 // "0100A8C0" as /proc/net/route prints it (host byte order, little-endian) -> 192.168.0.1 as a
 // number whose most significant byte is the first octet.
 std::optional<uint32_t> route_hex(const std::string& s) {
@@ -99,6 +89,32 @@ class Scanner {
   }
 
  private:
+  // A file's lines and a directory's entries. One that is not there has none (no IPv6 routes, no
+  // md driver, a captured tree without it); any other error is a problem of the scan: what the
+  // host uses a device for is then unknown, not nothing (plan refuses unless forced).
+  std::vector<std::string> lines(const std::string& path) {
+    std::vector<std::string> out;
+    auto text = fs_.read(path, 8 << 20);
+    if (!text) {
+      note(text.error());
+      return out;
+    }
+    std::istringstream in(*text);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+  std::vector<std::string> entries(const std::string& dir) {
+    auto names = fs_.list(dir);
+    if (!names) {
+      note(names.error());
+      return {};
+    }
+    return std::move(*names);
+  }
+  void note(const Error& e) {
+    if (e.err != ENOENT) out_.add_problem(e.describe());
+  }
+
   std::optional<PciAddress> owner_of(const std::string& cls_path) {
     auto real = fs_.resolve(cls_path);
     return real ? owning_pci_device(*real) : std::nullopt;
@@ -134,9 +150,9 @@ class Scanner {
       todo.pop_back();
       std::string dir = "/sys/class/net/" + cur;
       std::vector<std::string> next;
-      for (const auto& e : fs_.list(dir).value_or({}))
+      for (const auto& e : entries(dir))
         if (e.starts_with("lower_")) next.push_back(e.substr(6));
-      for (const auto& e : fs_.list(dir + "/brif").value_or({})) next.push_back(e);
+      for (const auto& e : entries(dir + "/brif")) next.push_back(e);
       std::istringstream slaves(fs_.read_trimmed(dir + "/bonding/slaves").value_or(""));
       for (std::string s; slaves >> s;) next.push_back(s);
       for (auto& n : next)
@@ -147,12 +163,12 @@ class Scanner {
 
   void scan_net() {
     std::set<std::string> default_ifs;
-    const auto ipv4_routes = lines_of(fs_, "/proc/net/route");
+    const auto ipv4_routes = lines("/proc/net/route");
     for (const auto& line : ipv4_routes) {
       auto f = split_words(line);
       if (f.size() > 7 && f[1] == "00000000" && f[7] == "00000000") default_ifs.insert(f[0]);
     }
-    for (const auto& line : lines_of(fs_, "/proc/net/ipv6_route")) {
+    for (const auto& line : lines("/proc/net/ipv6_route")) {
       auto f = split_words(line);
       if (f.size() == 10 && f[0] == std::string(32, '0') && f[1] == "00" && f[9] != "lo")
         default_ifs.insert(f[9]);
@@ -169,7 +185,7 @@ class Scanner {
       for (const auto& lower : lower_interfaces(upper))
         ssh_lowers.emplace(lower, text + " (through " + upper + ")");
     ssh.insert(ssh_lowers.begin(), ssh_lowers.end());
-    for (const auto& ifname : fs_.list("/sys/class/net").value_or({})) {
+    for (const auto& ifname : entries("/sys/class/net")) {
       auto a = owner_of("/sys/class/net/" + ifname);
       if (!a) continue;
       std::string state =
@@ -212,7 +228,7 @@ class Scanner {
     }
     std::set<uint32_t> local;
     std::string last;
-    for (const auto& line : lines_of(fs_, "/proc/net/fib_trie")) {
+    for (const auto& line : lines("/proc/net/fib_trie")) {
       auto f = split_words(line);
       if (f.size() == 2 && f[0] == "|--")
         last = f[1];
@@ -228,7 +244,7 @@ class Scanner {
       std::string text = fmt::format("{}/{}", ipv4_text(ip), __builtin_popcount(best->mask));
       if (std::find(v.begin(), v.end(), text) == v.end()) v.push_back(text);
     }
-    for (const auto& line : lines_of(fs_, "/proc/net/if_inet6")) {
+    for (const auto& line : lines("/proc/net/if_inet6")) {
       auto f = split_words(line);
       if (f.size() < 6) continue;
       auto ip = ipv6_from_hex(f[0]);
@@ -261,7 +277,7 @@ class Scanner {
       }
     }
     for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-      for (const auto& line : lines_of(fs_, table)) {
+      for (const auto& line : lines(table)) {
         auto f = split_words(line);
         if (f.size() < 4 || f[3] != "01") continue;  // ESTABLISHED
         auto colon = f[1].find(':'), rcolon = f[2].find(':');
@@ -301,8 +317,7 @@ class Scanner {
       std::vector<PciAddress> devs;
       if (h.path.starts_with("/dev/vfio/")) {
         std::string group = h.path.substr(10);
-        for (const auto& n :
-             fs_.list("/sys/kernel/iommu_groups/" + group + "/devices").value_or({}))
+        for (const auto& n : entries("/sys/kernel/iommu_groups/" + group + "/devices"))
           if (auto a = parse_address(n)) devs.push_back(*a);
       } else if (h.path.starts_with("/dev/dri/")) {
         if (auto a = owner_of("/sys/class/drm/" + base_name(h.path) + "/device"))
@@ -330,7 +345,7 @@ class Scanner {
     if (!source.starts_with("/dev/")) return std::nullopt;
     if (source.starts_with("/dev/mapper/")) {
       std::string name = source.substr(12);
-      for (const auto& b : fs_.list("/sys/class/block").value_or({}))
+      for (const auto& b : entries("/sys/class/block"))
         if (b.starts_with("dm-") && fs_.read_trimmed("/sys/class/block/" + b + "/dm/name") == name)
           return b;
       return std::nullopt;
@@ -341,7 +356,7 @@ class Scanner {
   }
 
   void scan_mounts() {
-    for (const auto& line : lines_of(fs_, "/proc/self/mountinfo")) {
+    for (const auto& line : lines("/proc/self/mountinfo")) {
       auto f = split_words(line);
       if (f.size() < 5) continue;
       const std::string& mountpoint = f[4];
@@ -356,9 +371,9 @@ class Scanner {
   }
 
   void scan_swaps() {
-    auto lines = lines_of(fs_, "/proc/swaps");
-    for (size_t i = 1; i < lines.size(); ++i) {
-      auto f = split_words(lines[i]);
+    auto swaps = lines("/proc/swaps");
+    for (size_t i = 1; i < swaps.size(); ++i) {
+      auto f = split_words(swaps[i]);
       if (f.empty() || !f[0].starts_with("/dev/")) continue;
       std::string block = base_name(f[0]);
       if (fs_.exists("/sys/class/block/" + block))
@@ -368,7 +383,7 @@ class Scanner {
   }
 
   void scan_md() {
-    for (const auto& line : lines_of(fs_, "/proc/mdstat")) {
+    for (const auto& line : lines("/proc/mdstat")) {
       auto f = split_words(line);
       if (f.size() < 4 || f[1] != ":" || f[2] != "active") continue;
       for (size_t i = 3; i < f.size(); ++i) {
@@ -383,13 +398,13 @@ class Scanner {
 
   void scan_console() {
     bool fbcon = false;
-    for (const auto& vt : fs_.list("/sys/class/vtconsole").value_or({})) {
+    for (const auto& vt : entries("/sys/class/vtconsole")) {
       std::string name = fs_.read_trimmed("/sys/class/vtconsole/" + vt + "/name").value_or("");
       if (name.find("frame buffer") != std::string::npos &&
           fs_.read_number("/sys/class/vtconsole/" + vt + "/bind").value_or(0) == 1)
         fbcon = true;
     }
-    for (const auto& fb : fs_.list("/sys/class/graphics").value_or({})) {
+    for (const auto& fb : entries("/sys/class/graphics")) {
       if (!fb.starts_with("fb")) continue;
       auto a = owner_of("/sys/class/graphics/" + fb);
       if (!a) continue;

@@ -77,10 +77,15 @@ class HostImpact {
   // missing from uses(). 0 for root.
   size_t hidden_processes() const { return hidden_processes_; }
   void set_hidden_processes(size_t n) { hidden_processes_ = n; }
+  // Files and directories of the scan that exist but could not be read ("open /proc/self/
+  // mountinfo: Permission denied"): the uses they would show are unknown. Empty as root.
+  const std::vector<std::string>& problems() const { return problems_; }
+  void add_problem(std::string p) { problems_.push_back(std::move(p)); }
 
  private:
   std::map<PciAddress, std::vector<HostUse>> uses_;
   size_t hidden_processes_ = 0;
+  std::vector<std::string> problems_;
 };
 
 // The PCI device that owns a sysfs path: the deepest PCI address among its components.

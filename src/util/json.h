@@ -19,6 +19,8 @@ Json or_null(const std::optional<T>& v) {
 
 // For the text fields whose schema says null for none (fix, message, owner...): the library keeps
 // them as strings, empty when there is nothing to say.
-inline Json or_null(const std::string& s) { return s.empty() ? Json(nullptr) : Json(s); }
+inline Json or_null(const std::string& s) {
+  return s.empty() ? Json(nullptr) : Json(s);
+}
 
 }  // namespace pcipass

@@ -266,6 +266,46 @@ TEST_F(Hostile, ProcessesThatCannotBeInspectedAreCountedNotIgnored) {
   }
 }
 
+// What the host would lose, unreadable: "uses nothing" would be a guess, and the guess may be the
+// root disk. Only a file that is not there (no md driver, no IPv6) means none.
+TEST_F(Hostile, UnreadableImpactSourcesAreWarnedAndRefusedUnlessForced) {
+  t.file("/proc/self/mountinfo", "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n");
+  t.dir("/sys/class/net");
+  DenyFs deny(t, {"/proc/self", "/sys/class/net"});
+  cli::Injected inj;
+  inj.fs = &deny;
+  auto r = run({"--json", "plan", "00:01.0"}, &inj);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_EQ(r.err,
+            "warning: cannot tell what the host uses devices for: opendir /sys/class/net: "
+            "Permission denied\n"
+            "warning: cannot tell what the host uses devices for: open /proc/self/mountinfo: "
+            "Permission denied\n");
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["verdict"], "refused");
+  ASSERT_EQ(j["refusals"].size(), 1u) << j;
+  EXPECT_EQ(j["refusals"][0]["id"], "impact-unknown");
+  EXPECT_EQ(j["refusals"][0]["address"], "0000:00:01.0");
+  EXPECT_EQ(j["refusals"][0]["message"],
+            "cannot tell what the host would lose: opendir /sys/class/net: Permission denied; "
+            "open /proc/self/mountinfo: Permission denied");
+  EXPECT_EQ(j["refusals"][0]["fix"],
+            "make those readable (run pcipass as root), or add --force to go ahead without "
+            "knowing");
+  auto bind = run({"bind", "00:01.0", "--dry-run"}, &inj);
+  EXPECT_NE(bind.status, 0);
+  EXPECT_NE(bind.err.find("refusing to bind: cannot tell what the host would lose"),
+            std::string::npos)
+      << bind.err;
+  auto forced = run({"--json", "plan", "00:01.0", "--force"}, &inj);
+  EXPECT_EQ(json::parse(forced.out)["verdict"], "ready") << forced.out;
+  // Absent, not unreadable: no refusal, no warning.
+  t.remove("/proc/self/mountinfo");
+  auto absent = run({"--json", "plan", "00:01.0"});
+  EXPECT_EQ(absent.err, "");
+  EXPECT_EQ(json::parse(absent.out)["verdict"], "ready") << absent.out;
+}
+
 // --- Wrong answers: entries of /sys/bus/pci/devices that are no device ------------------------
 
 TEST_F(Hostile, DanglingLinkPlainFileAndAliasAreSkippedWithAWarning) {
