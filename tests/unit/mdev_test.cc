@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "assign/journal.h"
+#include "deny_fs.h"
 #include "host_state.h"
 #include "mdev/mdev.h"
 #include "mtty_double.h"
@@ -202,6 +203,20 @@ TEST_F(Mdev, DamagedDefinitionsAreProblemsNotCrashes) {
     EXPECT_TRUE(l->mdevs.empty());
     EXPECT_EQ(l->problems.size(), 1u);
   }
+}
+
+// A read error is never "none defined": listing /etc/mdevctl.d that cannot be read is a problem.
+TEST_F(Mdev, UnreadableDefinitionsAreAProblemNotNone) {
+  t.dir("/etc/mdevctl.d/mtty");
+  DenyFs deny(t, {"/etc/mdevctl.d"});
+  auto l = mdev::list(deny, true);
+  ASSERT_TRUE(l.ok()) << l.error().describe();
+  EXPECT_TRUE(l->mdevs.empty());
+  EXPECT_EQ(l->problems, std::vector<std::string>{"opendir /etc/mdevctl.d: Permission denied"});
+  t.remove("/etc/mdevctl.d");  // not there: none, and no problem
+  auto none = mdev::list(*k, true);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->problems.empty());
 }
 
 TEST_F(Mdev, RemoveIsRefusedWhileAVmHoldsTheGroup) {
