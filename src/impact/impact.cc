@@ -111,8 +111,12 @@ class Scanner {
     }
     return std::move(*names);
   }
+  // Once each: a directory such as /sys/class/block is listed once per mapped mount.
   void note(const Error& e) {
-    if (e.err != ENOENT) out_.add_problem(e.describe());
+    if (e.err == ENOENT) return;
+    std::string p = e.describe();
+    const auto& known = out_.problems();
+    if (std::find(known.begin(), known.end(), p) == known.end()) out_.add_problem(std::move(p));
   }
 
   std::optional<PciAddress> owner_of(const std::string& cls_path) {

@@ -269,9 +269,14 @@ TEST_F(Hostile, ProcessesThatCannotBeInspectedAreCountedNotIgnored) {
 // What the host would lose, unreadable: "uses nothing" would be a guess, and the guess may be the
 // root disk. Only a file that is not there (no md driver, no IPv6) means none.
 TEST_F(Hostile, UnreadableImpactSourcesAreWarnedAndRefusedUnlessForced) {
-  t.file("/proc/self/mountinfo", "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n");
+  // Two mapped mounts: /sys/class/block is listed for each, its problem said once.
+  t.file("/proc/self/mountinfo",
+         "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+         "23 22 253:0 / /a rw - ext4 /dev/mapper/a rw\n"
+         "24 22 253:1 / /b rw - ext4 /dev/mapper/b rw\n");
   t.dir("/sys/class/net");
-  DenyFs deny(t, {"/proc/self", "/sys/class/net"});
+  t.dir("/sys/class/block");
+  DenyFs deny(t, {"/sys/class/net", "/sys/class/block"});
   cli::Injected inj;
   inj.fs = &deny;
   auto r = run({"--json", "plan", "00:01.0"}, &inj);
@@ -279,7 +284,7 @@ TEST_F(Hostile, UnreadableImpactSourcesAreWarnedAndRefusedUnlessForced) {
   EXPECT_EQ(r.err,
             "warning: cannot tell what the host uses devices for: opendir /sys/class/net: "
             "Permission denied\n"
-            "warning: cannot tell what the host uses devices for: open /proc/self/mountinfo: "
+            "warning: cannot tell what the host uses devices for: opendir /sys/class/block: "
             "Permission denied\n");
   auto j = json::parse(r.out);
   EXPECT_EQ(j["verdict"], "refused");
@@ -288,7 +293,7 @@ TEST_F(Hostile, UnreadableImpactSourcesAreWarnedAndRefusedUnlessForced) {
   EXPECT_EQ(j["refusals"][0]["address"], "0000:00:01.0");
   EXPECT_EQ(j["refusals"][0]["message"],
             "cannot tell what the host would lose: opendir /sys/class/net: Permission denied; "
-            "open /proc/self/mountinfo: Permission denied");
+            "opendir /sys/class/block: Permission denied");
   EXPECT_EQ(j["refusals"][0]["fix"],
             "make those readable (run pcipass as root), or add --force to go ahead without "
             "knowing");
@@ -300,7 +305,7 @@ TEST_F(Hostile, UnreadableImpactSourcesAreWarnedAndRefusedUnlessForced) {
   auto forced = run({"--json", "plan", "00:01.0", "--force"}, &inj);
   EXPECT_EQ(json::parse(forced.out)["verdict"], "ready") << forced.out;
   // Absent, not unreadable: no refusal, no warning.
-  t.remove("/proc/self/mountinfo");
+  t.remove("/sys/class/block");
   auto absent = run({"--json", "plan", "00:01.0"});
   EXPECT_EQ(absent.err, "");
   EXPECT_EQ(json::parse(absent.out)["verdict"], "ready") << absent.out;
