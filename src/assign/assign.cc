@@ -110,9 +110,14 @@ std::string mib(uint64_t bytes) {
 
 }  // namespace
 
-std::vector<ProcessHold> group_users(const HostFs& fs, int group) {
+Result<std::vector<ProcessHold>> group_users(const HostFs& fs, int group) {
   std::string node = "/dev/vfio/" + std::to_string(group);
-  return find_holders(fs, [&](const std::string& t) { return t == node; });
+  auto users = find_holders(fs, [&](const std::string& t) { return t == node; });
+  if (!users)
+    return Error::state(fmt::format("cannot tell whether a process holds {} open: {}", node,
+                                    users.error().describe()),
+                        "mount /proc and run pcipass as root, then try again");
+  return users;
 }
 
 std::string memlock_warning(const HostFs& fs) {
@@ -355,7 +360,7 @@ Status refuse_held_groups(const HostFs& fs, const std::vector<JournalEntry>& mov
   for (const auto& d : moves)
     if (d.group) groups.insert(*d.group);
   for (int g : groups) {
-    auto users = group_users(fs, g);
+    auto users = TRY(group_users(fs, g));
     if (users.empty()) continue;
     std::vector<std::string> who, in_group;
     for (const auto& u : users) who.push_back(fmt::format("{} (pid {})", u.comm, u.pid));
@@ -557,7 +562,7 @@ Result<StatusReport> status(const HostFs& fs) {
     e.driver = cur.driver;
     if (b.group) {
       e.node = fs.exists("/dev/vfio/" + std::to_string(*b.group));
-      e.users = group_users(fs, *b.group);
+      e.users = TRY(group_users(fs, *b.group));
     }
     if (!e.present)
       e.problem = "the device is gone (hot-unplugged or SR-IOV VFs removed)";

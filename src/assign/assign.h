@@ -169,7 +169,8 @@ Result<StatusReport> status(const HostFs& fs);
 // "memlock limit is 8 MiB..." when /proc/self/limits has a soft limit below 1 GiB; "" otherwise.
 std::string memlock_warning(const HostFs& fs);
 
-// Processes holding /dev/vfio/GROUP open.
-std::vector<ProcessHold> group_users(const HostFs& fs, int group);
+// Processes holding /dev/vfio/GROUP open. An error when /proc cannot be listed: whether a VM uses
+// the group is then unknown, and what would take the group from it must not go on.
+Result<std::vector<ProcessHold>> group_users(const HostFs& fs, int group);
 
 }  // namespace pcipass::assign

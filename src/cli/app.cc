@@ -92,8 +92,13 @@ const GroupMap& Context::groups() {
   return *groups_;
 }
 
+// Warned once, by every command whose answer rests on it (list's and tree's verdicts too): an
+// unreadable source or hidden processes make "uses nothing" a guess.
 const HostImpact& Context::impact() {
-  if (!impact_) impact_ = HostImpact::scan(*fs_, *inventory_, env_.impact);
+  if (!impact_) {
+    impact_ = HostImpact::scan(*fs_, *inventory_, env_.impact);
+    print_impact_warnings(*this, *impact_);
+  }
   return *impact_;
 }
 

@@ -239,7 +239,7 @@ int run_show(Context& ctx, const Args& a) {
   if (!chosen) return fail(ctx, chosen.error());
   Json all = Json::array();
   bool iommu = (*inv)->iommu_groups_present();
-  print_impact_warnings(ctx, ctx.impact());
+  ctx.impact();  // its warnings before the first device's
   for (size_t i = 0; i < chosen->size(); ++i) {
     Device& d = *(*inv)->find((*chosen)[i]);
     (*inv)->load_details(ctx.fs(), d, &ctx.modules());

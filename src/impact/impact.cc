@@ -317,7 +317,8 @@ class Scanner {
         },
         &hidden);
     out_.set_hidden_processes(hidden);
-    for (const auto& h : holds) {
+    if (!holds) return note(holds.error());
+    for (const auto& h : *holds) {
       std::vector<PciAddress> devs;
       if (h.path.starts_with("/dev/vfio/")) {
         std::string group = h.path.substr(10);
@@ -426,11 +427,13 @@ class Scanner {
 
 }  // namespace
 
-std::vector<ProcessHold> find_holders(const HostFs& fs,
-                                      const std::function<bool(const std::string&)>& match,
-                                      size_t* hidden) {
+Result<std::vector<ProcessHold>> find_holders(const HostFs& fs,
+                                              const std::function<bool(const std::string&)>& match,
+                                              size_t* hidden) {
   std::vector<ProcessHold> out;
-  for (const auto& pid : fs.list("/proc").value_or({})) {
+  auto pids = fs.list("/proc");
+  if (!pids && pids.error().err != ENOENT) return std::move(pids).error();
+  for (const auto& pid : pids.value_or({})) {
     // Process directories are named by a pid up to 2^22 (pid_max); other names are not processes.
     int pid_number = 0;
     auto [end, ec] = std::from_chars(pid.data(), pid.data() + pid.size(), pid_number, 10);

@@ -47,10 +47,11 @@ struct ProcessHold {
 
 // Every process with an open descriptor whose target satisfies `match`. Other users' processes
 // are invisible without privileges: their number goes to `hidden` (when given), so that "no
-// process uses it" is never said for "could not look".
-std::vector<ProcessHold> find_holders(const HostFs& fs,
-                                      const std::function<bool(const std::string&)>& match,
-                                      size_t* hidden = nullptr);
+// process uses it" is never said for "could not look". For the same reason a /proc that cannot be
+// listed is an error; one that is not there (a captured tree without it) has no processes.
+Result<std::vector<ProcessHold>> find_holders(const HostFs& fs,
+                                              const std::function<bool(const std::string&)>& match,
+                                              size_t* hidden = nullptr);
 
 struct ImpactOptions {
   // "CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT" of the SSH session in use; nullopt: none known.

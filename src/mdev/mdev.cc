@@ -179,7 +179,7 @@ void sort(std::vector<Mdev>& v) {
 // The mdev's group held open by a process (a VM): removing it would pull it from under the VM.
 Status check_unused(const HostFs& fs, const Mdev& m) {
   if (!m.iommu_group) return {};
-  auto users = assign::group_users(fs, *m.iommu_group);
+  auto users = TRY(assign::group_users(fs, *m.iommu_group));
   if (users.empty()) return {};
   std::vector<std::string> held;
   for (const auto& u : users) held.push_back(fmt::format("{}, pid {}", u.comm, u.pid));

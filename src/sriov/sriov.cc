@@ -106,7 +106,7 @@ Status check_removable(const HostFs& fs, const Inventory& inv,
     const Device* d = inv.find(a);
     if (!d) continue;
     if (d->driver == "vfio-pci" && d->iommu_group)
-      for (const auto& u : assign::group_users(fs, *d->iommu_group)) {
+      for (const auto& u : TRY(assign::group_users(fs, *d->iommu_group))) {
         held.push_back(fmt::format("{} (/dev/vfio/{} held by {}, pid {})", a.str(), *d->iommu_group,
                                    u.comm, u.pid));
         pid = u.pid;

@@ -434,6 +434,28 @@ TEST_F(Assign, ReleaseRefusesWhileAProcessHoldsTheGroup) {
   EXPECT_EQ(j["bindings"][0]["users"][0]["pid"], 4242);
 }
 
+// Whether a VM holds the group is unknown when /proc cannot be listed: never "no one".
+TEST_F(Assign, ReleaseAndStatusRefuseWhenProcCannotBeListed) {
+  ASSERT_EQ(cli({"bind", "00:03.0"}).status, 0);
+  k->deny_listing("/proc");
+  int writes = k->write_count();
+  auto r = cli({"release", "00:03.0"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "error: cannot tell whether a process holds /dev/vfio/4 open: opendir /proc: "
+            "Permission denied\n"
+            "  fix: mount /proc and run pcipass as root, then try again\n");
+  EXPECT_EQ(k->write_count(), writes);
+  EXPECT_EQ(cli({"status"}).err, r.err);
+  auto plan = nlohmann::json::parse(cli({"--json", "plan", "01:00.0", "--with-group"}).out);
+  nlohmann::json unknown;
+  for (const auto& r : plan["refusals"])
+    if (r["id"] == "impact-unknown") unknown = r;
+  EXPECT_EQ(unknown["message"],
+            "cannot tell what the host would lose: opendir /proc: Permission denied")
+      << plan;
+}
+
 TEST_F(Assign, ReleaseRefusesBridges) {
   std::string before = k->snapshot();
   auto r = cli({"release", "00:1c.0"});

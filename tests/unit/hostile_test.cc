@@ -257,7 +257,13 @@ TEST_F(Hostile, ProcessesThatCannotBeInspectedAreCountedNotIgnored) {
   DenyFs deny(t, {"/proc/4242"});
   cli::Injected inj;
   inj.fs = &deny;
-  for (auto args : {std::vector<std::string>{"show", "00:02.0"}, {"plan", "00:02.0"}}) {
+  // Every command whose verdicts rest on what processes hold, once each.
+  for (auto args : {std::vector<std::string>{"show", "00:02.0"},
+                    {"plan", "00:02.0"},
+                    {"list"},
+                    {"tree", "--format", "dot"},
+                    {"groups"},
+                    {"--json", "facts"}}) {
     auto r = run(args, &inj);
     EXPECT_EQ(r.err,
               "warning: cannot see the open files of 1 process of other users: devices they hold "
@@ -367,7 +373,7 @@ TEST_F(Hostile, ControlCharactersFromTheHostAreEscapedInHumanOutput) {
          "8086  Intel\x1b[8m hidden\n\t10d3  NIC\xe2\x80\xae"
          "cba\n");
   for (auto args : {std::vector<std::string>{"list"},
-                    {"tree"},
+                    {"tree", "--format", "dot"},
                     {"groups"},
                     {"show", "00:01.0", "00:02.0"},
                     {"plan", "00:02.0"}}) {
