@@ -111,6 +111,15 @@ class Scanner {
     }
     return std::move(*names);
   }
+  // A one-line attribute (a bond's slaves, a console's name): "" when absent, as lines() does.
+  std::string text(const std::string& path) {
+    auto t = fs_.read(path, 4096);
+    if (!t) {
+      note(t.error());
+      return {};
+    }
+    return trim(*t);
+  }
   // Once each: a directory such as /sys/class/block is listed once per mapped mount.
   void note(const Error& e) {
     if (e.err == ENOENT) return;
@@ -157,7 +166,7 @@ class Scanner {
       for (const auto& e : entries(dir))
         if (e.starts_with("lower_")) next.push_back(e.substr(6));
       for (const auto& e : entries(dir + "/brif")) next.push_back(e);
-      std::istringstream slaves(fs_.read_trimmed(dir + "/bonding/slaves").value_or(""));
+      std::istringstream slaves(text(dir + "/bonding/slaves"));
       for (std::string s; slaves >> s;) next.push_back(s);
       for (auto& n : next)
         if (n != upper && out.insert(n).second) todo.push_back(n);
@@ -404,9 +413,8 @@ class Scanner {
   void scan_console() {
     bool fbcon = false;
     for (const auto& vt : entries("/sys/class/vtconsole")) {
-      std::string name = fs_.read_trimmed("/sys/class/vtconsole/" + vt + "/name").value_or("");
-      if (name.find("frame buffer") != std::string::npos &&
-          fs_.read_number("/sys/class/vtconsole/" + vt + "/bind").value_or(0) == 1)
+      std::string dir = "/sys/class/vtconsole/" + vt;
+      if (text(dir + "/name").find("frame buffer") != std::string::npos && text(dir + "/bind") == "1")
         fbcon = true;
     }
     for (const auto& fb : entries("/sys/class/graphics")) {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "deny_fs.h"
 #include "temp_tree.h"
 
 namespace pcipass::test {
@@ -12,11 +13,11 @@ const std::string kBus = "/sys/devices/pci0000:00";
 
 struct Host {
   TempTree t;
-  HostImpact scan() {
-    auto fs = make_real_host_fs(t.root());
-    auto inv = Inventory::scan(*fs, nullptr);
+  HostImpact scan() { return scan(*make_real_host_fs(t.root())); }
+  HostImpact scan(const HostFs& fs) {
+    auto inv = Inventory::scan(fs, nullptr);
     EXPECT_TRUE(inv.ok());
-    return HostImpact::scan(*fs, *inv);
+    return HostImpact::scan(fs, *inv);
   }
   PciAddress addr(const std::string& a) { return *parse_address(a); }
 };
@@ -39,6 +40,54 @@ TEST(Impact, DefaultRouteThroughABridgeReachesItsPort) {
   EXPECT_EQ(impact.critical_reason(h.addr("0000:00:1f.6")),
             "carries the default route (eno1 under vmbr0)");
   EXPECT_FALSE(impact.critical(h.addr("0000:00:19.0")));
+}
+
+// A bond's slaves are a one-line list; unreadable, it is a problem of the scan (the bond's NIC
+// might carry the default route), not a bond without slaves.
+TEST(Impact, DefaultRouteThroughABondReachesItsSlavesOrIsAProblem) {
+  Host h;
+  h.t.pci_device(kBus, "0000:00:1f.6", 0x8086, 0x15bc, 0x020000, "e1000e", 1);
+  h.t.dir(kBus + "/0000:00:1f.6/net/eno1");
+  h.t.link("/sys/class/net/eno1", kBus + "/0000:00:1f.6/net/eno1");
+  h.t.file("/sys/devices/virtual/net/bond0/bonding/slaves", "eno1\n");
+  h.t.link("/sys/class/net/bond0", "/sys/devices/virtual/net/bond0");
+  h.t.file("/proc/net/route",
+           "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
+           "bond0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\n");
+  HostImpact impact = h.scan();
+  EXPECT_EQ(impact.critical_reason(h.addr("0000:00:1f.6")),
+            "carries the default route (eno1 under bond0)");
+  EXPECT_TRUE(impact.problems().empty());
+  DenyFs deny(h.t, {"/sys/class/net/bond0/bonding"});
+  HostImpact unknown = h.scan(deny);
+  EXPECT_FALSE(unknown.critical(h.addr("0000:00:1f.6")));
+  EXPECT_EQ(unknown.problems(), std::vector<std::string>{
+                                    "open /sys/class/net/bond0/bonding/slaves: Permission denied"});
+}
+
+// The framebuffer console's device: losing it blanks the console. Its vtconsole unreadable is a
+// problem, not "no console".
+TEST(Impact, FramebufferConsoleIsCriticalOrAProblem) {
+  Host h;
+  h.t.pci_device(kBus, "0000:00:02.0", 0x8086, 0x3e92, 0x030000, "i915", 2);
+  h.t.dir(kBus + "/0000:00:02.0/graphics/fb0");
+  h.t.link("/sys/class/graphics/fb0", kBus + "/0000:00:02.0/graphics/fb0");
+  h.t.file("/sys/devices/virtual/vtconsole/vtcon0/name", "(S) dummy device\n");
+  h.t.file("/sys/devices/virtual/vtconsole/vtcon0/bind", "0\n");
+  h.t.file("/sys/devices/virtual/vtconsole/vtcon1/name", "(M) frame buffer device\n");
+  h.t.file("/sys/devices/virtual/vtconsole/vtcon1/bind", "1\n");
+  h.t.link("/sys/class/vtconsole/vtcon0", "/sys/devices/virtual/vtconsole/vtcon0");
+  h.t.link("/sys/class/vtconsole/vtcon1", "/sys/devices/virtual/vtconsole/vtcon1");
+  HostImpact impact = h.scan();
+  EXPECT_EQ(impact.critical_reason(h.addr("0000:00:02.0")),
+            "drives the framebuffer console (fb0)");
+  h.t.file("/sys/devices/virtual/vtconsole/vtcon1/bind", "0\n");
+  EXPECT_FALSE(h.scan().critical(h.addr("0000:00:02.0")));
+  h.t.file("/sys/devices/virtual/vtconsole/vtcon1/bind", "1\n");
+  DenyFs deny(h.t, {"/sys/class/vtconsole/vtcon1"});
+  HostImpact unknown = h.scan(deny);
+  EXPECT_EQ(unknown.problems(), std::vector<std::string>{
+                                    "open /sys/class/vtconsole/vtcon1/name: Permission denied"});
 }
 
 // A virtio disk as sysfs shows it. The mount source is /dev/root (as the kernel prints it for
