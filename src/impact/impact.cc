@@ -414,7 +414,8 @@ class Scanner {
     bool fbcon = false;
     for (const auto& vt : entries("/sys/class/vtconsole")) {
       std::string dir = "/sys/class/vtconsole/" + vt;
-      if (text(dir + "/name").find("frame buffer") != std::string::npos && text(dir + "/bind") == "1")
+      if (text(dir + "/name").find("frame buffer") != std::string::npos &&
+          text(dir + "/bind") == "1")
         fbcon = true;
     }
     for (const auto& fb : entries("/sys/class/graphics")) {

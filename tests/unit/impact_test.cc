@@ -79,15 +79,14 @@ TEST(Impact, FramebufferConsoleIsCriticalOrAProblem) {
   h.t.link("/sys/class/vtconsole/vtcon0", "/sys/devices/virtual/vtconsole/vtcon0");
   h.t.link("/sys/class/vtconsole/vtcon1", "/sys/devices/virtual/vtconsole/vtcon1");
   HostImpact impact = h.scan();
-  EXPECT_EQ(impact.critical_reason(h.addr("0000:00:02.0")),
-            "drives the framebuffer console (fb0)");
+  EXPECT_EQ(impact.critical_reason(h.addr("0000:00:02.0")), "drives the framebuffer console (fb0)");
   h.t.file("/sys/devices/virtual/vtconsole/vtcon1/bind", "0\n");
   EXPECT_FALSE(h.scan().critical(h.addr("0000:00:02.0")));
   h.t.file("/sys/devices/virtual/vtconsole/vtcon1/bind", "1\n");
   DenyFs deny(h.t, {"/sys/class/vtconsole/vtcon1"});
   HostImpact unknown = h.scan(deny);
-  EXPECT_EQ(unknown.problems(), std::vector<std::string>{
-                                    "open /sys/class/vtconsole/vtcon1/name: Permission denied"});
+  EXPECT_EQ(unknown.problems(),
+            std::vector<std::string>{"open /sys/class/vtconsole/vtcon1/name: Permission denied"});
 }
 
 // A virtio disk as sysfs shows it. The mount source is /dev/root (as the kernel prints it for
