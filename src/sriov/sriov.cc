@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <map>
 
@@ -42,11 +43,17 @@ std::optional<int> int_attr(const HostFs& fs, const std::string& path, int max,
   return n;
 }
 
-// The PF's VFs by index, from its virtfnN links.
-std::vector<std::pair<int, PciAddress>> virtfns(const HostFs& fs, const PciAddress& pf) {
+// The PF's VFs by index, from its virtfnN links. A PF directory that cannot be listed is an
+// error, not "no VFs": the checks before removing VFs would pass over VFs a VM holds.
+Result<std::vector<std::pair<int, PciAddress>>> virtfns(const HostFs& fs, const PciAddress& pf) {
   std::vector<std::pair<int, PciAddress>> out;
   std::string dir = change::device_dir(pf);
-  for (const auto& e : fs.list(dir).value_or({})) {
+  auto entries = fs.list(dir);
+  if (!entries)
+    return Error::state(
+        fmt::format("cannot list the VFs of {}: {}", pf.str(), entries.error().describe()),
+        "the kernel's SR-IOV attributes must be readable (run pcipass as root)");
+  for (const auto& e : *entries) {
     if (!e.starts_with("virtfn")) continue;
     std::string_view digits = std::string_view(e).substr(6);
     int i = 0;
@@ -83,7 +90,7 @@ Result<PfFacts> pf_facts(const HostFs& fs, const Inventory& inv, const PciAddres
         "see `pcipass vf list` for the devices that have VFs");
   f.total = *total, f.num = *num;
   if (auto a = int_attr(fs, attr(pf, "sriov_drivers_autoprobe"), 1, problems)) f.autoprobe = *a;
-  f.vfs = virtfns(fs, pf);
+  f.vfs = TRY(virtfns(fs, pf));
   if (!f.device->driver)
     return Error::state(
         fmt::format("{} has no driver: the kernel changes a PF's VFs only through its driver",
@@ -255,7 +262,10 @@ Result<std::vector<PhysicalFunction>> list(const HostFs& fs, const Inventory& in
     p.num_vfs = int_attr(fs, attr(d.address, "sriov_numvfs"), 0xffff, p.problems);
     if (auto a = int_attr(fs, attr(d.address, "sriov_drivers_autoprobe"), 1, p.problems))
       p.drivers_autoprobe = *a == 1;
-    p.interfaces = fs.list(change::device_dir(d.address) + "/net").value_or({});
+    if (auto net = fs.list(change::device_dir(d.address) + "/net"))
+      p.interfaces = std::move(*net);
+    else if (net.error().err != ENOENT)  // a PF without a network driver has no net/
+      p.problems.push_back(net.error().describe());
     std::map<int, VfLink> by_index;
     if (links && !p.interfaces.empty()) {
       if (auto r = links->vfs(p.interfaces.front()))
@@ -263,7 +273,9 @@ Result<std::vector<PhysicalFunction>> list(const HostFs& fs, const Inventory& in
       else
         p.problems.push_back(r.error().message);
     }
-    for (const auto& [i, a] : virtfns(fs, d.address)) {
+    auto vfs = virtfns(fs, d.address);
+    if (!vfs) p.problems.push_back(vfs.error().describe());
+    for (const auto& [i, a] : vfs.value_or({})) {
       VirtualFunction v{a, i, inv.find(a), {}, {}};
       if (v.device) v.assessment = assessor(*v.device, false);
       if (auto l = by_index.find(i); l != by_index.end()) v.link = l->second;
@@ -338,7 +350,11 @@ Result<Report> create(HostFs& fs, const CreateRequest& req, const assign::Enviro
   if (req.bind) record = {"bind", *req.bind};
   rep.steps = TRY(run_plan(fs, p.changes, req.durable, req.bind ? p.vfs : std::vector<PciAddress>{},
                            inv, env, req.dry_run, record, rep));
-  if (resize && !req.dry_run) rep.created = addresses(virtfns(fs, req.pf));
+  if (resize && !req.dry_run) {
+    // The kernel's links; if the PF cannot be listed now, the VFs predicted from offset/stride.
+    auto made = virtfns(fs, req.pf);
+    rep.created = made ? addresses(*made) : p.vfs;
+  }
   return std::move(rep);
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 
 namespace pcipass::sriov {
@@ -43,7 +44,12 @@ Result<std::string> pf_interface(const HostFs& fs, const Inventory& inv, const P
     return Error::invalid(
         fmt::format("{} is not an SR-IOV physical function (no sriov_totalvfs)", pf.str()),
         "`pcipass vf list` shows the devices that have VFs");
-  auto net = fs.list(dir + "/net").value_or({});
+  auto listed = fs.list(dir + "/net");
+  if (!listed && listed.error().err != ENOENT)  // absent: no network driver, said below
+    return Error::state(fmt::format("cannot list the network interfaces of {}: {}", pf.str(),
+                                    listed.error().describe()),
+                        "run pcipass as root");
+  auto net = listed.value_or({});
   if (net.empty())
     return Error::refused(
         fmt::format("{} has no network interface: VF settings (MAC, VLAN, spoof check, trust) "

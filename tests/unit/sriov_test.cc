@@ -126,6 +126,27 @@ TEST_F(Sriov, RefusesWhileAVmHoldsAVf) {
   EXPECT_EQ(host_state(t), before);
 }
 
+// A PF whose directory cannot be listed has unknown VFs, not none: resizing or removing would pass
+// over the VF a VM holds. `vf list` says so as a problem of the PF.
+TEST_F(Sriov, APfThatCannotBeListedRefusesToResizeOrRemove) {
+  ASSERT_TRUE(create(2).ok());
+  k->add_process(4242, "qemu-system-x86", {"/dev/vfio/7"});
+  k->deny_listing(kPf);
+  std::string before = host_state(t);
+  for (auto r : {create(3), remove()}) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message,
+              "cannot list the VFs of 0000:00:04.0: opendir " + kPf + ": Permission denied");
+    EXPECT_EQ(r.error().fix,
+              "the kernel's SR-IOV attributes must be readable (run pcipass as root)");
+  }
+  EXPECT_EQ(host_state(t), before);
+  auto list = nlohmann::json::parse(cli({"vf", "list", "--json"}).out);
+  EXPECT_EQ(list["pfs"][0]["problems"][0],
+            "cannot list the VFs of 0000:00:04.0: opendir " + kPf + ": Permission denied")
+      << list;
+}
+
 TEST_F(Sriov, BadCountsAndPfsAreRefusedBeforeAnyWrite) {
   auto r = create(8);
   ASSERT_FALSE(r.ok());

@@ -410,5 +410,17 @@ TEST_F(VfSet, APfWithoutANetworkInterfaceIsRefused) {
   EXPECT_EQ(driver.sets, 0);
 }
 
+// Unlistable is not "no interface": the message says what could not be read.
+TEST_F(VfSet, APfWhoseInterfacesCannotBeListedSaysSo) {
+  k->deny_listing("/sys/bus/pci/devices/0000:00:04.0/net");
+  auto r = cli({"vf", "set", "00:04.0", "1", "--trust", "on"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "error: cannot list the network interfaces of 0000:00:04.0: opendir "
+            "/sys/bus/pci/devices/0000:00:04.0/net: Permission denied\n"
+            "  fix: run pcipass as root\n");
+  EXPECT_EQ(driver.sets, 0);
+}
+
 }  // namespace
 }  // namespace pcipass::test
