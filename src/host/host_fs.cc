@@ -36,6 +36,14 @@ std::string base_name(std::string_view path) {
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
+std::vector<std::string> list_or_problem(const HostFs& fs, const std::string& dir,
+                                         std::vector<std::string>& problems) {
+  auto names = fs.list(dir);
+  if (names) return std::move(*names);
+  if (names.error().err != ENOENT) problems.push_back(names.error().describe());
+  return {};
+}
+
 std::string trim(std::string_view s) {
   const char* ws = " \t\r\n";
   auto b = s.find_first_not_of(ws);

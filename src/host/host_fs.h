@@ -117,6 +117,12 @@ std::unique_ptr<HostFs> make_real_host_fs(std::string root);
 // The same with the lexical resolver only, as on kernels without openat2 (tests).
 std::unique_ptr<HostFs> make_lexical_host_fs(std::string root);
 
+// A directory's entries where one that is not there has none (no mdev parents, no VFs): ENOENT
+// gives none; any other error gives none too, with its text added to `problems`, so that a
+// listing it was part of says it is partial instead of passing "unreadable" off as "empty".
+std::vector<std::string> list_or_problem(const HostFs& fs, const std::string& dir,
+                                         std::vector<std::string>& problems);
+
 std::string join_path(std::string_view dir, std::string_view name);
 std::string base_name(std::string_view path);
 std::string trim(std::string_view s);

@@ -73,7 +73,7 @@ Type read_type(const HostFs& fs, const std::string& dir, const std::string& id,
   t.description = text_attr(fs, dir + "/description");
   t.device_api = text_attr(fs, dir + "/device_api");
   t.available = count_attr(fs, dir + "/available_instances", problems);
-  for (const auto& d : fs.list(dir + "/devices").value_or({}))
+  for (const auto& d : list_or_problem(fs, dir + "/devices", problems))
     if (change::canonical_uuid(d)) t.devices.push_back(d);
   std::sort(t.devices.begin(), t.devices.end());
   return t;
@@ -247,7 +247,12 @@ Result<std::vector<Parent>> types(const HostFs& fs, const std::optional<std::str
                               kTypesFix);
     names.push_back(*parent);
   } else {
-    names = fs.list(kParentsDir).value_or({});
+    auto all = fs.list(kParentsDir);
+    if (!all && all.error().err != ENOENT)  // absent: no parent driver loaded, none
+      return Error::state(
+          fmt::format("cannot list the parents of mediated devices: {}", all.error().describe()),
+          "run pcipass as root");
+    names = all.value_or({});
     std::sort(names.begin(), names.end());
   }
   std::vector<Parent> out;
@@ -256,7 +261,7 @@ Result<std::vector<Parent>> types(const HostFs& fs, const std::optional<std::str
     Parent p;
     p.name = n;
     std::string dir = std::string(kParentsDir) + "/" + n + "/mdev_supported_types";
-    auto ids = fs.list(dir).value_or({});
+    auto ids = list_or_problem(fs, dir, p.problems);
     std::sort(ids.begin(), ids.end());
     for (const auto& id : ids)
       if (plain_name(id) && fs.is_dir(dir + "/" + id))
@@ -281,7 +286,7 @@ Result<Listing> list(const HostFs& fs, bool defined) {
       out.mdevs.push_back(std::move(m));
     }
   } else {
-    for (const auto& e : fs.list(kDevicesDir).value_or({})) {
+    for (const auto& e : list_or_problem(fs, kDevicesDir, out.problems)) {
       if (!change::canonical_uuid(e)) {
         out.problems.push_back(
             fmt::format("{}/{}: the name is not a UUID, skipped", kDevicesDir, e));

@@ -263,8 +263,9 @@ void read_links(const HostFs& fs, const std::string& dir, Device& d, bool driver
   }
 }
 
-void read_virtfns(const HostFs& fs, const std::string& dir, Device& d) {
-  for (const auto& entry : fs.list(dir).value_or({}))
+void read_virtfns(const HostFs& fs, const std::string& dir, Device& d,
+                  std::vector<std::string>& problems) {
+  for (const auto& entry : list_or_problem(fs, dir, problems))
     if (entry.starts_with("virtfn"))
       if (auto target = fs.link_basename(dir + "/" + entry))
         if (auto a = parse_address(*target)) d.virtfns.push_back(*a);
@@ -293,7 +294,7 @@ Result<Device> read_device(const HostFs& fs, const std::string& name, const PciI
   IdFacts facts = read_ids(fs, dir, d, problems);
   maybe_vf = facts.maybe_vf;
   read_links(fs, dir, d, facts.driver_known, problems);
-  if (facts.sriov_capable) read_virtfns(fs, dir, d);
+  if (facts.sriov_capable) read_virtfns(fs, dir, d, problems);
   if ((d.class_code >> 16) == 0x03)
     d.boot_vga = int_attr(fs, dir + "/boot_vga", 0, 1, problems).value_or(0) == 1;
   if (ids) read_names(*ids, d);
@@ -384,11 +385,11 @@ Result<Inventory> Inventory::scan_devices(const HostFs& fs, const std::vector<Pc
     if (d.iommu_group) groups.insert(*d.iommu_group);
   for (int g : groups)
     for (const auto& name :
-         fs.list(fmt::format("/sys/kernel/iommu_groups/{}/devices", g)).value_or({}))
+         list_or_problem(fs, fmt::format("/sys/kernel/iommu_groups/{}/devices", g), inv.problems_))
       if (parse_address(name)) add(name);
   // Whether this host has groups at all, also when no named device has one.
   if (!inv.groups_present_)
-    inv.groups_present_ = !fs.list("/sys/kernel/iommu_groups").value_or({}).empty();
+    inv.groups_present_ = !list_or_problem(fs, "/sys/kernel/iommu_groups", inv.problems_).empty();
   inv.assemble(fs, std::move(read));
   return inv;
 }
@@ -396,7 +397,9 @@ Result<Inventory> Inventory::scan_devices(const HostFs& fs, const std::vector<Pc
 void Inventory::add(const HostFs& fs, const std::string& name, const PciIds* ids,
                     std::vector<std::pair<Device, bool>>& read) {
   bool maybe_vf = false;
-  auto d = read_device(fs, name, ids, problems_, maybe_vf);
+  // Its attributes' problems count only if it is kept: a skipped entry's one line says why.
+  std::vector<std::string> problems;
+  auto d = read_device(fs, name, ids, problems, maybe_vf);
   if (!d) {  // e.g. unplugged mid-scan: report it, list the rest
     problems_.push_back(fmt::format("skipped {}: {}", name, d.error().message));
     return;
@@ -407,6 +410,7 @@ void Inventory::add(const HostFs& fs, const std::string& name, const PciIds* ids
     problems_.push_back(fmt::format("skipped {}/{}: {}", kPciDevicesDir, name, *why));
     return;
   }
+  problems_.insert(problems_.end(), problems.begin(), problems.end());
   groups_present_ |= d->iommu_group.has_value();
   read.emplace_back(std::move(*d), maybe_vf);
 }

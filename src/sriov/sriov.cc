@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <map>
 
@@ -262,10 +261,8 @@ Result<std::vector<PhysicalFunction>> list(const HostFs& fs, const Inventory& in
     p.num_vfs = int_attr(fs, attr(d.address, "sriov_numvfs"), 0xffff, p.problems);
     if (auto a = int_attr(fs, attr(d.address, "sriov_drivers_autoprobe"), 1, p.problems))
       p.drivers_autoprobe = *a == 1;
-    if (auto net = fs.list(change::device_dir(d.address) + "/net"))
-      p.interfaces = std::move(*net);
-    else if (net.error().err != ENOENT)  // a PF without a network driver has no net/
-      p.problems.push_back(net.error().describe());
+    // A PF without a network driver has no net/.
+    p.interfaces = list_or_problem(fs, change::device_dir(d.address) + "/net", p.problems);
     std::map<int, VfLink> by_index;
     if (links && !p.interfaces.empty()) {
       if (auto r = links->vfs(p.interfaces.front()))

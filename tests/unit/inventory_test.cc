@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cli_harness.h"
+#include "fake_kernel.h"
 #include "temp_tree.h"
 
 namespace pcipass::test {
@@ -207,6 +208,38 @@ TEST(Inventory, VirtualFunctionsKnowTheirPhysicalFunction) {
   EXPECT_EQ(inv->devices()[0].virtfns, std::vector<PciAddress>{*parse_address("0000:05:02.0")});
   EXPECT_EQ(inv->devices()[1].physfn, parse_address("0000:05:00.0").value());
   EXPECT_EQ(inv->devices()[2].physfn, parse_address("0000:05:00.0").value());
+}
+
+// Listings that fail make the inventory partial, and it says so: a PF's VFs (its attributes
+// readable, its directory not, as under an LSM that denies readdir), a group's members, whether
+// there are groups at all ("no IOMMU" would send the user to the
+// firmware).
+TEST(Inventory, UnlistableDirectoriesAreProblemsNotNone) {
+  TempTree host;
+  host.pci_device(kBus, "0000:05:00.0", 0x8086, 0x1572, 0x020000, "", 1);
+  host.pci_device(kBus, "0000:05:02.0", 0xffff, 0xffff, 0x020000, "", 1);
+  host.pci_device(kBus, "0000:03:00.0", 0x144d, 0xa808, 0x010802, "nvme");  // no group
+  host.file(kBus + "/0000:05:00.0/sriov_numvfs", "1\n");
+  host.link(kBus + "/0000:05:00.0/virtfn0", kBus + "/0000:05:02.0");
+  host.link(kBus + "/0000:05:02.0/physfn", kBus + "/0000:05:00.0");
+  FakeKernel k(host);
+  k.deny_listing(kBus + "/0000:05:00.0");
+  k.deny_listing("/sys/kernel/iommu_groups/1/devices");
+  k.deny_listing("/sys/kernel/iommu_groups");
+  auto inv = Inventory::scan(k, nullptr);
+  ASSERT_TRUE(inv.ok());
+  EXPECT_EQ(inv->problems(),
+            std::vector<std::string>{"opendir " + kBus + "/0000:05:00.0: Permission denied"});
+  auto group = Inventory::scan_devices(k, {*parse_address("0000:05:02.0")}, nullptr);
+  ASSERT_TRUE(group.ok());
+  EXPECT_EQ(
+      group->problems(),
+      std::vector<std::string>{"opendir /sys/kernel/iommu_groups/1/devices: Permission denied"});
+  auto lone = Inventory::scan_devices(k, {*parse_address("0000:03:00.0")}, nullptr);
+  ASSERT_TRUE(lone.ok());
+  EXPECT_FALSE(lone->iommu_groups_present());
+  EXPECT_EQ(lone->problems(),
+            std::vector<std::string>{"opendir /sys/kernel/iommu_groups: Permission denied"});
 }
 
 }  // namespace

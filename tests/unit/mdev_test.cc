@@ -219,6 +219,29 @@ TEST_F(Mdev, UnreadableDefinitionsAreAProblemNotNone) {
   EXPECT_TRUE(none->problems.empty());
 }
 
+// sysfs listings that fail are partial answers, said so; absent ones (no parent driver) are none.
+TEST_F(Mdev, UnlistableSysfsIsAProblemNotNone) {
+  ASSERT_TRUE(create("mtty-2", kU1).ok());
+  k->deny_listing(mdev::kDevicesDir);
+  auto l = mdev::list(*k, false);
+  ASSERT_TRUE(l.ok()) << l.error().describe();
+  EXPECT_EQ(l->problems,
+            std::vector<std::string>{"opendir /sys/bus/mdev/devices: Permission denied"});
+  std::string types_dir = "/sys/class/mdev_bus/mtty/mdev_supported_types";
+  k->deny_listing(types_dir);
+  auto types = mdev::types(*k, std::nullopt);
+  ASSERT_TRUE(types.ok()) << types.error().describe();
+  EXPECT_EQ((*types)[0].problems,
+            std::vector<std::string>{"opendir " + types_dir + ": Permission denied"});
+  k->deny_listing(mdev::kParentsDir);
+  auto parents = cli({"mdev", "types"});
+  EXPECT_EQ(parents.status, 1);
+  EXPECT_EQ(parents.err,
+            "error: cannot list the parents of mediated devices: opendir /sys/class/mdev_bus: "
+            "Permission denied\n"
+            "  fix: run pcipass as root\n");
+}
+
 TEST_F(Mdev, RemoveIsRefusedWhileAVmHoldsTheGroup) {
   auto made = create("mtty-1", kU1);
   ASSERT_TRUE(made.ok());
