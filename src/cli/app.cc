@@ -66,6 +66,15 @@ Json pci_ids_json(Context& ctx) {
   return Json{{"path", or_null(c.path)}, {"source", pci_ids_source_id(c.source)}};
 }
 
+Json host_use_json(const HostUse& u) {
+  Json j{{"kind", use_kind_id(u.kind)},
+         {"name", u.name},
+         {"detail", u.detail},
+         {"critical", u.critical}};
+  if (!u.addresses.empty()) j["addresses"] = u.addresses;
+  return j;
+}
+
 const ModuleIndex& Context::modules() {
   if (!modules_) modules_ = ModuleIndex::open(*fs_);
   return *modules_;

@@ -218,6 +218,9 @@ Json reset_json(const ResetAssessment& r);
 // {"path": ..., "source": "option"|"tree"|"system"|"none"}: the "pci_ids" key of the documents
 // that carry names.
 Json pci_ids_json(Context& ctx);
+// docs/json.md's HOST_USE less its "address": {"kind", "name", "detail", "critical",
+// "addresses"?}. show lists them under their device; plan puts the address first.
+Json host_use_json(const HostUse& u);
 Json assessment_json(const Assessment& a);
 std::string short_address(const PciAddress& a, bool all_domain_zero);
 std::string device_title(

@@ -39,12 +39,8 @@ Result<Targets> scan_targets(Context& ctx, const Args& a) {
 }
 
 Json host_use_json(const PciAddress& a, const HostUse& u) {
-  Json j{{"address", a.str()},
-         {"kind", use_kind_id(u.kind)},
-         {"name", u.name},
-         {"detail", u.detail},
-         {"critical", u.critical}};
-  if (!u.addresses.empty()) j["addresses"] = u.addresses;
+  Json j{{"address", a.str()}};
+  j.update(host_use_json(u));
   return j;
 }
 
@@ -203,19 +199,14 @@ Result<Json> domain_budget(Context& ctx, const Args& a, const std::vector<PciAdd
 }  // namespace
 
 int run_plan(Context& ctx, const Args& a) {
-  HostFs& fs = ctx.fs();
-  auto env = ctx.env();
-  auto inv = Inventory::scan(fs, &ctx.ids());
+  auto inv = ctx.inventory();
   if (!inv) return fail(ctx, inv.error());
-  print_problems(ctx, *inv);
-  auto devices = resolve_devices(*inv, a);
+  auto devices = resolve_devices(**inv, a);
   if (!devices) return fail(ctx, devices.error());
-  GroupMap groups = GroupMap::build(*inv);
-  HostImpact impact = HostImpact::scan(fs, *inv, env.impact);
-  print_impact_warnings(ctx, impact);
-  auto plan = assign::make_plan(*inv, groups, impact, *devices, {a.driver, a.with_group, a.force});
+  auto plan = assign::make_plan(**inv, ctx.groups(), ctx.impact(), *devices,
+                                {a.driver, a.with_group, a.force});
   if (!plan) return fail(ctx, plan.error());
-  auto resets = plan_resets(ctx, *inv, *plan);
+  auto resets = plan_resets(ctx, **inv, *plan);
   if (ctx.json) {
     Json j{{"schema", "pcipass.plan/1"}};
     Json req = Json::array();

@@ -129,11 +129,7 @@ Json show_json(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
                   {"slot", d.address.slot},
                   {"function", d.address.function}};
   Json uses = Json::array();
-  for (const auto& u : ctx.impact().uses(d.address))
-    uses.push_back({{"kind", use_kind_id(u.kind)},
-                    {"name", u.name},
-                    {"detail", u.detail},
-                    {"critical", u.critical}});
+  for (const auto& u : ctx.impact().uses(d.address)) uses.push_back(host_use_json(u));
   j["host_uses"] = uses;
   j["passthrough"] = assessment_json(as);
   Json cj = Json::array();
