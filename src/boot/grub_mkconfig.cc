@@ -9,6 +9,8 @@
 // config would change nothing the firmware reads: so the ESP file's content decides.
 #include <fmt/format.h>
 
+#include <cerrno>
+
 #include "boot/common.h"
 
 namespace pcipass::boot {
@@ -25,18 +27,21 @@ std::string tool(const HostFs& fs) {
   return t;
 }
 
-std::string cfg_path(const HostFs& fs) {
-  if (!fs.is_dir("/sys/firmware/efi")) return kBiosCfg;
-  for (const auto& vendor : fs.list("/boot/efi/EFI").value_or(std::vector<std::string>{})) {
+// An ESP listing or a grub.cfg there that cannot be read is an error, not "no ESP config": the
+// BIOS path written instead would leave the file the firmware's GRUB reads unchanged.
+Result<std::string> cfg_path(const HostFs& fs) {
+  if (!fs.is_dir("/sys/firmware/efi")) return std::string(kBiosCfg);
+  for (const auto& vendor : TRY(list_if_present(fs, "/boot/efi/EFI"))) {
     std::string p = "/boot/efi/EFI/" + vendor + "/grub.cfg";
     auto text = fs.read(p, 8 << 20);
-    if (!text) continue;
+    if (!text && text.error().err == ENOENT) continue;
+    if (!text) return std::move(text).error();
     bool stub = text->find("configfile") != std::string::npos &&
                 text->find("menuentry") == std::string::npos &&
                 text->find("blscfg") == std::string::npos;
     if (!stub) return p;
   }
-  return kBiosCfg;
+  return std::string(kBiosCfg);
 }
 
 std::optional<std::string> detect(const HostFs& fs) {
@@ -51,15 +56,15 @@ std::optional<std::string> detect(const HostFs& fs) {
 }
 
 Result<BootPlan> plan(const HostFs& fs, const Edit& e) {
-  return grub_plan(fs, e, {tool(fs), "-o", cfg_path(fs)});
+  return grub_plan(fs, e, {tool(fs), "-o", TRY(cfg_path(fs))});
 }
 
 Result<std::vector<change::Change>> regenerate(const HostFs& fs) {
-  return std::vector<change::Change>{regeneration({tool(fs), "-o", cfg_path(fs)})};
+  return std::vector<change::Change>{regeneration({tool(fs), "-o", TRY(cfg_path(fs))})};
 }
 
 Result<Generated> generated(const HostFs& fs) {
-  return grub_generated(fs, cfg_path(fs));
+  return grub_generated(fs, TRY(cfg_path(fs)));
 }
 
 }  // namespace

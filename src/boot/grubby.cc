@@ -24,7 +24,7 @@ std::optional<std::string> detect(const HostFs& fs) {
 }
 
 Result<Generated> generated(const HostFs& fs) {
-  return bls_entries(fs, kEntries, installed_kernels(fs), kGrubenv);
+  return bls_entries(fs, kEntries, TRY(installed_kernels(fs)), kGrubenv);
 }
 
 Result<Configured> configured(const HostFs& fs) {

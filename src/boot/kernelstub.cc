@@ -63,7 +63,7 @@ Result<Generated> generated(const HostFs& fs) {
 Result<std::vector<std::string>> esp_rewrites(const HostFs& fs, const std::string& esp) {
   std::string dir = esp + "/loader/entries";
   std::vector<std::string> out = {esp + "/loader/loader.conf"};
-  for (const auto& n : fs.list(dir).value_or(std::vector<std::string>{})) {
+  for (const auto& n : TRY(list_if_present(fs, dir))) {
     if (!n.ends_with("-current.conf")) continue;
     std::string stem = n.substr(0, n.size() - 13);
     out.push_back(dir + "/" + n);

@@ -130,9 +130,9 @@ bool any_exists(const HostFs& fs, std::initializer_list<const char*> paths, std:
   return false;
 }
 
-std::vector<std::string> installed_kernels(const HostFs& fs) {
+Result<std::vector<std::string>> installed_kernels(const HostFs& fs) {
   std::vector<std::string> out;
-  for (const auto& name : fs.list("/boot").value_or(std::vector<std::string>{}))
+  for (const auto& name : TRY(list_if_present(fs, "/boot")))
     if (name.starts_with("vmlinuz-") && name.size() > 8 &&
         fs.type("/boot/" + name) == FileType::kFile)
       out.push_back(name.substr(8));

@@ -102,7 +102,9 @@ std::vector<std::string> program_texts(const std::vector<change::Change>& change
 // Helpers the backends share.
 bool any_exists(const HostFs& fs, std::initializer_list<const char*> paths,
                 std::string* found = nullptr);
-std::vector<std::string> installed_kernels(const HostFs& fs);  // versions of /boot/vmlinuz-*
+// Versions of /boot/vmlinuz-*; an error when /boot cannot be listed (not "no kernels": the
+// entries of the kernels passed over would keep their old options).
+Result<std::vector<std::string>> installed_kernels(const HostFs& fs);
 
 // The backends (one file each).
 extern const Backend kUpdateGrubBackend, kGrub2MkconfigBackend, kGrubbyBackend, kSystemdBootBackend,

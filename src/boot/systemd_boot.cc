@@ -19,7 +19,7 @@ std::optional<std::string> detect(const HostFs& fs) {
 
 Result<std::vector<change::Change>> regenerate(const HostFs& fs) {
   std::vector<change::Change> out;
-  for (const auto& v : installed_kernels(fs)) {
+  for (const auto& v : TRY(installed_kernels(fs))) {
     std::vector<std::string> argv = {"kernel-install", "add", v, "/boot/vmlinuz-" + v};
     if (fs.exists("/boot/initrd.img-" + v)) argv.push_back("/boot/initrd.img-" + v);
     out.push_back(regeneration(std::move(argv)));
@@ -35,7 +35,7 @@ Result<BootPlan> plan(const HostFs& fs, const Edit& e) {
 
 Result<Generated> generated(const HostFs& fs) {
   auto esp = sd_boot_esp(fs);
-  return bls_entries(fs, esp.value_or("/boot/efi") + "/loader/entries", installed_kernels(fs),
+  return bls_entries(fs, esp.value_or("/boot/efi") + "/loader/entries", TRY(installed_kernels(fs)),
                      std::nullopt);
 }
 

@@ -167,6 +167,8 @@ struct UnsafeInterrupts {
   std::optional<bool> configured;  // what the next load gets (modprobe.d, then the command line)
   std::string source;              // where `configured` comes from, for messages
   std::string source_param;        // the setting as written there
+  // Why the next load's value is not known: modprobe configuration that cannot be read.
+  std::vector<std::string> unreadable;
   bool allowed() const { return live ? *live : configured.value_or(false); }
 };
 
@@ -177,20 +179,19 @@ struct ModprobeOption {
 };
 
 // Last `options vfio_iommu_type1 allow_unsafe_interrupts=...` in the modprobe configuration, read
-// in modprobe's order (files sorted by name; /etc overrides the same name elsewhere).
-std::optional<ModprobeOption> modprobe_unsafe_option(const HostFs& fs) {
-  std::map<std::string, std::string> files;  // name -> path
-  for (const char* dir :
-       {"/usr/lib/modprobe.d", "/lib/modprobe.d", "/run/modprobe.d", "/etc/modprobe.d"}) {
-    auto names = fs.list(dir);
-    if (!names) continue;
-    for (const std::string& n : *names)
-      if (n.ends_with(".conf")) files[n] = join_path(dir, n);  // later dirs take precedence
-  }
+// in modprobe's order. A directory or file that cannot be read is a problem: the option may be
+// in it.
+std::optional<ModprobeOption> modprobe_unsafe_option(const HostFs& fs,
+                                                     std::vector<std::string>& problems) {
+  ModprobeConfig config = modprobe_config(fs);
+  problems = std::move(config.problems);
   std::optional<ModprobeOption> found;
-  for (const auto& [name, path] : files) {
+  for (const auto& path : config.files) {
     auto text = fs.read(path);
-    if (!text) continue;
+    if (!text) {
+      problems.push_back(text.error().describe());
+      continue;
+    }
     std::string joined;  // continuation lines joined
     std::istringstream in(*text);
     std::string line;
@@ -258,8 +259,10 @@ std::optional<std::string> sysfs_problem(const HostFs& fs) {
   FileType t = fs.type("/sys");
   if (t != FileType::kDir && t != FileType::kMissing) return "/sys is not a directory";
   // Absent is a tree captured without it, as good as empty; unreadable is not.
-  if (auto entries = fs.list("/sys"); !entries && entries.error().err != ENOENT)
-    return "cannot read /sys: " + std::string(std::strerror(entries.error().err));
+  // So is a directory the IOMMU's state is counted from: no units or groups would be a guess.
+  for (const char* dir : {"/sys", "/sys/class/iommu", "/sys/kernel/iommu_groups"})
+    if (auto entries = fs.list(dir); !entries && entries.error().err != ENOENT)
+      return fmt::format("cannot read {}: {}", dir, std::strerror(entries.error().err));
   return std::nullopt;
 }
 
@@ -284,7 +287,7 @@ Facts gather(const HostFs& fs, const ModuleIndex& mods) {
     if (raw && raw->size() >= 38 && raw->compare(0, 4, "DMAR") == 0)
       f.dmar_flags = static_cast<uint8_t>((*raw)[37]);
   }
-  f.sys_broken = sysfs_problem(fs);
+  f.sys_broken = sysfs_problem(fs);  // these listings failing makes it say so
   f.iommu_units = fs.list("/sys/class/iommu").value_or(std::vector<std::string>{});
   if (auto groups = fs.list("/sys/kernel/iommu_groups")) f.iommu_groups = groups->size();
   f.where = cmdline_where(fs);
@@ -292,7 +295,7 @@ Facts gather(const HostFs& fs, const ModuleIndex& mods) {
   auto live = fs.read_trimmed("/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts");
   if (live) f.unsafe.live = parse_kernel_bool(*live);
   if (module_state(fs, mods, "vfio_iommu_type1") != ModuleState::kBuiltin) {
-    if (auto o = modprobe_unsafe_option(fs)) {
+    if (auto o = modprobe_unsafe_option(fs, f.unsafe.unreadable)) {
       f.unsafe.configured = o->value;
       f.unsafe.source = o->file;
       f.unsafe.source_param = o->text;
@@ -303,6 +306,7 @@ Facts gather(const HostFs& fs, const ModuleIndex& mods) {
       std::optional<bool> v = p->second ? parse_kernel_bool(*p->second) : std::optional<bool>(true);
       if (v) {
         f.unsafe.configured = *v;
+        f.unsafe.unreadable.clear();  // the command line is applied last
         f.unsafe.source = "the kernel command line";
         f.unsafe.source_param = KernelCmdline::format(*p);
       }
@@ -371,7 +375,14 @@ CheckResult check_kvm_module(const Facts& f) {
     return result(id, title, CheckStatus::kPass, name + " built into the kernel");
   // Another KVM backend (kvm_pvm, ...) may serve /dev/kvm.
   if (f.fs.exists("/dev/kvm")) {
-    for (const std::string& m : f.fs.list("/sys/module").value_or(std::vector<std::string>{}))
+    auto loaded = f.fs.list("/sys/module");
+    if (!loaded && loaded.error().err != ENOENT)
+      return result(id, title, CheckStatus::kWarn,
+                    fmt::format("/dev/kvm exists but which module serves it is unknown ({} not "
+                                "loaded): {}",
+                                name, loaded.error().describe()),
+                    "run pcipass as root, then check again");
+    for (const std::string& m : loaded.value_or(std::vector<std::string>{}))
       if (m.starts_with("kvm_") && m != name)
         return result(id, title, CheckStatus::kPass,
                       fmt::format("{} provides KVM ({} not loaded)", m, name));
@@ -762,6 +773,13 @@ CheckResult check_unsafe_interrupts(const Facts& f) {
                                      : "allowed once vfio_iommu_type1 loads";
     return result(id, title, CheckStatus::kWarn, "unsafe interrupts " + when, drop);
   }
+  if (!f.unsafe.unreadable.empty())
+    return result(id, title, CheckStatus::kWarn,
+                  std::string(f.unsafe.live ? "not allowed now, unknown from the next load"
+                                            : "unknown once vfio_iommu_type1 loads") +
+                      ": the modprobe configuration cannot be read: " + f.unsafe.unreadable.front(),
+                  "make the modprobe configuration readable (run pcipass as root), then check "
+                  "again");
   return result(id, title, CheckStatus::kPass, "not allowed");
 }
 

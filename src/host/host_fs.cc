@@ -44,6 +44,12 @@ std::vector<std::string> list_or_problem(const HostFs& fs, const std::string& di
   return {};
 }
 
+Result<std::vector<std::string>> list_if_present(const HostFs& fs, const std::string& dir) {
+  auto names = fs.list(dir);
+  if (!names && names.error().err == ENOENT) return std::vector<std::string>{};
+  return names;
+}
+
 std::string trim(std::string_view s) {
   const char* ws = " \t\r\n";
   auto b = s.find_first_not_of(ws);

@@ -122,6 +122,11 @@ std::unique_ptr<HostFs> make_lexical_host_fs(std::string root);
 // listing it was part of says it is partial instead of passing "unreadable" off as "empty".
 std::vector<std::string> list_or_problem(const HostFs& fs, const std::string& dir,
                                          std::vector<std::string>& problems);
+// A directory's entries where one that is not there has none (no kernels installed, no vendor
+// directory on the ESP), for callers that cannot give a partial answer: ENOENT gives none, any
+// other error is returned (a grub.cfg or initramfs image passed over would make a setup that
+// does not take effect look done).
+Result<std::vector<std::string>> list_if_present(const HostFs& fs, const std::string& dir);
 
 std::string join_path(std::string_view dir, std::string_view name);
 std::string base_name(std::string_view path);

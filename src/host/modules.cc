@@ -1,5 +1,6 @@
 #include "host/modules.h"
 
+#include <map>
 #include <sstream>
 
 #include "host/kmod_lib.h"
@@ -35,19 +36,29 @@ bool modprobe_file_name(const std::string& n) {
 
 }  // namespace
 
-// Files, not directories, go to libkmod: listed and resolved here through HostFs, a file that
-// is a link (to /dev/null, masking another) cannot lead libkmod out of the tree. The first
-// directory holding a name wins, as in libkmod.
-std::vector<std::string> modprobe_files(const HostFs& fs) {
-  std::set<std::string> seen;
-  std::vector<std::string> out;
+// kmod's conf_files_list: a name's first directory wins (so /etc masks /lib), and the files are
+// applied sorted by name whatever their directory. A name that is not a regular file (a link to
+// /dev/null, outside the tree) still masks the name in later directories.
+ModprobeConfig modprobe_config(const HostFs& fs) {
+  ModprobeConfig out;
+  std::map<std::string, std::optional<std::string>> by_name;  // name -> path, if a regular file
   for (const char* dir : kModprobeDirs)
-    for (const auto& name : fs.list(dir).value_or({})) {
-      if (!modprobe_file_name(name) || !seen.insert(name).second) continue;
+    for (const auto& name : list_or_problem(fs, dir, out.problems)) {
+      if (!modprobe_file_name(name) || by_name.count(name)) continue;
       std::string path = join_path(dir, name);
-      if (fs.type(path) != FileType::kFile) continue;
-      if (auto local = fs.local_path(path)) out.push_back(*local);
+      by_name[name] = fs.type(path) == FileType::kFile ? std::optional(path) : std::nullopt;
     }
+  for (auto& [name, path] : by_name)
+    if (path) out.files.push_back(std::move(*path));
+  return out;
+}
+
+// Files, not directories, go to libkmod: listed and resolved here through HostFs, a file that
+// is a link (to /dev/null, masking another) cannot lead libkmod out of the tree.
+std::vector<std::string> modprobe_files(const HostFs& fs) {
+  std::vector<std::string> out;
+  for (const auto& path : modprobe_config(fs).files)
+    if (auto local = fs.local_path(path)) out.push_back(*local);
   return out;
 }
 

@@ -27,8 +27,18 @@ inline constexpr const char* kModprobeDirs[] = {"/etc/modprobe.d", "/run/modprob
                                                 "/lib/modprobe.d"};
 const char* module_state_name(ModuleState s);
 
-// The tree's modprobe configuration files (*.conf, *.alias of kModprobeDirs, a name once),
-// as paths on this machine resolved inside the tree: what ModuleIndex gives libkmod.
+// The tree's modprobe configuration as modprobe applies it: the *.conf and *.alias files of
+// kModprobeDirs (a name once, its first directory winning) sorted by name, as tree paths.
+// `problems` names each directory that exists but cannot be listed: then the configuration is
+// not known, which is not the same as empty.
+struct ModprobeConfig {
+  std::vector<std::string> files;
+  std::vector<std::string> problems;
+};
+ModprobeConfig modprobe_config(const HostFs& fs);
+
+// modprobe_config's files as paths on this machine resolved inside the tree: what ModuleIndex
+// gives libkmod.
 std::vector<std::string> modprobe_files(const HostFs& fs);
 
 class ModuleIndex {

@@ -43,9 +43,10 @@ Result<std::vector<change::Change>> plan(const HostFs& fs, const Wants& wants) {
   return out;
 }
 
-std::vector<Image> images(const HostFs& fs) {
+Result<std::vector<Image>> images(const HostFs& fs) {
   std::vector<Image> out;
-  for (const auto& v : installed_kernels(fs)) out.push_back({v, "/boot/initramfs-" + v + ".img"});
+  for (const auto& v : TRY(installed_kernels(fs)))
+    out.push_back({v, "/boot/initramfs-" + v + ".img"});
   return out;
 }
 

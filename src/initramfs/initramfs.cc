@@ -145,11 +145,9 @@ std::vector<std::string> builtin_modules(const HostFs& fs, const std::string& re
   return out;
 }
 
-std::vector<std::string> installed_kernels(const HostFs& fs) {
+Result<std::vector<std::string>> installed_kernels(const HostFs& fs) {
   std::vector<std::string> out;
-  auto names = fs.list("/lib/modules");
-  if (!names) return out;
-  for (const auto& v : *names)
+  for (const auto& v : TRY(list_if_present(fs, "/lib/modules")))
     if (fs.is_dir("/lib/modules/" + v) &&
         (fs.exists("/boot/vmlinuz-" + v) || fs.exists("/lib/modules/" + v + "/vmlinuz")))
       out.push_back(v);
@@ -199,7 +197,7 @@ Result<Planned> plan_initramfs(const HostFs& fs, const Backend& b, const Wants& 
     }
     p.changes.push_back(std::move(c));
   }
-  p.images = b.images(fs);
+  p.images = TRY(b.images(fs));
   if (!p.changed) return p;
   p.changes.push_back(
       change::Change::program_run(invocation(b.regenerate), invocation(b.regenerate)));

@@ -44,7 +44,7 @@ struct Backend {
   // already as wanted is still planned (the change engine leaves unchanged files alone).
   Result<std::vector<change::Change>> (*plan)(const HostFs& fs, const Wants& wants);
   std::vector<std::string> regenerate;  // argv: every installed kernel's image
-  std::vector<Image> (*images)(const HostFs& fs);
+  Result<std::vector<Image>> (*images)(const HostFs& fs);
   const char* lister;  // lists an image's paths, one per line: lsinitramfs IMAGE
 };
 
@@ -79,8 +79,9 @@ bool listing_has_file(std::string_view listing, std::string_view path);
 // Modules built into kernel `release` (its modules.builtin), underscored.
 std::vector<std::string> builtin_modules(const HostFs& fs, const std::string& release);
 // Kernel releases installed: /lib/modules/V with a kernel image (/boot/vmlinuz-V or
-// /lib/modules/V/vmlinuz).
-std::vector<std::string> installed_kernels(const HostFs& fs);
+// /lib/modules/V/vmlinuz). An error when /lib/modules cannot be listed: the images of the
+// kernels passed over would go unchecked after a regeneration.
+Result<std::vector<std::string>> installed_kernels(const HostFs& fs);
 
 // Checks one image: lists it through `runner` and fails naming what is missing.
 Status verify_image(const HostFs& fs, CommandRunner* runner, const Backend& b, const Image& image,

@@ -70,9 +70,9 @@ Result<std::vector<change::Change>> plan(const HostFs& fs, const Wants& wants) {
   return out;
 }
 
-std::vector<Image> images(const HostFs& fs) {
+Result<std::vector<Image>> images(const HostFs& fs) {
   std::vector<Image> out;
-  for (const auto& v : installed_kernels(fs)) out.push_back({v, "/boot/initrd.img-" + v});
+  for (const auto& v : TRY(installed_kernels(fs))) out.push_back({v, "/boot/initrd.img-" + v});
   return out;
 }
 

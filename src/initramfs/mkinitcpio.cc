@@ -56,11 +56,9 @@ Result<std::vector<change::Change>> plan(const HostFs& fs, const Wants& wants) {
   return out;
 }
 
-std::vector<Image> images(const HostFs& fs) {
+Result<std::vector<Image>> images(const HostFs& fs) {
   std::vector<Image> out;
-  auto names = fs.list("/boot");
-  if (!names) return out;
-  for (const auto& n : *names)
+  for (const auto& n : TRY(list_if_present(fs, "/boot")))
     if (n.starts_with("initramfs-") && n.ends_with(".img")) out.push_back({"", "/boot/" + n});
   return out;
 }

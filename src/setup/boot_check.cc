@@ -18,9 +18,9 @@ CheckResult result(std::string id, std::string title, CheckStatus s, std::string
 }
 
 // The image the running kernel booted from (a preset's where images are not named by release).
-std::optional<initramfs::Image> running_image(const HostFs& fs, const initramfs::Backend& b) {
+std::optional<initramfs::Image> running_image(const HostFs& fs,
+                                              const std::vector<initramfs::Image>& images) {
   auto release = fs.read_trimmed(kOsReleasePath);
-  auto images = b.images(fs);
   for (const auto& i : images)
     if (release && i.kernel == *release) return i;
   for (const auto& i : images)
@@ -36,14 +36,19 @@ std::optional<CheckResult> check_initramfs(const HostFs& fs, const ModuleIndex& 
   if (!b) return std::nullopt;
   initramfs::Wants wants{{"vfio_pci"}, {}};
   auto planned = initramfs::plan_initramfs(fs, **b, wants);
-  if (!planned || planned->changed || planned->configs.empty()) return std::nullopt;
+  if (!planned)  // not "vfio-pci is not configured": that may be in what cannot be read
+    return result(id, title, CheckStatus::kWarn, "unknown: " + planned.error().describe(),
+                  planned.error().fix.empty()
+                      ? "make it readable (run pcipass as root), then check again"
+                      : planned.error().fix);
+  if (planned->changed || planned->configs.empty()) return std::nullopt;
   const std::string conf = planned->configs.front();
   ModuleState s = modules.state("vfio_pci");
   if (s == ModuleState::kLoaded || s == ModuleState::kBuiltin)
     return result(id, title, CheckStatus::kPass,
                   fmt::format("in {} and {}", conf,
                               s == ModuleState::kLoaded ? "loaded" : "built into the kernel"));
-  auto image = running_image(fs, **b);
+  auto image = running_image(fs, planned->images);
   if (!image)
     return result(
         id, title, CheckStatus::kWarn,

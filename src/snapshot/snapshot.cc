@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/modules.h"
 #include "pci/inventory.h"
 #include "snapshot/archive_lib.h"
 
@@ -32,9 +33,6 @@ constexpr const char* kPciIds[] = {"/usr/share/misc/pci.ids", "/usr/share/hwdata
 //    remapping units and device scopes behind them explain a group layout in a bug report.
 //  - modprobe.d: libkmod reads the configuration itself to apply aliases and blacklists.
 constexpr const char* kLspciAttributes[] = {"resource", "label", "index", "acpi_index"};
-constexpr const char* kModprobeDirs[] = {"/etc/modprobe.d", "/run/modprobe.d",
-                                         "/usr/local/lib/modprobe.d", "/lib/modprobe.d",
-                                         "/usr/lib/modprobe.d"};
 
 constexpr size_t kIndexCap = 64 << 20;  // module indexes and pci.ids: cut, they are useless
 
@@ -236,9 +234,8 @@ void read_snapshot_extras(const HostFs& fs) {
     std::string table = std::string("/sys/firmware/acpi/tables/") + t;
     if (fs.exists(table)) (void)fs.read(table, kSnapshotFileCap);
   }
-  for (const char* d : kModprobeDirs)
-    for (const auto& n : fs.list(d).value_or({}))
-      if (n.ends_with(".conf")) (void)fs.read(join_path(d, n), kSnapshotFileCap);
+  // The listings and their errors are recorded by the recording HostFs: not lost here.
+  for (const auto& f : modprobe_config(fs).files) (void)fs.read(f, kSnapshotFileCap);
   for (const auto& name : fs.list(kPciDevicesDir).value_or({})) {
     std::vector<std::string> attrs(std::begin(kLspciAttributes), std::end(kLspciAttributes));
     std::string dir = join_path(kPciDevicesDir, name);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <map>
 
@@ -48,6 +49,10 @@ Result<std::vector<std::pair<int, PciAddress>>> virtfns(const HostFs& fs, const 
   std::vector<std::pair<int, PciAddress>> out;
   std::string dir = change::device_dir(pf);
   auto entries = fs.list(dir);
+  // Gone between the inventory and now: hot-unplugged, or removed with its PF's VFs.
+  if (!entries && entries.error().err == ENOENT)
+    return Error::not_found(fmt::format("no PCI device {} on this host any more", pf.str()),
+                            "it was removed while pcipass ran; see `pcipass vf list`");
   if (!entries)
     return Error::state(
         fmt::format("cannot list the VFs of {}: {}", pf.str(), entries.error().describe()),

@@ -20,6 +20,7 @@
 #include "boot/loader.h"
 #include "change/store.h"
 #include "cli_harness.h"
+#include "deny_fs.h"
 #include "fake_runner.h"
 #include "fault_fs.h"
 #include "util/diff.h"
@@ -108,7 +109,9 @@ struct Emulator {
   void grub_cfg(const std::string& path) {
     std::string args = drops_parameters ? "" : grub_cmdline();
     std::string cfg = "set default=\"0\"\n";
-    for (const auto& v : boot::installed_kernels(*make_real_host_fs(t.root())))
+    auto kernels = boot::installed_kernels(*make_real_host_fs(t.root()));
+    EXPECT_TRUE(kernels.ok());
+    for (const auto& v : kernels.value_or({}))
       cfg += "menuentry 'Linux " + v + "' {\n\tlinux\t/boot/vmlinuz-" + v + " root=/dev/sda1 ro " +
              args + "\n}\n";
     t.file(path, cfg);
@@ -560,6 +563,40 @@ TEST_F(BootSetup, Grub2MkconfigWritesTheGrubCfgThisHostBoots) {
          "search --no-floppy --fs-uuid --set=dev 1234\nset prefix=($dev)/grub2\n"
          "configfile $prefix/grub.cfg\n");
   EXPECT_EQ(argv(), (FakeRunner::Argv{"grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"}));
+}
+
+// A directory a loader's files are found in that cannot be listed, or an ESP grub.cfg that
+// cannot be read, is an error naming it, not "none there": grub2-mkconfig would write the BIOS
+// grub.cfg the firmware does not read, kernel-install or kernelstub would pass kernels over.
+TEST_F(BootSetup, UnreadableLoaderDirectoriesAreErrorsNotNone) {
+  t.file("/etc/default/grub", "GRUB_CMDLINE_LINUX=\"quiet\"\n")
+      .file("/usr/sbin/grub2-mkconfig", "")
+      .dir("/sys/firmware/efi")
+      .file("/boot/efi/EFI/opensuse/grub.cfg", "set default=0\nmenuentry 'openSUSE' {\n}\n");
+  auto message = [](const auto& r) { return r.ok() ? "ok" : r.error().message; };
+  EXPECT_EQ(message(boot::kGrub2MkconfigBackend.regenerate(test::DenyFs(t, {"/boot/efi/EFI"}))),
+            "opendir /boot/efi/EFI: Permission denied");
+  EXPECT_EQ(
+      message(boot::kGrub2MkconfigBackend.regenerate(test::DenyFs(t, {"/boot/efi/EFI/opensuse"}))),
+      "open /boot/efi/EFI/opensuse/grub.cfg: Permission denied");
+  EXPECT_EQ(message(boot::kGrub2MkconfigBackend.regenerate(*make_real_host_fs(t.root()))), "ok");
+  EXPECT_EQ(message(boot::kSystemdBootBackend.regenerate(test::DenyFs(t, {"/boot"}))),
+            "opendir /boot: Permission denied");
+
+  TempTree popos;
+  fs::copy(source("tests/fixtures/boot/popos-kernelstub"), popos.root(),
+           fs::copy_options::recursive);
+  auto before = files(popos);
+  test::DenyFs entries(popos, {"/boot/efi/loader/entries"});
+  cli::Injected i;
+  i.fs = &entries;
+  i.env.runner = &runner;
+  i.process = process_at(kNow);
+  CliRun r = run_cli({"--root", popos.root(), "setup", "--iommu"}, &i);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("/boot/efi/loader/entries: Permission denied"), std::string::npos) << r.err;
+  EXPECT_EQ(files(popos), before);
+  EXPECT_TRUE(runner.calls.empty());
 }
 
 // A crash after every change of `setup --iommu --vfio` (the process dies: every later write fails),

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "deny_fs.h"
 #include "host/host_fs.h"
 #include "host/modules.h"
 #include "temp_tree.h"
@@ -359,6 +360,36 @@ TEST(Check, AmdWithoutIvrsTable) {
             "enable AMD-Vi (IOMMU) in the firmware setup (UEFI/BIOS), then reboot");
 }
 
+// The listings the IOMMU's state and KVM's module are counted from: unreadable is "cannot tell",
+// not "no units, no groups" (the firmware's fault) or "no KVM module" (a kernel to rebuild).
+TEST(Check, UnlistableIommuAndModuleDirectoriesAreUnknownNotNone) {
+  HostTree t;
+  t.file("/proc/cpuinfo", cpuinfo("AuthenticAMD", "fpu vme de pse tsc msr pae hypervisor"))
+      .file("/proc/sys/kernel/osrelease", "6.18.44-test\n")
+      .file("/dev/kvm")
+      .dir("/sys/module/kvm_pvm/parameters")
+      .dir("/sys/class/iommu/ivhd0")
+      .dir("/sys/kernel/iommu_groups/0");
+  auto run = [&](std::vector<std::string> denied) {
+    test::DenyFs deny(t, std::move(denied));
+    auto modules = ModuleIndex::open(deny);
+    return run_checks(deny, *modules);
+  };
+  for (std::string dir : {"/sys/class/iommu", "/sys/kernel/iommu_groups"}) {
+    CheckReport r = run({dir});
+    EXPECT_CHECK(r, "iommu-firmware", kFail,
+                 "cannot tell: cannot read " + dir + ": Permission denied");
+    EXPECT_CHECK(r, "iommu-kernel", kFail,
+                 "cannot tell: cannot read " + dir + ": Permission denied");
+  }
+  EXPECT_CHECK(run({}), "kvm-module", kPass, "kvm_pvm provides KVM (kvm_amd not loaded)");
+  CheckReport r = run({"/sys/module"});
+  EXPECT_CHECK(r, "kvm-module", kWarn,
+               "/dev/kvm exists but which module serves it is unknown (kvm_amd not loaded): "
+               "opendir /sys/module: Permission denied");
+  EXPECT_EQ(get(r, "kvm-module").fix, "run pcipass as root, then check again");
+}
+
 // A VM without a virtual IOMMU, as the development machine: AMD CPU, hypervisor flag, no ACPI
 // IOMMU table, no /lib/modules, KVM from another backend.
 TEST(Check, VirtualMachineWithoutIommu) {
@@ -577,6 +608,34 @@ TEST(Check, UnsafeInterruptsInModprobeConfig) {
   t.remove("/sys/module/vfio_iommu_type1")
       .file("/etc/modprobe.d/zz-safe.conf", "options vfio_iommu_type1 allow_unsafe_interrupts=N\n");
   EXPECT_CHECK(t.check(), "unsafe-interrupts", kPass, "not allowed");
+}
+
+// The option may sit in a file pcipass cannot see: then "not allowed" would be a guess.
+TEST(Check, UnreadableModprobeConfigLeavesUnsafeInterruptsUnknown) {
+  HostTree t;
+  intel_host(t);
+  t.file("/etc/modprobe.d/vfio.conf", "options vfio_iommu_type1 allow_unsafe_interrupts=1\n");
+  auto run = [&] {
+    test::DenyFs deny(t, {"/etc/modprobe.d"});
+    auto modules = ModuleIndex::open(deny);
+    return run_checks(deny, *modules);
+  };
+  CheckReport r = run();
+  EXPECT_CHECK(r, "unsafe-interrupts", kWarn,
+               "not allowed now, unknown from the next load: the modprobe configuration cannot "
+               "be read: opendir /etc/modprobe.d: Permission denied");
+  EXPECT_EQ(get(r, "unsafe-interrupts").fix,
+            "make the modprobe configuration readable (run pcipass as root), then check again");
+
+  t.remove("/sys/module/vfio_iommu_type1");
+  EXPECT_EQ(get(run(), "unsafe-interrupts").detail,
+            "unknown once vfio_iommu_type1 loads: the modprobe configuration cannot be read: "
+            "opendir /etc/modprobe.d: Permission denied");
+
+  // The command line is applied after modprobe.d: it settles the question.
+  t.file("/proc/cmdline",
+         "root=/dev/sda1 intel_iommu=on vfio_iommu_type1.allow_unsafe_interrupts=0\n");
+  EXPECT_CHECK(run(), "unsafe-interrupts", kPass, "not allowed");
 }
 
 TEST(Check, UnsafeInterruptsOnTheCommandLine) {

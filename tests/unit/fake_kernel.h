@@ -74,8 +74,9 @@ class FakeKernel : public HostFs {
   // file_changes() counts them.
   void fail_file_change(int n) { fail_file_ = n; }
   int file_changes() const { return file_count_; }
-  // Listing `dir` fails with EACCES (as /proc does under a hardened mount or an LSM).
-  void deny_listing(const std::string& dir) { unlistable_.insert(dir); }
+  // Listing `dir` fails with `err`: EACCES as /proc does under a hardened mount or an LSM,
+  // ENOENT as a device's directory does once it is unplugged.
+  void deny_listing(const std::string& dir, int err = EACCES) { unlistable_[dir] = err; }
 
   // --- observation
   const std::vector<std::string>& writes() const {
@@ -99,7 +100,8 @@ class FakeKernel : public HostFs {
     return real_->resolve(path);
   }
   Result<std::vector<std::string>> list(const std::string& dir) const override {
-    if (unlistable_.count(dir)) return Error::io("opendir", dir, EACCES);
+    if (auto it = unlistable_.find(dir); it != unlistable_.end())
+      return Error::io("opendir", dir, it->second);
     return real_->list(dir);
   }
   FileType type(const std::string& path, bool follow) const override {
@@ -154,7 +156,7 @@ class FakeKernel : public HostFs {
   std::map<int, Fault> faults_;
   int crash_after_ = -1;
   int fail_file_ = -1, file_count_ = 0;
-  std::set<std::string> unlistable_;
+  std::map<std::string, int> unlistable_;  // directory -> errno
   std::vector<std::string> log_;
   std::map<std::string, std::pair<uid_t, gid_t>> chowns_;
   std::map<std::string, Sriov> sriov_;          // by PF address

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_harness.h"
+#include "deny_fs.h"
 #include "fake_runner.h"
 #include "fault_fs.h"
 #include "initramfs/initramfs.h"
@@ -206,6 +207,19 @@ TEST_P(Initramfs, AnImageWithoutVfioPciRollsEverythingBack) {
   ASSERT_TRUE(sets.ok());
   ASSERT_EQ(sets->size(), 1u);
   EXPECT_EQ(sets->back().state, change::SetState::kRolledBack);
+}
+
+// The kernels or images cannot be listed: not "no image to check", which would let the
+// regeneration go unverified. Nothing is written and nothing runs.
+TEST_P(Initramfs, ImagesThatCannotBeListedStopSetupBeforeAnyChange) {
+  std::string dir = GetParam().lister == "lsinitcpio" ? "/boot" : "/lib/modules";
+  std::string before = files_state(t);
+  test::DenyFs deny(t, {dir});
+  auto r = setup(deny, runner);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "opendir " + dir + ": Permission denied");
+  EXPECT_EQ(files_state(t), before);
+  EXPECT_TRUE(runner.calls.empty());
 }
 
 // A fault at every file change, then at every command: each leaves every file as it was.

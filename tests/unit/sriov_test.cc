@@ -147,6 +147,19 @@ TEST_F(Sriov, APfThatCannotBeListedRefusesToResizeOrRemove) {
       << list;
 }
 
+// The PF went away after the inventory was read: that is not a permission problem.
+TEST_F(Sriov, APfUnpluggedMidwaySaysItIsGone) {
+  ASSERT_TRUE(create(2).ok());
+  k->deny_listing(kPf, ENOENT);
+  std::string before = host_state(t);
+  for (auto r : {create(3), remove()}) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message, "no PCI device 0000:00:04.0 on this host any more");
+    EXPECT_EQ(r.error().fix, "it was removed while pcipass ran; see `pcipass vf list`");
+  }
+  EXPECT_EQ(host_state(t), before);
+}
+
 TEST_F(Sriov, BadCountsAndPfsAreRefusedBeforeAnyWrite) {
   auto r = create(8);
   ASSERT_FALSE(r.ok());
