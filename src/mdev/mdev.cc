@@ -123,22 +123,14 @@ void take_definition(Mdev& m, const Definition& d) {
   m.attrs = d.attrs;
 }
 
-// A directory of /etc/mdevctl.d: nothing when it is not there; one that cannot be read is a
-// problem, never "no definitions" (remove --persist would leave the definition and say none was).
-std::vector<std::string> config_entries(const HostFs& fs, const std::string& dir,
-                                        std::vector<std::string>& problems) {
-  auto names = fs.list(dir);
-  if (names) return std::move(*names);
-  if (names.error().err != ENOENT) problems.push_back(names.error().describe());
-  return {};
-}
-
-// The definitions of one parent, by UUID: /etc/mdevctl.d/PARENT/UUID.
+// The definitions of one parent, by UUID: /etc/mdevctl.d/PARENT/UUID. A directory that cannot
+// be read is a problem, never "no definitions" (remove --persist would leave the definition and
+// say none was).
 std::vector<Definition> parent_definitions(const HostFs& fs, const std::string& parent,
                                            std::vector<std::string>& problems) {
   std::vector<Definition> out;
   std::string dir = std::string(kConfigDir) + "/" + parent;
-  auto files = config_entries(fs, dir, problems);
+  auto files = list_or_problem(fs, dir, problems);
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
     if (fs.type(dir + "/" + file, false) != FileType::kFile) continue;
@@ -158,7 +150,7 @@ std::vector<Definition> parent_definitions(const HostFs& fs, const std::string& 
 // Every definition: /etc/mdevctl.d/PARENT/UUID (scripts.d is mdevctl's, not a parent).
 std::vector<Definition> definitions(const HostFs& fs, std::vector<std::string>& problems) {
   std::vector<Definition> out;
-  for (const auto& parent : config_entries(fs, kConfigDir, problems)) {
+  for (const auto& parent : list_or_problem(fs, kConfigDir, problems)) {
     std::string dir = std::string(kConfigDir) + "/" + parent;
     if (parent == "scripts.d" || !fs.is_dir(dir)) continue;
     if (!plain_name(parent)) {
