@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <nlohmann/json.hpp>
 
 #include "change/validate.h"
@@ -253,12 +254,18 @@ std::vector<Change> undo_plan(const ChangeSet& s) {
   return plan;
 }
 
-// The directories the set created that hold more now than what undo removes from them.
-std::vector<Conflict> foreign_entries(const HostFs& fs, const ChangeSet& s) {
+// The directories the set created that hold more now than what undo removes from them. One
+// that cannot be listed is an error, not "nothing else": undo would remove files from it and
+// then fail to remove it, half done.
+Result<std::vector<Conflict>> foreign_entries(const HostFs& fs, const ChangeSet& s) {
   std::vector<Conflict> out;
   for (const auto& d : s.dirs) {
     auto names = fs.list(d.path);
-    if (!names) continue;
+    if (!names && names.error().err == ENOENT) continue;  // gone: nothing to remove
+    if (!names)
+      return Error::state(fmt::format("cannot tell what {} holds now: {}", d.path,
+                                      names.error().describe()),
+                          "run pcipass as root, then undo again");
     std::vector<std::string> foreign;
     for (const auto& n : *names) {
       std::string p = d.path + "/" + n;
@@ -693,7 +700,7 @@ Result<Undone> undo_change_set(HostFs& fs, const std::optional<std::string>& id,
     out.conflicts.push_back(
         {f.path, unified_diff(f.after_bytes, now.bytes, f.path, f.after_absent, now.absent), {}});
   }
-  for (auto& c : foreign_entries(fs, out.set)) out.conflicts.push_back(std::move(c));
+  for (auto& c : TRY(foreign_entries(fs, out.set))) out.conflicts.push_back(std::move(c));
   if (!out.conflicts.empty()) return out;
   std::vector<Change> plan = undo_plan(out.set);
   Executor ex(fs, ports, dry_run);

@@ -122,6 +122,23 @@ TEST_F(Durable, UndoRemovesTheDirectoriesTheSetCreated) {
   EXPECT_EQ(files_state(t), before);
 }
 
+// A directory the set made that cannot be listed may hold something else: undo stops before
+// any change (else it would remove the set's files, then fail to remove the directory).
+TEST_F(Durable, UndoStopsWhenItsDirectoryCannotBeListed) {
+  t.dir("/etc");
+  FaultFs f(t);
+  ASSERT_EQ(cli(f, {"setup", "--vfio"}).status, 0);
+  std::string before = files_state(t);
+  int changes = f.changes();
+  f.deny_listing(kDir);
+  auto u = cli(f, {"undo"});
+  EXPECT_EQ(u.status, 1);
+  EXPECT_EQ(u.err, "error: cannot tell what " + kDir + " holds now: opendir " + kDir +
+                       ": Permission denied\n  fix: run pcipass as root, then undo again\n");
+  EXPECT_EQ(files_state(t), before);
+  EXPECT_EQ(f.changes(), changes + 1);  // the lock directory only
+}
+
 TEST_F(Durable, UndoRefusesWhenItsDirectoryHoldsSomethingElse) {
   t.dir("/etc");
   FaultFs f(t);

@@ -3,7 +3,9 @@
 // change fails. For plans of files, as FakeKernel is for sysfs.
 #pragma once
 
+#include <cerrno>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,8 @@ class FaultFs : public HostFs {
 
   void fail_at(int n) { fail_at_ = n; }
   void crash_after(int n) { crash_after_ = n; }
+  // Listing exactly `dir` fails with EACCES; what is in it still reads.
+  void deny_listing(std::string dir) { unlistable_.insert(std::move(dir)); }
   int changes() const { return count_; }
   const std::vector<std::string>& log() const { return log_; }
 
@@ -27,6 +31,7 @@ class FaultFs : public HostFs {
   Result<std::string> read_link(const std::string& p) const override { return real_->read_link(p); }
   Result<std::string> resolve(const std::string& p) const override { return real_->resolve(p); }
   Result<std::vector<std::string>> list(const std::string& d) const override {
+    if (unlistable_.count(d)) return Error::io("opendir", d, EACCES);
     return real_->list(d);
   }
   FileType type(const std::string& p, bool follow) const override { return real_->type(p, follow); }
@@ -78,6 +83,7 @@ class FaultFs : public HostFs {
   std::unique_ptr<HostFs> real_;
   int fail_at_ = -1, crash_after_ = -1, count_ = 0;
   std::vector<std::string> log_;
+  std::set<std::string> unlistable_;
 };
 
 }  // namespace pcipass::test
