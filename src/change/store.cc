@@ -263,9 +263,9 @@ Result<std::vector<Conflict>> foreign_entries(const HostFs& fs, const ChangeSet&
     auto names = fs.list(d.path);
     if (!names && names.error().err == ENOENT) continue;  // gone: nothing to remove
     if (!names)
-      return Error::state(fmt::format("cannot tell what {} holds now: {}", d.path,
-                                      names.error().describe()),
-                          "run pcipass as root, then undo again");
+      return Error::state(
+          fmt::format("cannot tell what {} holds now: {}", d.path, names.error().describe()),
+          "run pcipass as root, then undo again");
     std::vector<std::string> foreign;
     for (const auto& n : *names) {
       std::string p = d.path + "/" + n;
