@@ -184,8 +184,9 @@ void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
   row("revision", fmt::format("{:02x}", d.revision));
   row("driver", d.driver.value_or("none") +
                     (x.driver_override ? " (driver_override: " + *x.driver_override + ")" : ""));
-  row("modules", x.modules.empty() ? "none match its modalias"
-                                   : fmt::format("{}", fmt::join(x.modules, ", ")));
+  row("modules", !x.modules.empty() ? fmt::format("{}", fmt::join(x.modules, ", "))
+                 : x.modalias.empty() ? "unknown (no modalias)"
+                                      : "none match its modalias");
   if (d.iommu_group) {
     std::vector<std::string> members;
     if (const IommuGroup* g = ctx.groups().find(*d.iommu_group))

@@ -64,7 +64,13 @@ std::vector<std::string> modprobe_files(const HostFs& fs) {
 
 std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
   std::unique_ptr<ModuleIndex> m(new ModuleIndex);
-  m->release_ = fs.read_trimmed("/proc/sys/kernel/osrelease").value_or("");
+  // Unreadable is not absent: without the release the index is unknown, not missing (check then
+  // says "cannot tell" instead of "no /lib/modules/RELEASE: install the kernel's modules").
+  auto release = fs.read("/proc/sys/kernel/osrelease", 4096);
+  if (release)
+    m->release_ = trim(*release);
+  else if (release.error().err != ENOENT)
+    m->index_error_ = release.error();
   if (auto text = fs.read("/proc/modules", 4 << 20)) {
     std::istringstream in(*text);
     std::string line;
@@ -80,6 +86,8 @@ std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
       if (name.ends_with(".ko")) name.resize(name.size() - 3);
       if (!name.empty()) m->builtin_.insert(normalize(name));
     }
+  } else if (text.error().err != ENOENT) {
+    m->index_error_ = text.error();  // a built-in module would read as missing
   }
   if (fs.type(dir + "/modules.dep.bin") != FileType::kFile) {
     // type() cannot tell absent from unreadable: a read says which.

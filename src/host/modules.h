@@ -57,8 +57,9 @@ class ModuleIndex {
   const std::optional<Error>& library_error() const { return library_error_; }
   // Whether libkmod was needed (and so loaded, or found missing) so far.
   bool library_tried() const { return ctx_tried_; }
-  // Why there is no index when /lib/modules/RELEASE exists but cannot be read (permissions):
-  // then the modules are unknown, not missing. nullopt when it is absent or was opened.
+  // Why a module's absence cannot be trusted: /proc/sys/kernel/osrelease, RELEASE/modules.builtin
+  // or RELEASE/modules.dep.bin exists but cannot be read (permissions). Then the modules are
+  // unknown, not missing. nullopt when they are absent or were read.
   const std::optional<Error>& index_error() const { return index_error_; }
   ModuleState state(const std::string& name) const;
   // Module names (underscored) whose aliases match a device's modalias.

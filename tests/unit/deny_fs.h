@@ -2,6 +2,7 @@
 // real one does for a user other than root (tests run as root, for whom chmod changes nothing):
 // the directory itself stats as a directory but cannot be listed; what lies below it cannot be
 // read, listed, followed or even stat'ed (stat fails, so type() says kMissing, as it does live).
+// A denied file is a root-only file in a readable directory: it stats, its contents are denied.
 #pragma once
 
 #include <cerrno>
@@ -20,7 +21,7 @@ class DenyFs : public HostFs {
       : real_(make_real_host_fs(t.root())), denied_(std::move(denied)) {}
 
   Result<std::string> read(const std::string& p, size_t limit) const override {
-    if (below(p)) return Error::io("open", p, EACCES);
+    if (below(p) || at(p)) return Error::io("open", p, EACCES);
     return real_->read(p, limit);
   }
   Result<std::string> read_link(const std::string& p) const override {

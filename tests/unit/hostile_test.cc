@@ -252,6 +252,43 @@ TEST_F(Hostile, UnreadableModuleDirectoryIsNotMissingModules) {
   EXPECT_EQ(c["fix"], "run `pcipass check` as root, or make /lib/modules/6.1.0-13-amd64 readable");
 }
 
+// The release and the list of built-in modules, unreadable, made vfio-pci "not loaded; no
+// /lib/modules/RELEASE" (FAIL: install the kernel's modules) on a kernel that has it built in.
+TEST_F(Hostile, UnreadableReleaseOrBuiltinListIsNotMissingModules) {
+  t.file("/proc/sys/kernel/osrelease", "6.1.0-13-amd64\n");
+  t.file("/lib/modules/6.1.0-13-amd64/modules.builtin", "kernel/drivers/vfio/pci/vfio-pci.ko\n");
+  cli::Injected inj;
+  EXPECT_EQ(check_line(run({"--json", "check"}, &inj).out, "vfio-pci-module")["detail"],
+            "built into the kernel");
+  for (std::string denied :
+       {"/proc/sys/kernel/osrelease", "/lib/modules/6.1.0-13-amd64/modules.builtin"}) {
+    SCOPED_TRACE(denied);
+    DenyFs deny(t, {denied});
+    inj.fs = &deny;
+    auto c = check_line(run({"--json", "check"}, &inj).out, "vfio-pci-module");
+    EXPECT_EQ(c["status"], "WARN");
+    EXPECT_EQ(c["detail"], "not loaded; cannot tell whether it is available: open " + denied +
+                               ": Permission denied");
+    EXPECT_EQ(c["fix"], "run `pcipass check` as root, or make " +
+                            denied.substr(0, denied.rfind('/')) + " readable");
+  }
+}
+
+// An unreadable modalias said "modules: none match its modalias": a guess presented as a fact.
+TEST_F(Hostile, UnreadableModaliasIsAProblemNotNoModule) {
+  const std::string alias = "/sys/bus/pci/devices/0000:00:01.0/modalias";
+  t.file(alias, "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00\n");
+  DenyFs deny(t, {alias});
+  cli::Injected inj;
+  inj.fs = &deny;
+  auto r = run({"show", "00:01.0"}, &inj);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.err.find("warning: open " + alias + ": Permission denied\n"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.out.find("unknown (no modalias)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("none match"), std::string::npos) << r.out;
+}
+
 TEST_F(Hostile, ProcessesThatCannotBeInspectedAreCountedNotIgnored) {
   process("4242", "qemu", "/dev/vfio/2");
   DenyFs deny(t, {"/proc/4242"});
