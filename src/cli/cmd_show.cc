@@ -184,7 +184,7 @@ void show_human(Context& ctx, Inventory& inv, Device& d, const Assessment& as,
   row("revision", fmt::format("{:02x}", d.revision));
   row("driver", d.driver.value_or("none") +
                     (x.driver_override ? " (driver_override: " + *x.driver_override + ")" : ""));
-  row("modules", !x.modules.empty() ? fmt::format("{}", fmt::join(x.modules, ", "))
+  row("modules", !x.modules.empty()   ? fmt::format("{}", fmt::join(x.modules, ", "))
                  : x.modalias.empty() ? "unknown (no modalias)"
                                       : "none match its modalias");
   if (d.iommu_group) {
