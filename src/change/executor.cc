@@ -54,6 +54,20 @@ std::string octal(mode_t m) {
 
 }  // namespace
 
+// An attribute's value before the plan writes it: nullopt when there is none (no such file: the
+// write will say so). Any other read error stops the plan before its first write, because the
+// old value could not be put back on rollback or undo.
+Result<std::optional<std::string>> Executor::attribute_before(const std::string& path) const {
+  auto r = fs_.read(path, 4096);
+  if (r) return std::optional<std::string>(trim(*r));
+  if (r.error().err == ENOENT) return std::optional<std::string>();
+  Error e = r.error();
+  e.message = fmt::format("cannot read {} before changing it: {}", path, r.error().describe());
+  e.fix = "pcipass changes only what it can put back: run it as root; if it is, the device may "
+          "have stopped answering (see `dmesg`)";
+  return e;
+}
+
 Status Executor::capture(std::vector<Change>& plan) const {
   // An attribute the plan writes twice (sriov_numvfs: 0, then the new count) is, before the
   // second write, what the first wrote: undoing it must go there, not to the value on disk now
@@ -67,7 +81,7 @@ Status Executor::capture(std::vector<Change>& plan) const {
         if (auto w = written.find(c.path); w != written.end())
           b.attribute = w->second;
         else
-          b.attribute = fs_.read_trimmed(c.path);
+          b.attribute = TRY(attribute_before(c.path));
         written[c.path] = c.data;
         break;
       case Kind::kDeviceMove:

@@ -64,6 +64,7 @@ class Executor {
   std::vector<Step> steps;  // made (or, in a dry run, that would be made), in order
 
  private:
+  Result<std::optional<std::string>> attribute_before(const std::string& path) const;
   Status apply(Change& c);
   Status undo(const Change& c);
   Status write(const std::string& path, const std::string& data);

@@ -93,7 +93,10 @@ Result<PfFacts> pf_facts(const HostFs& fs, const Inventory& inv, const PciAddres
         fmt::format("{} is not an SR-IOV physical function (no sriov_totalvfs)", pf.str()),
         "see `pcipass vf list` for the devices that have VFs");
   f.total = *total, f.num = *num;
+  // Unreadable is not "unknown, set it anyway": its old value could not be put back.
   if (auto a = int_attr(fs, attr(pf, "sriov_drivers_autoprobe"), 1, problems)) f.autoprobe = *a;
+  if (!problems.empty())
+    return Error::state(problems.front(), "the kernel's SR-IOV attributes must be readable");
   f.vfs = TRY(virtfns(fs, pf));
   if (!f.device->driver)
     return Error::state(

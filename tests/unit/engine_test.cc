@@ -9,6 +9,7 @@
 #include "change/store.h"
 #include "change/validate.h"
 #include "cli_harness.h"
+#include "deny_fs.h"
 #include "fake_kernel.h"
 #include "fake_runner.h"
 #include "fault_fs.h"
@@ -57,6 +58,29 @@ TEST(Engine, DryRunRendersEveryChangeAndWritesNothing) {
 }
 
 // A recorder that only counts, for plans without a journal.
+// An attribute whose old value cannot be read is not changed: a rollback or undo could not put
+// it back (before, capture left it unknown and undo skipped it). One that is absent has no old
+// value; its write will say so.
+TEST(Engine, AnAttributeThatCannotBeReadIsNotChanged) {
+  TempTree t;
+  t.file("/sys/x/attr", "1\n");
+  DenyFs fs(t, {"/sys/x/attr"});
+  change::Executor ex(fs, {nullptr, nullptr, nullptr, nullptr}, false);
+  std::vector<Change> plan = {Change::attribute("/sys/x/gone", "1"),
+                              Change::attribute("/sys/x/attr", "0")};
+  auto s = ex.capture(plan);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().message,
+            "cannot read /sys/x/attr before changing it: open /sys/x/attr: Permission denied");
+  EXPECT_EQ(s.error().fix,
+            "pcipass changes only what it can put back: run it as root; if it is, the device may "
+            "have stopped answering (see `dmesg`)");
+  EXPECT_EQ(t.read("/sys/x/attr"), "1\n");
+  std::vector<Change> absent = {Change::attribute("/sys/x/gone", "1")};
+  ASSERT_TRUE(ex.capture(absent).ok());
+  EXPECT_FALSE(absent[0].before.attribute);
+}
+
 class CountingRecord : public change::Record {
  public:
   Status begin(std::vector<change::Step>&, bool) override {

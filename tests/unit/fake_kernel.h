@@ -77,6 +77,9 @@ class FakeKernel : public HostFs {
   // Listing `dir` fails with `err`: EACCES as /proc does under a hardened mount or an LSM,
   // ENOENT as a device's directory does once it is unplugged.
   void deny_listing(const std::string& dir, int err = EACCES) { unlistable_[dir] = err; }
+  // Reading `path` fails with `err` (EACCES, or EIO as a device's attribute does when it stops
+  // answering); writes still reach it.
+  void deny_read(const std::string& path, int err = EACCES) { unreadable_[path] = err; }
 
   // --- observation
   const std::vector<std::string>& writes() const {
@@ -91,6 +94,8 @@ class FakeKernel : public HostFs {
 
   // --- HostFs
   Result<std::string> read(const std::string& path, size_t limit) const override {
+    if (auto it = unreadable_.find(path); it != unreadable_.end())
+      return Error::io("open", path, it->second);
     return real_->read(path, limit);
   }
   Result<std::string> read_link(const std::string& path) const override {
@@ -157,6 +162,7 @@ class FakeKernel : public HostFs {
   int crash_after_ = -1;
   int fail_file_ = -1, file_count_ = 0;
   std::map<std::string, int> unlistable_;  // directory -> errno
+  std::map<std::string, int> unreadable_;  // file -> errno
   std::vector<std::string> log_;
   std::map<std::string, std::pair<uid_t, gid_t>> chowns_;
   std::map<std::string, Sriov> sriov_;          // by PF address

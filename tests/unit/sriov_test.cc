@@ -160,6 +160,20 @@ TEST_F(Sriov, APfUnpluggedMidwaySaysItIsGone) {
   EXPECT_EQ(host_state(t), before);
 }
 
+// An autoprobe switch that could not be read was set to 0 all the same, and its old value, never
+// captured, was not put back by a rollback or `undo`: the host's drivers no longer took new VFs.
+TEST_F(Sriov, AnUnreadableAutoprobeIsRefusedBeforeAnyWrite) {
+  k->deny_read(kPf + "/sriov_drivers_autoprobe", EIO);
+  std::string before = host_state(t);
+  size_t writes = k->writes().size();
+  auto r = create(3);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "open " + kPf + "/sriov_drivers_autoprobe: Input/output error");
+  EXPECT_EQ(r.error().fix, "the kernel's SR-IOV attributes must be readable");
+  EXPECT_EQ(k->writes().size(), writes);
+  EXPECT_EQ(host_state(t), before);
+}
+
 TEST_F(Sriov, BadCountsAndPfsAreRefusedBeforeAnyWrite) {
   auto r = create(8);
   ASSERT_FALSE(r.ok());
