@@ -63,8 +63,9 @@ Result<std::optional<std::string>> Executor::attribute_before(const std::string&
   if (r.error().err == ENOENT) return std::optional<std::string>();
   Error e = r.error();
   e.message = fmt::format("cannot read {} before changing it: {}", path, r.error().describe());
-  e.fix = "pcipass changes only what it can put back: run it as root; if it is, the device may "
-          "have stopped answering (see `dmesg`)";
+  e.fix =
+      "pcipass changes only what it can put back: run it as root; if it is, the device may "
+      "have stopped answering (see `dmesg`)";
   return e;
 }
 
