@@ -1,5 +1,7 @@
 #include "mem_fs.h"
 
+#include <climits>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -103,7 +105,10 @@ MemFs::MemFs(std::string root_name, std::optional<std::string> backing)
 
 // Paths to walk are a stack of pending texts (the path, then each link's target in front of what
 // is left of it), consumed a component at a time without copying: the walk runs for every read.
-int MemFs::walk(const std::string& path, bool follow_last, std::string& out) const {
+int MemFs::walk(const std::string& path, bool follow_last, std::string& out, bool cached) const {
+  // As the kernel: a path of PATH_MAX bytes or more (with its NUL) is refused whole. A fuzzed log
+  // named a path of 47 KB; the walk, then recursive through walk_cached, overflowed the stack.
+  if (path.size() >= PATH_MAX) return ENAMETOOLONG;
   // A path already in canonical form that names a stored entry is its own answer: make() keeps
   // every stored entry's ancestors directories, so the walk below would find each component and
   // follow no link. Only a link at the end, or a denied directory above, needs the walk. The
@@ -115,7 +120,7 @@ int MemFs::walk(const std::string& path, bool follow_last, std::string& out) con
       return 0;
     }
   }
-  if (denied_ == 0)
+  if (denied_ == 0 && cached)
     if (auto via_dir = walk_cached(path, follow_last)) {
       out = std::move(*via_dir);
       return 0;
@@ -199,7 +204,7 @@ std::optional<std::string> MemFs::walk_cached(const std::string& path, bool foll
   auto dir = dir_cache_.find(parent);
   if (dir == dir_cache_.end()) {
     std::string canonical;
-    if (walk(parent, true, canonical) != 0) return std::nullopt;
+    if (walk(parent, true, canonical, false) != 0) return std::nullopt;
     auto n = nodes_.find(canonical);
     if (n == nodes_.end() || n->second.type != FileType::kDir) return std::nullopt;
     dir = dir_cache_.emplace(std::move(parent), std::move(canonical)).first;

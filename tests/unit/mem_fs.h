@@ -75,7 +75,9 @@ class MemFs : public HostFs {
   };
   // Canonical path of `path` (every link followed, the last one too when `follow_last`), or an
   // errno; a missing last component is kept as is, as the real resolver does.
-  int walk(const std::string& path, bool follow_last, std::string& out) const;
+  // `cached`: may answer through walk_cached(), which walks a parent (uncached: one level deep,
+  // never a recursion per component).
+  int walk(const std::string& path, bool follow_last, std::string& out, bool cached = true) const;
   std::optional<std::string> walk_cached(const std::string& path, bool follow_last) const;
   const Node* find(const std::string& path, bool follow_last, int& err) const;
   Node& make(const std::string& canonical, FileType type);

@@ -4,7 +4,9 @@
 #include "mem_fs.h"
 
 #include <gtest/gtest.h>
+
 #include <sys/stat.h>
+#include <climits>
 
 #include <algorithm>
 #include <filesystem>
@@ -78,6 +80,25 @@ TEST(MemFs, DeniedEntriesFailWithTheirErrno) {
   EXPECT_EQ(m.read("/run/pcipass/state.json", 100).error().err, EACCES);
   EXPECT_EQ(m.list("/run/pcipass").error().err, EACCES);
   EXPECT_TRUE(m.read_link("/run").error().err == EINVAL);
+}
+
+// A fuzzed log named a path of 47 KB (doctor's romfile check stats it); the walk recursed through
+// walk_cached once per component and overflowed the stack. The kernel refuses such a path whole
+// (ENAMETOOLONG), and so does MemFs now; one just short of PATH_MAX still walks, links and all.
+TEST(MemFs, APathTooLongForTheKernelIsRefusedNotWalked) {
+  MemFs m;
+  m.put_file("/a/b", "x");
+  m.put_link("/l", "/a");
+  std::string huge;
+  while (huge.size() < 50000) huge += "/l";
+  EXPECT_EQ(m.read(huge, 100).error().err, ENAMETOOLONG);
+  EXPECT_FALSE(m.exists(huge));
+  std::string near = "/l";
+  while (near.size() < PATH_MAX - 4) near += "/.";
+  near += "/b";
+  ASSERT_LT(near.size(), size_t{PATH_MAX});
+  ASSERT_TRUE(m.read(near, 100).ok());
+  EXPECT_EQ(*m.read(near, 100), "x");
 }
 
 // walk()'s two shortcuts (a stored canonical path; a directory reached through a link, kept)
