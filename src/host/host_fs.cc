@@ -118,10 +118,16 @@ Status HostFs::make_link(const std::string& path, const std::string&) {
   return Error::io("symlink", path, ENOTSUP);
 }
 
-std::optional<std::string> HostFs::read_trimmed(const std::string& path) const {
+Result<std::optional<std::string>> HostFs::read_value(const std::string& path) const {
   auto r = read(path, 4096);  // one value: a sysfs attribute is at most a page
-  if (!r) return std::nullopt;
-  return trim(*r);
+  if (r) return std::optional<std::string>(trim(*r));
+  if (r.error().err == ENOENT) return std::optional<std::string>();
+  return r.error();
+}
+
+std::optional<std::string> HostFs::read_trimmed(const std::string& path) const {
+  auto r = read_value(path);
+  return r ? *r : std::nullopt;
 }
 
 std::optional<int64_t> HostFs::read_number(const std::string& path) const {

@@ -103,7 +103,10 @@ class HostFs {
   bool exists(const std::string& path) const { return type(path) != FileType::kMissing; }
   bool is_dir(const std::string& path) const { return type(path) == FileType::kDir; }
   // One value (an attribute: at most its first page) with surrounding whitespace removed; nullopt
-  // when unreadable.
+  // when there is no such file (ENOENT). Any other error is returned: a file that cannot be read
+  // is not one that is absent (a root-only file, a device that stopped answering).
+  Result<std::optional<std::string>> read_value(const std::string& path) const;
+  // The same where an unreadable value may be taken as none; nullopt when unreadable.
   std::optional<std::string> read_trimmed(const std::string& path) const;
   // An integer attribute such as "0x10de", "3" or "-1"; nullopt when missing or malformed.
   std::optional<int64_t> read_number(const std::string& path) const;

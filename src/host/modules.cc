@@ -66,11 +66,10 @@ std::unique_ptr<ModuleIndex> ModuleIndex::open(const HostFs& fs) {
   std::unique_ptr<ModuleIndex> m(new ModuleIndex);
   // Unreadable is not absent: without the release the index is unknown, not missing (check then
   // says "cannot tell" instead of "no /lib/modules/RELEASE: install the kernel's modules").
-  auto release = fs.read("/proc/sys/kernel/osrelease", 4096);
-  if (release)
-    m->release_ = trim(*release);
-  else if (release.error().err != ENOENT)
+  if (auto release = fs.read_value("/proc/sys/kernel/osrelease"); !release)
     m->index_error_ = release.error();
+  else if (*release)
+    m->release_ = **release;
   if (auto text = fs.read("/proc/modules", 4 << 20)) {
     std::istringstream in(*text);
     std::string line;

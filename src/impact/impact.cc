@@ -113,12 +113,12 @@ class Scanner {
   }
   // A one-line attribute (a bond's slaves, a console's name): "" when absent, as lines() does.
   std::string text(const std::string& path) {
-    auto t = fs_.read(path, 4096);
+    auto t = fs_.read_value(path);
     if (!t) {
       note(t.error());
       return {};
     }
-    return trim(*t);
+    return t->value_or("");
   }
   // Once each: a directory such as /sys/class/block is listed once per mapped mount.
   void note(const Error& e) {

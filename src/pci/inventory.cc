@@ -490,10 +490,10 @@ void Inventory::load_details(const HostFs& fs, Device& d, const ModuleIndex* mod
   std::string dir = std::string(kPciDevicesDir) + "/" + d.address.str();
   if (auto o = fs.read_trimmed(dir + "/driver_override"); o && !o->empty() && *o != "(null)")
     x.driver_override = *o;
-  if (auto alias = fs.read(dir + "/modalias", 4096))
-    x.modalias = trim(*alias);
-  else if (alias.error().err != ENOENT)  // "no module matches" would be a guess
-    x.problems.push_back(alias.error().describe());
+  if (auto alias = fs.read_value(dir + "/modalias"); !alias)
+    x.problems.push_back(alias.error().describe());  // "no module matches" would be a guess
+  else if (*alias)
+    x.modalias = **alias;
   if (modules) x.modules = modules->modules_for_alias(x.modalias);
   std::sort(x.modules.begin(), x.modules.end());
   x.modules.erase(std::unique(x.modules.begin(), x.modules.end()), x.modules.end());

@@ -16,6 +16,7 @@
 #include <functional>
 #include <future>
 
+#include "deny_fs.h"
 #include "fifo_watchdog.h"
 #include "temp_tree.h"
 
@@ -243,6 +244,24 @@ TEST_P(HostFsInRoot, DirectoriesAreNotFiles) {
   EXPECT_EQ(r.error().message,
             "/sys/dir is a directory, not a file; pcipass reads only regular "
             "files there");
+}
+
+// read_value is where "unreadable" and "absent" part: an attribute that is not there has no
+// value, one that cannot be read is an error (ModuleIndex, show's modalias and the change engine's
+// old values rely on it); read_trimmed, for callers that may take either as none, folds them.
+TEST(HostFsValue, AbsentIsNoValueAndUnreadableIsAnError) {
+  TempTree t;
+  t.file("/sys/a/value", " 0x10de\n").file("/sys/a/secret", "1\n");
+  DenyFs fs(t, {"/sys/a/secret"});
+  EXPECT_EQ(fs.read_value("/sys/a/value").value(), std::optional<std::string>("0x10de"));
+  auto absent = fs.read_value("/sys/a/none");
+  ASSERT_TRUE(absent.ok());
+  EXPECT_EQ(*absent, std::nullopt);
+  auto denied = fs.read_value("/sys/a/secret");
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().err, EACCES);
+  EXPECT_EQ(fs.read_trimmed("/sys/a/secret"), std::nullopt);
+  EXPECT_EQ(fs.read_trimmed("/sys/a/value"), "0x10de");
 }
 
 INSTANTIATE_TEST_SUITE_P(Resolvers, HostFsInRoot,
