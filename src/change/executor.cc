@@ -58,9 +58,8 @@ std::string octal(mode_t m) {
 // write will say so). Any other read error stops the plan before its first write, because the
 // old value could not be put back on rollback or undo.
 Result<std::optional<std::string>> Executor::attribute_before(const std::string& path) const {
-  auto r = fs_.read(path, 4096);
-  if (r) return std::optional<std::string>(trim(*r));
-  if (r.error().err == ENOENT) return std::optional<std::string>();
+  auto r = fs_.read_value(path);
+  if (r) return r;
   Error e = r.error();
   e.message = fmt::format("cannot read {} before changing it: {}", path, r.error().describe());
   e.fix =
@@ -88,10 +87,13 @@ Status Executor::capture(std::vector<Change>& plan) const {
       case Kind::kDeviceMove:
         // Likewise a device the plan already moved (a VF moved off before its PF's VFs are
         // remade): undoing the later move goes back to where the earlier one left it.
-        if (auto m = moved.find(c.address); m != moved.end())
+        if (auto m = moved.find(c.address); m != moved.end()) {
           b.device = m->second;
-        else
+        } else {
+          // An override that cannot be read would be recorded as none and never put back.
+          TRY(attribute_before(device_dir(c.address) + "/driver_override"));
           b.device = read_device_state(fs_, c.address);
+        }
         moved[c.address] = c.target;
         break;
       case Kind::kFileWrite:

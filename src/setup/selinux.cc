@@ -12,23 +12,25 @@ std::string boolean_path(const std::string& name) {
   return std::string(kSelinuxDir) + "/booleans/" + name;
 }
 
-// A boolean file reads "CURRENT PENDING": "0 0", "1 1".
-std::optional<bool> boolean_value(const HostFs& fs, const std::string& name) {
-  auto text = fs.read_trimmed(boolean_path(name));
-  if (!text || text->empty()) return std::nullopt;
-  return (*text)[0] == '1';
+// A boolean file reads "CURRENT PENDING": "0 0", "1 1". nullopt: this policy lacks it.
+Result<std::optional<bool>> boolean_value(const HostFs& fs, const std::string& name) {
+  auto text = TRY(fs.read_value(boolean_path(name)));
+  if (!text || text->empty()) return std::optional<bool>();
+  return std::optional<bool>((*text)[0] == '1');
 }
 
 }  // namespace
 
-SelinuxState read_selinux(const HostFs& fs) {
+// A file of selinuxfs that cannot be read is an error, not "SELinux off" or "no such boolean":
+// either would pass over the denials QEMU is about to meet.
+Result<SelinuxState> read_selinux(const HostFs& fs) {
   SelinuxState s;
-  auto enforce = fs.read_trimmed(std::string(kSelinuxDir) + "/enforce");
+  auto enforce = TRY(fs.read_value(std::string(kSelinuxDir) + "/enforce"));
   if (!enforce) return s;
   s.enabled = true;
   s.enforcing = *enforce == "1";
   for (const char* name : {"virt_use_sysfs", "virt_manage_sysfs"})
-    if (auto v = boolean_value(fs, name)) {
+    if (auto v = TRY(boolean_value(fs, name))) {
       s.boolean = name;
       s.on = *v;
       break;
@@ -42,11 +44,18 @@ std::string selinux_fix(const SelinuxState& s) {
 }
 
 std::optional<CheckResult> check_selinux(const HostFs& fs) {
-  SelinuxState s = read_selinux(fs);
-  if (!s.enabled) return std::nullopt;
+  auto state = read_selinux(fs);
   CheckResult r;
   r.id = "selinux-virt-sysfs";
   r.title = "SELinux and device sysfs";
+  if (!state) {
+    r.status = CheckStatus::kWarn;
+    r.detail = "cannot tell whether SELinux lets QEMU use the device: " + state.error().describe();
+    r.fix = "run pcipass check as root";
+    return r;
+  }
+  const SelinuxState& s = *state;
+  if (!s.enabled) return std::nullopt;
   const char* mode = s.enforcing ? "enforcing" : "permissive";
   if (!s.boolean) {
     r.detail = fmt::format(
@@ -75,7 +84,7 @@ std::optional<CheckResult> check_selinux(const HostFs& fs) {
 Result<SelinuxReport> plan_selinux(const HostFs& fs) {
   SelinuxReport r;
   r.part.kind = PartKind::kSelinux;
-  r.state = read_selinux(fs);
+  r.state = TRY(read_selinux(fs));
   if (!r.state.enabled) return r;
   if (!r.state.boolean)
     return Error::not_found(

@@ -19,7 +19,7 @@ struct SelinuxState {
   std::optional<std::string> boolean;  // the name this policy has; nullopt: neither
   bool on = false;                     // its current value
 };
-SelinuxState read_selinux(const HostFs& fs);
+Result<SelinuxState> read_selinux(const HostFs& fs);
 
 // The `setsebool -P NAME 1` that fixes it.
 std::string selinux_fix(const SelinuxState& s);

@@ -40,13 +40,18 @@ std::optional<std::pair<int, int>> kernel_version(std::string_view release) {
 }
 
 Result<KernelRelease> running_kernel(const HostFs& fs, std::string_view needed_for) {
-  auto release = fs.read_trimmed(kOsReleasePath);
-  auto version = release ? kernel_version(*release) : std::nullopt;
+  auto release = fs.read_value(kOsReleasePath);
+  if (!release) {  // not "is /proc mounted?": it is, and says no
+    Error e = release.error();
+    e.fix = fmt::format("run pcipass as root ({})", needed_for);
+    return e;
+  }
+  auto version = *release ? kernel_version(**release) : std::nullopt;
   if (!version)
     return Error::not_found(
         fmt::format("cannot tell the running kernel's version from {}", kOsReleasePath),
         fmt::format("is /proc mounted? ({})", needed_for));
-  return KernelRelease{*release, *version};
+  return KernelRelease{**release, *version};
 }
 
 Result<std::vector<std::string>> vfio_modules(const HostFs& fs) {

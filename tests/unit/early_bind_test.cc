@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_harness.h"
+#include "deny_fs.h"
 #include "fake_kernel.h"
 #include "fake_runner.h"
 #include "fault_fs.h"
@@ -327,6 +328,25 @@ TEST_F(EarlyBind, SelinuxBooleanIsCheckedAndSet) {
   auto failed = cli(f, {"setup", "--selinux"});
   EXPECT_EQ(failed.status, 1);
   EXPECT_NE(failed.err.find("virt_use_sysfs is still off after setsebool"), std::string::npos);
+}
+
+// A boolean that cannot be read is neither off nor missing from the policy: check cannot tell,
+// and setup --selinux refuses before running setsebool.
+TEST_F(EarlyBind, AnUnreadableSelinuxBooleanIsNotTakenForOffOrMissing) {
+  t.file("/sys/fs/selinux/enforce", "1");
+  t.file("/sys/fs/selinux/booleans/virt_use_sysfs", "1 1");
+  DenyFs f(t, {"/sys/fs/selinux/booleans/virt_use_sysfs"});
+  auto mods = ModuleIndex::open(f);
+  auto results = setup::check_boot_setup(f, *mods, &runner);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status, CheckStatus::kWarn);
+  EXPECT_EQ(results[0].detail,
+            "cannot tell whether SELinux lets QEMU use the device: open "
+            "/sys/fs/selinux/booleans/virt_use_sysfs: Permission denied");
+  auto r = cli(f, {"setup", "--selinux"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("virt_use_sysfs: Permission denied"), std::string::npos) << r.err;
+  EXPECT_TRUE(runner.argvs().empty());
 }
 
 // A fault at every write of `setup --vfio --early-bind`, then a failure of every command it

@@ -81,6 +81,23 @@ TEST(Engine, AnAttributeThatCannotBeReadIsNotChanged) {
   EXPECT_FALSE(absent[0].before.attribute);
 }
 
+// The same for a device's driver_override: read as none, a rollback or undo would clear the
+// override the device had.
+TEST(Engine, ADeviceWhoseOverrideCannotBeReadIsNotMoved) {
+  TempTree t;
+  t.file("/sys/bus/pci/devices/0000:01:00.0/driver_override", "vfio-pci\n");
+  DenyFs fs(t, {"/sys/bus/pci/devices/0000:01:00.0/driver_override"});
+  change::Executor ex(fs, {nullptr, nullptr, nullptr, nullptr}, false);
+  auto a = parse_address("0000:01:00.0").value();
+  std::vector<Change> plan = {
+      Change::device_move(a, {"vfio-pci", "vfio-pci"}, change::Procedure::kBind)};
+  auto s = ex.capture(plan);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().message,
+            "cannot read /sys/bus/pci/devices/0000:01:00.0/driver_override before changing it: "
+            "open /sys/bus/pci/devices/0000:01:00.0/driver_override: Permission denied");
+}
+
 class CountingRecord : public change::Record {
  public:
   Status begin(std::vector<change::Step>&, bool) override {

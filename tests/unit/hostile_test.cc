@@ -155,6 +155,10 @@ TEST_F(Hostile, KernelReleaseBeyondIntIsNoVersion) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message,
             "cannot tell the running kernel's version from /proc/sys/kernel/osrelease");
+  DenyFs denied(t, {"/proc/sys/kernel/osrelease"});
+  auto d = setup::vfio_modules(denied);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().describe(), "open /proc/sys/kernel/osrelease: Permission denied");
 }
 
 TEST_F(Hostile, EcapBeyond64BitsIsUnknownNotSupported) {
