@@ -18,13 +18,12 @@ std::optional<std::string> detect(const HostFs& fs) {
   std::string tool;
   if (!any_exists(fs, {"/usr/sbin/grubby", "/sbin/grubby", "/usr/bin/grubby"}, &tool))
     return std::nullopt;
-  auto names = fs.list(kEntries);
+  auto names = list_if_present(fs, kEntries);
   // Entries that cannot be listed may be there: grubby is still a candidate (its plan then
   // names the error). Passed over, grub2-mkconfig, which it supersedes, would be chosen and
   // regenerate a grub.cfg that BLS entries override.
-  if (!names && names.error().err != ENOENT)
-    return fmt::format("{} and {} ({})", tool, kEntries, names.error().describe());
-  for (const auto& n : names.value_or(std::vector<std::string>{}))
+  if (!names) return fmt::format("{} and {} ({})", tool, kEntries, names.error().describe());
+  for (const auto& n : *names)
     if (n.ends_with(".conf")) return tool + " and BLS entries in " + std::string(kEntries);
   return std::nullopt;
 }

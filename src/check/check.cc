@@ -261,7 +261,7 @@ std::optional<std::string> sysfs_problem(const HostFs& fs) {
   // Absent is a tree captured without it, as good as empty; unreadable is not.
   // So is a directory the IOMMU's state is counted from: no units or groups would be a guess.
   for (const char* dir : {"/sys", "/sys/class/iommu", "/sys/kernel/iommu_groups"})
-    if (auto entries = fs.list(dir); !entries && entries.error().err != ENOENT)
+    if (auto entries = list_if_present(fs, dir); !entries)
       return fmt::format("cannot read {}: {}", dir, std::strerror(entries.error().err));
   return std::nullopt;
 }
@@ -375,14 +375,14 @@ CheckResult check_kvm_module(const Facts& f) {
     return result(id, title, CheckStatus::kPass, name + " built into the kernel");
   // Another KVM backend (kvm_pvm, ...) may serve /dev/kvm.
   if (f.fs.exists("/dev/kvm")) {
-    auto loaded = f.fs.list("/sys/module");
-    if (!loaded && loaded.error().err != ENOENT)
+    auto loaded = list_if_present(f.fs, "/sys/module");
+    if (!loaded)
       return result(id, title, CheckStatus::kWarn,
                     fmt::format("/dev/kvm exists but which module serves it is unknown ({} not "
                                 "loaded): {}",
                                 name, loaded.error().describe()),
                     "run pcipass as root, then check again");
-    for (const std::string& m : loaded.value_or(std::vector<std::string>{}))
+    for (const std::string& m : *loaded)
       if (m.starts_with("kvm_") && m != name)
         return result(id, title, CheckStatus::kPass,
                       fmt::format("{} provides KVM ({} not loaded)", m, name));

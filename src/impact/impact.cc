@@ -440,9 +440,9 @@ Result<std::vector<ProcessHold>> find_holders(const HostFs& fs,
                                               const std::function<bool(const std::string&)>& match,
                                               size_t* hidden) {
   std::vector<ProcessHold> out;
-  auto pids = fs.list("/proc");
-  if (!pids && pids.error().err != ENOENT) return std::move(pids).error();
-  for (const auto& pid : pids.value_or({})) {
+  auto pids = list_if_present(fs, "/proc");
+  if (!pids) return std::move(pids).error();
+  for (const auto& pid : *pids) {
     // Process directories are named by a pid up to 2^22 (pid_max); other names are not processes.
     int pid_number = 0;
     auto [end, ec] = std::from_chars(pid.data(), pid.data() + pid.size(), pid_number, 10);

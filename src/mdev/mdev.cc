@@ -239,12 +239,12 @@ Result<std::vector<Parent>> types(const HostFs& fs, const std::optional<std::str
                               kTypesFix);
     names.push_back(*parent);
   } else {
-    auto all = fs.list(kParentsDir);
-    if (!all && all.error().err != ENOENT)  // absent: no parent driver loaded, none
+    auto all = list_if_present(fs, kParentsDir);
+    if (!all)  // absent: no parent driver loaded, none
       return Error::state(
           fmt::format("cannot list the parents of mediated devices: {}", all.error().describe()),
           "run pcipass as root");
-    names = all.value_or({});
+    names = std::move(*all);
     std::sort(names.begin(), names.end());
   }
   std::vector<Parent> out;

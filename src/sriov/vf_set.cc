@@ -44,12 +44,12 @@ Result<std::string> pf_interface(const HostFs& fs, const Inventory& inv, const P
     return Error::invalid(
         fmt::format("{} is not an SR-IOV physical function (no sriov_totalvfs)", pf.str()),
         "`pcipass vf list` shows the devices that have VFs");
-  auto listed = fs.list(dir + "/net");
-  if (!listed && listed.error().err != ENOENT)  // absent: no network driver, said below
+  auto listed = list_if_present(fs, dir + "/net");
+  if (!listed)  // absent: no network driver, said below
     return Error::state(fmt::format("cannot list the network interfaces of {}: {}", pf.str(),
                                     listed.error().describe()),
                         "run pcipass as root");
-  auto net = listed.value_or({});
+  const auto& net = *listed;
   if (net.empty())
     return Error::refused(
         fmt::format("{} has no network interface: VF settings (MAC, VLAN, spoof check, trust) "
