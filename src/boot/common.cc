@@ -95,8 +95,12 @@ Result<Generated> bls_entries(const HostFs& fs, const std::string& dir,
     }
     if (!versions.empty() && std::find(versions.begin(), versions.end(), version) == versions.end())
       continue;
-    for (size_t at; (at = options.find("$kernelopts")) != std::string::npos;)
-      options.replace(at, 11, kernelopts.value_or(""));
+    // Once, as GRUB expands it, past what it put in: a kernelopts holding "$kernelopts" itself
+    // (grubenv is anyone's edit) made a search from the start loop forever.
+    const std::string value = kernelopts.value_or("");
+    for (size_t at = 0; (at = options.find("$kernelopts", at)) != std::string::npos;
+         at += value.size())
+      options.replace(at, 11, value);
     g.entries.push_back({name, KernelCmdline::parse(options)});
   }
   return g;

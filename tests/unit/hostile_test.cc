@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <future>
 #include <nlohmann/json.hpp>
 
+#include "boot/common.h"
 #include "check/check.h"
 #include "cli_harness.h"
 #include "deny_fs.h"
@@ -159,6 +161,27 @@ TEST_F(Hostile, KernelReleaseBeyondIntIsNoVersion) {
   auto d = setup::vfio_modules(denied);
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.error().describe(), "open /proc/sys/kernel/osrelease: Permission denied");
+}
+
+// grubenv's kernelopts is expanded once where a BLS entry says $kernelopts (older Fedora). One
+// that names $kernelopts itself made check and setup --iommu loop forever (found by the
+// state_files fuzz target's first look at the reader; regressions/state_files/kernelopts-self).
+TEST_F(Hostile, KerneloptsNamingItselfIsExpandedOnce) {
+  t.file("/boot/grub2/grubenv", "kernelopts=root=/dev/x $kernelopts ro\n");
+  t.file("/boot/loader/entries/a.conf", "version 6.5\noptions $kernelopts quiet $kernelopts\n");
+  auto fs = make_real_host_fs(t.root());
+  auto done = std::async(std::launch::async, [&] {
+    return boot::bls_entries(*fs, "/boot/loader/entries", {}, "/boot/grub2/grubenv");
+  });
+  if (done.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "bls_entries still expanding $kernelopts after 5 s";
+    std::abort();  // the loop cannot be stopped from here; end the suite, failed
+  }
+  auto g = done.get();
+  ASSERT_TRUE(g.ok()) << g.error().describe();
+  ASSERT_EQ(g->entries.size(), 1u);
+  EXPECT_EQ(g->entries[0].cmdline.str().value(),
+            "root=/dev/x $kernelopts ro quiet root=/dev/x $kernelopts ro");
 }
 
 TEST_F(Hostile, EcapBeyond64BitsIsUnknownNotSupported) {
