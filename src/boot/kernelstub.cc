@@ -29,6 +29,13 @@ Result<nlohmann::json> config(const HostFs& fs) {
   auto j = nlohmann::json::parse(TRY(fs.read(kConfig)), nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return Error::state(fmt::format("{} is not JSON", kConfig), "see `kernelstub --help`");
+  // The fields below are read through j["user"][KEY]: on a "user" that is not an object,
+  // nlohmann's operator[] throws (a type_error), which would end pcipass with "internal error".
+  if (auto user = j.find("user"); user != j.end() && !user->is_null() && !user->is_object())
+    return Error::state(
+        fmt::format("{}: \"user\" is a {}, not an object", kConfig, user->type_name()),
+        "repair it (kernelstub writes \"user\": {\"kernel_options\": [...], ...}), or "
+        "move it away and run kernelstub to write it again");
   return j;
 }
 

@@ -419,6 +419,27 @@ TEST_F(BootSetup, TwoPlausibleLoadersAreRefusedNamingBoth) {
   EXPECT_EQ(runner.argvs(), (std::vector<FakeRunner::Argv>{{"update-grub"}}));
 }
 
+// kernelstub's configuration is anyone's edit: a "user" that is not an object threw from the JSON
+// library (exit 70, "internal error") in check and setup.
+TEST_F(BootSetup, AKernelstubConfigurationOfAnotherShapeIsAnErrorNotACrash) {
+  load("popos-kernelstub");
+  for (const char* user : {"5", "\"x\"", "[1]"}) {
+    t.file("/etc/kernelstub/configuration", std::string("{\"user\": ") + user + "}");
+    auto before = files(t);
+    CliRun r = cli({"setup", "--iommu"});
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
+              std::string("error: /etc/kernelstub/configuration: \"user\" is a ") +
+                  (user[0] == '5'   ? "number"
+                   : user[0] == '"' ? "string"
+                                    : "array") +
+                  ", not an object");
+    EXPECT_EQ(files(t), before);
+    EXPECT_TRUE(runner.calls.empty());
+    EXPECT_NE(cli({"check"}).status, 70);
+  }
+}
+
 TEST_F(BootSetup, NoLoaderIsRefused) {
   t.file("/proc/cpuinfo", "vendor_id\t: GenuineIntel\n");
   CliRun r = cli({"setup", "--iommu"});
