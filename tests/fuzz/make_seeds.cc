@@ -19,7 +19,10 @@
 #include "fake_runner.h"
 #include "fuzz_support.h"
 #include "host_codec.h"
+#include "mdev/mdev.h"
 #include "pci/address.h"
+#include "persist/assignments.h"
+#include "setup/early_bind.h"
 #include "setup/vfio.h"
 #include "slots.h"
 
@@ -223,6 +226,55 @@ std::string nl_message(uint16_t type, const std::string& payload) {
 }
 
 // Replies to RTM_GETLINK as the kernel shapes them (fuzz/vf_netlink.cc), and an ack.
+// state_files (fuzz/state_files.cc): the first byte picks the file.
+void state_file_seeds() {
+  // docs/apply.md's examples, YAML and JSON.
+  if (auto doc = read(PCIPASS_SOURCE_DIR "/docs/apply.md")) {
+    int n = 0;
+    for (size_t at = 0; (at = doc->find("```", at)) != std::string::npos;) {
+      size_t body = doc->find('\n', at) + 1, end = doc->find("```", body);
+      if (body == 0 || end == std::string::npos) break;
+      if (doc->compare(at, 7, "```yaml") == 0 || doc->compare(at, 7, "```json") == 0)
+        seed("state_files", "apply-" + std::to_string(n++), '\0' + doc->substr(body, end - body));
+      at = end + 3;
+    }
+  }
+  persist::Assignments a;
+  persist::Assignment dev;
+  dev.address = *parse_address("0000:01:00.0");
+  dev.ids = {0x10de, 0x1b80, 0x1043, 0x8591};
+  dev.driver = "vfio-pci";
+  a.put(dev);
+  persist::SriovEntry pf;
+  pf.pf = *parse_address("0000:03:00.0");
+  pf.vendor = 0x8086, pf.device = 0x1521, pf.num_vfs = 2, pf.driver = "vfio-pci";
+  pf.vfs = {*parse_address("0000:03:10.0"), *parse_address("0000:03:10.4")};
+  a.put_sriov(pf);
+  seed("state_files", "assignments", '\1' + persist::render_assignments(a));
+  mdev::Definition d{"0000:00:02.0",
+                     "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001",
+                     "mtty-2",
+                     mdev::Start::kAuto,
+                     {{"x", "1"}, {"y", "two words"}}};
+  seed("state_files", "mdev", '\2' + mdev::config_text(d));
+  seed("state_files", "udev",
+       "\3# pcipass\n" + setup::udev_rule_line(*parse_address("0000:01:00.0"), 0x10de, 0x1b80) +
+           "\n" + setup::udev_rule_line(*parse_address("0000:01:00.1"), 0x10de, 0x10f0) + "\n");
+  // BLS entries as Fedora writes them, with and without grubenv's kernelopts.
+  const fs::path fedora = PCIPASS_SOURCE_DIR "/tests/fixtures/boot/fedora-bls-grubby/boot";
+  auto env = read(fedora / "grub2/grubenv");
+  for (const auto& e : fs::directory_iterator(fedora / "loader/entries"))
+    if (auto text = read(e.path())) {
+      seed("state_files", "bls-" + e.path().filename().string(), '\4' + *text);
+      if (env)
+        seed("state_files", "bls-env-" + e.path().filename().string(),
+             '\4' + *text + "options $kernelopts\n\x1e" + *env + "kernelopts=root=/dev/x ro\n");
+    }
+  if (auto k = read(PCIPASS_SOURCE_DIR
+                    "/tests/fixtures/boot/popos-kernelstub/etc/kernelstub/configuration"))
+    seed("state_files", "kernelstub", '\5' + *k);
+}
+
 void netlink_seeds() {
   std::string vfs;
   for (uint32_t vf : {0u, 1u}) {
@@ -272,6 +324,7 @@ int main(int argc, char** argv) {
        "MODULES=(\n  'ext4' # root\n  \"crc32c-intel\" \\\n)\nFILES=(\"/x (y)\")\n");
   boot_seeds();
   netlink_seeds();
+  state_file_seeds();
   // QMP sessions captured from QEMU (tests/fixtures/qmp), replayed in pieces of 1, 7 and 64
   // bytes (the first byte picks the size: fuzz/qmp.cc).
   for (const auto& e : fs::directory_iterator(PCIPASS_SOURCE_DIR "/tests/fixtures/qmp"))
