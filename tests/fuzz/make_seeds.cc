@@ -297,6 +297,100 @@ void netlink_seeds() {
   seed("vf_netlink", "ack", nl_message(NLMSG_ERROR, raw(nlmsgerr{0, {}})));
 }
 
+// Command lines as the README, docs/ and the man pages show them, on fuzz/command_line.cc's host
+// (sriov-server: PF 0000:86:00.0 with VFs at 86:02.x, xHCI at 00:14.0, NVMe at 1a:00.0): the
+// flags byte, then the words, NUL-separated.
+void command_line_seeds() {
+  const char* lines[] = {
+      "check",
+      "list",
+      "ls --json",
+      "list --group 13",
+      "list --class net --driver iavf",
+      "list --vendor 8086",
+      "groups --json",
+      "groups --group 4",
+      "show 86:00.0",
+      "show 8086:154c --json",
+      "tree",
+      "tree --format dot",
+      "tree --format svg",
+      "plan 86:02.0",
+      "plan 00:1f.4 --with-group",
+      "plan --json 0000:1a:00.0",
+      "bind --dry-run 86:02.0",
+      "bind 86:02.1 --owner root:kvm",
+      "bind --persist --dry-run 00:14.0",
+      "bind --force 1a:00.0",
+      "release 86:02.5",
+      "release --dry-run 86:02.6 --json",
+      "status",
+      "status --json",
+      "recover",
+      "recover --dry-run",
+      "setup --iommu --dry-run",
+      "setup --iommu --iommu-pt",
+      "setup --vfio --dry-run --json",
+      "setup --early-bind 86:02.0 --dry-run",
+      "setup --iommu --boot-loader grub --dry-run",
+      "setup --vfio --initramfs initramfs-tools",
+      "setup --selinux --dry-run",
+      "setup --iommu --undo --dry-run",
+      "undo --list",
+      "undo --list --json",
+      "apply --dry-run",
+      "apply --boot --dry-run",
+      "facts",
+      "xml 86:02.0",
+      "xml --managed no 86:02.1",
+      "qemu-args 86:02.0 --format proxmox",
+      "qemu-args --x-vga --rom-file /tmp/rom 86:02.0",
+      "hotplug 86:02.0 --qmp /run/qemu.sock --dry-run",
+      "unplug 86:02.5 --qmp /run/q --timeout 2",
+      "attach guest 86:02.0 --live --dry-run",
+      "detach guest 86:02.5 --config",
+      "plan 86:02.0 --domain guest",
+      "doctor vfio-pci 0000:86:02.0: failed to setup container",
+      "doctor --domain guest",
+      "vf list",
+      "vf list 86:00.0 --json",
+      "vf create 86:00.0 4 --dry-run",
+      "vf create 86:00.0 2 --bind vfio-pci --no-autoprobe",
+      "vf remove 86:00.0 --dry-run",
+      "vf set 86:00.0 3 --mac 52:54:00:12:34:56 --vlan 100 --dry-run",
+      "vf set 86:00.0 0 --spoofchk off --trust on",
+      "vf set 86:00.0 65536 --vlan 4096",
+      "mdev types",
+      "mdev list --defined",
+      "mdev create 0000:00:02.0 i915-GVTg_V5_4 --dry-run",
+      "mdev create 00:02.0 nvidia-63 --uuid 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 --auto",
+      "mdev remove 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001",
+      "mdev start-parent 00:02.0",
+      "completion bash",
+      "completion zsh",
+      "--version",
+      "--help",
+      "list --group -7",
+      "frobnicate",
+      "show 86:00.0 86:00.0",
+      "-- --json",
+      "--pci-ids /nonexistent list"};
+  int n = 0;
+  for (const char* line : lines) {
+    std::string bytes(1, '\0'), word;
+    std::istringstream in(line);
+    bool first = true;
+    while (in >> word) {
+      if (!first) bytes += '\0';
+      bytes += word;
+      first = false;
+    }
+    seed("command_line", std::to_string(n++), bytes);
+    bytes[0] = '\3';  // a user on the live host
+    seed("command_line", std::to_string(n++), bytes);
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: make_seeds FIXTURES_DIR OUT_DIR\n";
@@ -325,6 +419,7 @@ int main(int argc, char** argv) {
   boot_seeds();
   netlink_seeds();
   state_file_seeds();
+  command_line_seeds();
   // QMP sessions captured from QEMU (tests/fixtures/qmp), replayed in pieces of 1, 7 and 64
   // bytes (the first byte picks the size: fuzz/qmp.cc).
   for (const auto& e : fs::directory_iterator(PCIPASS_SOURCE_DIR "/tests/fixtures/qmp"))
