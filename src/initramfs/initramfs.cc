@@ -135,10 +135,11 @@ bool listing_has_file(std::string_view listing, std::string_view path) {
   return false;
 }
 
-std::vector<std::string> builtin_modules(const HostFs& fs, const std::string& release) {
+Result<std::vector<std::string>> builtin_modules(const HostFs& fs, const std::string& release) {
   std::vector<std::string> out;
   auto text = fs.read("/lib/modules/" + release + "/modules.builtin", 4 << 20);
-  if (!text) return out;
+  if (!text && text.error().err == ENOENT) return out;
+  if (!text) return text.error();
   std::istringstream in(*text);
   for (std::string line; std::getline(in, line);)
     if (auto m = module_of(trim(line))) out.push_back(*m);
@@ -169,13 +170,22 @@ Status verify_image(const HostFs& fs, CommandRunner* runner, const Backend& b, c
     e.message = fmt::format("cannot list {} to check it: {}", image.path, e.message);
     return e;
   }
-  std::vector<std::string> builtin;
+  Result<std::vector<std::string>> builtin = std::vector<std::string>();
   if (!image.kernel.empty()) builtin = builtin_modules(fs, image.kernel);
   std::vector<std::string> lacks;
-  for (const auto& m : wants.modules)
-    if (!listing_has_module(listed->out, m) &&
-        std::find(builtin.begin(), builtin.end(), underscored(m)) == builtin.end())
-      lacks.push_back(fmt::format("{}.ko", m == "vfio_pci" ? "vfio-pci" : m));
+  for (const auto& m : wants.modules) {
+    if (listing_has_module(listed->out, m)) continue;
+    std::string ko = fmt::format("{}.ko", m == "vfio_pci" ? "vfio-pci" : m);
+    // Not "lacks": a module built into the kernel is in no image.
+    if (!builtin)
+      return Error::state(
+          fmt::format("cannot tell whether {} lacks {}: `{} {}` does not list it, and whether the "
+                      "kernel has it built in is unknown: {}",
+                      image.path, ko, b.lister, image.path, builtin.error().describe()),
+          fix);
+    if (std::find(builtin->begin(), builtin->end(), underscored(m)) == builtin->end())
+      lacks.push_back(ko);
+  }
   for (const auto& f : wants.files)
     if (!listing_has_file(listed->out, f)) lacks.push_back(f);
   if (lacks.empty()) return {};

@@ -76,8 +76,10 @@ Invocation invocation(std::vector<std::string> argv);
 bool listing_has_module(std::string_view listing, std::string_view module);
 // Whether it holds the host file `path` (listed without its leading slash, or with it).
 bool listing_has_file(std::string_view listing, std::string_view path);
-// Modules built into kernel `release` (its modules.builtin), underscored.
-std::vector<std::string> builtin_modules(const HostFs& fs, const std::string& release);
+// Modules built into kernel `release` (its modules.builtin), underscored; none when the kernel
+// has no modules.builtin, an error when it cannot be read (a module missing from an image may
+// then be built in: the caller cannot tell).
+Result<std::vector<std::string>> builtin_modules(const HostFs& fs, const std::string& release);
 // Kernel releases installed: /lib/modules/V with a kernel image (/boot/vmlinuz-V or
 // /lib/modules/V/vmlinuz). An error when /lib/modules cannot be listed: the images of the
 // kernels passed over would go unchecked after a regeneration.

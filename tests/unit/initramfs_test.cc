@@ -209,6 +209,34 @@ TEST_P(Initramfs, AnImageWithoutVfioPciRollsEverythingBack) {
   EXPECT_EQ(sets->back().state, change::SetState::kRolledBack);
 }
 
+// An image whose listing lacks vfio-pci passes when the kernel has it built in. With the kernel's
+// modules.builtin unreadable, that is unknown: it said "lacks vfio-pci.ko", a guess that rolled
+// back a good setup and sent the user looking for a missing module.
+TEST(InitramfsVerify, AnUnreadableBuiltinListIsNotALackingModule) {
+  TempTree t;
+  t.file("/boot/initrd.img-6.1.0-28-amd64", "image");
+  t.file("/lib/modules/6.1.0-28-amd64/modules.builtin", "kernel/drivers/vfio/pci/vfio-pci.ko\n");
+  FakeRunner runner;
+  runner.on_program("lsinitramfs", FakeRunner::success(listing("6.1.0-28-amd64", false)));
+  const auto& b = initramfs::backend(initramfs::System::kInitramfsTools);
+  const initramfs::Image image{"6.1.0-28-amd64", "/boot/initrd.img-6.1.0-28-amd64"};
+  const initramfs::Wants wants{{"vfio_pci"}, {}};
+  auto fs = make_real_host_fs(t.root());
+  EXPECT_TRUE(initramfs::verify_image(*fs, &runner, b, image, wants).ok());
+  DenyFs deny(t, {"/lib/modules/6.1.0-28-amd64/modules.builtin"});
+  auto r = initramfs::verify_image(deny, &runner, b, image, wants);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "cannot tell whether /boot/initrd.img-6.1.0-28-amd64 lacks vfio-pci.ko: `lsinitramfs "
+            "/boot/initrd.img-6.1.0-28-amd64` does not list it, and whether the kernel has it "
+            "built in is unknown: open /lib/modules/6.1.0-28-amd64/modules.builtin: Permission "
+            "denied");
+  t.remove("/lib/modules/6.1.0-28-amd64/modules.builtin");  // no list: nothing is built in
+  r = initramfs::verify_image(*fs, &runner, b, image, wants);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("lacks vfio-pci.ko"), std::string::npos) << r.error().message;
+}
+
 // The kernels or images cannot be listed: not "no image to check", which would let the
 // regeneration go unverified. Nothing is written and nothing runs.
 TEST_P(Initramfs, ImagesThatCannotBeListedStopSetupBeforeAnyChange) {
