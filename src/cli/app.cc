@@ -348,6 +348,16 @@ int usage_error(bool json, std::ostream& out, std::ostream& err, const Error& e)
 
 }  // namespace
 
+namespace {
+
+// --json, and only so: CLI11 would take `--json=0` (or =false, =no) after a --json for "no JSON",
+// while the usage errors found before parsing follow the words (wants_json) and printed JSON.
+void add_json_flag(CLI::App& app, bool& json) {
+  app.add_flag("--json", json, "Machine-readable output (docs/json.md)")->disable_flag_override();
+}
+
+}  // namespace
+
 bool hidden_command(const Command& c) {
   return std::string_view(c.name) == "completion";
 }
@@ -364,7 +374,7 @@ void add_globals(CLI::App& app, Globals& g) {
                  "wins over this machine's /usr/share/misc/pci.ids")
       ->option_text("FILE")
       ->check(CLI::ExistingFile);
-  app.add_flag("--json", g.json, "Machine-readable output (docs/json.md)");
+  add_json_flag(app, g.json);
   app.add_option("--color", g.color, "Colour: auto, always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
 }
@@ -373,7 +383,7 @@ CLI::App* add_command(CLI::App& app, const Command& c, Args& args, bool& json) {
   CLI::App* sub = app.add_subcommand(c.name, c.help);
   for (const char* alias : c.aliases) sub->alias(alias);
   if (hidden_command(c)) sub->group("");
-  sub->add_flag("--json", json, "Machine-readable output (docs/json.md)");
+  add_json_flag(*sub, json);
   c.setup(*sub, args);
   return sub;
 }
@@ -396,6 +406,11 @@ static int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream&
                        Error::invalid(fmt::format("unknown command '{}'", *word),
                                       "use one of: " + command_names() +
                                           " (`pcipass --help` says what each does)"));
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i)
+    if (std::string_view a = argv[i]; a.starts_with("--json="))
+      return usage_error(wanted_json, out, err,
+                         Error::invalid(fmt::format("--json takes no value, got '{}'", a),
+                                        "write --json alone for JSON, or leave it out for text"));
   CLI::App app{"pcipass: PCI(e) passthrough for Linux KVM hosts", "pcipass"};
   Globals g;
   add_globals(app, g);

@@ -502,6 +502,27 @@ TEST_F(Hostile, CommandLineErrorsUnderJsonAreJson) {
   EXPECT_EQ(json::parse(r.out)["error"]["message"], "DEVICE is required");
 }
 
+// `--json --json=0` printed text (CLI11 let the second turn the flag off) while a usage error on
+// the same line came out as JSON: --json takes no value, so the form never depends on which came
+// last (found by the command_line fuzz target).
+TEST_F(Hostile, JsonTakesNoValue) {
+  for (const char* off : {"--json=0", "--json=false", "--json=no"}) {
+    SCOPED_TRACE(off);
+    auto r = run({"--json", "list", off});
+    EXPECT_EQ(r.status, 2);
+    ASSERT_TRUE(json::accept(r.out)) << r.out;
+    EXPECT_EQ(json::parse(r.out)["error"]["kind"], "invalid-argument");
+    EXPECT_EQ(json::parse(r.out)["error"]["message"],
+              std::string("--json takes no value, got '") + off + "'");
+    r = run({off, "list"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, std::string("error: --json takes no value, got '") + off +
+                         "'\n  fix: write --json alone for JSON, or leave it out for text\n");
+  }
+  EXPECT_TRUE(json::accept(run({"list", "--json"}).out));
+}
+
 TEST_F(Hostile, ShowNamesEachDeviceOnce) {
   auto r = run({"--json", "show", "00:01.0", "0000:00:01.0", "pci_0000_00_01_0", "8086:10d3"});
   ASSERT_EQ(r.status, 0) << r.err;
