@@ -9,16 +9,20 @@
 // /), bit 2 with --color always.
 // Nothing reaches the machine that runs the fuzzer: the host is the MemFs, programs a fake
 // runner, modules a loader that loads nothing, VF settings a port that remembers them, libvirt a
-// fake with no domains, QMP a connector that finds no QEMU; `snapshot` (it writes its archive
+// fake with two q35 domains (vm1 running, off shut off; tests/fixtures/libvirt), QMP a QEMU in
+// memory that answers as the captured q35 session; `snapshot` (it writes its archive
 // where -o says, on this machine) is not run. --pci-ids, `apply FILE` and `doctor --log FILE`
 // read this machine's files, as pcipass does.
 // Oracles: no internal error (exit 70: an exception that escaped every check); with --json
 // before "--" (and no --help or --version), stdout is one JSON document; a failure says something
 // (a refused plan says why on stdout); a usage error (exit 2) and a run with --dry-run change
-// nothing on the host (no file but the lock, no program run, no VF setting, no libvirt domain).
+// nothing on the host (no file but the lock, no program run, no VF setting, no libvirt domain,
+// no QEMU device added or deleted).
 #include <algorithm>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,11 +40,82 @@ namespace {
 
 constexpr size_t kMaxWords = 24;
 
-class NoQemu final : public vm::QmpConnector {
+std::string fixture(const std::string& rel) {
+  std::ifstream in(PCIPASS_SOURCE_DIR + ("/" + rel), std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A QEMU in memory, answering as the captured q35 session (tests/fixtures/qmp) does: the greeting,
+// capabilities, its query-pci, an empty QOM, a running guest; device_add succeeds, device_del
+// too, followed by the guest's DEVICE_DELETED. Each command is one write (the client writes a
+// message and its newline at once); what was executed is kept for the dry-run oracle.
+class MemQemuStream final : public vm::QmpStream {
  public:
-  Result<std::unique_ptr<vm::QmpStream>> connect(const std::string& socket_path) override {
-    return Error::state("no QEMU at " + socket_path + " while fuzzing");
+  explicit MemQemuStream(std::vector<std::string>& executed) : executed_(executed) {
+    out_ = first_line(fixture_text()) + "\n";
   }
+  Result<vm::Chunk> read(int, size_t max_bytes) override {
+    vm::Chunk c;
+    if (out_.empty()) {
+      c.kind = vm::Chunk::Kind::kTimeout;
+      return c;
+    }
+    c.data = out_.substr(0, max_bytes);
+    out_.erase(0, c.data.size());
+    return c;
+  }
+  Status write(std::string_view bytes) override {
+    auto cmd = nlohmann::json::parse(bytes, nullptr, false);
+    if (!cmd.is_object()) return {};
+    std::string name = cmd.contains("execute") && cmd["execute"].is_string() ? cmd["execute"] : "";
+    executed_.push_back(name);
+    nlohmann::json reply = {{"return", nlohmann::json::object()}};
+    if (name == "query-pci") reply["return"] = query_pci();
+    if (name == "qom-list") reply["return"] = nlohmann::json::array();
+    if (name == "query-status") reply["return"] = {{"status", "running"}, {"running", true}};
+    if (cmd.contains("id")) reply["id"] = cmd["id"];
+    out_ += reply.dump() + "\n";
+    const auto& args = cmd.contains("arguments") ? cmd["arguments"] : nlohmann::json();
+    if (name == "device_del" && args.is_object() && args.contains("id") && args["id"].is_string()) {
+      std::string id = args["id"];
+      nlohmann::json data = {{"device", id}, {"path", "/machine/peripheral/" + id}};
+      out_ += nlohmann::json{{"event", "DEVICE_DELETED"}, {"data", data}}.dump() + "\n";
+    }
+    return {};
+  }
+
+ private:
+  static const std::string& fixture_text() {
+    static const std::string text = fixture("tests/fixtures/qmp/q35-session.txt");
+    return text;
+  }
+  static std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+  static const nlohmann::json& query_pci() {
+    static const nlohmann::json r = [] {
+      std::istringstream in(fixture_text());
+      for (std::string line; std::getline(in, line);)
+        if (auto j = nlohmann::json::parse(line, nullptr, false);
+            j.is_object() && j.contains("return") && j["return"].is_array())
+          return j["return"];
+      return nlohmann::json::array();
+    }();
+    return r;
+  }
+  std::string out_;
+  std::vector<std::string>& executed_;
+};
+
+class MemQemu final : public vm::QmpConnector {
+ public:
+  Result<std::unique_ptr<vm::QmpStream>> connect(const std::string&) override {
+    return std::unique_ptr<vm::QmpStream>(std::make_unique<MemQemuStream>(executed));
+  }
+  bool changed() const {
+    return std::find_if(executed.begin(), executed.end(), [](const std::string& e) {
+             return e == "device_add" || e == "device_del";
+           }) != executed.end();
+  }
+  std::vector<std::string> executed;
 };
 
 // Every VF of every interface starts with no MAC and no VLAN; what is set is remembered.
@@ -85,6 +160,15 @@ struct Rollback {
   test::MemFs& fs;
   ~Rollback() { fs.rollback(); }
 };
+
+std::string vfio_listing() {
+  std::string out;
+  for (const char* release : {"6.1.0-27-amd64", "6.1.0-28-amd64"})
+    for (const char* ko : {"vfio/vfio.ko", "vfio/vfio_iommu_type1.ko", "vfio/pci/vfio-pci.ko",
+                           "vfio/vfio_virqfd.ko"})
+      out += std::string("usr/lib/modules/") + release + "/kernel/drivers/" + ko + "\n";
+  return out;
+}
 
 std::vector<std::string> words_of(std::string_view text) {
   std::vector<std::string> words;
@@ -137,9 +221,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Rollback put_back{host};
   fuzz::NoLoader loader;
   test::FakeRunner runner, local_runner;
+  // Images that hold the VFIO modules, so that setup --vfio can succeed (--early-bind's udev rule
+  // is in none: its check fails and the set rolls back).
+  runner.on_program("lsinitramfs", test::FakeRunner::success(vfio_listing()));
   MemVfLinks vf_links;
   test::FakeLibvirt libvirt;
-  NoQemu qmp;
+  static const std::string q35 = fixture("tests/fixtures/libvirt/q35-hostdev.xml");
+  libvirt.domains["vm1"] = {q35, q35, vm::DomainState::kRunning};
+  libvirt.domains["off"] = {q35, q35, vm::DomainState::kShutoff};
+  MemQemu qmp;
   cli::Injected inj;
   inj.fs = &host;
   inj.env.loader = &loader;
@@ -187,6 +277,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                      (runner.calls[0].argv.empty() ? "" : runner.calls[0].argv[0]) + why);
     if (vf_links.sets > 0) fuzz::violated(line + " set a VF" + why);
     if (!libvirt.changes().empty()) fuzz::violated(line + " changed a libvirt domain" + why);
+    if (qmp.changed()) fuzz::violated(line + " added or deleted a device in QEMU" + why);
   }
   return 0;
 }

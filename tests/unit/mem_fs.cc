@@ -444,6 +444,24 @@ Status MemFs::remove(const std::string& path) {
   return {};
 }
 
+// As the real one: an empty directory goes, a missing one is no error, one with entries is
+// ENOTEMPTY (pcipass removes only the directories it made, once empty).
+Status MemFs::remove_dir(const std::string& path) {
+  std::string parent;
+  if (int err = walk(parent_of(lexical(path)), true, parent)) {
+    if (err == ENOENT) return {};
+    return Error::io("rmdir", path, err);
+  }
+  std::string target = join_path(parent, base_name(path));
+  auto it = nodes_.find(target);
+  if (it == nodes_.end()) return {};
+  if (it->second.type != FileType::kDir) return Error::io("rmdir", path, ENOTDIR);
+  if (!it->second.children.empty()) return Error::io("rmdir", path, ENOTEMPTY);
+  unlink_node(target);
+  changed_.push_back(target);
+  return {};
+}
+
 Status MemFs::change_owner(const std::string& path, uid_t uid, gid_t gid) {
   std::string canonical;
   if (int err = walk(path, true, canonical)) return Error::io("chown", path, err);

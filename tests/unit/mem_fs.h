@@ -35,8 +35,8 @@ class MemFs : public HostFs {
   // Every file of a directory on disk, links as links (a fixture), below `at` ("/").
   void load_dir(const std::string& dir, const std::string& at = "/");
   size_t entries() const { return nodes_.size(); }
-  // Every path changed through HostFs (write, write_atomic, make_dirs, remove, change_owner,
-  // lock), in order: what the code under test did to the host.
+  // Every path changed through HostFs (write, write_atomic, make_dirs, remove, remove_dir,
+  // change_owner, lock), in order: what the code under test did to the host.
   const std::vector<std::string>& changed() const { return changed_; }
   // From checkpoint() on, every change to the tree (put_*, deny and the HostFs writes) is
   // recorded so that rollback() puts the tree, changed() and deny() back as they were at the
@@ -57,6 +57,7 @@ class MemFs : public HostFs {
   Status write_atomic(const std::string& path, std::string_view data, mode_t mode) override;
   Status make_dirs(const std::string& path, mode_t mode) override;
   Status remove(const std::string& path) override;
+  Status remove_dir(const std::string& path) override;
   Status change_owner(const std::string& path, uid_t uid, gid_t gid) override;
   Result<std::unique_ptr<Lock>> lock(const std::string& path) override;
   std::string root() const override { return root_name_; }

@@ -73,6 +73,27 @@ TEST(MemFs, AnswersAsTheRealHostFsDoes) {
   }
 }
 
+// remove_dir, which rollback and undo use for the directories a change made: MemFs had none, so
+// the fuzzers saw "rmdir: Operation not supported" wherever a real host removes the directory.
+TEST(MemFs, RemovesDirectoriesAsTheRealHostFsDoes) {
+  TempTree t;
+  MemFs m(t.root());
+  t.dir("/etc/empty").file("/etc/full/x", "x").file("/etc/file", "f");
+  m.put_dir("/etc/empty");
+  m.put_file("/etc/full/x", "x");
+  m.put_file("/etc/file", "f");
+  auto real = make_real_host_fs(t.root());
+  for (const std::string p : {"/etc/empty", "/etc/full", "/etc/file", "/etc/missing", "/no/dir"}) {
+    SCOPED_TRACE(p);
+    auto a = real->remove_dir(p), b = m.remove_dir(p);
+    EXPECT_EQ(a.ok(), b.ok());
+    if (!a.ok() && !b.ok()) {
+      EXPECT_EQ(a.error().err, b.error().err);
+    }
+    EXPECT_EQ(real->type(p, false), m.type(p, false));
+  }
+}
+
 TEST(MemFs, DeniedEntriesFailWithTheirErrno) {
   MemFs m;
   m.put_file("/run/pcipass/state.json", "{}");
