@@ -429,37 +429,32 @@ Status MemFs::make_dirs(const std::string& path, mode_t mode) {
   return {};
 }
 
-Status MemFs::remove(const std::string& path) {
+// unlink(2) and rmdir(2): the entry goes (a directory only when empty, as pcipass removes only
+// the directories it made, once empty); a missing entry or parent is no error, as for the real one.
+Status MemFs::remove_entry(const std::string& path, bool dir) {
+  const char* op = dir ? "rmdir" : "unlink";
   std::string parent;
   if (int err = walk(parent_of(lexical(path)), true, parent)) {
     if (err == ENOENT) return {};
-    return Error::io("unlink", path, err);
+    return Error::io(op, path, err);
   }
   std::string target = join_path(parent, base_name(path));
   auto it = nodes_.find(target);
   if (it == nodes_.end()) return {};
-  if (it->second.type == FileType::kDir) return Error::io("unlink", path, EISDIR);
+  bool is_dir = it->second.type == FileType::kDir;
+  if (is_dir != dir) return Error::io(op, path, dir ? ENOTDIR : EISDIR);
+  if (dir && !it->second.children.empty()) return Error::io(op, path, ENOTEMPTY);
   unlink_node(target);
   changed_.push_back(target);
   return {};
 }
 
-// As the real one: an empty directory goes, a missing one is no error, one with entries is
-// ENOTEMPTY (pcipass removes only the directories it made, once empty).
+Status MemFs::remove(const std::string& path) {
+  return remove_entry(path, false);
+}
+
 Status MemFs::remove_dir(const std::string& path) {
-  std::string parent;
-  if (int err = walk(parent_of(lexical(path)), true, parent)) {
-    if (err == ENOENT) return {};
-    return Error::io("rmdir", path, err);
-  }
-  std::string target = join_path(parent, base_name(path));
-  auto it = nodes_.find(target);
-  if (it == nodes_.end()) return {};
-  if (it->second.type != FileType::kDir) return Error::io("rmdir", path, ENOTDIR);
-  if (!it->second.children.empty()) return Error::io("rmdir", path, ENOTEMPTY);
-  unlink_node(target);
-  changed_.push_back(target);
-  return {};
+  return remove_entry(path, true);
 }
 
 Status MemFs::change_owner(const std::string& path, uid_t uid, gid_t gid) {

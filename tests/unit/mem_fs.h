@@ -83,6 +83,7 @@ class MemFs : public HostFs {
   const Node* find(const std::string& path, bool follow_last, int& err) const;
   Node& make(const std::string& canonical, FileType type);
   void unlink_node(const std::string& canonical);
+  Status remove_entry(const std::string& path, bool dir);
   // Keeps the node at `canonical` (or its absence) as it was at the checkpoint, once per path.
   void remember(const std::string& canonical);
 
