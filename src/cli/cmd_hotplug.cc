@@ -31,7 +31,8 @@ void print_hotplug(Context& ctx, const vm::HotplugReport& r, const std::string& 
     print_line(ctx.out, fmt::format("dry run: pcipass read the {} guest's PCI tree and would send "
                                     "to {}:",
                                     vm::machine_name(r.machine), socket));
-    print_line(ctx.out, "  " + Json{{"execute", "device_add"}, {"arguments", r.device_add}}.dump());
+    print_line(ctx.out,
+               "  " + dump_json(Json{{"execute", "device_add"}, {"arguments", r.device_add}}, -1));
     print_line(ctx.out, "nothing was sent that changes the guest");
     return;
   }
@@ -123,7 +124,7 @@ int run_unplug(Context& ctx, const Args& a) {
   if (r->dry_run) {
     print_line(ctx.out, fmt::format("dry run: the guest behind {} has {} ({}); pcipass would send:",
                                     a.qmp, r->id, r->type));
-    print_line(ctx.out, "  " + device_del.dump());
+    print_line(ctx.out, "  " + dump_json(device_del, -1));
     print_line(ctx.out, fmt::format("and wait up to {} s for DEVICE_DELETED; nothing was sent that "
                                     "changes the guest",
                                     a.timeout_s));

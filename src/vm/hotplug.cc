@@ -238,10 +238,29 @@ Result<HotplugReport> hotplug(HostFs& fs, QmpConnector& connector, const Process
   return r;
 }
 
+namespace {
+
+// What device_del can name: a QEMU id ([A-Za-z][A-Za-z0-9._-]*, QEMU's id_wellformed) or a QOM
+// path (/machine/peripheral-anon/device[0]); both printable ASCII. Checked before anything is
+// sent: a byte that is not UTF-8 cannot even be written as JSON.
+Status check_device_id(const std::string& id) {
+  bool printable =
+      !id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return c > ' ' && c < 0x7f; });
+  if (printable) return {};
+  return Error::invalid(fmt::format("invalid device id '{}' for unplug: QEMU names a device by "
+                                    "letters, digits, '-', '.' and '_', or by its QOM path",
+                                    id),
+                        "give the id hotplug printed ('as pcipass-0000-01-00-0'), or see the "
+                        "guest's ids with `pcipass unplug --qmp SOCKET ID --dry-run`");
+}
+
+}  // namespace
+
 Result<UnplugReport> unplug(QmpConnector& connector, const ProcessContext& process,
                             const UnplugRequest& req, QmpOptions options) {
   const std::string& socket = req.socket;
   const std::string& id = req.id;
+  TRY(check_device_id(id));
   const int timeout_s = req.timeout_s;
   auto qmp = TRY(QmpClient::open(connector, socket, process, options));
   if (req.dry_run) {

@@ -138,7 +138,18 @@ Result<Json> QmpClient::execute(const std::string& command, const Json& argument
   Json msg{{"execute", command}};
   if (!arguments.is_null()) msg["arguments"] = arguments;
   msg["id"] = id;
-  if (auto w = stream_->write(msg.dump() + "\n"); !w)
+  // dump() throws on a string that is not UTF-8; such a command cannot be sent, and replacing
+  // its bytes would send another one. The callers check their arguments; this is the last line.
+  std::string text;
+  try {
+    text = msg.dump();
+  } catch (const Json::type_error&) {
+    return Error::invalid(
+        fmt::format("QMP socket {}: {} has an argument that is not UTF-8, "
+                    "which QMP cannot carry",
+                    socket_, command));
+  }
+  if (auto w = stream_->write(text + "\n"); !w)
     return socket_error(socket_, "send " + command, w.error().err);
   return await_reply(id, command, reply_timeout_s > 0 ? reply_timeout_s : options_.reply_timeout_s);
 }

@@ -149,6 +149,22 @@ TEST_F(Qmp, ClosedSocketMidReply) {
             "reply to query-pci");
 }
 
+// An argument that is not UTF-8 cannot be written as JSON: nlohmann's dump() threw, which ended
+// pcipass with "internal error" (exit 70). Now an error, and nothing is sent.
+TEST_F(Qmp, AnArgumentThatIsNotUtf8IsAnErrorNotACrash) {
+  server.script = {{"qmp_capabilities", ok_reply()}};
+  {
+    auto c = open();
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    auto r = (*c)->execute("device_del", Json{{"id", "gpu\xd0\xcd"}});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message,
+              "QMP socket /run/vm1.qmp: device_del has an argument that is not UTF-8, which QMP "
+              "cannot carry");
+  }
+  EXPECT_EQ(server.executed(), std::vector<std::string>{"qmp_capabilities"});
+}
+
 TEST_F(Qmp, MessageSizeIsBounded) {
   options.max_message = 256;
   server.script = {{"qmp_capabilities", ok_reply()},
@@ -462,6 +478,28 @@ const char* kPeripherals =
     R"([{"name": "type", "type": "string"}, {"name": "rp1", "type": "child<pcie-root-port>"}, )"
     R"({"name": "rp0", "type": "child<pcie-root-port>"}, {"name": "nic0", "type": "child<e1000e>"}, )"
     R"({"name": "gpu0", "type": "child<vfio-pci>"}])";
+
+// `unplug 86:\xd0\xcd` ended in "internal error" (exit 70: the id could not be written as JSON;
+// found by the command_line fuzz target). An id is what QEMU could name a device by, checked
+// before anything is sent.
+TEST_F(Hotplug, AnIdQemuCannotHaveIsRefusedBeforeAnythingIsSent) {
+  server.script = {{"qmp_capabilities", ok_reply()}};
+  for (std::string id : {"86:\xd0\xcd", "gpu 0", "a\x1b[2Jb", ""}) {
+    SCOPED_TRACE(id);
+    auto r = cli({"unplug", "--qmp", kSock, id});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.err.rfind("error: invalid device id '", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("for unplug: QEMU names a device by letters, digits, '-', '.' and '_', "
+                         "or by its QOM path\n  fix: give the id hotplug printed"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << "escaped on the terminal";
+    r = cli({"unplug", "--qmp", kSock, id, "--json"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_TRUE(nlohmann::json::accept(r.out)) << r.out;
+  }
+  EXPECT_TRUE(server.paths.empty()) << "nothing connected, nothing sent";
+}
 
 TEST_F(Hotplug, UnplugDryRunLooksTheIdUpAndSendsNothingElse) {
   server.script = {{"qmp_capabilities", ok_reply()}, {"qom-list", ok_reply(kPeripherals)}};
