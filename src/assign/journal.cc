@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "change/validate.h"
+#include "util/json_text.h"
 
 namespace pcipass::assign {
 
@@ -362,7 +363,7 @@ Status save_journal(HostFs& fs, const Journal& j) {
            {"pid", j.pid},
            {"phase", j.phase},
            {"changes", changes}};
-  return fs.write_atomic(kJournalPath, out.dump(2) + "\n", 0600);
+  return fs.write_atomic(kJournalPath, TRY(json_file_text(out, kJournalPath)), 0600);
 }
 
 const Binding* StateFile::find(const PciAddress& a) const {
@@ -413,7 +414,9 @@ Status save_state(HostFs& fs, const StateFile& s) {
                     {"original", state_json(b.original)},
                     {"owner", b.owner}});
   return fs.write_atomic(
-      kStatePath, Json{{"schema", "pcipass.state/1"}, {"bindings", list}}.dump(2) + "\n", 0600);
+      kStatePath,
+      TRY(json_file_text(Json{{"schema", "pcipass.state/1"}, {"bindings", list}}, kStatePath)),
+      0600);
 }
 
 }  // namespace pcipass::assign

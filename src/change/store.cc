@@ -9,6 +9,7 @@
 
 #include "change/validate.h"
 #include "util/diff.h"
+#include "util/json_text.h"
 #include "util/sha256.h"
 
 namespace pcipass::change {
@@ -101,7 +102,7 @@ Status save_manifest(HostFs& fs, const ChangeSet& s) {
          {"files", files},
          {"dirs", dirs},
          {"programs", programs}};
-  return fs.write_atomic(s.manifest_path(), j.dump(2) + "\n", 0600);
+  return fs.write_atomic(s.manifest_path(), TRY(json_file_text(j, s.manifest_path())), 0600);
 }
 
 // A file's byte-exact copies beside the manifest: before-N when it existed, after-N unless the
