@@ -503,37 +503,34 @@ TEST_F(Hostile, CommandLineErrorsUnderJsonAreJson) {
   EXPECT_EQ(json::parse(r.out)["error"]["message"], "DEVICE is required");
 }
 
-// `--json --json=0` printed text (CLI11 let the second turn the flag off) while a usage error on
-// the same line came out as JSON: --json takes no value, so the form never depends on which came
-// last (found by the command_line fuzz target).
 // A user or driver name that is not UTF-8 (a user in /etc/passwd given as --owner, a driver on a
 // hostile host) in the journal or the state file: nlohmann's dump() threw, "internal error" (exit
 // 70). Now an error naming the file, which is not written; replacing the bytes would record a
 // name that is not the host's.
 TEST_F(Hostile, AJournalOrStateWithANameNotUtf8IsAnErrorNotACrash) {
   auto fs = make_real_host_fs(t.root());
+  auto refused = [&](const Status& s, const std::string& path) {
+    ASSERT_FALSE(s.ok()) << path;
+    EXPECT_EQ(s.error().message, path +
+                                     " cannot be written: a name in it is not UTF-8, which JSON "
+                                     "cannot carry faithfully");
+    EXPECT_FALSE(std::filesystem::exists(t.real(path)));
+  };
   assign::Journal j;
   j.operation = "bind", j.driver = "vfio-pci", j.owner = "q\xff";
-  auto r = assign::save_journal(*fs, j);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message,
-            "/run/pcipass/journal.json cannot be written: a name in it is not UTF-8, which JSON "
-            "cannot carry faithfully");
-  EXPECT_FALSE(std::filesystem::exists(t.real("/run/pcipass/journal.json")));
+  refused(assign::save_journal(*fs, j), "/run/pcipass/journal.json");
   assign::StateFile state;
   assign::Binding b;
   b.address = *parse_address("0000:00:01.0");
   b.driver = "vfio-pci";
   b.original.driver = "e1000\xfe";
   state.put(b);
-  auto w = assign::save_state(*fs, state);
-  ASSERT_FALSE(w.ok());
-  EXPECT_EQ(w.error().message,
-            "/run/pcipass/state.json cannot be written: a name in it is not UTF-8, which JSON "
-            "cannot carry faithfully");
-  EXPECT_FALSE(std::filesystem::exists(t.real("/run/pcipass/state.json")));
+  refused(assign::save_state(*fs, state), "/run/pcipass/state.json");
 }
 
+// `--json --json=0` printed text (CLI11 let the second turn the flag off) while a usage error on
+// the same line came out as JSON: --json takes no value, so the form never depends on which came
+// last (found by the command_line fuzz target).
 TEST_F(Hostile, JsonTakesNoValue) {
   for (const char* off : {"--json=0", "--json=false", "--json=no"}) {
     SCOPED_TRACE(off);
