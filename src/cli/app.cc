@@ -348,16 +348,6 @@ int usage_error(bool json, std::ostream& out, std::ostream& err, const Error& e)
 
 }  // namespace
 
-namespace {
-
-// --json, and only so: CLI11 would take `--json=0` (or =false, =no) after a --json for "no JSON",
-// while the usage errors found before parsing follow the words (wants_json) and printed JSON.
-void add_json_flag(CLI::App& app, bool& json) {
-  app.add_flag("--json", json, "Machine-readable output (docs/json.md)")->disable_flag_override();
-}
-
-}  // namespace
-
 bool hidden_command(const Command& c) {
   return std::string_view(c.name) == "completion";
 }
@@ -374,7 +364,7 @@ void add_globals(CLI::App& app, Globals& g) {
                  "wins over this machine's /usr/share/misc/pci.ids")
       ->option_text("FILE")
       ->check(CLI::ExistingFile);
-  add_json_flag(app, g.json);
+  app.add_flag("--json", g.json, "Machine-readable output (docs/json.md)");
   app.add_option("--color", g.color, "Colour: auto, always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
 }
@@ -383,7 +373,7 @@ CLI::App* add_command(CLI::App& app, const Command& c, Args& args, bool& json) {
   CLI::App* sub = app.add_subcommand(c.name, c.help);
   for (const char* alias : c.aliases) sub->alias(alias);
   if (hidden_command(c)) sub->group("");
-  add_json_flag(*sub, json);
+  sub->add_flag("--json", json, "Machine-readable output (docs/json.md)");
   c.setup(*sub, args);
   return sub;
 }
@@ -406,6 +396,8 @@ static int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream&
                        Error::invalid(fmt::format("unknown command '{}'", *word),
                                       "use one of: " + command_names() +
                                           " (`pcipass --help` says what each does)"));
+  // --json takes no value: CLI11 would take `--json=0` after a --json for "no JSON", while the
+  // usage errors found before parsing follow the words (wants_json) and print JSON.
   for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i)
     if (std::string_view a = argv[i]; a.starts_with("--json="))
       return usage_error(wanted_json, out, err,

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/json_text.h"
+
 namespace pcipass::vm {
 namespace {
 
@@ -138,18 +140,14 @@ Result<Json> QmpClient::execute(const std::string& command, const Json& argument
   Json msg{{"execute", command}};
   if (!arguments.is_null()) msg["arguments"] = arguments;
   msg["id"] = id;
-  // dump() throws on a string that is not UTF-8; such a command cannot be sent, and replacing
-  // its bytes would send another one. The callers check their arguments; this is the last line.
-  std::string text;
-  try {
-    text = msg.dump();
-  } catch (const Json::type_error&) {
+  // A command with an argument that is not UTF-8 cannot be sent, and replacing its bytes would
+  // send another one. The callers check their arguments; this is the last line.
+  auto text = strict_dump(msg);
+  if (!text)
     return Error::invalid(
-        fmt::format("QMP socket {}: {} has an argument that is not UTF-8, "
-                    "which QMP cannot carry",
+        fmt::format("QMP socket {}: {} has an argument that is not UTF-8, which QMP cannot carry",
                     socket_, command));
-  }
-  if (auto w = stream_->write(text + "\n"); !w)
+  if (auto w = stream_->write(*text + "\n"); !w)
     return socket_error(socket_, "send " + command, w.error().err);
   return await_reply(id, command, reply_timeout_s > 0 ? reply_timeout_s : options_.reply_timeout_s);
 }
