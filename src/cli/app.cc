@@ -6,7 +6,9 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "sriov/netlink.h"
@@ -336,6 +338,42 @@ bool known_command(const std::string& word) {
   return false;
 }
 
+// An option of this command line's app tree (the app's own and its parents'), by a word as
+// typed ("--qmp", "-h"); none for a value, an "--opt=value" word or a cluster of short flags.
+const CLI::Option* option_named(const CLI::App* app, std::string_view word) {
+  if (!word.starts_with('-')) return nullptr;
+  for (; app; app = app->get_parent())
+    for (const CLI::Option* o : app->get_options())
+      if (o->nonpositional() && o->check_name(std::string(word))) return o;
+  return nullptr;
+}
+
+// CLI11, like getopt, takes the word after an option that needs a value, whatever that word is:
+// `unplug ID --qmp --json` connected to a socket named "--json" and printed text, `bind DEV
+// --owner --dry-run` lost its dry run. So one of the command's own options where a value belongs
+// is a usage error, found before CLI11 parses; a value that is such a word can still be given
+// whole (--qmp=--json). The words are followed down the subcommands as CLI11 does.
+std::optional<Error> option_where_value_belongs(const CLI::App& root, int argc, char** argv) {
+  const CLI::App* app = &root;
+  std::string command = "pcipass";
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+    std::string_view word = argv[i];
+    if (const CLI::Option* o = option_named(app, word)) {
+      if (o->get_items_expected_min() == 0 || i + 1 == argc) continue;
+      if (std::string_view next = argv[++i]; option_named(app, next))
+        return Error::invalid(
+            fmt::format("{} needs a value, not the option '{}'", word, next),
+            fmt::format("write its value after {} (`{} --help` says what it takes)", word,
+                        command));
+      continue;
+    }
+    auto sub =
+        app->get_subcommands([&](const CLI::App* a) { return a->check_name(std::string(word)); });
+    if (!sub.empty()) app = sub.front(), command += " " + sub.front()->get_name();
+  }
+  return std::nullopt;
+}
+
 // A usage error found before a Context exists: JSON on stdout with --json, words on stderr.
 int usage_error(bool json, std::ostream& out, std::ostream& err, const Error& e) {
   if (json)
@@ -417,6 +455,8 @@ static int run_unguarded(int argc, char** argv, std::ostream& out, std::ostream&
     if (named && &c != named) continue;
     subs.emplace_back(add_command(app, c, args, json), &c);
   }
+  if (auto e = option_where_value_belongs(app, argc, argv))
+    return usage_error(wanted_json, out, err, *e);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -549,6 +549,36 @@ TEST_F(Hostile, JsonTakesNoValue) {
   EXPECT_TRUE(json::accept(run({"list", "--json"}).out));
 }
 
+// CLI11, like getopt, takes the word after an option that needs a value, whatever it is: `--qmp
+// --json` connected to a socket named "--json" and printed text, `--owner --dry-run` dropped the
+// dry run. One of the command's own options is never taken as a value (found by the command_line
+// fuzz target: regressions/command_line/qmp-then-json).
+TEST_F(Hostile, AnOptionIsNotAnotherOptionsValue) {
+  auto r = run({"unplug", "gpu0", "--qmp", "--json"});
+  EXPECT_EQ(r.status, 2);
+  ASSERT_TRUE(json::accept(r.out)) << r.out;
+  EXPECT_EQ(json::parse(r.out)["error"]["message"], "--qmp needs a value, not the option '--json'");
+  r = run({"bind", "00:01.0", "--owner", "--dry-run"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "error: --owner needs a value, not the option '--dry-run'\n"
+            "  fix: write its value after --owner (`pcipass bind --help` says what it takes)\n");
+  r = run({"vf", "set", "0000:00:01.0", "0", "--mac", "-h"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err,
+            "error: --mac needs a value, not the option '-h'\n"
+            "  fix: write its value after --mac (`pcipass vf set --help` says what it takes)\n");
+  // A global option's value too; a value that only begins with '-' is still a value.
+  r = run({"--pci-ids", "--json", "list"});
+  EXPECT_EQ(r.status, 2);
+  ASSERT_TRUE(json::accept(r.out)) << r.out;
+  EXPECT_EQ(json::parse(r.out)["error"]["message"],
+            "--pci-ids needs a value, not the option '--json'");
+  r = run({"list", "--vendor", "-x"});
+  EXPECT_EQ(r.err.find("needs a value"), std::string::npos) << r.err;
+}
+
 TEST_F(Hostile, ShowNamesEachDeviceOnce) {
   auto r = run({"--json", "show", "00:01.0", "0000:00:01.0", "pci_0000_00_01_0", "8086:10d3"});
   ASSERT_EQ(r.status, 0) << r.err;
