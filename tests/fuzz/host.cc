@@ -3,9 +3,10 @@
 // the read-only commands run on it through the command line, as a user would: check, list,
 // groups, show, tree, plan and status. Flags byte: bit 0 runs as a user (uid 1000), bit 1 as the
 // live host (--root /), bit 2 with --color always, bit 3 with --json.
-// Oracles: every --json output is one valid JSON document; `tree --format dot` (without --json)
-// writes a graph whose every line closes its strings and holds no control byte, whatever the
-// names (src/impact/topology.cc's quoting).
+// Oracles: no internal error (exit 70: an exception that escaped every check, which the command
+// line turns into a message); every --json output is one valid JSON document; `tree --format dot`
+// (without --json) writes a graph whose every line closes its strings and holds no control byte,
+// whatever the names (src/impact/topology.cc's quoting).
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ test::CliRun run(const std::vector<std::string>& args, test::MemFs& host, uint8_
   if (json) full.push_back("--json");
   full.insert(full.end(), args.begin(), args.end());
   test::CliRun r = test::run_cli(full, &inj);
+  if (r.status == cli::kExitInternal)
+    fuzz::violated("pcipass " + args.front() + " ended in an internal error: " + r.err);
   if (json && !nlohmann::json::accept(r.out))
     fuzz::violated("pcipass " + args.front() + " --json printed no valid JSON document");
   return r;
