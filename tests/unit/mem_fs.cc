@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 
 namespace pcipass::test {
@@ -253,6 +254,9 @@ void MemFs::remember(const std::string& canonical) {
 }
 
 MemFs::Node& MemFs::make(const std::string& canonical, FileType type) {
+  // unlink_node() keeps the root, so making it anything else would unlink and make it forever.
+  if (canonical == "/" && type != FileType::kDir)
+    throw std::invalid_argument("MemFs: / is a directory on every host");
   dir_cache_.clear();
   if (canonical != "/") {
     std::string parent = parent_of(canonical);
